@@ -1,0 +1,614 @@
+"""The ``leadflow`` command line.
+
+Exit codes: 0 ok, 2 invalid input or illegal transition, 3 concurrency conflict,
+4 not found. ``--json`` prints machine-readable output (errors too, as
+``{"error": {...}}``). Logs go to stderr, one structured event per line.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from uuid import UUID
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadflow.adapters.logging_setup import configure_logging
+from leadflow.adapters.store import open_store
+from leadflow.application import CommandResult, Leadflow
+from leadflow.errors import (
+    ConcurrencyConflict,
+    IllegalTransition,
+    InvalidInput,
+    LeadflowError,
+    LeadNotFound,
+    PipelineInvalid,
+)
+from leadflow.lead import Lead
+from leadflow.pipeline import load_pipeline
+
+__all__ = ["app", "main", "parse_time"]
+
+app = typer.Typer(
+    name="leadflow",
+    help="Event-sourced lead lifecycle engine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+pipeline_app = typer.Typer(help="Show, validate and activate pipelines.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND = 2, 3, 4
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db", envvar="LEADFLOW_DB", help="Store URL: sqlite:///file.db or postgresql://…"
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+Actor = Annotated[
+    str | None, typer.Option("--actor", envvar="LEADFLOW_ACTOR", help="Who acts (user id).")
+]
+At = Annotated[
+    str | None,
+    typer.Option("--at", help="When it happened (ISO 8601; default now). May backdate."),
+]
+LeadArg = Annotated[str, typer.Argument(help="Lead id.", show_default=False)]
+Reason = Annotated[str, typer.Option("--reason", help="Why.")]
+OptReason = Annotated[str | None, typer.Option("--reason", help="Why.")]
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+
+class _State:
+    db: str | None = None
+    json: bool = False
+
+
+_state = _State()
+
+
+@app.callback()
+def _global(
+    db: Db = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug, info, warning (default), error.")
+    ] = None,
+) -> None:
+    """leadflow: every lead action is an immutable event; everything else is derived."""
+    _state.db = db
+    configure_logging(log_level)
+
+
+def parse_time(value: str, field: str, *, end_of_day: bool = False) -> datetime:
+    """ISO 8601; a time without an offset is UTC; a bare date is midnight UTC."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max if end_of_day else time.min, UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"{value!r} is not an ISO 8601 date or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _lead_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidInput("lead_id", f"{value!r} is not a lead id (a UUID)") from None
+
+
+def _fail(code: int, exc: Exception, as_json: bool) -> NoReturn:
+    if as_json:
+        payload: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+        if isinstance(exc, InvalidInput):
+            payload["field"] = exc.field
+        if isinstance(exc, IllegalTransition):
+            payload.update(**{"from": exc.from_, "to": exc.to, "allowed": exc.allowed})
+        out.print(orjson.dumps({"error": payload}).decode(), markup=False)
+    err.print(f"error: {exc}", markup=False)
+    raise typer.Exit(code)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Map leadflow's errors to the documented exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        as_json = bool(kwargs.get("json_out", False))
+        try:
+            return func(*args, **kwargs)
+        except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
+            _fail(EXIT_INVALID, exc, as_json)
+        except ConcurrencyConflict as exc:
+            _fail(EXIT_CONFLICT, exc, as_json)
+        except LeadNotFound as exc:
+            _fail(EXIT_NOT_FOUND, exc, as_json)
+        except LeadflowError as exc:
+            _fail(1, exc, as_json)
+
+    return wrapper
+
+
+def store(db: str | None, actor: str | None = None) -> Leadflow:
+    return open_store(db or _state.db, actor=actor)
+
+
+def _when(at: str | None) -> datetime | None:
+    return parse_time(at, "at") if at else None
+
+
+def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        out.print(orjson.dumps(value, default=str).decode(), markup=False)
+    else:
+        out.print(text if text is not None else str(value), markup=False)
+
+
+def _report(result: CommandResult, as_json: bool) -> None:
+    if as_json:
+        emit(
+            {
+                "lead_id": str(result.lead_id),
+                "version": result.version,
+                "events": [
+                    {"position": e.position, "type": e.type, "actor": e.actor}
+                    for e in result.events
+                ],
+            },
+            True,
+        )
+        return
+    for e in result.events:
+        err.print(f"  recorded {e.type} at position {e.position} by {e.actor}", markup=False)
+    out.print(str(result.lead_id), markup=False)
+
+
+# -- set-up -----------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def init(
+    pipeline: Annotated[
+        Path | None, typer.Option("--pipeline", help="Pipeline TOML (default: the shipped one).")
+    ] = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Create the store (if needed) and put a pipeline in force."""
+    lf = store(db, actor)
+    chosen = load_pipeline(pipeline) if pipeline else None
+    changed = lf.activate_pipeline(chosen) if chosen else False
+    current = lf.pipeline
+    emit(
+        {"pipeline": current.name, "version": current.version, "activated": changed},
+        json_out,
+        f"pipeline {current.name!r} version {current.version} in force",
+    )
+
+
+@pipeline_app.command("validate")
+@handles_errors
+def pipeline_validate(file: Path, json_out: Json = False) -> None:
+    """Check a pipeline file; errors name the offending key."""
+    checked = load_pipeline(file)
+    emit({"valid": True, "version": checked.version}, json_out, f"valid: version {checked.version}")
+
+
+@pipeline_app.command("activate")
+@handles_errors
+def pipeline_activate(
+    file: Path, db: Db = None, json_out: Json = False, actor: Actor = None
+) -> None:
+    """Put a new pipeline version in force (recorded as an event)."""
+    lf = store(db, actor)
+    checked = load_pipeline(file)
+    changed = lf.activate_pipeline(checked)
+    emit(
+        {"version": checked.version, "activated": changed},
+        json_out,
+        f"version {checked.version} " + ("activated" if changed else "already in force"),
+    )
+
+
+@pipeline_app.command("show")
+@handles_errors
+def pipeline_show(db: Db = None, json_out: Json = False) -> None:
+    """The pipeline in force and the versions activated before it."""
+    lf = store(db)
+    current = lf.pipeline
+    plog = lf.pipeline_log()
+    if json_out:
+        emit(
+            {
+                "version": current.version,
+                "history": plog.history,
+                "pipeline": current.model_dump(mode="json"),
+            },
+            True,
+        )
+        return
+    table = Table(title=f"{current.name} (version {current.version})")
+    for column in ("stage", "label", "team", "SLA", "may move to"):
+        table.add_column(column)
+    for name, stage in current.stages.items():
+        label = " / ".join([stage.label, *stage.labels.values()])
+        moves = ", ".join(f"{t} ({k.value})" for t, k in stage.transitions.items())
+        table.add_row(name, label, stage.team, str(stage.sla or "-"), moves)
+    out.print(table)
+
+
+# -- lead commands --------------------------------------------------------------------
+
+
+def _parse_attrs(values: list[str] | None) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput("attr", f"{item!r} is not KEY=VALUE")
+        attrs[key.strip()] = value.strip()
+    return attrs
+
+
+@app.command()
+@handles_errors
+def capture(
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone number (normalised to E.164).")] = None,
+    wechat: Annotated[str | None, typer.Option(help="WeChat id.")] = None,
+    name: Annotated[str | None, typer.Option(help="Person's name.")] = None,
+    company: Annotated[str | None, typer.Option(help="Company.")] = None,
+    source: Annotated[str | None, typer.Option(help="Where the lead came from.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign.")] = None,
+    attr: Annotated[
+        list[str] | None, typer.Option("--attr", help="Profile attribute KEY=VALUE (repeatable).")
+    ] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Entry stage (default: the pipeline's).")
+    ] = None,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Capture a new lead; prints its id."""
+    result = store(db, actor).capture(
+        email=email,
+        phone=phone,
+        wechat=wechat,
+        name=name,
+        company=company,
+        source=source,
+        campaign=campaign,
+        attributes=_parse_attrs(attr),
+        stage=stage,
+        at=_when(at),
+    )
+    if json_out:
+        emit({"lead_id": str(result.lead_id)}, True)
+    else:
+        _report(result, False)
+
+
+@app.command()
+@handles_errors
+def activity(
+    lead: LeadArg,
+    kind: Annotated[str, typer.Argument(help="page_visit, form_submit, email_open, call, …")],
+    detail: Annotated[str | None, typer.Option(help="Page, subject, outcome…")] = None,
+    ref: Annotated[str | None, typer.Option(help="External reference.")] = None,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Record behaviour (page visit, download, …) or a follow-up (call, meeting, …)."""
+    result = store(db, actor).record_activity(
+        _lead_id(lead), kind, detail=detail, ref=ref, at=_when(at)
+    )
+    _report(result, json_out)
+
+
+@app.command()
+@handles_errors
+def assign(
+    lead: LeadArg,
+    owner: Annotated[str, typer.Argument(help="Rep id.")],
+    reason: OptReason = None,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Assign a lead to a rep (a manager's decision)."""
+    _report(store(db, actor).assign(_lead_id(lead), owner, reason=reason, at=_when(at)), json_out)
+
+
+@app.command()
+@handles_errors
+def claim(
+    lead: LeadArg,
+    rep: Annotated[str, typer.Argument(help="Rep id claiming the lead.")],
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """A rep claims a lead from the public pool."""
+    _report(store(db).claim(_lead_id(lead), rep, at=_when(at)), json_out)
+
+
+@app.command()
+@handles_errors
+def release(
+    lead: LeadArg,
+    reason: Reason,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Send a lead back to the public pool."""
+    _report(store(db, actor).release(_lead_id(lead), reason, at=_when(at)), json_out)
+
+
+@app.command()
+@handles_errors
+def promote(
+    lead: LeadArg,
+    stage: Annotated[str, typer.Argument(help="Target stage.")],
+    reason: OptReason = None,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Move a lead to another stage (any transition the pipeline allows)."""
+    _report(
+        store(db, actor).change_stage(_lead_id(lead), stage, reason=reason, at=_when(at)), json_out
+    )
+
+
+@app.command()
+@handles_errors
+def status(
+    lead: LeadArg,
+    new_status: Annotated[str, typer.Argument(metavar="STATUS", help="Target status.")],
+    reason: OptReason = None,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Set a lead's status."""
+    _report(
+        store(db, actor).change_status(_lead_id(lead), new_status, reason=reason, at=_when(at)),
+        json_out,
+    )
+
+
+@app.command()
+@handles_errors
+def score(
+    lead: LeadArg,
+    value: Annotated[float, typer.Argument(help="New score.")],
+    reason: Reason,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Set a lead's score by hand (scoring rules do this automatically)."""
+    _report(store(db, actor).set_score(_lead_id(lead), value, reason, at=_when(at)), json_out)
+
+
+@app.command()
+@handles_errors
+def handoff(
+    lead: LeadArg,
+    to: Annotated[str, typer.Argument(help="Sales rep receiving the lead.")],
+    note: Annotated[str | None, typer.Option(help="Context for sales.")] = None,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Hand a lead off to sales; sales must accept or reject within the hand-off SLA."""
+    _report(store(db, actor).hand_off(_lead_id(lead), to, note=note, at=_when(at)), json_out)
+
+
+@app.command()
+@handles_errors
+def accept(
+    lead: LeadArg, at: At = None, db: Db = None, json_out: Json = False, actor: Actor = None
+) -> None:
+    """Sales accepts a hand-off."""
+    _report(store(db, actor).accept_handoff(_lead_id(lead), at=_when(at)), json_out)
+
+
+@app.command()
+@handles_errors
+def reject(
+    lead: LeadArg,
+    reason: Reason,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Sales rejects a hand-off (the pipeline recycles it to marketing)."""
+    _report(store(db, actor).reject_handoff(_lead_id(lead), reason, at=_when(at)), json_out)
+
+
+@app.command()
+@handles_errors
+def convert(
+    lead: LeadArg,
+    target: Annotated[str, typer.Argument(help="opportunity or customer")],
+    account: Annotated[str, typer.Option("--account", help="Account reference.")],
+    opportunity: Annotated[
+        str | None, typer.Option("--opportunity", help="Opportunity reference.")
+    ] = None,
+    amount: Annotated[float | None, typer.Option(help="Deal amount.")] = None,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Convert a lead to an opportunity or a customer."""
+    result = store(db, actor).convert(
+        _lead_id(lead), target, account, opportunity_ref=opportunity, amount=amount, at=_when(at)
+    )
+    _report(result, json_out)
+
+
+@app.command()
+@handles_errors
+def win(
+    lead: LeadArg,
+    amount: Annotated[float | None, typer.Option(help="Deal amount.")] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO currency code.")] = None,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """The deal was won."""
+    result = store(db, actor).win(_lead_id(lead), amount=amount, currency=currency, at=_when(at))
+    _report(result, json_out)
+
+
+def _reasoned_command(name: str, method: str, doc: str) -> None:
+    def command(
+        lead: LeadArg,
+        reason: Reason,
+        at: At = None,
+        db: Db = None,
+        json_out: Json = False,
+        actor: Actor = None,
+    ) -> None:
+        lf = store(db, actor)
+        _report(getattr(lf, method)(_lead_id(lead), reason, at=_when(at)), json_out)
+
+    command.__doc__ = doc
+    app.command(name)(handles_errors(command))
+
+
+_reasoned_command("lose", "lose", "The deal was lost.")
+_reasoned_command("churn", "churn", "A customer churned.")
+_reasoned_command("disqualify", "disqualify", "Disqualify a lead.")
+_reasoned_command("erase", "erase_personal_data", "Erase a lead's personal data.")
+
+
+@app.command()
+@handles_errors
+def merge(
+    duplicate: Annotated[str, typer.Argument(help="The duplicate lead.")],
+    into: Annotated[str, typer.Argument(help="The lead that survives.")],
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Merge a duplicate lead into another; both keep their history."""
+    _report(store(db, actor).merge(_lead_id(duplicate), _lead_id(into), at=_when(at)), json_out)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def lead_as_dict(lead: Lead) -> dict[str, Any]:
+    fields = {k: v for k, v in vars(lead).items() if not k.startswith("_")}
+    fields["id"] = str(lead.id)
+    fields["handoff"] = vars(lead.handoff) if lead.handoff else None
+    fields["merged_into"] = str(lead.merged_into) if lead.merged_into else None
+    fields["merged_leads"] = [str(x) for x in lead.merged_leads]
+    return fields
+
+
+@app.command()
+@handles_errors
+def show(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
+    """A lead's current state, derived from its events."""
+    current = store(db).get_lead(_lead_id(lead))
+    data = lead_as_dict(current)
+    if json_out:
+        emit(data, True)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in data.items():
+        if value not in (None, [], {}, ""):
+            shown = value.isoformat() if isinstance(value, datetime) else value
+            table.add_row(key, str(shown))
+    out.print(table)
+
+
+@app.command()
+@handles_errors
+def events(
+    lead: Annotated[str | None, typer.Option("--lead", help="Only this lead's events.")] = None,
+    type_: Annotated[
+        list[str] | None, typer.Option("--type", help="Only events of this type (repeatable).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="occurred_at on or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="occurred_at on or before (ISO 8601).")] = None,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """The lead event log in log order (``--json``: one object per line)."""
+    lf = store(db)
+    records = lf.read_events(
+        lead_id=_lead_id(lead) if lead else None,
+        types=type_ or (),
+        since=parse_time(since, "since") if since else None,
+        until=parse_time(until, "until", end_of_day=True) if until else None,
+    )
+    write = sys.stdout.write
+    for record in records:
+        if json_out:
+            write(orjson.dumps(record.to_json_dict()).decode() + "\n")
+        else:
+            summary = ", ".join(
+                f"{k}={v}" for k, v in record.data.items() if v not in (None, {}, [])
+            )
+            write(
+                f"{record.position:>8}  {record.occurred_at.isoformat(timespec='seconds')}  "
+                f"{record.lead_id}  {record.type:<18} {record.actor:<28} {summary}\n"
+            )
+    sys.stdout.flush()
+
+
+def _register_plugins() -> None:
+    from leadflow.adapters import demo
+
+    demo.register(app)
+
+
+_register_plugins()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Opening a leadflow store from a database URL.
+
+``sqlite:///path/to/file.db`` (the embedded default) uses the eventsourcing library's
+own SQLite recorder; ``postgresql://user:password@host:port/dbname[?schema=name]`` its
+PostgreSQL recorder (psycopg 3). Read models live in the same database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from leadflow.application import Leadflow, utc_now
+from leadflow.errors import InvalidInput
+
+__all__ = ["DEFAULT_DB_URL", "open_store", "persistence_env", "sqlalchemy_url"]
+
+DEFAULT_DB_URL = "sqlite:///leadflow.db"
+
+
+def persistence_env(url: str) -> dict[str, str]:
+    """The eventsourcing environment for a database URL."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme == "sqlite":
+        path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if parts.netloc:
+            raise InvalidInput("db", f"{url!r}: write sqlite:///relative.db or sqlite:////abs.db")
+        if not path:
+            raise InvalidInput("db", f"{url!r} names no database file")
+        if path != ":memory:":
+            Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(Path(path).expanduser()) if path != ":memory:" else path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    if scheme in ("postgres", "postgresql"):
+        query = parse_qs(parts.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_POOL_SIZE": "4",
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+    raise InvalidInput("db", f"{url!r}: unsupported database; use sqlite:///… or postgresql://…")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The SQLAlchemy URL of the same database (for read models)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme == "sqlite":
+        return url
+    if scheme in ("postgres", "postgresql"):
+        base = url.split("?", 1)[0]
+        return "postgresql+psycopg://" + base.split("://", 1)[1]
+    raise InvalidInput("db", f"{url!r}: unsupported database")
+
+
+def schema_of(url: str) -> str | None:
+    """The PostgreSQL schema named by ``?schema=``, if any."""
+    values = parse_qs(urlsplit(url).query).get("schema")
+    return values[0] if values else None
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    actor: str | None = None,
+) -> Leadflow:
+    """Open (creating if needed) the store at ``url`` (default: ``$LEADFLOW_DB``)."""
+    url = url or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
+    env = persistence_env(url)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres" and "POSTGRES_SCHEMA" in env:
+        _ensure_schema(env)
+    return Leadflow(env, clock=clock, actor=actor or _default_actor())
+
+
+def _ensure_schema(env: dict[str, str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        connect_timeout=5,
+        autocommit=True,
+    ) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"]))
+        )
+
+
+def _default_actor() -> str:
+    user = os.environ.get("LEADFLOW_ACTOR")
+    if user:
+        return user
+    try:
+        import getpass
+
+        return f"user:{getpass.getuser()}"
+    except Exception:  # getpass raises various errors when no user is known
+        return "user:unknown"

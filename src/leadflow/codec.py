@@ -1,0 +1,167 @@
+"""How events are written to and read from the log, and how readers see them.
+
+The stored state of an event is one JSON object::
+
+    {"v": 2, "occurred_at": "...", "recorded_at": "...", "actor": "...", "data": {...}}
+
+``v`` is the payload's schema version; older versions are upcast on read. The
+topic column holds ``<family>:<EventType>`` (e.g. ``leadflow.lead:StageChanged``),
+never a Python module path, so code can be reorganised without touching the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import orjson
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+
+from leadflow.events import TOPICS, LeadEvent, RecordedEvent
+
+__all__ = ["LEAD_TOPICS", "EventMapper", "EventRecord", "decode_state", "event_id"]
+
+_EVENT_ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://leadflow.dev/events")
+
+LEAD_TOPICS: tuple[str, ...] = tuple(
+    topic for topic, cls in TOPICS.items() if issubclass(cls, LeadEvent)
+)
+
+
+def event_id(aggregate_id: UUID, sequence: int) -> UUID:
+    """The stable id of an aggregate's ``sequence``-th event, the same on every read."""
+    return uuid5(_EVENT_ID_NAMESPACE, f"{aggregate_id}/{sequence}")
+
+
+def encode_event(event: RecordedEvent[Any]) -> bytes:
+    return orjson.dumps(
+        {
+            "v": type(event).VERSION,
+            "occurred_at": event.occurred_at.isoformat(),
+            "recorded_at": event.timestamp.isoformat(),
+            "actor": event.actor,
+            "data": event.data.model_dump(mode="json"),
+        }
+    )
+
+
+def decode_state(cls: type[RecordedEvent[Any]], state: bytes) -> dict[str, Any]:
+    """The stored envelope with its payload upcast to the current version (not validated)."""
+    envelope: dict[str, Any] = orjson.loads(state)
+    stored_version = envelope.get("v", 1)
+    if stored_version < cls.VERSION:
+        envelope["data"] = cls.upcast(envelope["data"], stored_version)
+        envelope["v"] = cls.VERSION
+    return envelope
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+class _JsonTranscoder(Transcoder):
+    """Used only for events of other libraries' classes; ours are encoded above."""
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+class EventMapper(Mapper[UUID]):
+    """eventsourcing mapper for leadflow's events (see :data:`leadflow.events.TOPICS`)."""
+
+    def __init__(self, compressor: Any = None, cipher: Any = None) -> None:
+        super().__init__(transcoder=_JsonTranscoder(), compressor=compressor, cipher=cipher)
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        if not isinstance(domain_event, RecordedEvent):
+            raise TypeError(f"not a leadflow event: {domain_event!r}")
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=domain_event.topic(),
+            state=self.seal(encode_event(domain_event)),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = TOPICS[stored_event.topic]
+        envelope = decode_state(cls, self.unseal(stored_event.state))
+        return cls(
+            originator_id=_uuid(stored_event.originator_id),
+            originator_version=stored_event.originator_version,
+            timestamp=datetime.fromisoformat(envelope["recorded_at"]),
+            occurred_at=datetime.fromisoformat(envelope["occurred_at"]),
+            actor=envelope["actor"],
+            data=cls.DATA.model_validate(envelope["data"]),
+        )
+
+    def seal(self, state: bytes) -> bytes:
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return state
+
+    def unseal(self, state: bytes) -> bytes:
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return state
+
+    def to_record(self, position: int, stored: StoredEvent) -> EventRecord:
+        """A stored event as readers see it; the payload is upcast but not re-validated."""
+        cls = TOPICS[stored.topic]
+        envelope = decode_state(cls, self.unseal(stored.state))
+        aggregate_id = _uuid(stored.originator_id)
+        return EventRecord(
+            position=position,
+            id=event_id(aggregate_id, stored.originator_version),
+            lead_id=aggregate_id,
+            sequence=stored.originator_version,
+            type=cls.TYPE,
+            version=envelope["v"],
+            occurred_at=datetime.fromisoformat(envelope["occurred_at"]),
+            recorded_at=datetime.fromisoformat(envelope["recorded_at"]),
+            actor=envelope["actor"],
+            data=envelope["data"],
+        )
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One event as readers see it: its position in the log plus the event.
+
+    This is the shape of ``leadflow events --json``, of what projections consume and
+    of what the Kafka relay publishes.
+    """
+
+    position: int
+    id: UUID
+    lead_id: UUID
+    sequence: int
+    """The event's number within its lead's history (1 = captured)."""
+    type: str
+    version: int
+    occurred_at: datetime
+    recorded_at: datetime
+    actor: str
+    data: dict[str, Any]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (``docs/cli.md``), exactly these keys."""
+        return {
+            "position": self.position,
+            "id": str(self.id),
+            "lead_id": str(self.lead_id),
+            "type": self.type,
+            "version": self.version,
+            "occurred_at": self.occurred_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "actor": self.actor,
+            "data": self.data,
+        }

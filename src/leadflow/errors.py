@@ -1,0 +1,72 @@
+"""The errors leadflow raises, one class per thing a caller can do something about."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+__all__ = [
+    "ConcurrencyConflict",
+    "IllegalTransition",
+    "InvalidInput",
+    "LeadNotFound",
+    "LeadflowError",
+    "PipelineInvalid",
+]
+
+
+class LeadflowError(Exception):
+    """Base class of every error leadflow raises on purpose."""
+
+
+class InvalidInput(LeadflowError):
+    """A command's input is invalid; ``field`` names the offending field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class PipelineInvalid(LeadflowError):
+    """A pipeline file failed validation; each problem names its key."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]], source: str = "pipeline") -> None:
+        lines = "\n".join(f"  {key}: {reason}" for key, reason in problems)
+        super().__init__(f"invalid {source}:\n{lines}")
+        self.problems = list(problems)
+
+
+class IllegalTransition(LeadflowError):
+    """A stage or status change the pipeline does not allow."""
+
+    def __init__(
+        self, kind: str, from_: str, to: str, allowed: Sequence[str], rule: str | None = None
+    ) -> None:
+        allowed_text = ", ".join(allowed) if allowed else "none"
+        by = f" (automation rule {rule!r})" if rule else ""
+        super().__init__(
+            f"illegal {kind} change{by}: {from_} -> {to}; allowed from {from_}: {allowed_text}"
+        )
+        self.kind = kind
+        self.from_ = from_
+        self.to = to
+        self.allowed = list(allowed)
+        self.rule = rule
+
+
+class ConcurrencyConflict(LeadflowError):
+    """Another writer changed the same lead first; reload and retry."""
+
+    def __init__(self, lead_id: UUID | str, detail: str = "") -> None:
+        super().__init__(
+            f"lead {lead_id} was changed by another writer; reload and retry"
+            + (f" ({detail})" if detail else "")
+        )
+        self.lead_id = lead_id
+
+
+class LeadNotFound(LeadflowError):
+    def __init__(self, lead_id: UUID | str) -> None:
+        super().__init__(f"lead {lead_id} not found")
+        self.lead_id = lead_id

@@ -1,0 +1,453 @@
+"""Every event leadflow records: an envelope (lead, time, actor) and a pydantic payload.
+
+Events are named in the past tense and never change once written. A payload schema
+that must change gets a new ``VERSION`` and an ``upcast_vN_vN+1`` function that turns
+the stored older payload into the current shape, so the log is read as current events.
+
+Events that record an automatic decision (or that may) carry ``rule`` (the rule id,
+``None`` for a person's decision) and ``pipeline_version`` (the content hash of the
+pipeline in force) in their payload, so any decision can be explained from the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from leadflow.lead import Lead
+
+__all__ = [
+    "EVENT_TYPES",
+    "TOPICS",
+    "ActivityCategory",
+    "ActivityKind",
+    "ActivityRecorded",
+    "DealLost",
+    "DealWon",
+    "DuplicateMerged",
+    "HandOffAccepted",
+    "HandOffRejected",
+    "LeadAssigned",
+    "LeadCaptured",
+    "LeadChurned",
+    "LeadClaimed",
+    "LeadConverted",
+    "LeadDisqualified",
+    "LeadEvent",
+    "LeadHandedOff",
+    "LeadMerged",
+    "LeadReleased",
+    "LeadScored",
+    "Payload",
+    "PersonalDataErased",
+    "ProfileUpdated",
+    "RecordedEvent",
+    "StageChanged",
+    "StatusChanged",
+    "register_events",
+]
+
+
+class Payload(BaseModel):
+    """Base of every event payload: immutable, no unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Decision(Payload):
+    """A payload that may record an automatic decision."""
+
+    rule: str | None = None
+    """Id of the rule that decided this; ``None`` when a person did."""
+    pipeline_version: str
+    """Content hash of the pipeline in force when the decision was made."""
+
+
+class ActivityCategory(StrEnum):
+    BEHAVIOUR = "behaviour"
+    FOLLOW_UP = "follow_up"
+
+
+class ActivityKind(StrEnum):
+    # behaviour: what the lead did
+    PAGE_VISIT = "page_visit"
+    FORM_SUBMIT = "form_submit"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    EMAIL_BOUNCE = "email_bounce"
+    WEBINAR = "webinar"
+    DOWNLOAD = "download"
+    UNSUBSCRIBE = "unsubscribe"
+    # follow-up: what we did
+    CALL = "call"
+    EMAIL = "email"
+    MEETING = "meeting"
+    NOTE = "note"
+
+    @property
+    def category(self) -> ActivityCategory:
+        if self in _FOLLOW_UPS:
+            return ActivityCategory.FOLLOW_UP
+        return ActivityCategory.BEHAVIOUR
+
+
+_FOLLOW_UPS = frozenset(
+    {ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING, ActivityKind.NOTE}
+)
+
+# ---- payloads ----------------------------------------------------------------------------
+
+
+class CapturedData(Decision):
+    stage: str
+    status: str
+    email: str | None = None
+    phone: str | None = None
+    wechat: str | None = None
+    name: str | None = None
+    company: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class ProfileUpdatedData(Payload):
+    changes: dict[str, str | None]
+    """Field name → new value (``None`` clears it); attributes are ``attributes.<key>``."""
+
+
+class ActivityRecordedData(Payload):
+    activity: ActivityKind
+    category: ActivityCategory
+    detail: str | None = None
+    """Free text: the page, the email subject, the call outcome."""
+    ref: str | None = None
+    """An external reference (campaign id, meeting id, URL)."""
+
+
+class ScoredData(Decision):
+    score: float
+    delta: float
+    reason: str
+
+
+class StageChangedData(Decision):
+    from_stage: str
+    stage: str
+    kind: str
+    """The transition kind from the pipeline: promotion, regression, recycle, exit, …"""
+    reason: str | None = None
+
+
+class StatusChangedData(Decision):
+    from_status: str
+    status: str
+    reason: str | None = None
+
+
+class AssignedData(Decision):
+    owner: str
+    previous_owner: str | None = None
+    reason: str | None = None
+
+
+class ClaimedData(Payload):
+    owner: str
+
+
+class ReleasedData(Decision):
+    previous_owner: str
+    reason: str
+
+
+class HandedOffData(Payload):
+    from_owner: str | None
+    to_owner: str
+    sla_due: datetime | None = None
+    note: str | None = None
+
+
+class HandOffAcceptedData(Payload):
+    by: str
+
+
+class HandOffRejectedData(Payload):
+    by: str
+    reason: str
+
+
+class ConvertedData(Payload):
+    target: Literal["opportunity", "customer"]
+    account_ref: str
+    opportunity_ref: str | None = None
+    amount: float | None = None
+
+
+class DealWonData(Payload):
+    amount: float | None = None
+    currency: str | None = None
+
+
+class ReasonData(Payload):
+    reason: str
+
+
+class MergedData(Payload):
+    into_lead_id: UUID
+
+
+class DuplicateMergedData(Payload):
+    merged_lead_id: UUID
+
+
+class ErasedData(Payload):
+    fields: list[str]
+    reason: str
+
+
+# ---- events ------------------------------------------------------------------------------
+
+D = TypeVar("D", bound=Payload)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordedEvent(Generic[D]):
+    """Envelope shared by every event leadflow records.
+
+    ``timestamp`` is when the event was recorded (the name the eventsourcing library
+    uses); ``occurred_at`` is business time, which a command may backdate.
+    """
+
+    FAMILY: ClassVar[str]
+    """Topic prefix of the aggregate family, e.g. ``leadflow.lead``."""
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    DATA: ClassVar[type[Payload]]
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime
+    occurred_at: datetime
+    actor: str
+    data: D
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.timestamp
+
+    @classmethod
+    def topic(cls) -> str:
+        """The stable topic stored with each event: never derived from a module path."""
+        return f"{cls.FAMILY}:{cls.TYPE}"
+
+    @classmethod
+    def upcast(cls, data: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Bring a stored payload of an older version up to :attr:`VERSION`."""
+        while from_version < cls.VERSION:
+            data = getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(data)
+            from_version += 1
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadEvent(RecordedEvent[D]):
+    """An event in one lead's history."""
+
+    FAMILY = "leadflow.lead"
+
+    @property
+    def lead_id(self) -> UUID:
+        return self.originator_id
+
+    def mutate(self, aggregate: Lead | None) -> Lead:
+        """Apply this event to the lead (eventsourcing's aggregate projector protocol)."""
+        from leadflow.lead import Lead
+
+        return Lead.evolve(aggregate, self)
+
+
+TOPICS: dict[str, type[RecordedEvent[Any]]] = {}
+"""Every recorded event class by its stored topic."""
+
+
+def register_events(*classes: type[RecordedEvent[Any]]) -> None:
+    for cls in classes:
+        existing = TOPICS.setdefault(cls.topic(), cls)
+        if existing is not cls:
+            raise ValueError(f"topic {cls.topic()} is already registered for {existing}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadCaptured(LeadEvent[CapturedData]):
+    TYPE = "LeadCaptured"
+    DATA = CapturedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileUpdated(LeadEvent[ProfileUpdatedData]):
+    TYPE = "ProfileUpdated"
+    DATA = ProfileUpdatedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivityRecorded(LeadEvent[ActivityRecordedData]):
+    """Version 2 names the activity ``activity`` and adds its ``category``.
+
+    Version 1 stored ``{"kind": ..., "detail": ...}``.
+    """
+
+    TYPE = "ActivityRecorded"
+    VERSION = 2
+    DATA = ActivityRecordedData
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+        data = dict(data)
+        kind = ActivityKind(data.pop("kind"))
+        data["activity"] = kind.value
+        data["category"] = kind.category.value
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadScored(LeadEvent[ScoredData]):
+    TYPE = "LeadScored"
+    DATA = ScoredData
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageChanged(LeadEvent[StageChangedData]):
+    TYPE = "StageChanged"
+    DATA = StageChangedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusChanged(LeadEvent[StatusChangedData]):
+    TYPE = "StatusChanged"
+    DATA = StatusChangedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadAssigned(LeadEvent[AssignedData]):
+    TYPE = "LeadAssigned"
+    DATA = AssignedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadClaimed(LeadEvent[ClaimedData]):
+    TYPE = "LeadClaimed"
+    DATA = ClaimedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadReleased(LeadEvent[ReleasedData]):
+    """The lead went back to the public pool."""
+
+    TYPE = "LeadReleased"
+    DATA = ReleasedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadHandedOff(LeadEvent[HandedOffData]):
+    TYPE = "LeadHandedOff"
+    DATA = HandedOffData
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOffAccepted(LeadEvent[HandOffAcceptedData]):
+    TYPE = "HandOffAccepted"
+    DATA = HandOffAcceptedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOffRejected(LeadEvent[HandOffRejectedData]):
+    TYPE = "HandOffRejected"
+    DATA = HandOffRejectedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadConverted(LeadEvent[ConvertedData]):
+    TYPE = "LeadConverted"
+    DATA = ConvertedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class DealWon(LeadEvent[DealWonData]):
+    TYPE = "DealWon"
+    DATA = DealWonData
+
+
+@dataclass(frozen=True, kw_only=True)
+class DealLost(LeadEvent[ReasonData]):
+    TYPE = "DealLost"
+    DATA = ReasonData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadChurned(LeadEvent[ReasonData]):
+    TYPE = "LeadChurned"
+    DATA = ReasonData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadDisqualified(LeadEvent[ReasonData]):
+    TYPE = "LeadDisqualified"
+    DATA = ReasonData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadMerged(LeadEvent[MergedData]):
+    """This lead was a duplicate and was merged into ``into_lead_id``."""
+
+    TYPE = "LeadMerged"
+    DATA = MergedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuplicateMerged(LeadEvent[DuplicateMergedData]):
+    """A duplicate (``merged_lead_id``) was merged into this lead."""
+
+    TYPE = "DuplicateMerged"
+    DATA = DuplicateMergedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalDataErased(LeadEvent[ErasedData]):
+    TYPE = "PersonalDataErased"
+    DATA = ErasedData
+
+
+EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
+    cls.TYPE: cls
+    for cls in (
+        LeadCaptured,
+        ProfileUpdated,
+        ActivityRecorded,
+        LeadScored,
+        StageChanged,
+        StatusChanged,
+        LeadAssigned,
+        LeadClaimed,
+        LeadReleased,
+        LeadHandedOff,
+        HandOffAccepted,
+        HandOffRejected,
+        LeadConverted,
+        DealWon,
+        DealLost,
+        LeadChurned,
+        LeadDisqualified,
+        LeadMerged,
+        DuplicateMerged,
+        PersonalDataErased,
+    )
+}
+"""Every lead event type by its stable name."""
+
+register_events(*EVENT_TYPES.values())

@@ -1,0 +1,286 @@
+"""The pipeline: an organisation's stages, statuses, transitions and automation rules.
+
+A pipeline is configuration, loaded from TOML and validated by pydantic. Every
+validated pipeline has a content hash (:attr:`Pipeline.version`); events produced
+under it record that hash, so any past decision can name the rules that were in force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from datetime import timedelta
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from leadflow.errors import IllegalTransition, PipelineInvalid
+
+__all__ = [
+    "AutomationRule",
+    "CaptureRules",
+    "Pipeline",
+    "StageConfig",
+    "StatusConfig",
+    "TransitionKind",
+    "default_pipeline",
+    "load_pipeline",
+    "parse_pipeline",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_NAME = r"^[a-z][a-z0-9_]*$"
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept ``"2d"``, ``"36h"``, ``"90m"`` besides ISO 8601 (``"P2D"``) and seconds."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+Name = Annotated[str, Field(pattern=_NAME)]
+
+
+class TransitionKind(StrEnum):
+    """What a stage change means; recorded on every ``StageChanged``."""
+
+    PROMOTION = "promotion"
+    REGRESSION = "regression"
+    RECYCLE = "recycle"
+    EXIT = "exit"
+    RE_ENTRY = "re_entry"
+    UPSELL = "upsell"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StageConfig(_Config):
+    label: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Display labels in other languages, keyed by language tag (e.g. ``zh``)."""
+    team: str
+    """The team that owns leads in this stage."""
+    sla: Duration | None = None
+    """How long a lead may sit in this stage before its owner has breached the SLA."""
+    transitions: dict[str, TransitionKind] = Field(default_factory=dict)
+    """The stages a lead may move to from here, each with what the move means."""
+    statuses: list[str] | None = None
+    """Statuses allowed while in this stage; ``None`` allows every status."""
+
+
+class StatusConfig(_Config):
+    label: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class RuleCondition(_Config):
+    event: str | None = None
+    """Event type that triggers the rule (e.g. ``HandOffAccepted``); any event if unset."""
+    stage: str | None = None
+    """The lead's stage after the event."""
+    status: str | None = None
+    """The lead's status after the event."""
+    data: dict[str, str | int | bool] = Field(default_factory=dict)
+    """Equality conditions on the triggering event's payload."""
+
+
+class RuleAction(_Config):
+    stage: str | None = None
+    status: str | None = None
+
+    @model_validator(mode="after")
+    def _sets_something(self) -> RuleAction:
+        if self.stage is None and self.status is None:
+            raise ValueError("set at least one of stage, status")
+        return self
+
+
+class AutomationRule(_Config):
+    """When the condition holds after an event, change stage and/or status.
+
+    Each change the rule makes is its own event, whose actor is ``system:<id>``.
+    """
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+    description: str = ""
+    when: RuleCondition
+    then: RuleAction
+
+
+ContactField = Literal["email", "phone", "wechat"]
+CONTACT_FIELDS: tuple[ContactField, ...] = ("email", "phone", "wechat")
+
+
+class CaptureRules(_Config):
+    contact_fields: list[ContactField] = Field(default_factory=lambda: list(CONTACT_FIELDS))
+    """A lead needs at least one of these to be captured."""
+    default_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "CN"
+    """Region used to read phone numbers written without a country code."""
+
+
+class Pipeline(_Config):
+    name: str
+    main_path: list[Name]
+    """The stages of the funnel, in order; conversion is measured along this path."""
+    entry_stages: list[Name]
+    """Stages a lead may be captured into; the first is the default."""
+    initial_status: Name
+    stages: dict[Name, StageConfig]
+    statuses: dict[Name, StatusConfig]
+    automation: list[AutomationRule] = Field(default_factory=list)
+    capture: CaptureRules = Field(default_factory=CaptureRules)
+    handoff_sla: Duration = timedelta(days=2)
+    """How long sales has to accept or reject a hand-off."""
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Pipeline:
+        problems: list[tuple[str, str]] = []
+        stages, statuses = self.stages, self.statuses
+
+        def check_stage(key: str, name: str | None) -> None:
+            if name is not None and name not in stages:
+                problems.append((key, f"unknown stage {name!r}"))
+
+        def check_status(key: str, name: str | None) -> None:
+            if name is not None and name not in statuses:
+                problems.append((key, f"unknown status {name!r}"))
+
+        for i, name in enumerate(self.main_path):
+            check_stage(f"main_path[{i}]", name)
+        if len(set(self.main_path)) != len(self.main_path):
+            problems.append(("main_path", "a stage appears twice"))
+        if not self.entry_stages:
+            problems.append(("entry_stages", "at least one entry stage is required"))
+        for i, name in enumerate(self.entry_stages):
+            check_stage(f"entry_stages[{i}]", name)
+        check_status("initial_status", self.initial_status)
+        for stage_name, stage in stages.items():
+            for target in stage.transitions:
+                check_stage(f"stages.{stage_name}.transitions.{target}", target)
+                if target == stage_name:
+                    problems.append(
+                        (
+                            f"stages.{stage_name}.transitions.{target}",
+                            "a stage cannot move to itself",
+                        )
+                    )
+            for i, status in enumerate(stage.statuses or []):
+                check_status(f"stages.{stage_name}.statuses[{i}]", status)
+        seen: set[str] = set()
+        for i, rule in enumerate(self.automation):
+            key = f"automation[{i}]"
+            if rule.id in seen:
+                problems.append((f"{key}.id", f"duplicate rule id {rule.id!r}"))
+            seen.add(rule.id)
+            check_stage(f"{key}.when.stage", rule.when.stage)
+            check_status(f"{key}.when.status", rule.when.status)
+            check_stage(f"{key}.then.stage", rule.then.stage)
+            check_status(f"{key}.then.status", rule.then.status)
+            if rule.when.event is not None:
+                from leadflow.events import EVENT_TYPES  # events import pipeline types
+
+                if rule.when.event not in EVENT_TYPES:
+                    problems.append(
+                        (f"{key}.when.event", f"unknown event type {rule.when.event!r}")
+                    )
+        if problems:
+            raise PipelineInvalid(problems)
+        return self
+
+    # -- identity ---------------------------------------------------------------
+
+    def canonical_json(self) -> bytes:
+        # Not key-sorted: the order of stages and statuses is meaningful (display order).
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @property
+    def version(self) -> str:
+        """Content hash of the validated pipeline: comments and formatting do not count."""
+        cached: str | None = self.__dict__.get("_version")
+        if cached is None:
+            cached = hashlib.sha256(self.canonical_json()).hexdigest()[:16]
+            self.__dict__["_version"] = cached
+        return cached
+
+    # -- rules ------------------------------------------------------------------
+
+    def stage_order(self, stage: str) -> int:
+        return list(self.stages).index(stage)
+
+    def transition_kind(self, from_stage: str, to_stage: str, rule: str | None = None) -> str:
+        """The kind of an allowed move; raises :class:`IllegalTransition` otherwise."""
+        allowed = self.stages[from_stage].transitions
+        if to_stage not in allowed:
+            raise IllegalTransition("stage", from_stage, to_stage, list(allowed), rule)
+        return allowed[to_stage].value
+
+    def check_status(
+        self, stage: str, from_status: str, to_status: str, rule: str | None = None
+    ) -> None:
+        permitted = self.stages[stage].statuses
+        if to_status not in self.statuses or (permitted is not None and to_status not in permitted):
+            choices = permitted if permitted is not None else list(self.statuses)
+            raise IllegalTransition(
+                "status", from_status, to_status, [s for s in choices if s != from_status], rule
+            )
+
+    def next_on_main_path(self, stage: str) -> str | None:
+        if stage not in self.main_path:
+            return None
+        i = self.main_path.index(stage)
+        return self.main_path[i + 1] if i + 1 < len(self.main_path) else None
+
+
+def parse_pipeline(data: dict[str, Any], source: str = "pipeline") -> Pipeline:
+    """Validate a pipeline document; errors name each offending key."""
+    try:
+        return Pipeline.model_validate(data)
+    except PipelineInvalid as exc:
+        raise PipelineInvalid(exc.problems, source) from None
+    except ValidationError as exc:
+        problems: list[tuple[str, str]] = []
+        for error in exc.errors():
+            inner = error.get("ctx", {}).get("error")
+            if isinstance(inner, PipelineInvalid):
+                problems.extend(inner.problems)
+                continue
+            key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            problems.append((key, message))
+        raise PipelineInvalid(problems, source) from None
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineInvalid([("(file)", f"{path} does not exist")], str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PipelineInvalid([("(syntax)", str(exc))], str(path)) from None
+    return parse_pipeline(data, str(path))
+
+
+def default_pipeline() -> Pipeline:
+    """The shipped B2B lifecycle (``default_pipeline.toml``)."""
+    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
+    return parse_pipeline(tomllib.loads(text), "default_pipeline.toml")

@@ -1,0 +1,93 @@
+"""Shared fixtures: stores on SQLite (always) and on the real PostgreSQL server.
+
+PostgreSQL tests run when ``LEADFLOW_TEST_POSTGRES`` holds a server URL. With
+``LEADFLOW_REQUIRE_SERVICES=1`` (set by ``.ci/run``) an unreachable server fails the
+run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from leadflow.adapters.store import open_store
+from leadflow.application import Leadflow
+
+REQUIRE_SERVICES = os.environ.get("LEADFLOW_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES")
+
+
+def service_unavailable(message: str) -> None:
+    """Skip on a developer's machine; fail under CI, where the service is required."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service unavailable: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+class FakeClock:
+    """A clock the test moves by hand; starts at a fixed instant."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    if not POSTGRES_URL:
+        service_unavailable("set LEADFLOW_TEST_POSTGRES=postgresql://… to run PostgreSQL tests")
+    assert POSTGRES_URL is not None
+    schema = f"t_{uuid4().hex[:12]}"
+    try:
+        conn = psycopg.connect(POSTGRES_URL, connect_timeout=5, autocommit=True)
+    except psycopg.OperationalError as exc:
+        service_unavailable(f"PostgreSQL at {POSTGRES_URL} unreachable: {exc}")
+        raise
+    try:
+        yield f"{POSTGRES_URL}?schema={schema}"
+    finally:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store URL: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'leadflow.db'}"
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'leadflow.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def app(db_url: str, clock: FakeClock) -> Iterator[Leadflow]:
+    lf = open_store(db_url, clock=clock, actor="user:test")
+    yield lf
+    lf.close()
