@@ -79,6 +79,8 @@ OptReason = Annotated[str | None, typer.Option("--reason", help="Why.")]
 class _State:
     db: str | None = None
     json: bool = False
+    opened: tuple[str | None, Leadflow] | None = None
+    """The store the running command opened (URL as given, application)."""
 
 
 _state = _State()
@@ -148,7 +150,9 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def store(db: str | None, actor: str | None = None) -> Leadflow:
-    return open_store(db or _state.db, actor=actor)
+    lf = open_store(db or _state.db, actor=actor)
+    _state.opened = (db or _state.db, lf)
+    return lf
 
 
 def _when(at: str | None) -> datetime | None:
@@ -163,6 +167,11 @@ def emit(value: Any, as_json: bool, text: str | None = None) -> None:
 
 
 def _report(result: CommandResult, as_json: bool) -> None:
+    """Print what a write command recorded, then bring the read models up to date."""
+    if _state.opened is not None:
+        from leadflow.adapters.cli_projections import catch_up_after_write
+
+        catch_up_after_write(*_state.opened)
     if as_json:
         emit(
             {
@@ -598,9 +607,10 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import demo
+    from leadflow.adapters import cli_projections, demo
 
     demo.register(app)
+    cli_projections.register(app)
 
 
 _register_plugins()

@@ -1,0 +1,226 @@
+"""Running projections over the log: exactly once, crash-safe, rebuildable.
+
+A projection turns batches of events into rows. The runner pulls events after the
+lowest position any projection has reached, and applies each batch to each
+projection inside ONE database transaction that also moves that projection's row in
+``lf_projection_positions``. A crash (even SIGKILL) therefore loses a whole batch or
+nothing: on restart the runner resumes from the committed position, and no event is
+applied twice.
+
+Two runners may race (a command's catch-up and ``leadflow project --follow``). Each
+transaction first moves the position with a compare-and-set
+(``UPDATE … WHERE position = <what this runner read>``); that write takes the row
+lock (PostgreSQL) or the database write lock (SQLite) before any read-model row is
+touched, and if another runner got there first the batch is rolled back and the
+runner continues from the committed position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+import sqlalchemy as sa
+import structlog
+
+from leadflow.codec import EventRecord
+from leadflow.projections._sql import READ_MODELS, Timestamp
+
+__all__ = [
+    "POSITIONS",
+    "Projection",
+    "ProjectionRunner",
+    "Read",
+    "all_projections",
+]
+
+log = structlog.get_logger("leadflow.projections")
+
+POSITIONS = sa.Table(
+    "lf_projection_positions",
+    READ_MODELS,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+"""The last log position each projection has applied (0: nothing yet)."""
+
+Read = Callable[[int], Iterable[EventRecord]]
+"""Lead events in log order after a position.
+
+E.g. ``lambda after: app.read_events(after=after)``.
+"""
+
+Progress = Callable[[int], None]
+"""Called after each committed batch with the last position applied."""
+
+
+@runtime_checkable
+class Projection(Protocol):
+    """A read model fed by the log.
+
+    ``handle`` applies a batch inside the caller's transaction. It must give the same
+    tables for any interleaving of different leads' events as long as each lead's
+    events keep their order (Kafka keeps order per lead, not across leads), and it
+    must ignore event types it does not know.
+    """
+
+    name: str
+    tables: list[sa.Table]
+
+    def handle(self, conn: sa.Connection, records: Sequence[EventRecord]) -> None: ...
+
+    def reset(self, conn: sa.Connection) -> None: ...
+
+
+def all_projections() -> list[Projection]:
+    """The built-in read models, in the order they are applied."""
+    from leadflow.projections.handoffs import HandOffs
+    from leadflow.projections.leads import Leads
+    from leadflow.projections.stage_history import StageHistory
+
+    return [Leads(), StageHistory(), HandOffs()]
+
+
+class _Overtaken(Exception):
+    """Another runner committed this projection's position first."""
+
+
+class ProjectionRunner:
+    """Feeds projections from the log and keeps their positions.
+
+    ``engine`` is the store's database; ``schema`` the PostgreSQL schema the store
+    lives in (read models are created beside the events).
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        projections: Sequence[Projection] | None = None,
+        schema: str | None = None,
+        *,
+        batch_size: int = 1000,
+    ) -> None:
+        self.engine = engine.execution_options(schema_translate_map={None: schema})
+        self.schema = schema
+        self.projections = list(projections if projections is not None else all_projections())
+        names = [p.name for p in self.projections]
+        if len(set(names)) != len(names):
+            raise ValueError(f"projection names must be unique: {names}")
+        self.batch_size = batch_size
+        self._ready = False
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        """Create missing read-model tables and position rows (idempotent)."""
+        if self._ready:
+            return
+        tables = [POSITIONS] + [t for p in self.projections for t in p.tables]
+        with self.engine.begin() as conn:
+            READ_MODELS.create_all(conn, tables=tables, checkfirst=True)
+            known = set(conn.execute(sa.select(POSITIONS.c.name)).scalars())
+            missing = [p.name for p in self.projections if p.name not in known]
+            if missing:
+                now = datetime.now(UTC)
+                conn.execute(
+                    POSITIONS.insert(),
+                    [{"name": name, "position": 0, "updated_at": now} for name in missing],
+                )
+        self._ready = True
+
+    def positions(self) -> dict[str, int]:
+        """Each projection's last applied log position."""
+        self.ensure_tables()
+        with self.engine.connect() as conn:
+            stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.position)).all())
+        return {p.name: int(stored.get(p.name, 0)) for p in self.projections}
+
+    def projection(self, name: str) -> Projection:
+        for projection in self.projections:
+            if projection.name == name:
+                return projection
+        raise KeyError(name)
+
+    # -- running ------------------------------------------------------------------------
+
+    def catch_up(self, read: Read, progress: Progress | None = None) -> int:
+        """Apply every event not yet applied; returns how many events were applied."""
+        self.ensure_tables()
+        positions = self.positions()
+        if not self.projections:
+            return 0
+        applied = 0
+        batch: list[EventRecord] = []
+        for record in read(min(positions.values())):
+            batch.append(record)
+            if len(batch) >= self.batch_size:
+                applied += self._apply(batch, positions)
+                batch = []
+                if progress:
+                    progress(min(positions.values()))
+        if batch:
+            applied += self._apply(batch, positions)
+            if progress:
+                progress(min(positions.values()))
+        return applied
+
+    def _apply(self, batch: list[EventRecord], positions: dict[str, int]) -> int:
+        """Apply one batch to every projection behind it; ``positions`` is updated."""
+        last = batch[-1].position
+        while True:
+            work = [
+                (p, [r for r in batch if r.position > positions[p.name]])
+                for p in self.projections
+                if positions[p.name] < last
+            ]
+            work = [(p, records) for p, records in work if records]
+            if not work:
+                return 0
+            try:
+                with self.engine.begin() as conn:
+                    now = datetime.now(UTC)
+                    for projection, records in work:
+                        moved = conn.execute(
+                            POSITIONS.update()
+                            .where(POSITIONS.c.name == projection.name)
+                            .where(POSITIONS.c.position == positions[projection.name])
+                            .values(position=records[-1].position, updated_at=now)
+                        )
+                        if moved.rowcount != 1:
+                            raise _Overtaken(projection.name)
+                    for projection, records in work:
+                        projection.handle(conn, records)
+            except _Overtaken as overtaken:
+                log.info("projection_overtaken", projection=str(overtaken))
+                positions.update(self.positions())
+                continue
+            for projection, records in work:
+                positions[projection.name] = records[-1].position
+            log.debug(
+                "projection_batch_applied",
+                projections=[p.name for p, _ in work],
+                first_position=batch[0].position,
+                last_position=last,
+            )
+            return max(len(records) for _, records in work)
+
+    def rebuild(
+        self, read: Read, names: Sequence[str] | None = None, progress: Progress | None = None
+    ) -> int:
+        """Drop the named projections' rows (all if ``names`` is None) and replay the log."""
+        self.ensure_tables()
+        chosen = [self.projection(name) for name in names] if names else list(self.projections)
+        with self.engine.begin() as conn:
+            for projection in chosen:
+                projection.reset(conn)
+                conn.execute(
+                    POSITIONS.update()
+                    .where(POSITIONS.c.name == projection.name)
+                    .values(position=0, updated_at=datetime.now(UTC))
+                )
+        log.info("projections_reset", projections=[p.name for p in chosen])
+        runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
+        runner._ready = True
+        return runner.catch_up(read, progress)
