@@ -299,7 +299,8 @@ class ProfileUpdated(LeadEvent[ProfileUpdatedData]):
 class ActivityRecorded(LeadEvent[ActivityRecordedData]):
     """Version 2 names the activity ``activity`` and adds its ``category``.
 
-    Version 1 stored ``{"kind": ..., "detail": ...}``.
+    Version 1 stored ``{"kind": ..., "detail": ...}``. Upcasters return the complete
+    current shape (readers of the log do not re-validate payloads).
     """
 
     TYPE = "ActivityRecorded"
@@ -312,6 +313,8 @@ class ActivityRecorded(LeadEvent[ActivityRecordedData]):
         kind = ActivityKind(data.pop("kind"))
         data["activity"] = kind.value
         data["category"] = kind.category.value
+        data.setdefault("detail", None)
+        data.setdefault("ref", None)
         return data
 
 
