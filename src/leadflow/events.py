@@ -380,7 +380,10 @@ class LeadScored(LeadEvent[ScoredData]):
 
 @dataclass(frozen=True, kw_only=True)
 class StageChanged(LeadEvent[StageChangedData]):
-    """The lead moved to another stage: by a person, or by an automation rule (then ``rule`` names it and the actor is ``system:<rule>``)."""
+    """The lead moved to another stage: by a person, or by an automation rule.
+
+    For an automatic change ``rule`` names the rule and the actor is ``system:<rule>``.
+    """
 
     TYPE = "StageChanged"
     DATA = StageChangedData

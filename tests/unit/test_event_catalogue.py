@@ -22,6 +22,7 @@ def test_the_catalogue_lists_every_event_with_its_fields_and_version() -> None:
 
 def test_every_event_and_every_field_is_described() -> None:
     for cls in TOPICS.values():
-        assert cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "("), cls
+        assert cls.__doc__, cls
+        assert not cls.__doc__.startswith(cls.__name__ + "("), f"{cls.TYPE} has no docstring"
         for name, info in cls.DATA.model_fields.items():
             assert info.description, f"{cls.TYPE}.{name} has no description"
