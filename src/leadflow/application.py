@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Mapper, Recording
 
 from leadflow.codec import LEAD_TOPICS, EventMapper, EventRecord
@@ -151,7 +151,7 @@ class Leadflow(Application[UUID]):
 
     def _commit(self, command: str, *leads: Lead) -> CommandResult:
         try:
-            recordings: list[Recording[UUID]] = self.save(*leads)
+            recordings = self._save_leads(leads)
         except IntegrityError as exc:
             self._forget(*leads)  # a cached copy may be stale: the next read goes to the store
             raise ConcurrencyConflict(leads[0].id) from exc
@@ -174,6 +174,17 @@ class Leadflow(Application[UUID]):
                 actor=ref.actor,
             )
         return CommandResult(lead_id=leads[0].id, version=leads[0].version, events=refs)
+
+    def _save_leads(self, leads: Sequence[Lead]) -> list[Recording[UUID]]:
+        """``Application.save`` for leads, without its per-object runtime Protocol checks
+        (a fifth of a command's time). The library still records, caches and notifies."""
+        processing = ProcessingEvent[UUID]()
+        for lead in leads:
+            processing.events.extend(lead.collect_events())
+            processing.aggregates[lead.id] = lead
+        recordings = self._record(processing)
+        self._notify(recordings)
+        return recordings
 
     def _forget(self, *leads: Lead) -> None:
         cache = self.repository.cache
