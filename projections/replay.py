@@ -24,7 +24,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from leadflow.codec import EventRecord, event_id
+from leadflow.codec import EventRecord
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
 from leadflow.events import ActivityKind, LeadEvent
 from leadflow.lead import Context, Lead
@@ -145,7 +145,6 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
 def _as_record(event: LeadEvent[Any]) -> EventRecord:
     return EventRecord(
         position=0,  # numbered when fed to the scratch model
-        id=event_id(event.originator_id, event.originator_version),
         lead_id=event.originator_id,
         sequence=event.originator_version,
         type=event.TYPE,
@@ -213,7 +212,6 @@ class _Scratch:
 def _renumbered(record: EventRecord, position: int) -> EventRecord:
     return EventRecord(
         position=position,
-        id=record.id,
         lead_id=record.lead_id,
         sequence=record.sequence,
         type=record.type,

@@ -18,7 +18,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from hypothesis import strategies as st
 
-from leadflow.codec import EventRecord, event_id
+from leadflow.codec import EventRecord
 from leadflow.errors import LeadflowError
 from leadflow.events import ActivityKind, LeadEvent
 from leadflow.lead import Context, Lead
@@ -60,7 +60,6 @@ COMMANDS: dict[str, Command] = {
 def to_record(event: LeadEvent[Any], position: int) -> EventRecord:
     return EventRecord(
         position=position,
-        id=event_id(event.originator_id, event.originator_version),
         lead_id=event.originator_id,
         sequence=event.originator_version,
         type=event.TYPE,

@@ -30,7 +30,6 @@ def _records_from_events_json(url: str) -> list[EventRecord]:
         records.append(
             EventRecord(
                 position=d["position"],
-                id=UUID(d["id"]),
                 lead_id=UUID(d["lead_id"]),
                 sequence=0,
                 type=d["type"],

@@ -41,7 +41,7 @@ CHILD = textwrap.dedent(
             self.inner.reset(conn)
 
     app = open_store(url)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    engine = sa.create_engine(url.split("?")[0], connect_args={"timeout": 30})
     runner = ProjectionRunner(engine, [Slow(p) for p in all_projections()], batch_size=40)
     runner.catch_up(lambda after: app.read_events(after=after))
     print("done", flush=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
@@ -131,7 +130,6 @@ def test_unknown_event_types_are_ignored_by_every_projection() -> None:
     lead = history[0].lead_id
     stranger = EventRecord(
         position=len(history) + 1,
-        id=uuid4(),
         lead_id=lead,
         sequence=999,
         type="LeadTeleported",
