@@ -9,7 +9,7 @@ and compares correctly because every value is UTC); PostgreSQL as ``timestamptz`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -102,7 +102,6 @@ class RowSet:
         self.rows: dict[tuple[Any, ...], Row] = {}
         self._new: list[tuple[Any, ...]] = []
         self._dirty: set[tuple[Any, ...]] = set()
-        self._update: sa.Update | None = None
 
     def _key_of(self, row: Row) -> tuple[Any, ...]:
         return tuple(row[name] for name in self.key)
@@ -127,23 +126,95 @@ class RowSet:
         self._dirty.add(self._key_of(row))
 
     def flush(self, conn: sa.Connection) -> None:
+        """Insert the added rows and update the touched ones (one ``executemany`` each).
+
+        Rows go to the driver directly: SQLAlchemy's per-row parameter processing costs
+        more than the database's work here, and a rebuild writes every row once.
+        """
         new = set(self._new)
         if self._new:
-            conn.execute(self.table.insert(), [self.rows[key] for key in self._new])
+            sql, names, convert = _statement(conn, self.table, "insert")
+            conn.exec_driver_sql(sql, _params([self.rows[k] for k in self._new], names, convert))
         changed = [self.rows[key] for key in self._dirty if key not in new]
         if changed:
-            if self._update is None:
-                self._update = self.table.update().where(
-                    sa.and_(*(self.table.c[name] == sa.bindparam(f"k_{name}") for name in self.key))
-                )
-            params = []
-            for row in changed:
-                values = {name: value for name, value in row.items() if name not in self.key}
-                values.update({f"k_{name}": row[name] for name in self.key})
-                params.append(values)
-            conn.execute(self._update, params)
+            sql, names, convert = _statement(conn, self.table, "update")
+            conn.exec_driver_sql(sql, _params(changed, names, convert))
         self._new.clear()
         self._dirty.clear()
+
+
+Convert = Callable[[Any], Any]
+_STATEMENTS: dict[
+    tuple[str, str, str, str | None], tuple[str, list[str], list[Convert | None]]
+] = {}
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DATETIME text for a UTC time (always with microseconds)."""
+    return None if value is None else utc(value).isoformat(" ", "microseconds")[:26]
+
+
+def _statement(
+    conn: sa.Connection, table: sa.Table, kind: str
+) -> tuple[str, list[str], list[Convert | None]]:
+    """Driver-level SQL for inserting or updating (by primary key) whole rows of ``table``.
+
+    Returns the SQL, the row keys in parameter order, and a converter per parameter.
+    """
+    dialect = conn.dialect
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    schema = translate.get(None)
+    cache_key = (table.name, kind, dialect.name, schema)
+    cached = _STATEMENTS.get(cache_key)
+    if cached is not None:
+        return cached
+    key = [column.name for column in table.primary_key.columns]
+    if kind == "insert":
+        stmt: sa.Insert | sa.Update = table.insert().values(
+            {column.name: sa.bindparam(f"v_{column.name}") for column in table.columns}
+        )
+    else:
+        stmt = (
+            table.update()
+            .where(*(table.c[name] == sa.bindparam(f"v_{name}") for name in key))
+            .values(
+                {
+                    column.name: sa.bindparam(f"v_{column.name}")
+                    for column in table.columns
+                    if column.name not in key
+                }
+            )
+        )
+    compiled = stmt.compile(
+        dialect=dialect, schema_translate_map=translate or None, render_schema_translate=True
+    )
+    order = list(compiled.positiontup or []) if dialect.positional else list(compiled.params)
+    names = [name.removeprefix("v_") for name in order]
+    times = {c.name for c in table.columns if isinstance(c.type, sa.DateTime)}
+    sqlite = dialect.name == "sqlite"
+    convert: list[Convert | None] = [
+        _sqlite_time if sqlite and name in times else None for name in names
+    ]
+    result = (str(compiled), names if dialect.positional else order, convert)
+    _STATEMENTS[cache_key] = result
+    return result
+
+
+def _params(rows: list[Row], names: list[str], convert: list[Convert | None]) -> Any:
+    """Parameters for ``exec_driver_sql``: tuples (positional drivers) or dicts."""
+    if names and names[0].startswith("v_"):  # named parameters (e.g. psycopg)
+        keys = [name.removeprefix("v_") for name in names]
+        return [
+            {
+                name: (fn(row[key]) if fn else row[key])
+                for name, key, fn in zip(names, keys, convert, strict=True)
+            }
+            for row in rows
+        ]
+    if not any(convert):
+        return [tuple(row[name] for name in names) for row in rows]
+    pairs = list(zip(names, convert, strict=True))
+    return [tuple(fn(row[name]) if fn else row[name] for name, fn in pairs) for row in rows]
 
 
 def lead_ids_in(

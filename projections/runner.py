@@ -46,6 +46,9 @@ POSITIONS = sa.Table(
 )
 """The last log position each projection has applied (0: nothing yet)."""
 
+REBUILD_BATCH = 10_000
+"""Events per transaction when rebuilding from zero."""
+
 Read = Callable[[int], Iterable[EventRecord]]
 """Lead events in log order after a position.
 
