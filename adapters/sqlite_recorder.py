@@ -13,9 +13,11 @@ infrastructure factory class in it, so the library's classes are referenced via 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing import sqlite as es_sqlite
+from eventsourcing.persistence import Notification
 
 __all__ = ["Factory"]
 
@@ -35,7 +37,55 @@ class _Pool(es_sqlite.SQLiteConnectionPool):
         return connection
 
 
+class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
+    """Reads notifications as plain tuples and leaves ids as text (converted, cached, by the
+    codec): the library's version builds a ``sqlite3.Row`` and a ``UUID`` per event."""
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if start is not None:
+            clauses.append("rowid>=?" if inclusive_of_start else "rowid>?")
+            params.append(start)
+        if stop is not None:
+            clauses.append("rowid<=?")
+            params.append(stop)
+        if topics:
+            clauses.append(f"topic IN ({','.join('?' * len(topics))})")
+            params.extend(topics)
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        statement = (
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} {where}ORDER BY rowid LIMIT ?"
+        )
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as cursor:
+            raw: sqlite3.Cursor = cursor.sqlite_cursor
+            raw.row_factory = None
+            rows = raw.execute(statement, params).fetchall()
+        return [
+            Notification(
+                id=rowid,
+                originator_id=originator_id,
+                originator_version=version,
+                topic=topic,
+                state=state,
+            )
+            for rowid, originator_id, version, topic, state in rows
+        ]
+
+
 class Factory(es_sqlite.SQLiteFactory):
+    application_recorder_class = _ApplicationRecorder
+
     def __init__(self, env: Any) -> None:
         super().__init__(env)
         synchronous = (self.env.get(SQLITE_SYNCHRONOUS) or "normal").lower()

@@ -59,7 +59,13 @@ def decode_state(cls: type[RecordedEvent[Any]], state: bytes) -> dict[str, Any]:
 
 
 def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)
+    return value if isinstance(value, UUID) else _parse_uuid(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_uuid(value: str) -> UUID:
+    """A lead's events arrive together; parsing its id once is measurably cheaper."""
+    return UUID(value)
 
 
 @functools.lru_cache(maxsize=65536)
