@@ -9,6 +9,7 @@ and compares correctly because every value is UTC); PostgreSQL as ``timestamptz`
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -59,8 +60,18 @@ def iso(value: datetime | None) -> str | None:
     return converted.isoformat() if converted else None
 
 
+_grouped: tuple[Sequence[EventRecord], dict[UUID, list[EventRecord]]] | None = None
+
+
 def by_lead(records: Sequence[EventRecord]) -> dict[UUID, list[EventRecord]]:
-    """Records grouped by lead, each lead's in the order given (which is its own order)."""
+    """Records grouped by lead, each lead's in the order given (which is its own order).
+
+    The runner hands every projection the same batch; the grouping is computed once per
+    batch (callers must not modify the result).
+    """
+    global _grouped
+    if _grouped is not None and _grouped[0] is records:
+        return _grouped[1]
     grouped: dict[UUID, list[EventRecord]] = {}
     for record in records:
         events = grouped.get(record.lead_id)
@@ -68,6 +79,7 @@ def by_lead(records: Sequence[EventRecord]) -> dict[UUID, list[EventRecord]]:
             grouped[record.lead_id] = [record]
         else:
             events.append(record)
+    _grouped = (records, grouped)
     return grouped
 
 
@@ -102,16 +114,29 @@ class RowSet:
         self.rows: dict[tuple[Any, ...], Row] = {}
         self._new: list[tuple[Any, ...]] = []
         self._dirty: set[tuple[Any, ...]] = set()
-
-    def _key_of(self, row: Row) -> tuple[Any, ...]:
-        return tuple(row[name] for name in self.key)
+        self._key_of: Callable[[Row], tuple[Any, ...]]
+        if len(self.key) == 1:
+            only = self.key[0]
+            self._key_of = lambda row: (row[only],)
+        else:
+            self._key_of = operator.itemgetter(*self.key)
+        # Times are read raw and parsed here (SQLAlchemy's per-value processing is slower).
+        self._select = sa.select(
+            *(
+                sa.type_coerce(column, sa.types.NullType()).label(column.name)
+                if column.name in self._times
+                else column
+                for column in table.columns
+            )
+        )
 
     def load(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[Row]:
         loaded = []
-        for mapping in conn.execute(sa.select(self.table).where(where)).mappings():
+        times = self._times
+        for mapping in conn.execute(self._select.where(where)).mappings():
             row = dict(mapping)
-            for name in self._times:
-                row[name] = as_utc(row[name])
+            for name in times:
+                row[name] = _read_time(row[name])
             self.rows[self._key_of(row)] = row
             loaded.append(row)
         return loaded
@@ -149,9 +174,31 @@ _STATEMENTS: dict[
 ] = {}
 
 
+_TEXT: dict[datetime, str] = {}
+
+
 def _sqlite_time(value: datetime | None) -> str | None:
-    """SQLAlchemy's SQLite DATETIME text for a UTC time (always with microseconds)."""
-    return None if value is None else utc(value).isoformat(" ", "microseconds")[:26]
+    """SQLAlchemy's SQLite DATETIME text for a UTC time (always with microseconds).
+
+    Memoised: the same event time is written to several rows and columns.
+    """
+    if value is None:
+        return None
+    text = _TEXT.get(value)
+    if text is None:
+        if len(_TEXT) > 200_000:
+            _TEXT.clear()
+        text = _TEXT[value] = utc(value).isoformat(" ", "microseconds")[:26]
+    return text
+
+
+def _read_time(value: str | datetime | None) -> datetime | None:
+    """A stored time read raw: SQLite text (UTC) or a driver's datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return as_utc(value)
 
 
 def _statement(

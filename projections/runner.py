@@ -171,10 +171,15 @@ class ProjectionRunner:
 
     def _apply(self, batch: list[EventRecord], positions: dict[str, int]) -> int:
         """Apply one batch to every projection behind it; ``positions`` is updated."""
-        last = batch[-1].position
+        first, last = batch[0].position, batch[-1].position
         while True:
             work = [
-                (p, [r for r in batch if r.position > positions[p.name]])
+                (
+                    p,
+                    batch
+                    if positions[p.name] < first
+                    else [r for r in batch if r.position > positions[p.name]],
+                )
                 for p in self.projections
                 if positions[p.name] < last
             ]
