@@ -27,7 +27,7 @@ from leadflow.pipeline import Pipeline
 from leadflow.projections._sql import utc
 from leadflow.projections.leads import LEADS, OWNERSHIP
 from leadflow.projections.reference import NO_VALUE, FunnelRow
-from leadflow.projections.stage_history import STAGE_INTERVALS, STAGE_REACHED
+from leadflow.projections.stage_history import FUNNEL_DAILY, STAGE_INTERVALS, STAGE_REACHED
 
 __all__ = ["GROUPINGS", "FunnelQuery", "funnel", "funnel_by", "funnel_json"]
 
@@ -126,8 +126,63 @@ def _rows(pipeline: Pipeline, counts: dict[str, list[int]]) -> list[FunnelRow]:
     return rows
 
 
+def _daily_counts(conn: sa.Connection, q: FunnelQuery) -> dict[str, list[int]]:
+    """stage → [in_stage, reached], from whole days in ``lf_funnel_daily`` plus the edges.
+
+    An event counts when ``occurred_at <= T`` and ``recorded_at <= K``. Split by days
+    (``dT``, ``dK`` = the days of T and K): events before both days are summed per day;
+    events on day ``dT`` (by T), and events before ``dT`` recorded on day ``dK`` (by K),
+    are counted from the interval tables through their time indexes. Every exit follows
+    its entry in both times, so ``in_stage`` = entries that count - exits that count.
+    """
+    d = FUNNEL_DAILY
+    t = utc(q.as_of)
+    t_day = t.date()
+    t_start = datetime.combine(t_day, time.min, UTC)
+    whole = sa.select(d.c.stage, d.c.measure, sa.func.sum(d.c.leads)).where(d.c.occurred_on < t_day)
+    k = utc(q.as_known_at) if q.as_known_at is not None else None
+    if k is not None:
+        whole = whole.where(d.c.recorded_on < k.date())
+    totals: dict[tuple[str, str], int] = {}
+    for stage, measure, n in conn.execute(whole.group_by(d.c.stage, d.c.measure)):
+        totals[(stage, measure)] = int(n or 0)
+
+    def edges(measure: str, stage: Any, at: Any, recorded: Any) -> None:
+        windows = [sa.and_(at >= t_start, at <= t)]
+        if k is not None:
+            k_start = datetime.combine(k.date(), time.min, UTC)
+            windows = [
+                sa.and_(at >= t_start, at <= t, recorded <= k),
+                sa.and_(at < t_start, recorded >= k_start, recorded <= k),
+            ]
+        for window in windows:
+            for name, n in conn.execute(
+                sa.select(stage, sa.func.count()).where(window).group_by(stage)
+            ):
+                totals[(name, measure)] = totals.get((name, measure), 0) + int(n)
+
+    i, r = STAGE_INTERVALS, STAGE_REACHED
+    edges("enter", i.c.stage, i.c.entered_at, i.c.entered_recorded_at)
+    edges("exit", i.c.stage, i.c.exited_at, i.c.exited_recorded_at)
+    edges("reach", r.c.stage, r.c.first_entered_at, r.c.first_entered_recorded_at)
+    stages = {stage for stage, _ in totals}
+    return {
+        stage: [
+            totals.get((stage, "enter"), 0) - totals.get((stage, "exit"), 0),
+            totals.get((stage, "reach"), 0),
+        ]
+        for stage in stages
+    }
+
+
 def funnel(conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery) -> list[FunnelRow]:
-    """Per stage of ``pipeline``, in its order: in_stage, reached, conversion_to_next."""
+    """Per stage of ``pipeline``, in its order: in_stage, reached, conversion_to_next.
+
+    Without a cohort, from the daily counts (a few thousand rows, whatever the number of
+    leads); with one, by scanning the intervals of the cohort's leads.
+    """
+    if q.cohort_from is None and q.cohort_to is None:
+        return _rows(pipeline, _daily_counts(conn, q))
     return _rows(pipeline, _counts(conn, q, None).get("", {}))
 
 

@@ -12,6 +12,9 @@ entry. Within a lead, events are recorded in order and never backdated past each
 other, so the first entry is the earliest in both times: a lead had reached a stage
 by ``(as_of, as_known_at)`` exactly when this row's two times are within them.
 
+``lf_funnel_daily`` counts entries, exits and first entries per stage, day and recording
+day, so that a funnel over a million leads sums a few thousand rows.
+
 ``lf_stage_cursor`` is bookkeeping: per lead, the open interval and the last event a
 person (not an automation rule) recorded, which is named as the cause of an
 automatic stage change.
@@ -19,12 +22,14 @@ automatic stage change.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from leadflow.codec import EventRecord, event_id
 from leadflow.projections._sql import (
@@ -39,11 +44,13 @@ from leadflow.projections._sql import (
 )
 
 __all__ = [
+    "FUNNEL_DAILY",
     "STAGE_CURSOR",
     "STAGE_INTERVALS",
     "STAGE_REACHED",
     "STAGE_SETTING_TYPES",
     "StageHistory",
+    "add_daily",
     "lead_history",
 ]
 
@@ -72,8 +79,11 @@ STAGE_INTERVALS = sa.Table(
     sa.Column("exited_sequence", sa.Integer),
     sa.Column("exited_position", sa.BigInteger),
     sa.Column("exited_event_id", sa.String(36)),
-    sa.Index("lf_stage_intervals_asof", "stage", "entered_at", "entered_recorded_at"),
-    sa.Index("lf_stage_intervals_open", "lead_id", "exited_sequence"),
+    # One-day windows of the funnel (see FUNNEL_DAILY) are read through these.
+    sa.Index("lf_stage_intervals_entered_at", "entered_at"),
+    sa.Index("lf_stage_intervals_entered_recorded_at", "entered_recorded_at"),
+    sa.Index("lf_stage_intervals_exited_at", "exited_at"),
+    sa.Index("lf_stage_intervals_exited_recorded_at", "exited_recorded_at"),
 )
 
 STAGE_REACHED = sa.Table(
@@ -84,8 +94,22 @@ STAGE_REACHED = sa.Table(
     sa.Column("first_entered_at", Timestamp, nullable=False),
     sa.Column("first_entered_recorded_at", Timestamp, nullable=False),
     sa.Column("first_entered_position", sa.BigInteger, nullable=False),
-    sa.Index("lf_stage_reached_asof", "stage", "first_entered_at", "first_entered_recorded_at"),
+    sa.Index("lf_stage_reached_at", "first_entered_at"),
+    sa.Index("lf_stage_reached_recorded_at", "first_entered_recorded_at"),
 )
+
+FUNNEL_DAILY = sa.Table(
+    "lf_funnel_daily",
+    READ_MODELS,
+    sa.Column("stage", sa.String(64), primary_key=True),
+    sa.Column("measure", sa.String(8), primary_key=True),
+    sa.Column("occurred_on", sa.Date, primary_key=True),
+    sa.Column("recorded_on", sa.Date, primary_key=True),
+    sa.Column("leads", sa.BigInteger, nullable=False),
+)
+"""How many stage entries (``enter``), exits (``exit``) and first entries (``reach``)
+happened on each UTC day, by the day they were recorded: the funnel's whole days are
+sums over this small table, and only the partial days at its edges read the intervals."""
 
 STAGE_CURSOR = sa.Table(
     "lf_stage_cursor",
@@ -99,7 +123,7 @@ STAGE_CURSOR = sa.Table(
 
 class StageHistory:
     name = "stage_history"
-    tables = [STAGE_INTERVALS, STAGE_REACHED, STAGE_CURSOR]
+    tables = [STAGE_INTERVALS, STAGE_REACHED, STAGE_CURSOR, FUNNEL_DAILY]
 
     def reset(self, conn: sa.Connection) -> None:
         for table in self.tables:
@@ -114,16 +138,12 @@ class StageHistory:
         )
         for where in lead_ids_in(STAGE_CURSOR.c.lead_id, grouped):
             cursors.load(conn, where)
-        open_keys = [
-            (row["lead_id"], row["open_sequence"])
-            for row in cursors.rows.values()
-            if row["open_sequence"] is not None
-        ]
-        for where in lead_ids_in(STAGE_INTERVALS.c.lead_id, (UUID(k[0]) for k in open_keys)):
-            intervals.load(conn, sa.and_(where, STAGE_INTERVALS.c.exited_sequence.is_(None)))
         staged = [lead for lead, events in grouped.items() if _sets_stage(events)]
+        for where in lead_ids_in(STAGE_INTERVALS.c.lead_id, staged):
+            intervals.load(conn, sa.and_(where, STAGE_INTERVALS.c.exited_sequence.is_(None)))
         for where in lead_ids_in(STAGE_REACHED.c.lead_id, staged):
             reached.load(conn, where)
+        daily: Counter[tuple[str, str, date, date]] = Counter()
 
         for lead_uuid, events in grouped.items():
             lead_id = str(lead_uuid)
@@ -141,13 +161,14 @@ class StageHistory:
                 cursors.touch(cursor)
             for record in events:
                 if record.type in STAGE_SETTING_TYPES:
-                    self._enter(record, lead_id, cursor, intervals, reached)
+                    self._enter(record, lead_id, cursor, intervals, reached, daily)
                 if record.data.get("rule") is None:
                     cursor["last_manual_sequence"] = record.sequence
                     cursor["last_manual_type"] = record.type
         cursors.flush(conn)
         intervals.flush(conn)
         reached.flush(conn)
+        add_daily(conn, daily)
 
     @staticmethod
     def _enter(
@@ -156,12 +177,16 @@ class StageHistory:
         cursor: dict[str, Any],
         intervals: RowSet,
         reached: RowSet,
+        daily: Counter[tuple[str, str, date, date]],
     ) -> None:
         data = record.data
         stage = data["stage"]
         at, recorded_at = utc(record.occurred_at), utc(record.recorded_at)
+        on, recorded_on = at.date(), recorded_at.date()
+        daily[(stage, "enter", on, recorded_on)] += 1
         open_interval = intervals.rows.get((lead_id, cursor["open_sequence"]))
         if open_interval is not None:
+            daily[(open_interval["stage"], "exit", on, recorded_on)] += 1
             open_interval.update(
                 exited_at=at,
                 exited_recorded_at=recorded_at,
@@ -202,6 +227,7 @@ class StageHistory:
         )
         cursor["open_sequence"] = record.sequence
         if (lead_id, stage) not in reached.rows:
+            daily[(stage, "reach", on, recorded_on)] += 1
             reached.add(
                 {
                     "lead_id": lead_id,
@@ -211,6 +237,37 @@ class StageHistory:
                     "first_entered_position": record.position,
                 }
             )
+
+
+def add_daily(conn: sa.Connection, counts: Counter[tuple[str, str, date, date]]) -> None:
+    """Add ``counts`` to ``lf_funnel_daily`` (an upsert: counters commute across leads)."""
+    if not counts:
+        return
+    rows = [
+        {"stage": stage, "measure": measure, "occurred_on": on, "recorded_on": rec, "leads": n}
+        for (stage, measure, on, rec), n in counts.items()
+    ]
+    t = FUNNEL_DAILY
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        module = sqlite if conn.dialect.name == "sqlite" else postgresql
+        stmt = module.insert(t)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[c.name for c in t.primary_key.columns],
+                set_={"leads": t.c.leads + stmt.excluded.leads},
+            ),
+            rows,
+        )
+        return
+    for row in rows:  # any other database: update, else insert
+        key = [
+            t.c[name] == row[name] for name in ("stage", "measure", "occurred_on", "recorded_on")
+        ]
+        if (
+            conn.execute(t.update().where(*key).values(leads=t.c.leads + row["leads"])).rowcount
+            == 0
+        ):
+            conn.execute(t.insert().values(row))
 
 
 def _sets_stage(events: list[EventRecord]) -> bool:
