@@ -32,6 +32,7 @@ __all__ = [
     "DealWon",
     "DuplicateMerged",
     "HandOffAccepted",
+    "HandOffEscalated",
     "HandOffRejected",
     "LeadAssigned",
     "LeadCaptured",
@@ -42,12 +43,16 @@ __all__ = [
     "LeadEvent",
     "LeadHandedOff",
     "LeadMerged",
+    "LeadRecycled",
     "LeadReleased",
     "LeadScored",
     "Payload",
     "PersonalDataErased",
     "ProfileUpdated",
+    "QualificationRecorded",
     "RecordedEvent",
+    "ScoreKind",
+    "SlaBreached",
     "StageChanged",
     "StatusChanged",
     "register_events",
@@ -67,6 +72,8 @@ class Decision(Payload):
     """Id of the rule that decided this; ``None`` when a person did."""
     pipeline_version: str
     """Content hash of the pipeline in force when the decision was made."""
+    due_at: datetime | None = None
+    """For a time-driven rule (``leadflow sweep``): the deadline instant it fired for."""
 
 
 class ActivityCategory(StrEnum):
@@ -131,10 +138,25 @@ class ActivityRecordedData(Payload):
     """An external reference (campaign id, meeting id, URL)."""
 
 
+class ScoreKind(StrEnum):
+    """Which kind of scoring rule changed the score (``manual``: a person did)."""
+
+    MANUAL = "manual"
+    PROFILE = "profile"
+    BEHAVIOUR = "behaviour"
+    NEGATIVE = "negative"
+    DECAY = "decay"
+
+
 class ScoredData(Decision):
     score: float
     delta: float
     reason: str
+    kind: ScoreKind = ScoreKind.MANUAL
+    points: float | None = None
+    """What the rule granted before the score was kept within its bounds."""
+    cause: int | None = None
+    """Sequence number of the lead's event that triggered the rule, if any."""
 
 
 class StageChangedData(Decision):
@@ -209,6 +231,38 @@ class DuplicateMergedData(Payload):
 class ErasedData(Payload):
     fields: list[str]
     reason: str
+
+
+class QualificationRecordedData(Payload):
+    """BANT answers; ``None`` leaves an earlier answer as it was."""
+
+    budget: bool | None = None
+    authority: bool | None = None
+    need: bool | None = None
+    timeline: bool | None = None
+    note: str | None = None
+
+
+class SlaBreachedData(Decision):
+    sla: str
+    """Which SLA: ``handoff``."""
+    owner: str
+    """Who had to act by ``due_at``."""
+
+
+class HandOffEscalatedData(Decision):
+    to: str
+    """Whom the breach is escalated to (a manager)."""
+    reassigned_to: str | None = None
+    sla_due: datetime | None = None
+    """The reassigned hand-off's new SLA deadline."""
+
+
+class RecycledData(Decision):
+    reason: str
+    from_stage: str
+    to_stage: str | None = None
+    to_status: str | None = None
 
 
 # ---- events ------------------------------------------------------------------------------
@@ -423,6 +477,34 @@ class PersonalDataErased(LeadEvent[ErasedData]):
     DATA = ErasedData
 
 
+@dataclass(frozen=True, kw_only=True)
+class QualificationRecorded(LeadEvent[QualificationRecordedData]):
+    """Sales recorded BANT answers (budget, authority, need, timeline)."""
+
+    TYPE = "QualificationRecorded"
+    DATA = QualificationRecordedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaBreached(LeadEvent[SlaBreachedData]):
+    TYPE = "SlaBreached"
+    DATA = SlaBreachedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOffEscalated(LeadEvent[HandOffEscalatedData]):
+    TYPE = "HandOffEscalated"
+    DATA = HandOffEscalatedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadRecycled(LeadEvent[RecycledData]):
+    """The lead was recycled (back to marketing); the stage moves follow as their own events."""
+
+    TYPE = "LeadRecycled"
+    DATA = RecycledData
+
+
 EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
     cls.TYPE: cls
     for cls in (
@@ -446,6 +528,11 @@ EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
         LeadMerged,
         DuplicateMerged,
         PersonalDataErased,
+        # policies: scoring, recycling and SLAs
+        QualificationRecorded,
+        SlaBreached,
+        HandOffEscalated,
+        LeadRecycled,
     )
 }
 """Every lead event type by its stable name."""
