@@ -70,6 +70,7 @@ def _all_due(lead: Lead, pipeline: Pipeline, now: datetime) -> list[Due]:
         follow is not None
         and lead.owner is not None
         and lead.owned_since is not None
+        and lead.handoff is None  # handing off is acting on the lead
         and (follow.stages is None or lead.stage in follow.stages)
         and (lead.last_follow_up_at is None or lead.last_follow_up_at < lead.owned_since)
     ):

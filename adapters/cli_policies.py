@@ -1,0 +1,172 @@
+"""CLI commands for the lead policies: ``sweep``, ``explain`` and ``qualify``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from leadflow.adapters.cli import (
+    Actor,
+    At,
+    Db,
+    Json,
+    LeadArg,
+    _lead_id,
+    _report,
+    _when,
+    emit,
+    err,
+    handles_errors,
+    out,
+    parse_time,
+    store,
+)
+from leadflow.explain import explain_lead
+from leadflow.pipeline import Pipeline
+
+__all__ = ["register"]
+
+
+def _fmt_score(value: float) -> str:
+    return f"{value:g}"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handles_errors
+    def sweep(
+        now: Annotated[
+            str | None,
+            typer.Option("--now", help="Fire rules due at or before this instant (default now)."),
+        ] = None,
+        db: Db = None,
+        json_out: Json = False,
+    ) -> None:
+        """Run the time-driven rules: decay, no follow-up, hand-off SLA, stalled stages.
+
+        Idempotent: a second sweep at the same --now records nothing.
+        """
+        lf = store(db, "system:sweep")
+        at = parse_time(now, "now", end_of_day=True) if now else None
+        with Progress(
+            TextColumn("sweeping"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+            disable=json_out,
+        ) as progress:
+            task = progress.add_task("sweep", total=None)
+            result = lf.sweep(
+                at, progress=lambda done, total: progress.update(task, completed=done, total=total)
+            )
+        summary = {
+            "now": result.now.isoformat(),
+            "leads": result.leads,
+            "changed": result.changed,
+            "events": len(result.events),
+            "by_rule": result.by_rule,
+            "failed": {str(k): v for k, v in result.failed.items()},
+        }
+        if json_out:
+            emit(summary, True)
+            return
+        out.print(
+            f"swept {result.leads} leads as of {result.now.isoformat()}: "
+            f"{len(result.events)} events on {result.changed} leads",
+            markup=False,
+        )
+        for rule, count in sorted(result.by_rule.items()):
+            out.print(f"  {rule}: {count}", markup=False)
+        for lead_id, error in result.failed.items():
+            err.print(f"  failed {lead_id}: {error}", markup=False)
+
+    @app.command()
+    @handles_errors
+    def explain(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
+        """How the lead's score came to be, and every automatic decision, from its events."""
+        lf = store(db)
+        lead_id = _lead_id(lead)
+        versions = lf.pipeline_log().versions
+
+        def pipeline_of(version: str) -> Pipeline | None:
+            return versions.get(version)
+
+        explanation = explain_lead(lead_id, lf.lead_history(lead_id), pipeline_of)
+        if json_out:
+            emit(explanation.to_json_dict(), True)
+            return
+        table = Table(title=f"score of {lead_id}: {_fmt_score(explanation.score)}")
+        for column in ("#", "time", "rule", "kind", "delta", "score", "why"):
+            table.add_column(
+                column, justify="right" if column in ("#", "delta", "score") else "left"
+            )
+        for step in explanation.steps:
+            why = step.reason
+            if step.cause:
+                why += f" ← {step.cause}"
+            if step.due_at:
+                why += f" (deadline {step.due_at.isoformat(timespec='seconds')})"
+            table.add_row(
+                str(step.sequence),
+                step.at.isoformat(timespec="seconds"),
+                step.rule or step.actor,
+                step.kind,
+                f"{step.delta:+g}",
+                _fmt_score(step.score),
+                why,
+            )
+        out.print(table)
+        for promo in explanation.promotions:
+            threshold = "?" if promo.threshold is None else _fmt_score(promo.threshold)
+            out.print(
+                f"#{promo.sequence} {promo.at.isoformat(timespec='seconds')} {promo.rule}: "
+                f"{promo.from_stage} → {promo.stage} at score {_fmt_score(promo.score)} "
+                f"(threshold {threshold}, pipeline {promo.pipeline_version})",
+                markup=False,
+            )
+        if explanation.decisions:
+            decisions = Table(title="other automatic decisions")
+            for column in ("#", "time", "event", "rule", "deadline", "details"):
+                decisions.add_column(column)
+            for d in explanation.decisions:
+                decisions.add_row(
+                    str(d.sequence),
+                    d.at.isoformat(timespec="seconds"),
+                    d.type,
+                    d.rule,
+                    d.due_at.isoformat(timespec="seconds") if d.due_at else "",
+                    d.summary,
+                )
+            out.print(decisions)
+        if not explanation.consistent:
+            err.print("warning: the recorded deltas do not add up to the score", markup=False)
+
+    @app.command()
+    @handles_errors
+    def qualify(
+        lead: LeadArg,
+        budget: Annotated[bool | None, typer.Option("--budget/--no-budget")] = None,
+        authority: Annotated[bool | None, typer.Option("--authority/--no-authority")] = None,
+        need: Annotated[bool | None, typer.Option("--need/--no-need")] = None,
+        timeline: Annotated[bool | None, typer.Option("--timeline/--no-timeline")] = None,
+        note: Annotated[str | None, typer.Option(help="What was learned.")] = None,
+        at: At = None,
+        db: Db = None,
+        json_out: Json = False,
+        actor: Actor = None,
+    ) -> None:
+        """Record BANT answers (budget, authority, need, timeline)."""
+        result = store(db, actor).qualify(
+            _lead_id(lead),
+            budget=budget,
+            authority=authority,
+            need=need,
+            timeline=timeline,
+            note=note,
+            at=_when(at),
+        )
+        _report(result, json_out)
