@@ -767,6 +767,8 @@ class Lead:
     def _record(
         self, event_class: type[LeadEvent[P]], data: P, ctx: Context, pipeline: Pipeline
     ) -> None:
+        # If automation refuses (an illegal automatic move), the error propagates and the
+        # application discards this in-memory lead: a command is saved whole or not at all.
         self._trigger(event_class, data, ctx)
         self._automate(pipeline, ctx)
 

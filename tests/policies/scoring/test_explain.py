@@ -9,13 +9,13 @@ from uuid import UUID
 import orjson
 from typer.testing import CliRunner
 
-from conftest import FakeClock
 from leadflow.adapters.cli import app as cli
 from leadflow.adapters.store import open_store
 from leadflow.application import Leadflow
 from leadflow.explain import explain_lead
 
 from ..helpers import default_document, pipeline_with
+from conftest import FakeClock
 
 
 def _engaged_lead(app: Leadflow, clock: FakeClock) -> str:

@@ -7,10 +7,11 @@ from uuid import UUID
 
 import pytest
 
-from conftest import FakeClock
 from leadflow.adapters.store import open_store
 from leadflow.application import Leadflow
 from leadflow.errors import InvalidInput
+
+from conftest import FakeClock
 
 
 def _assigned(app: Leadflow, clock: FakeClock, owner: str = "rep:mei") -> UUID:
