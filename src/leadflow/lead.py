@@ -9,6 +9,7 @@ whose actor is ``system:<rule id>``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -433,12 +434,21 @@ class Lead:
             raise InvalidInput("bant", "answer at least one of: " + ", ".join(BANT_CRITERIA))
         self._record(QualificationRecorded, data, ctx, pipeline)
 
-    def sweep(self, pipeline: Pipeline, now: datetime, recorded_at: datetime) -> None:
+    def sweep(
+        self,
+        pipeline: Pipeline,
+        now: datetime,
+        recorded_at: datetime,
+        *,
+        manager_of: Callable[[str], str | None] | None = None,
+    ) -> None:
         """Fire every time-driven rule due at or before ``now``, earliest deadline first.
 
         Each decision happens at its deadline (``occurred_at``), or at the lead's latest
         event if that is later: a lead's events never go back in time. After this, no
         rule is due at or before ``now``, so sweeping again records nothing.
+        ``manager_of(rep)`` names whom a breach is escalated to (a team directory);
+        without it, or when it knows no manager, the SLA rule's ``escalate_to``.
         """
         for _ in range(MAX_SWEEP_STEPS):
             due = next_due(self, pipeline, now)
@@ -448,10 +458,16 @@ class Lead:
             if self.last_occurred_at is not None and self.last_occurred_at > at:
                 at = self.last_occurred_at
             ctx = Context(actor=f"system:{due.rule}", occurred_at=at, recorded_at=recorded_at)
-            self._fire(due, pipeline, ctx)
+            self._fire(due, pipeline, ctx, manager_of)
         raise PipelineInvalid([("recycling", f"more than {MAX_SWEEP_STEPS} steps for one lead")])
 
-    def _fire(self, due: Due, pipeline: Pipeline, ctx: Context) -> None:
+    def _fire(
+        self,
+        due: Due,
+        pipeline: Pipeline,
+        ctx: Context,
+        manager_of: Callable[[str], str | None] | None,
+    ) -> None:
         version = pipeline.version
         match due.kind:
             case DueKind.DECAY:
@@ -483,11 +499,12 @@ class Lead:
                 self._record(SlaBreached, breach, ctx, pipeline)
                 if self.handoff is None:
                     return  # an automation rule settled the hand-off
+                manager = manager_of(breach.owner) if manager_of is not None else None
                 reassign = sla.reassign_to
                 if reassign == self.handoff.to_owner:
                     reassign = None
                 escalation = HandOffEscalatedData(
-                    to=sla.escalate_to,
+                    to=manager or sla.escalate_to,
                     reassigned_to=reassign,
                     sla_due=ctx.occurred_at + pipeline.handoff_sla if reassign else None,
                     rule=due.rule,

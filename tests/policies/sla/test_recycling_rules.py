@@ -274,3 +274,18 @@ def test_a_second_sweep_at_the_same_instant_records_nothing() -> None:
     assert len(first) > 2
     assert d.sweep() == []
     assert d.replayed() == d.lead
+
+
+def test_a_breach_is_escalated_to_the_manager_the_directory_names() -> None:
+    d = _handed_off(DEFAULT)
+    d.at(days=3)
+    d.lead.sweep(d.pipeline, d.now, d.now, manager_of={"rep:li": "manager:wu"}.get)
+    events = d.flush()
+    assert events[1].data.to == "manager:wu"
+
+
+def test_a_breach_falls_back_to_the_configured_manager_when_the_directory_has_none() -> None:
+    d = _handed_off(DEFAULT)
+    d.at(days=3)
+    d.lead.sweep(d.pipeline, d.now, d.now, manager_of={}.get)
+    assert d.flush()[1].data.to == "manager:sales"
