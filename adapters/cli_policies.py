@@ -88,17 +88,19 @@ def register(app: typer.Typer) -> None:
         lf = store(db, "system:sweep")
         at = parse_time(now, "now", end_of_day=True) if now else None
         with Progress(
-            TextColumn("sweeping"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             console=err,
             transient=True,
             disable=json_out,
         ) as progress:
-            task = progress.add_task("sweep", total=None)
-            result = lf.sweep(
-                at, progress=lambda done, total: progress.update(task, completed=done, total=total)
-            )
+            task = progress.add_task("reading", total=None)
+
+            def show(phase: str, done: int, total: int) -> None:
+                progress.update(task, description=phase, completed=done, total=total)
+
+            result = lf.sweep(at, progress=show)
         summary = {
             "now": result.now.isoformat(),
             "leads": result.leads,

@@ -34,8 +34,8 @@ __all__ = ["LeadStates", "SweepResult", "run_sweep"]
 
 log = structlog.get_logger("leadflow.sweep")
 
-Progress = Callable[[int, int], None]
-"""Called with (leads done, leads in total)."""
+Progress = Callable[[str, int, int], None]
+"""Called with (phase, done, total): ``reading`` (log positions), then ``sweeping`` (leads)."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,17 @@ class LeadStates:
         self.leads: dict[UUID, Lead] = {}
         self.position = 0
 
-    def catch_up(self, app: Leadflow, batch_size: int = 1000) -> int:
+    def reset(self) -> None:
+        """Forget everything: the next catch-up folds the whole log again."""
+        self.leads.clear()
+        self.position = 0
+
+    def catch_up(
+        self, app: Leadflow, batch_size: int = 1000, progress: Progress | None = None
+    ) -> int:
         """Apply what was recorded since the last call; returns the number of events read."""
         read = 0
+        end = app.max_position()
         while True:
             batch = app.recorder.select_notifications(
                 start=self.position,
@@ -80,6 +88,8 @@ class LeadStates:
                 self.leads[event.originator_id] = Lead.evolve(lead, event)
             read += len(batch)
             self.position = batch[-1].id
+            if progress is not None:
+                progress("reading", min(self.position, end), end)
 
 
 def run_sweep(
@@ -96,7 +106,7 @@ def run_sweep(
         raise InvalidInput(
             "now", f"{now.isoformat()} is in the future (now is {recorded_at.isoformat()})"
         )
-    read = states.catch_up(app)
+    read = states.catch_up(app, progress=progress)
     pipeline = app.pipeline
     refs: list[RecordedEventRef] = []
     changed = 0
@@ -104,7 +114,7 @@ def run_sweep(
     lead_ids = list(states.leads)
     for done, lead_id in enumerate(lead_ids, start=1):
         if progress is not None and (done % 500 == 0 or done == len(lead_ids)):
-            progress(done, len(lead_ids))
+            progress("sweeping", done, len(lead_ids))
         if next_due(states.leads[lead_id], pipeline, now) is None:
             continue
         for attempt in range(1, 4):
@@ -121,6 +131,9 @@ def run_sweep(
                 failed[lead_id] = str(exc)
                 log.warning("sweep_rule_failed", lead_id=str(lead_id), error=str(exc))
                 break
+            except BaseException:
+                states.reset()  # this lead's cached state may be half-decided: start afresh
+                raise
             refs.extend(result.events)
             changed += 1
             break
