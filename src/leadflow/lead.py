@@ -9,6 +9,7 @@ whose actor is ``system:<rule id>``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -173,6 +174,17 @@ class Lead:
     def collect_events(self) -> list[LeadEvent[Any]]:
         events, self._pending = self._pending, []
         return events
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Lead:
+        """A copy for a command to change (the aggregate cache hands these out)."""
+        copied = copy.copy(self)
+        copied.attributes = dict(self.attributes)
+        copied.merged_leads = list(self.merged_leads)
+        copied.fit = dict(self.fit)
+        copied.awards = {rule: list(points) for rule, points in self.awards.items()}
+        copied.bant = dict(self.bant)
+        copied._pending = []
+        return copied
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Lead):

@@ -12,6 +12,7 @@ store and decides again.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,11 +58,6 @@ class LeadStates:
 
     def __init__(self) -> None:
         self.leads: dict[UUID, Lead] = {}
-        self.position = 0
-
-    def reset(self) -> None:
-        """Forget everything: the next catch-up folds the whole log again."""
-        self.leads.clear()
         self.position = 0
 
     def catch_up(
@@ -118,7 +114,7 @@ def run_sweep(
         if next_due(states.leads[lead_id], pipeline, now) is None:
             continue
         for attempt in range(1, 4):
-            lead = states.leads[lead_id]
+            lead = copy.deepcopy(states.leads[lead_id])  # the fold changes only once saved
             try:
                 lead.sweep(pipeline, now, recorded_at)
                 result = app._commit("sweep", lead)
@@ -127,13 +123,10 @@ def run_sweep(
                 log.info("sweep_conflict_retried", lead_id=str(lead_id), attempt=attempt)
                 continue
             except LeadflowError as exc:
-                states.leads[lead_id] = app.get_lead(lead_id)  # drop the half-decided state
                 failed[lead_id] = str(exc)
                 log.warning("sweep_rule_failed", lead_id=str(lead_id), error=str(exc))
                 break
-            except BaseException:
-                states.reset()  # this lead's cached state may be half-decided: start afresh
-                raise
+            states.leads[lead_id] = lead
             refs.extend(result.events)
             changed += 1
             break

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from leadflow.adapters.store import open_store
+from leadflow.adapters.store import open_store, persistence_env
 from leadflow.application import Leadflow
 from leadflow.errors import ConcurrencyConflict, IllegalTransition, InvalidInput, LeadNotFound
 
@@ -219,3 +219,22 @@ def test_each_pipeline_version_is_recorded_once(app: Leadflow) -> None:
     assert app.pipeline_log().history == [default.version, stricter.version]
     assert app.get_lead(lead_id).pipeline_version == stricter.version
     assert app.pipeline_version(default.version) == default
+
+
+def test_a_stale_cached_lead_conflicts_once_then_reads_fresh(db_url: str) -> None:
+    second = open_store(db_url, clock=FakeClock(), actor="user:second")
+    trusted = persistence_env(db_url) | {"AGGREGATE_CACHE_FASTFORWARD": "n"}
+    first = Leadflow(trusted, clock=FakeClock(), actor="user:first")
+    lead_id = first.capture(email="a@b.co").lead_id
+    first.get_lead(lead_id)  # cached in the first process
+    second.record_activity(lead_id, "call")
+
+    with pytest.raises(ConcurrencyConflict):
+        first.change_stage(lead_id, "mql")
+    first.change_stage(lead_id, "mql")
+
+    assert [r.type for r in second.read_events(lead_id=lead_id)] == [
+        "LeadCaptured",
+        "ActivityRecorded",
+        "StageChanged",
+    ]

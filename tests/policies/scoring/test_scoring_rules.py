@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -339,3 +340,17 @@ def test_a_profile_rule_needs_exactly_one_condition() -> None:
     with pytest.raises(PipelineInvalid) as caught:
         scoring(profile=[{"id": "p", "field": "company", "points": 3}])
     assert any(k == "scoring.profile.0" for k, _ in caught.value.problems), caught.value.problems
+
+
+def test_a_copy_of_a_lead_shares_no_scoring_state_with_the_original() -> None:
+    # the aggregate cache hands out copies: a refused command must not touch the cached lead
+    d = Driver(DEFAULT, email="a@x.com", company="Acme")
+    d.at(hours=1).activity("page_visit")
+    d.at(hours=1).do("change_stage", "mql")
+    d.at(hours=1).do("qualify", budget=True)
+    original = d.replayed()
+    copied = copy.deepcopy(original)
+    copied.fit["x"] = 1.0
+    copied.awards["page-visit"].append((d.now, 2.0))
+    copied.bant["need"] = True
+    assert original == d.lead
