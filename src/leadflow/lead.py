@@ -533,6 +533,31 @@ class Lead:
                 )
                 self._automate(pipeline, ctx, moves)
 
+    def _record_late_breach(self, pipeline: Pipeline, ctx: Context) -> None:
+        """An answer after the hand-off's SLA deadline that no sweep caught yet: the breach
+        is recorded first, at its deadline, so breaches do not depend on when sweeps ran.
+        Not escalated: the hand-off is being answered."""
+        sla, handoff = pipeline.sla.handoff, self.handoff
+        if (
+            sla is None
+            or handoff is None
+            or handoff.sla_due is None
+            or handoff.breached_for == handoff.sla_due
+            or ctx.occurred_at <= handoff.sla_due
+        ):
+            return
+        at = handoff.sla_due
+        if self.last_occurred_at is not None and self.last_occurred_at > at:
+            at = self.last_occurred_at
+        data = SlaBreachedData(
+            sla="handoff",
+            owner=handoff.to_owner,
+            rule=sla.id,
+            pipeline_version=pipeline.version,
+            due_at=handoff.sla_due,
+        )
+        self._record(SlaBreached, data, replace(ctx.as_rule(sla.id), occurred_at=at), pipeline)
+
     def _score(
         self, change: ScoreChange, pipeline: Pipeline, ctx: Context, cause: int | None
     ) -> LeadEvent[Any]:
@@ -712,12 +737,14 @@ class Lead:
     def accept_handoff(self, pipeline: Pipeline, ctx: Context) -> None:
         self._check_open()
         self._require_handoff()
+        self._record_late_breach(pipeline, ctx)
         self._record(HandOffAccepted, HandOffAcceptedData(by=ctx.actor), ctx, pipeline)
 
     def reject_handoff(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         self._check_open()
         _require("reason", reason)
         self._require_handoff()
+        self._record_late_breach(pipeline, ctx)
         self._record(
             HandOffRejected, HandOffRejectedData(by=ctx.actor, reason=reason), ctx, pipeline
         )

@@ -289,3 +289,26 @@ def test_a_breach_falls_back_to_the_configured_manager_when_the_directory_has_no
     d.at(days=3)
     d.lead.sweep(d.pipeline, d.now, d.now, manager_of={}.get)
     assert d.flush()[1].data.to == "manager:sales"
+
+
+def test_a_late_answer_no_sweep_caught_records_the_breach_first_at_its_deadline() -> None:
+    d = _handed_off(DEFAULT)
+    due = d.now + timedelta(days=2)
+    events = d.at(days=3).do("accept_handoff")
+    assert kinds(events)[:2] == [("SlaBreached", "handoff-sla"), ("HandOffAccepted", None)]
+    assert events[0].data.due_at == events[0].occurred_at == due
+    assert events[0].data.owner == "rep:li"
+    assert "HandOffEscalated" not in [e.TYPE for e in events]
+
+
+def test_an_answer_in_time_records_no_breach() -> None:
+    d = _handed_off(DEFAULT)
+    events = d.at(days=2).do("reject_handoff", "not a fit")  # exactly at the deadline
+    assert "SlaBreached" not in [e.TYPE for e in events]
+
+
+def test_a_late_answer_after_the_sweep_caught_the_breach_does_not_record_it_twice() -> None:
+    d = _handed_off(DEFAULT)
+    d.at(days=3).sweep()
+    events = d.at(days=1).do("accept_handoff")
+    assert "SlaBreached" not in [e.TYPE for e in events]
