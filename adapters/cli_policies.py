@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         Idempotent: a second sweep at the same --now records nothing.
         """
         lf = store(db, "system:sweep")
-        at = parse_time(now, "now", end_of_day=True) if now else None
+        at = parse_time(now, "now") if now else None
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
