@@ -400,6 +400,13 @@ class Pipeline(_Config):
             ):
                 problems.append((key, f"stage {from_stage!r} has no transition to {to_stage!r}"))
 
+        def allowed_in(key: str, stage_name: str | None, status_name: str | None) -> None:
+            permitted = stages[stage_name].statuses if stage_name in stages else None
+            if status_name is not None and permitted is not None and status_name not in permitted:
+                problems.append(
+                    (key, f"stage {stage_name!r} does not allow status {status_name!r}")
+                )
+
         scoring = self.scoring
         if scoring.max_score is not None and scoring.max_score <= scoring.min_score:
             problems.append(("scoring.max_score", "must be above scoring.min_score"))
@@ -430,14 +437,7 @@ class Pipeline(_Config):
             status("scoring.bant.status", scoring.bant.status)
             for i, name in enumerate(scoring.bant.stages):
                 stage(f"scoring.bant.stages[{i}]", name)
-                allowed = stages[name].statuses if name in stages else None
-                if allowed is not None and scoring.bant.status not in allowed:
-                    problems.append(
-                        (
-                            f"scoring.bant.stages[{i}]",
-                            f"stage {name!r} does not allow status {scoring.bant.status!r}",
-                        )
-                    )
+                allowed_in(f"scoring.bant.stages[{i}]", name, scoring.bant.status)
         recycling = self.recycling
         if recycling.no_follow_up is not None:
             rule_id("recycling.no_follow_up", recycling.no_follow_up.id)
@@ -452,10 +452,16 @@ class Pipeline(_Config):
             if stalled.stage == stalled.to_stage:
                 problems.append((f"{key}.to_stage", "must differ from stage"))
             move(f"{key}.to_stage", stalled.stage, stalled.to_stage)
+            allowed_in(f"{key}.to_status", stalled.to_stage, stalled.to_status)
         if recycling.on_rejection is not None:
             rule_id("recycling.on_rejection", recycling.on_rejection.id)
             stage("recycling.on_rejection.to_stage", recycling.on_rejection.to_stage)
             status("recycling.on_rejection.to_status", recycling.on_rejection.to_status)
+            allowed_in(
+                "recycling.on_rejection.to_status",
+                recycling.on_rejection.to_stage,
+                recycling.on_rejection.to_status,
+            )
         if self.sla.handoff is not None:
             rule_id("sla.handoff", self.sla.handoff.id)
         if problems:

@@ -311,6 +311,11 @@ def test_replaying_the_events_gives_the_live_score_and_rule_state() -> None:
             "unknown stage",
         ),
         ({"max_score": -1}, "scoring.max_score", "above scoring.min_score"),
+        (
+            {"bant": {"stages": ["customer"], "status": "nurturing"}},
+            "scoring.bant.stages[0]",
+            "stage 'customer' does not allow status 'nurturing'",
+        ),
     ],
 )
 def test_scoring_configuration_errors_name_the_key(

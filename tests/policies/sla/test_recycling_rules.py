@@ -312,3 +312,23 @@ def test_a_late_answer_after_the_sweep_caught_the_breach_does_not_record_it_twic
     d.at(days=3).sweep()
     events = d.at(days=1).do("accept_handoff")
     assert "SlaBreached" not in [e.TYPE for e in events]
+
+
+def test_a_stalled_rule_must_set_a_status_its_target_stage_allows() -> None:
+    with pytest.raises(PipelineInvalid) as caught:
+        pipeline_with(
+            recycling={
+                "stalled": [
+                    {
+                        "id": "s",
+                        "stage": "opportunity",
+                        "after": "30d",
+                        "to_stage": "customer",
+                        "to_status": "nurturing",
+                    }
+                ]
+            }
+        )
+    assert caught.value.problems == [
+        ("recycling.stalled[0].to_status", "stage 'customer' does not allow status 'nurturing'")
+    ]
