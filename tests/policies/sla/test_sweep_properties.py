@@ -175,3 +175,25 @@ def _run_app(app: Any, lead_id: Any, op: tuple[Any, ...]) -> None:
             app.sweep()
         case _:
             getattr(app, name)(lead_id, *args)
+
+
+def _decisions(events: list[Any]) -> list[tuple[str, str, Any, dict[str, Any]]]:
+    return [(e.TYPE, e.actor, e.occurred_at, e.data.model_dump()) for e in events]
+
+
+@settings(max_examples=75, deadline=None)
+@given(
+    pipeline=st.sampled_from(PIPELINES),
+    steps=st.lists(step, max_size=20),
+    pauses=st.lists(st.integers(0, 24 * 60), min_size=1, max_size=5),
+)
+def test_what_the_sweep_decides_does_not_depend_on_how_often_it_ran(
+    pipeline: Pipeline, steps: list[tuple[int, tuple[Any, ...]]], pauses: list[int]
+) -> None:
+    steps = [s for s in steps if s[1][0] != "sweep"]
+    once, often = _drive(pipeline, steps), _drive(pipeline, steps)
+    start = len(once.events)
+    for hours in pauses:
+        often.at(hours=hours).sweep()
+    once.at(hours=sum(pauses)).sweep()
+    assert _decisions(often.events[start:]) == _decisions(once.events[start:])
