@@ -422,6 +422,8 @@ class Pipeline(_Config):
                     problems.append((f"{key}.points", "must be above 0 (use scoring.negative)"))
                 if section == "negative" and rule.points >= 0:
                     problems.append((f"{key}.points", "a negative signal must be below 0"))
+                if section == "negative" and rule.cap is not None:
+                    problems.append((f"{key}.cap", "negative signals are not capped"))
         if scoring.decay is not None:
             rule_id("scoring.decay", scoring.decay.id)
             for i, name in enumerate(scoring.decay.stages or []):

@@ -312,6 +312,15 @@ def test_replaying_the_events_gives_the_live_score_and_rule_state() -> None:
         ),
         ({"max_score": -1}, "scoring.max_score", "above scoring.min_score"),
         (
+            {
+                "negative": [
+                    {"id": "x", "activity": "email_bounce", "points": -1, "cap": 5, "per": "7d"}
+                ]
+            },
+            "scoring.negative[0].cap",
+            "not capped",
+        ),
+        (
             {"bant": {"stages": ["customer"], "status": "nurturing"}},
             "scoring.bant.stages[0]",
             "stage 'customer' does not allow status 'nurturing'",
