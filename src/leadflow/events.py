@@ -299,9 +299,9 @@ class QualificationRecordedData(Payload):
 
 class SlaBreachedData(Decision):
     sla: str
-    """Which SLA: ``handoff``."""
-    owner: str
-    """Who had to act by ``due_at``."""
+    """Which SLA: ``handoff``, or ``stage:<name>`` for the time allowed in a stage."""
+    owner: str | None
+    """Who had to act by ``due_at``; ``None`` when nobody owned the lead."""
 
 
 class HandOffEscalatedData(Decision):

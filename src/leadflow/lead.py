@@ -167,6 +167,8 @@ class Lead:
     decayed_to: datetime | None = None
     """The deadline of the latest decay step."""
     bant: dict[str, bool] = field(default_factory=dict)
+    stage_breached_for: datetime | None = None
+    """The stage SLA deadline a breach was already recorded for."""
     _pending: list[LeadEvent[Any]] = field(default_factory=list, repr=False)
 
     # -- eventsourcing's aggregate protocol --------------------------------------------
@@ -281,6 +283,8 @@ class Lead:
             case SlaBreached():
                 if d.sla == "handoff" and self.handoff is not None:
                     self.handoff = replace(self.handoff, breached_for=d.due_at)
+                elif d.sla.startswith("stage:"):
+                    self.stage_breached_for = d.due_at
             case HandOffEscalated():
                 if d.reassigned_to is not None and self.handoff is not None:
                     self.handoff = HandOff(self.handoff.from_owner, d.reassigned_to, at, d.sla_due)
@@ -511,7 +515,8 @@ class Lead:
                 self._record(SlaBreached, breach, ctx, pipeline)
                 if self.handoff is None:
                     return  # an automation rule settled the hand-off
-                manager = manager_of(breach.owner) if manager_of is not None else None
+                owner = self.handoff.to_owner
+                manager = manager_of(owner) if manager_of is not None else None
                 reassign = sla.reassign_to
                 if reassign == self.handoff.to_owner:
                     reassign = None
@@ -524,6 +529,15 @@ class Lead:
                     due_at=due.due_at,
                 )
                 self._record(HandOffEscalated, escalation, ctx, pipeline)
+            case DueKind.STAGE_SLA:
+                breach = SlaBreachedData(
+                    sla=f"stage:{self.stage}",
+                    owner=self.owner,
+                    rule=due.rule,
+                    pipeline_version=version,
+                    due_at=due.due_at,
+                )
+                self._record(SlaBreached, breach, ctx, pipeline)
             case DueKind.STALLED:
                 stalled = due.stalled
                 assert stalled is not None

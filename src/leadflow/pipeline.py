@@ -44,6 +44,7 @@ __all__ = [
     "ScoringRules",
     "SlaRules",
     "StageConfig",
+    "StageSlaRule",
     "StalledRule",
     "StatusConfig",
     "TransitionKind",
@@ -292,8 +293,17 @@ class HandoffSlaRule(_Config):
     """If set, the pending hand-off moves to this person with a fresh SLA."""
 
 
+class StageSlaRule(_Config):
+    """A lead still in a stage past that stage's ``sla`` is breached (``stages.<name>.sla``)."""
+
+    id: RuleId = "stage-sla"
+    stages: list[Name] | None = None
+    """Stages watched; every stage with an ``sla`` if unset."""
+
+
 class SlaRules(_Config):
     handoff: HandoffSlaRule | None = None
+    stage: StageSlaRule | None = None
 
 
 class Pipeline(_Config):
@@ -466,6 +476,12 @@ class Pipeline(_Config):
             )
         if self.sla.handoff is not None:
             rule_id("sla.handoff", self.sla.handoff.id)
+        if self.sla.stage is not None:
+            rule_id("sla.stage", self.sla.stage.id)
+            for i, name in enumerate(self.sla.stage.stages or []):
+                stage(f"sla.stage.stages[{i}]", name)
+                if name in stages and stages[name].sla is None:
+                    problems.append((f"sla.stage.stages[{i}]", f"stage {name!r} has no sla"))
         if problems:
             raise PipelineInvalid(problems)
         return self

@@ -1,4 +1,4 @@
-"""Time-driven rules: decay, no follow-up, hand-off SLA, stalled stages.
+"""Time-driven rules: decay, no follow-up, hand-off and stage SLAs, stalled stages.
 
 :func:`next_due` is a pure function of a lead's state, the pipeline and an instant:
 the earliest deadline at or before that instant whose rule has not fired yet. The
@@ -25,6 +25,7 @@ __all__ = ["RULE_ORDER", "Due", "DueKind", "next_due"]
 
 class DueKind(StrEnum):
     HANDOFF_SLA = "handoff_sla"
+    STAGE_SLA = "stage_sla"
     NO_FOLLOW_UP = "no_follow_up"
     STALLED = "stalled"
     DECAY = "decay"
@@ -65,6 +66,13 @@ def _all_due(lead: Lead, pipeline: Pipeline, now: datetime) -> list[Due]:
         and handoff.breached_for != handoff.sla_due
     ):
         found.append(Due(DueKind.HANDOFF_SLA, sla.id, handoff.sla_due))
+    watch = pipeline.sla.stage
+    if watch is not None and lead.stage in pipeline.stages and lead.stage_entered_at is not None:
+        limit = pipeline.stages[lead.stage].sla
+        if limit is not None and (watch.stages is None or lead.stage in watch.stages):
+            deadline = lead.stage_entered_at + limit
+            if lead.stage_breached_for != deadline:
+                found.append(Due(DueKind.STAGE_SLA, watch.id, deadline))
     follow = pipeline.recycling.no_follow_up
     if (
         follow is not None

@@ -332,3 +332,50 @@ def test_a_stalled_rule_must_set_a_status_its_target_stage_allows() -> None:
     assert caught.value.problems == [
         ("recycling.stalled[0].to_status", "stage 'customer' does not allow status 'nurturing'")
     ]
+
+
+# ---- stage SLAs --------------------------------------------------------------------------------
+
+
+def _with_stage_sla(**rule: Any) -> Pipeline:
+    document = default_document()
+    document["sla"]["stage"] = rule
+    return pipeline_with(**document)
+
+
+def test_a_lead_past_its_stage_sla_is_breached_once_for_that_stay() -> None:
+    d = Driver(_with_stage_sla(), email="a@x.com")  # stage lead: sla 3d
+    d.at(hours=1).do("assign", "rep:mei")
+    d.at(hours=1).activity("call")
+    captured_at = d.events[0].occurred_at
+    assert d.sweep(captured_at + timedelta(days=2, hours=23)) == []
+    events = d.at(days=4).sweep()
+    assert kinds(events) == [("SlaBreached", "stage-sla")]
+    assert (events[0].data.sla, events[0].data.owner) == ("stage:lead", "rep:mei")
+    assert events[0].data.due_at == events[0].occurred_at == captured_at + timedelta(days=3)
+    assert d.at(days=30).sweep() == []
+
+
+def test_a_new_stage_starts_a_new_stage_sla() -> None:
+    d = Driver(_with_stage_sla(), email="a@x.com")
+    d.at(days=4).sweep()
+    entered = d.at(hours=1).now
+    d.do("change_stage", "mql")  # sla 2d
+    assert d.sweep(entered + timedelta(days=1)) == []
+    events = d.at(days=3).sweep()
+    assert [(e.data.sla, e.data.owner) for e in events if e.TYPE == "SlaBreached"] == [
+        ("stage:mql", None)
+    ]
+
+
+def test_stages_without_an_sla_or_not_watched_are_never_breached() -> None:
+    d = Driver(_with_stage_sla(stages=["mql"]), email="a@x.com")  # lead is not watched
+    assert [e for e in d.at(days=10).sweep() if e.TYPE == "SlaBreached"] == []
+    with pytest.raises(PipelineInvalid) as caught:
+        _with_stage_sla(stages=["customer"])
+    assert caught.value.problems == [("sla.stage.stages[0]", "stage 'customer' has no sla")]
+
+
+def test_without_a_stage_sla_rule_stage_slas_record_nothing() -> None:
+    d = Driver(DEFAULT, email="a@x.com")
+    assert [e for e in d.at(days=10).sweep() if e.TYPE == "SlaBreached"] == []

@@ -21,11 +21,12 @@ from ..helpers import T0, Driver, default_document, pipeline_with
 
 
 def _variant() -> Pipeline:
-    """Points decay, reassignment on breach, the recycle making its own moves, tighter caps."""
+    """Points decay, reassignment on breach, stage SLAs, the recycle making its own moves."""
     document = default_document()
     document["scoring"]["decay"] = {"every": "7d", "points": 6, "stages": ["lead", "mql", "sal"]}
     document["scoring"]["max_score"] = 80
     document["sla"]["handoff"]["reassign_to"] = "rep:backup"
+    document["sla"]["stage"] = {"id": "stage-sla"}
     document["recycling"]["no_follow_up"] = {"after": "2d"}
     document["recycling"]["on_rejection"] = {"to_stage": "lead", "to_status": "nurturing"}
     document["automation"] = [
