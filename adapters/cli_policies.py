@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """Run the time-driven rules: decay, no follow-up, hand-off SLA, stalled stages.
+        """Run the time-driven rules: decay, no follow-up, SLAs, stalled stages.
 
         Idempotent: a second sweep at the same --now records nothing.
         """
