@@ -612,4 +612,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module, not this __main__ copy: plugins register on the former.
+    from leadflow.adapters.cli import main as _main
+
+    _main()
