@@ -79,8 +79,8 @@ OptReason = Annotated[str | None, typer.Option("--reason", help="Why.")]
 class _State:
     db: str | None = None
     json: bool = False
-    opened: tuple[str | None, Leadflow] | None = None
-    """The store the running command opened (URL as given, application)."""
+    opened: tuple[str | None, Leadflow, int] | None = None
+    """The store the running command opened (URL as given, application, log position)."""
 
 
 _state = _State()
@@ -135,8 +135,11 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         as_json = bool(kwargs.get("json_out", False))
+        _state.opened = None
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            _after_write()
+            return result
         except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
             _fail(EXIT_INVALID, exc, as_json)
         except ConcurrencyConflict as exc:
@@ -151,8 +154,20 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 def store(db: str | None, actor: str | None = None) -> Leadflow:
     lf = open_store(db or _state.db, actor=actor)
-    _state.opened = (db or _state.db, lf)
+    _state.opened = (db or _state.db, lf, lf.max_position())
     return lf
+
+
+def _after_write() -> None:
+    """After a command that recorded events, bring the read models up to date."""
+    if _state.opened is None:
+        return
+    url, lf, position = _state.opened
+    _state.opened = None
+    if lf.max_position() > position:
+        from leadflow.adapters.cli_projections import catch_up_after_write
+
+        catch_up_after_write(url, lf)
 
 
 def _when(at: str | None) -> datetime | None:
@@ -167,11 +182,6 @@ def emit(value: Any, as_json: bool, text: str | None = None) -> None:
 
 
 def _report(result: CommandResult, as_json: bool) -> None:
-    """Print what a write command recorded, then bring the read models up to date."""
-    if _state.opened is not None:
-        from leadflow.adapters.cli_projections import catch_up_after_write
-
-        catch_up_after_write(*_state.opened)
     if as_json:
         emit(
             {
@@ -607,9 +617,10 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import cli_projections, demo
+    from leadflow.adapters import cli_policies, cli_projections, demo
 
     demo.register(app)
+    cli_policies.register(app)
     cli_projections.register(app)
 
 
@@ -621,4 +632,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module, not this __main__ copy: plugins register on the former.
+    from leadflow.adapters.cli import main as _main
+
+    _main()

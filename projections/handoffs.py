@@ -4,8 +4,9 @@ One row in ``lf_handoffs`` per hand-off (``LeadHandedOff``): who handed which le
 whom and when, the SLA due time, and how it ended: ``accepted`` or ``rejected`` (by
 whom, when, why, how long it took, whether within the SLA) or still ``pending``.
 If the lead is later recycled back to marketing (a ``StageChanged`` of kind
-``recycle``, e.g. after a rejection or a lost deal), the latest hand-off records
-that too.
+``recycle``, or a ``LeadRecycled``, e.g. after a rejection or a lost deal), the
+latest hand-off records that too; so does it record an SLA breach and an escalation
+(and to whom a breached hand-off was reassigned) while it is pending.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ HANDOFFS = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("response_seconds", sa.Float),
     sa.Column("sla_met", sa.Boolean),
+    sa.Column("breached_at", Timestamp),
+    sa.Column("escalated_to", sa.String(200)),
+    sa.Column("reassigned_to", sa.String(200)),
     sa.Column("recycled_at", Timestamp),
     sa.Column("recycled_by", sa.String(200)),
     sa.Column("recycled_position", sa.BigInteger),
@@ -61,7 +65,17 @@ HANDOFFS = sa.Table(
     sa.Index("lf_handoffs_at", "handed_off_at"),
 )
 
-_RELEVANT = frozenset({"LeadHandedOff", "HandOffAccepted", "HandOffRejected", "StageChanged"})
+_RELEVANT = frozenset(
+    {
+        "LeadHandedOff",
+        "HandOffAccepted",
+        "HandOffRejected",
+        "StageChanged",
+        "LeadRecycled",
+        "SlaBreached",
+        "HandOffEscalated",
+    }
+)
 
 
 class HandOffs:
@@ -98,7 +112,16 @@ class HandOffs:
                         continue
                     _decide(last, record)
                     rows.touch(last)
-                elif record.data.get("kind") == "recycle":
+                elif kind in ("SlaBreached", "HandOffEscalated"):
+                    if last is None or last["outcome"] != "pending":
+                        continue
+                    if kind == "HandOffEscalated":
+                        last["escalated_to"] = record.data.get("to")
+                        last["reassigned_to"] = record.data.get("reassigned_to")
+                    elif record.data.get("sla") == "handoff" and not last["breached_at"]:
+                        last["breached_at"] = utc(record.occurred_at)
+                    rows.touch(last)
+                elif kind == "LeadRecycled" or record.data.get("kind") == "recycle":
                     if last is None or last["outcome"] == "pending" or last["recycled_at"]:
                         continue
                     last["recycled_at"] = utc(record.occurred_at)
@@ -131,6 +154,9 @@ def _handed_off(lead_id: str, record: EventRecord) -> dict[str, Any]:
         "reason": None,
         "response_seconds": None,
         "sla_met": None,
+        "breached_at": None,
+        "escalated_to": None,
+        "reassigned_to": None,
         "recycled_at": None,
         "recycled_by": None,
         "recycled_position": None,
@@ -197,6 +223,9 @@ def audit_trail(
                 "reason": row["reason"],
                 "response_seconds": row["response_seconds"],
                 "sla_met": row["sla_met"],
+                "breached_at": iso(row["breached_at"]),
+                "escalated_to": row["escalated_to"],
+                "reassigned_to": row["reassigned_to"],
                 "overdue": bool(
                     row["outcome"] == "pending"
                     and due is not None

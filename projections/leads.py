@@ -164,6 +164,9 @@ class Leads:
             lead["pending_handoff_to"] = data["to_owner"]
         elif kind == "HandOffRejected":
             lead["pending_handoff_to"] = None
+        elif kind == "HandOffEscalated":
+            if data.get("reassigned_to") and lead["pending_handoff_to"] is not None:
+                lead["pending_handoff_to"] = data["reassigned_to"]
         elif kind == "ActivityRecorded":
             period = open_periods.get(lead_id)
             if data.get("category") == "follow_up" and period and not period["first_touch_at"]:

@@ -21,7 +21,8 @@ Restrictions and groups (``leadflow funnel --cohort-from/--cohort-to/--by``):
 * ``source``, ``campaign``, ``region`` (``attributes.region``) group leads by their
   attribution as captured; ``owner`` by the owner at the instant: set by
   ``LeadAssigned``/``LeadClaimed`` (``owner``), by ``HandOffAccepted`` (the pending
-  ``LeadHandedOff``'s ``to_owner``), cleared by ``LeadReleased``. A missing value is
+  ``LeadHandedOff``'s ``to_owner``, or whom a ``HandOffEscalated`` reassigned it to),
+  cleared by ``LeadReleased``. A missing value is
   the group ``(none)``.
 """
 
@@ -118,6 +119,8 @@ def _key(by: str | None, events: list[EventRecord], captures: list[EventRecord])
                 owner, pending = pending or owner, None
             elif r.type == "HandOffRejected":
                 pending = None
+            elif r.type == "HandOffEscalated" and pending and r.data.get("reassigned_to"):
+                pending = r.data["reassigned_to"]
         return owner or NO_VALUE
     data: dict[str, Any] = captures[0].data if captures else {}
     value = (data.get("attributes") or {}).get("region") if by == "region" else data.get(by)

@@ -97,6 +97,15 @@ _COMMANDS: dict[str, _Command] = {
     "LeadChurned": lambda lead, d, p, c: lead.churn(d["reason"], p, c),
     "LeadDisqualified": lambda lead, d, p, c: lead.disqualify(d["reason"], p, c),
     "PersonalDataErased": lambda lead, d, p, c: lead.erase_personal_data(d["reason"], p, c),
+    "QualificationRecorded": lambda lead, d, p, c: lead.qualify(
+        p,
+        c,
+        budget=d.get("budget"),
+        authority=d.get("authority"),
+        need=d.get("need"),
+        timeline=d.get("timeline"),
+        note=d.get("note"),
+    ),
 }
 """How each recorded event is given again as a command. Merges need the other lead
 and are not replayed; unknown event types are skipped."""
@@ -105,41 +114,74 @@ _CAPTURE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "cam
 
 
 def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
-    """The built-in decider: re-issue the recorded commands under ``pipeline``."""
+    """The built-in decider: re-issue the recorded commands under ``pipeline``.
+
+    A recorded event with a ``rule`` was decided by the pipeline, not given: if it was
+    recorded together with a person's command (same recording time), the command's
+    replay re-decides it; otherwise a sweep recorded it, and the lead is swept again
+    at that moment, so the other pipeline's time-driven rules (decay, SLAs, recycling)
+    fire as they would have.
+    """
     lead: Lead | None = None
     refused: list[str] = []
     produced: list[LeadEvent[Any]] = []
-    command_times: tuple[datetime, datetime] | None = None
-    for record in events:
-        times = (record.occurred_at, record.recorded_at)
-        if record.data.get("rule") is not None and times == command_times:
-            continue  # a rule's consequence of the command just given: decided afresh
-        if record.data.get("rule") is None:
-            command_times = times
-        ctx = Context(
-            actor=record.actor, occurred_at=record.occurred_at, recorded_at=record.recorded_at
-        )
+    command_times = {r.recorded_at for r in events if r.data.get("rule") is None}
+    swept_at: datetime | None = None
+    for index, record in enumerate(events):
         try:
-            if record.type == "LeadCaptured":
-                d = record.data
-                lead = Lead.capture(
-                    record.lead_id,
-                    pipeline,
-                    ctx,
-                    stage=d["stage"],
-                    attributes=d.get("attributes") or {},
-                    **{name: d.get(name) for name in _CAPTURE_FIELDS},
+            if record.data.get("rule") is not None:
+                if lead is None or record.recorded_at in command_times:
+                    continue  # a rule's consequence of a command: decided afresh
+                if swept_at == record.recorded_at:
+                    continue  # this sweep was replayed already
+                swept_at = record.recorded_at
+                sweep_to = max(
+                    r.occurred_at
+                    for r in events[index:]
+                    if r.recorded_at == swept_at and r.data.get("rule") is not None
                 )
+                lead.sweep(pipeline, sweep_to, swept_at)
+            elif record.type == "LeadCaptured":
+                lead = _capture(record, pipeline, _context(record))
             elif lead is not None and record.type in _COMMANDS:
-                _COMMANDS[record.type](lead, record.data, pipeline, ctx)
+                _COMMANDS[record.type](lead, record.data, pipeline, _context(record))
             else:
                 continue
         except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
             refused.append(f"{record.type} at position {record.position}: {exc}")
+            if lead is not None:
+                lead = _restore(lead, produced)
             continue
         if lead is not None:
             produced.extend(lead.collect_events())
     return Decision([_as_record(event) for event in produced], refused)
+
+
+def _context(record: EventRecord) -> Context:
+    return Context(
+        actor=record.actor, occurred_at=record.occurred_at, recorded_at=record.recorded_at
+    )
+
+
+def _capture(record: EventRecord, pipeline: Pipeline, ctx: Context) -> Lead:
+    d = record.data
+    return Lead.capture(
+        record.lead_id,
+        pipeline,
+        ctx,
+        stage=d["stage"],
+        attributes=d.get("attributes") or {},
+        **{name: d.get(name) for name in _CAPTURE_FIELDS},
+    )
+
+
+def _restore(lead: Lead, produced: list[LeadEvent[Any]]) -> Lead | None:
+    """The lead as its kept events left it: a refused command records nothing."""
+    lead.collect_events()
+    restored: Lead | None = None
+    for event in produced:
+        restored = Lead.evolve(restored, event)
+    return restored
 
 
 def _as_record(event: LeadEvent[Any]) -> EventRecord:

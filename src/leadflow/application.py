@@ -23,10 +23,11 @@ from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from leadflow.codec import LEAD_TOPICS, EventMapper, EventRecord
 from leadflow.commands import CaptureLead, RecordActivity, validate_command
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadNotFound
-from leadflow.events import EVENT_TYPES
+from leadflow.events import EVENT_TYPES, LeadEvent
 from leadflow.lead import Context, Lead
 from leadflow.pipeline import Pipeline, default_pipeline
 from leadflow.pipeline_log import PIPELINE_LOG_ID, PipelineLog
+from leadflow.sweep import LeadStates, Progress, SweepResult, run_sweep
 
 __all__ = ["CommandResult", "Leadflow", "RecordedEventRef"]
 
@@ -88,6 +89,7 @@ class Leadflow(Application[UUID]):
         self.clock = clock
         self.default_actor = actor
         self._pipeline_log: PipelineLog | None = None
+        self._lead_states: LeadStates | None = None
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
@@ -517,6 +519,49 @@ class Leadflow(Application[UUID]):
             at,
             lambda lead, p, ctx: lead.erase_personal_data(reason, p, ctx),
         )
+
+    # -- policies: qualification, the sweep ---------------------------------------------------
+
+    def qualify(
+        self,
+        lead_id: UUID,
+        *,
+        budget: bool | None = None,
+        authority: bool | None = None,
+        need: bool | None = None,
+        timeline: bool | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+        actor: str | None = None,
+    ) -> CommandResult:
+        """Record BANT answers; the pipeline's ``[scoring.bant]`` rule may qualify the lead."""
+        return self._change(
+            "qualify",
+            lead_id,
+            actor,
+            at,
+            lambda lead, p, ctx: lead.qualify(
+                p, ctx, budget=budget, authority=authority, need=need, timeline=timeline, note=note
+            ),
+        )
+
+    def sweep(
+        self, now: datetime | None = None, *, progress: Progress | None = None
+    ) -> SweepResult:
+        """Fire every time-driven rule due at or before ``now`` (default: the clock).
+
+        Deterministic and idempotent: sweeping again at the same ``now`` records nothing.
+        """
+        if self._lead_states is None:
+            self._lead_states = LeadStates()
+        return run_sweep(self, self._lead_states, now or self.clock(), progress=progress)
+
+    def lead_history(self, lead_id: UUID) -> list[LeadEvent[Any]]:
+        """One lead's events, in order, read by the lead's id (no log scan)."""
+        events = [e for e in self.events.get(lead_id) if isinstance(e, LeadEvent)]
+        if not events:
+            raise LeadNotFound(lead_id)
+        return events
 
     # -- reading the log --------------------------------------------------------------------
 

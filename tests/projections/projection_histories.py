@@ -54,6 +54,11 @@ COMMANDS: dict[str, Command] = {
     "visit": lambda lead, p, c, r: lead.record_activity(ActivityKind.PAGE_VISIT, p, c),
     "webinar": lambda lead, p, c, r: lead.record_activity(ActivityKind.WEBINAR, p, c),
     "score": lambda lead, p, c, r: lead.set_score(r.uniform(0, 100), "test", p, c),
+    "qualify": lambda lead, p, c, r: lead.qualify(
+        p, c, budget=r.random() < 0.7, authority=r.random() < 0.7, need=True, timeline=True
+    ),
+    # Time-driven rules (decay, no follow-up, hand-off SLA, stalled), as `leadflow sweep`.
+    "sweep": lambda lead, p, c, r: lead.sweep(p, c.recorded_at, c.recorded_at),
 }
 
 
@@ -80,7 +85,7 @@ def build_history(
     aggregates: list[Lead] = []
     committed: dict[UUID, list[LeadEvent[Any]]] = {}
     records: list[EventRecord] = []
-    names = [*COMMANDS, "stage", "stage", "stage", "hand_off", "convert", "win"]
+    names = [*COMMANDS, "stage", "stage", "stage", "hand_off", "convert", "win", "sweep", "webinar"]
     for _ in range(steps):
         now += timedelta(hours=rng.choice([0, 0.5, 3, 20, 70]))
         index = rng.randrange(leads + 1)

@@ -188,7 +188,11 @@ def test_audit_shows_who_handed_which_lead_to_whom_and_how_it_ended(tmp_path: Pa
         "too small",
     )
     assert entry["sla_met"] is True
-    assert entry["recycled_by"] == "system:handoff-rejected-to-nurture"
+    # The pipeline's recycling rule records the recycle, with the rejection's reason.
+    assert (entry["recycled_by"], entry["recycle_reason"]) == (
+        "system:handoff-rejected",
+        "too small",
+    )
     assert as_json("audit", "--rep", "rep:nobody", "--db", url) == []
 
 
