@@ -31,7 +31,7 @@ from leadflow.lead import Context, Lead
 from leadflow.pipeline import Pipeline
 from leadflow.projections._sql import as_utc, by_lead
 from leadflow.projections.funnel import FunnelQuery, funnel
-from leadflow.projections.leads import Leads
+from leadflow.projections.leads import LEADS, Leads
 from leadflow.projections.reference import FunnelRow
 from leadflow.projections.runner import ProjectionRunner
 from leadflow.projections.stage_history import STAGE_REACHED, StageHistory
@@ -216,6 +216,8 @@ class ReplayResult:
     changes: list[LeadChange]
     actual: list[FunnelRow]
     replayed: list[FunnelRow]
+    scores: dict[UUID, tuple[float, float]] = field(default_factory=dict)
+    """Leads whose score at ``as_of`` differs: (actual, replayed)."""
 
 
 class _Scratch:
@@ -245,6 +247,11 @@ class _Scratch:
                 sa.select(r.c.lead_id, r.c.first_entered_at).where(r.c.stage == stage)
             )
             return {lead_id: _aware(at) for lead_id, at in rows}
+
+    def scores(self) -> dict[str, float]:
+        with self.runner.engine.connect() as conn:
+            rows = conn.execute(sa.select(LEADS.c.lead_id, LEADS.c.score))
+            return {lead_id: float(score) for lead_id, score in rows}
 
     def funnel(self, pipeline: Pipeline, as_of: datetime) -> list[FunnelRow]:
         with self.runner.engine.connect() as conn:
@@ -316,7 +323,14 @@ def replay(
         for lead_id in sorted(set(before) | set(after))
         if before.get(lead_id) != after.get(lead_id)
     ]
+    scored_before, scored_after = actual.scores(), replayed.scores()
+    scores = {
+        UUID(lead_id): (score, scored_after[lead_id])
+        for lead_id, score in scored_before.items()
+        if lead_id in scored_after and scored_after[lead_id] != score
+    }
     return ReplayResult(
+        scores=scores,
         stage=stage,
         as_of=as_of,
         leads=leads,
@@ -341,6 +355,12 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
         "leads": result.leads,
         "refused_commands": result.refused,
         "summary": {
+            "scores_changed": len(result.scores),
+            "mean_score_delta": (
+                sum(after - before for before, after in result.scores.values()) / len(result.scores)
+                if result.scores
+                else 0.0
+            ),
             "only_replayed": len(only_replayed),
             "only_actual": len(only_actual),
             "earlier": sum(

@@ -94,3 +94,25 @@ def test_replay_cli_prints_the_difference_and_leaves_the_log_alone(
     assert mql["reached_delta"] == answer["summary"]["only_replayed"]
     assert all(change["replayed_at"] for change in answer["changes"])
     assert default_pipeline().version != load_pipeline(webinar_pipeline).version
+
+
+def test_a_lower_mql_threshold_makes_leads_mql_sooner_and_shows_the_funnel_delta(
+    demo_url: str, tmp_path: Path
+) -> None:
+    from importlib import resources
+
+    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
+    assert "threshold = 50" in text
+    lower = tmp_path / "lower.toml"
+    lower.write_text(text.replace("threshold = 50", "threshold = 20"), encoding="utf-8")
+    app = open_store(demo_url)
+    as_of = max(r.occurred_at for r in app.read_events())
+
+    result = replay(app.read_events(), app.pipeline, load_pipeline(lower), as_of)
+
+    sooner = [c for c in result.changes if c.actual_at is None or c.replayed_at < c.actual_at]  # type: ignore[operator]
+    assert sooner
+    assert all(c.replayed_at is not None for c in result.changes)
+    actual = {row.stage: row.reached for row in result.actual}
+    replayed = {row.stage: row.reached for row in result.replayed}
+    assert replayed["mql"] - actual["mql"] == sum(1 for c in result.changes if c.actual_at is None)
