@@ -117,7 +117,7 @@ def catch_up(lf: Leadflow, runner: ProjectionRunner) -> int:
     runner.ensure_tables()
     start = min(runner.positions().values(), default=0)
     with _progress("catching up", lf.max_position(), start) as progress:
-        return runner.catch_up(_reader(lf), progress)
+        return runner.catch_up(_reader(lf), progress, head=lf.max_position)
 
 
 def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
@@ -205,6 +205,7 @@ def register(app: typer.Typer) -> None:
                 _reader(lf),
                 [name] if name else None,
                 lambda position: bar.update(task, completed=position),
+                head=lf.max_position,
             )
         seconds = time.perf_counter() - started
         rebuilt = [name] if name else names

@@ -148,12 +148,25 @@ class ProjectionRunner:
 
     # -- running ------------------------------------------------------------------------
 
-    def catch_up(self, read: Read, progress: Progress | None = None) -> int:
-        """Apply every event not yet applied; returns how many events were applied."""
+    def catch_up(
+        self,
+        read: Read,
+        progress: Progress | None = None,
+        head: Callable[[], int] | None = None,
+    ) -> int:
+        """Apply every event not yet applied; returns how many events were applied.
+
+        ``head`` (e.g. ``app.max_position``) is the log's last position, events of any
+        kind. Positions then move past trailing events that ``read`` does not yield
+        (a pipeline activation), so that lag reads 0 when nothing is left to apply.
+        """
         self.ensure_tables()
         positions = self.positions()
         if not self.projections:
             return 0
+        # Read the head first: every event up to it is committed, so after reading
+        # everything, no event a projection wants can hide at or below it.
+        top = head() if head is not None else 0
         applied = 0
         batch: list[EventRecord] = []
         for record in read(min(positions.values())):
@@ -167,7 +180,21 @@ class ProjectionRunner:
             applied += self._apply(batch, positions)
             if progress:
                 progress(min(positions.values()))
+        if top > min(positions.values()):
+            self._advance(top, positions)
         return applied
+
+    def _advance(self, top: int, positions: dict[str, int]) -> None:
+        """Move positions up to ``top`` where no wanted event lies in between."""
+        with self.engine.begin() as conn:
+            for name, position in positions.items():
+                if position < top:
+                    conn.execute(
+                        POSITIONS.update()
+                        .where(POSITIONS.c.name == name, POSITIONS.c.position == position)
+                        .values(position=top, updated_at=datetime.now(UTC))
+                    )
+        positions.update(self.positions())
 
     def _apply(self, batch: list[EventRecord], positions: dict[str, int]) -> int:
         """Apply one batch to every projection behind it; ``positions`` is updated."""
@@ -215,7 +242,11 @@ class ProjectionRunner:
             return max(len(records) for _, records in work)
 
     def rebuild(
-        self, read: Read, names: Sequence[str] | None = None, progress: Progress | None = None
+        self,
+        read: Read,
+        names: Sequence[str] | None = None,
+        progress: Progress | None = None,
+        head: Callable[[], int] | None = None,
     ) -> int:
         """Drop the named projections' rows (all if ``names`` is None) and replay the log."""
         self.ensure_tables()
@@ -233,4 +264,4 @@ class ProjectionRunner:
         batch_size = max(self.batch_size, REBUILD_BATCH)
         runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=batch_size)
         runner._ready = True
-        return runner.catch_up(read, progress)
+        return runner.catch_up(read, progress, head)

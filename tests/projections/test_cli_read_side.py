@@ -22,6 +22,12 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return demo_store(tmp_path_factory.mktemp("demo"))
 
 
+def _pipeline_text() -> str:
+    from importlib import resources
+
+    return resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
+
+
 def _records_from_events_json(url: str) -> list[EventRecord]:
     lines = leadflow("events", "--json", "--db", url).stdout.splitlines()
     records = []
@@ -130,6 +136,10 @@ def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'w.db'}"
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
     leadflow("assign", lead, "rep:mei", "--db", url)
+    # A pipeline activation is in the log too, but no read model wants it: no lag either.
+    other = tmp_path / "other.toml"
+    other.write_text(_pipeline_text().replace('sla = "3d"', 'sla = "4d"'), encoding="utf-8")
+    leadflow("pipeline", "activate", str(other), "--db", url)
 
     status = as_json("projections", "--db", url)
 
