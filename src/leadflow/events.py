@@ -28,9 +28,11 @@ __all__ = [
     "ActivityCategory",
     "ActivityKind",
     "ActivityRecorded",
+    "CandidateLoad",
     "DealLost",
     "DealWon",
     "DuplicateMerged",
+    "DuplicateUnmerged",
     "HandOffAccepted",
     "HandOffRejected",
     "LeadAssigned",
@@ -44,12 +46,14 @@ __all__ = [
     "LeadMerged",
     "LeadReleased",
     "LeadScored",
+    "LeadUnmerged",
     "Payload",
     "PersonalDataErased",
     "ProfileUpdated",
     "RecordedEvent",
     "StageChanged",
     "StatusChanged",
+    "TouchRecorded",
     "register_events",
 ]
 
@@ -151,14 +155,39 @@ class StatusChangedData(Decision):
     reason: str | None = None
 
 
+class CandidateLoad(Payload):
+    """A rep considered for an assignment, as the roster stood at that moment."""
+
+    rep: str
+    open_leads: int
+    cap: int | None = None
+    weight: float = 1.0
+    skipped: str | None = None
+    """Why the rep could not take the lead (``absent``, ``at_cap``); ``None`` if eligible."""
+
+
 class AssignedData(Decision):
     owner: str
     previous_owner: str | None = None
     reason: str | None = None
+    # Added by the assignment policies (optional, so older events read unchanged):
+    strategy: str | None = None
+    """``round_robin``, ``weighted``, ``rule`` (a rule naming a rep) or ``manual``."""
+    team: str | None = None
+    candidates: list[CandidateLoad] | None = None
+    tie_break: str | None = None
+    """How a tie between equally loaded reps was broken, naming the tied reps."""
+    roster_version: int | None = None
+    """Version of the roster (reps, teams, absences) the decision was made on."""
 
 
 class ClaimedData(Payload):
     owner: str
+    # Added by the pool policies (optional, so older events read unchanged):
+    claims_today: int | None = None
+    """This rep's claims on this claim day, this one included."""
+    daily_claim_limit: int | None = None
+    pipeline_version: str | None = None
 
 
 class ReleasedData(Decision):
@@ -204,6 +233,38 @@ class MergedData(Payload):
 
 class DuplicateMergedData(Payload):
     merged_lead_id: UUID
+
+
+class TouchData(Payload):
+    """A capture or import that matched this lead instead of creating one."""
+
+    matched_on: list[str]
+    """The contact keys that matched, e.g. ``["phone"]``."""
+    touched_at: datetime
+    """When the touch happened (the event itself cannot be backdated past the lead)."""
+    source: str | None = None
+    campaign: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    wechat: str | None = None
+    name: str | None = None
+    company: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    notify: str | None = None
+    """The lead's owner, who is told of the touch; ``None`` when it sits in the pool."""
+    other_matches: list[UUID] = Field(default_factory=list)
+    """Other leads that hold some of the touch's contact keys: merge candidates."""
+    import_key: str | None = None
+
+
+class UnmergedData(Payload):
+    from_lead_id: UUID
+    reason: str
+
+
+class DuplicateUnmergedData(Payload):
+    unmerged_lead_id: UUID
+    reason: str
 
 
 class ErasedData(Payload):
@@ -423,6 +484,30 @@ class PersonalDataErased(LeadEvent[ErasedData]):
     DATA = ErasedData
 
 
+@dataclass(frozen=True, kw_only=True)
+class TouchRecorded(LeadEvent[TouchData]):
+    """The same person came in again (capture or import); no new lead was created."""
+
+    TYPE = "TouchRecorded"
+    DATA = TouchData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadUnmerged(LeadEvent[UnmergedData]):
+    """Compensates ``LeadMerged``: this lead stands on its own again."""
+
+    TYPE = "LeadUnmerged"
+    DATA = UnmergedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuplicateUnmerged(LeadEvent[DuplicateUnmergedData]):
+    """Compensates ``DuplicateMerged`` on the lead that had absorbed the duplicate."""
+
+    TYPE = "DuplicateUnmerged"
+    DATA = DuplicateUnmergedData
+
+
 EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
     cls.TYPE: cls
     for cls in (
@@ -446,6 +531,10 @@ EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
         LeadMerged,
         DuplicateMerged,
         PersonalDataErased,
+        # dedupe and merge (issue 3)
+        TouchRecorded,
+        LeadUnmerged,
+        DuplicateUnmerged,
     )
 }
 """Every lead event type by its stable name."""
