@@ -18,7 +18,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Mapper, Recording
 
 from leadflow.assignment import consider, counts_for, decide
@@ -79,6 +79,9 @@ class Leadflow(Application[UUID]):
         self.default_actor = actor
         self._pipeline_log: PipelineLog | None = None
         self._roster: Roster | None = None
+        self.existing_ids: Callable[[list[UUID]], set[UUID]] | None = None
+        """Optional bulk lookup set by an adapter: which of these aggregate ids exist.
+        Imports use it to skip one read per free contact key."""
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
@@ -151,8 +154,14 @@ class Leadflow(Application[UUID]):
             extra = list(also)
             if roster is not None and roster._pending and roster not in extra:
                 extra.append(roster)
+            # What Application.save does, without its per-object runtime protocol checks
+            # (a tenth of a bulk import's time): our aggregates all collect_events().
+            processing: ProcessingEvent[UUID] = ProcessingEvent()
+            for aggregate in (*leads, *extra):
+                processing.events.extend(aggregate.collect_events())
             try:
-                recordings: list[Recording[UUID]] = self.save(*leads, *extra)
+                recordings: list[Recording[UUID]] = self._record(processing)
+                self._notify(recordings)
             except IntegrityError as exc:
                 raise ConcurrencyConflict(leads[0].id if leads else ROSTER_ID) from exc
         refs = tuple(
@@ -280,6 +289,8 @@ class Leadflow(Application[UUID]):
 
         def attempt() -> list[CaptureOutcome]:
             intake = self.intake()
+            if self.existing_ids is not None:
+                intake.prefetch(rows, self.existing_ids)
             outcomes = [
                 intake.capture(command, self._context(actor, command.occurred_at), import_key=ik)
                 for command, ik in rows

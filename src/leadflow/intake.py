@@ -11,7 +11,7 @@ key reserved by the first row (not yet saved) and becomes a touch on that lead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
@@ -53,6 +53,23 @@ class Intake:
     roster: Roster | None = None
 
     # -- lookups, cached for the batch ----------------------------------------------------
+
+    def prefetch(
+        self,
+        rows: Sequence[tuple[CaptureLead, str | None]],
+        existing: Callable[[list[UUID]], set[UUID]],
+    ) -> None:
+        """Ask once which of the batch's keys exist; the rest are known free, unread."""
+        ids: list[UUID] = []
+        for command, import_key in rows:
+            if import_key:
+                ids.append(key_id("import", import_key))
+            values = {"email": command.email, "phone": command.phone, "wechat": command.wechat}
+            ids += [kid for _, kid in contact_keys(values, self.pipeline.dedupe.keys)]
+        found = existing([kid for kid in ids if kid not in self.keys])
+        for kid in ids:
+            if kid not in found:
+                self.keys.setdefault(kid, None)
 
     def key(self, kid: UUID) -> ContactKey | None:
         if kid not in self.keys:
