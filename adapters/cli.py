@@ -604,7 +604,10 @@ def _register_plugins() -> None:
     cli_leads.register(app)
 
 
-_register_plugins()
+if __name__ != "__main__":
+    # Plugins import this module by name; under ``python -m`` that is a second copy of it
+    # (below), which registers them on its own app.
+    _register_plugins()
 
 
 def main() -> None:
@@ -612,4 +615,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from leadflow.adapters.cli import main as _main
+
+    _main()

@@ -9,11 +9,12 @@ a command on a fresh read.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -62,10 +63,25 @@ class CommandResult:
     events: tuple[RecordedEventRef, ...]
 
 
+def _project_lead(lead: Lead | None, events: Iterable[Any]) -> Lead | None:
+    """Fold events into a lead (the library's default also type-checks every event, slowly)."""
+    for event in events:
+        lead = Lead.evolve(lead, event)
+    return lead
+
+
 class Leadflow(Application[UUID]):
-    """The application service. Persistence is chosen by ``env`` (see ``adapters.store``)."""
+    """The application service. Persistence is chosen by ``env`` (see ``adapters.store``).
+
+    Loaded leads are cached and fast-forwarded with any newer events from the store before
+    each command (one indexed read), so several processes can write the same store.
+    """
 
     name = "leadflow"
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+    }
 
     def __init__(
         self,
@@ -136,7 +152,7 @@ class Leadflow(Application[UUID]):
 
     def get_lead(self, lead_id: UUID) -> Lead:
         try:
-            lead: Lead = self.repository.get(lead_id)
+            lead: Lead = self.repository.get(lead_id, projector_func=_project_lead)
         except AggregateNotFoundError:
             raise LeadNotFound(lead_id) from None
         if not isinstance(lead, Lead):
@@ -154,15 +170,11 @@ class Leadflow(Application[UUID]):
             extra = list(also)
             if roster is not None and roster._pending and roster not in extra:
                 extra.append(roster)
-            # What Application.save does, without its per-object runtime protocol checks
-            # (a tenth of a bulk import's time): our aggregates all collect_events().
-            processing: ProcessingEvent[UUID] = ProcessingEvent()
-            for aggregate in (*leads, *extra):
-                processing.events.extend(aggregate.collect_events())
             try:
-                recordings: list[Recording[UUID]] = self._record(processing)
-                self._notify(recordings)
+                recordings = self._save_leads(leads, extra)
             except IntegrityError as exc:
+                # a cached copy may be stale: the next read goes to the store
+                self._forget(*leads, *extra)
                 raise ConcurrencyConflict(leads[0].id if leads else ROSTER_ID) from exc
         refs = tuple(
             RecordedEventRef(
@@ -186,6 +198,25 @@ class Leadflow(Application[UUID]):
             assert roster is not None
             return CommandResult(lead_id=ROSTER_ID, version=roster.version, events=refs)
         return CommandResult(lead_id=leads[0].id, version=leads[0].version, events=refs)
+
+    def _save_leads(self, leads: Sequence[Lead], also: Sequence[Any] = ()) -> list[Recording[UUID]]:
+        """``Application.save`` for leads, without its per-object runtime Protocol checks
+        (a fifth of a command's time). The library still records, caches and notifies.
+        ``also``: other aggregates saved in the same append (contact keys, the roster)."""
+        processing = ProcessingEvent[UUID]()
+        for lead in (*leads, *also):
+            processing.events.extend(lead.collect_events())
+            processing.aggregates[lead.id] = lead
+        recordings = self._record(processing)
+        self._notify(recordings)
+        return recordings
+
+    def _forget(self, *leads: Any) -> None:
+        cache = self.repository.cache
+        if cache is not None:
+            for lead in leads:
+                with contextlib.suppress(KeyError):
+                    cache.get(lead.id, evict=True)
 
     def _change(
         self,

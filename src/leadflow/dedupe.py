@@ -49,15 +49,20 @@ def contact_keys(values: Mapping[str, str | None], kinds: Sequence[str]) -> list
 
 class KeyReservedData(Payload):
     kind: str
+    """``email``, ``phone``, ``wechat`` or ``import`` (the value is never stored)."""
     lead_id: UUID
+    """The lead that holds the key from now on."""
     reason: str
     """``capture``, ``touch`` (a matched touch brought a new key), ``import`` …"""
 
 
 class KeyMovedData(Payload):
     kind: str
+    """``email``, ``phone``, ``wechat`` or ``import``."""
     from_lead_id: UUID
+    """The lead that held the key."""
     lead_id: UUID
+    """The lead that holds it now."""
     reason: str
     """``merge``, ``unmerge``, ``released`` (the holder's personal data was erased) …"""
 
@@ -83,12 +88,16 @@ class KeyEvent(RecordedEvent[D]):
 
 @dataclass(frozen=True, kw_only=True)
 class ContactKeyReserved(KeyEvent[KeyReservedData]):
+    """A contact (or import) key now leads to a lead; the first writer wins."""
+
     TYPE = "ContactKeyReserved"
     DATA = KeyReservedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class ContactKeyMoved(KeyEvent[KeyMovedData]):
+    """A key moved to another lead (merge, unmerge, or its holder's data was erased)."""
+
     TYPE = "ContactKeyMoved"
     DATA = KeyMovedData
 

@@ -43,7 +43,9 @@ ROSTER_ID = uuid5(NAMESPACE_URL, "https://leadflow.dev/roster")
 
 class RepJoinedData(Payload):
     rep: str
+    """The rep's id (e.g. ``rep:li``)."""
     team: str | None = None
+    """Their team (``None``: no team)."""
     capacity: int | None = Field(default=None, ge=0)
     """Most open leads this rep may hold; ``None``: the pipeline's ``max_open_leads``."""
     weight: float = Field(default=1.0, gt=0)
@@ -51,33 +53,50 @@ class RepJoinedData(Payload):
 
 
 class RepChangedData(Payload):
+    """The rep's settings from now on (all of them, not only what changed)."""
+
     rep: str
+    """The rep's id."""
     team: str | None = None
+    """Their team."""
     capacity: int | None = Field(default=None, ge=0)
+    """Most open leads (``None``: the pipeline's ``max_open_leads``)."""
     weight: float = Field(default=1.0, gt=0)
+    """Share of new leads under the ``weighted`` strategy."""
 
 
 class RepLeftData(Payload):
     rep: str
+    """The rep who left the roster (their open leads were redistributed)."""
     reason: str
+    """Why."""
 
 
 class AbsenceData(Payload):
     rep: str
+    """The absent rep."""
     start: datetime
+    """First instant of the absence."""
     end: datetime
+    """End of the absence (exclusive)."""
     reason: str | None = None
+    """Leave, training, …"""
 
 
 class TeamDefinedData(Payload):
     team: str
+    """The team."""
     managers: list[str]
+    """User ids of its managers (who may ``assign`` its reps' leads)."""
 
 
 class LoadChangedData(Payload):
     lead_id: UUID
+    """The lead."""
     from_rep: str | None
+    """The rep it counted for before (``None``: nobody)."""
     to_rep: str | None
+    """The rep it counts for now (``None``: nobody: pooled, closed, merged)."""
     cause: str
     """The lead event that moved it (``LeadAssigned``, ``LeadReleased``, ``StageChanged`` …)."""
     claim_day: str | None = None
@@ -106,30 +125,40 @@ class RosterEvent(RecordedEvent[D]):
 
 @dataclass(frozen=True, kw_only=True)
 class RepJoined(RosterEvent[RepJoinedData]):
+    """A rep joined the roster."""
+
     TYPE = "RepJoined"
     DATA = RepJoinedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class RepChanged(RosterEvent[RepChangedData]):
+    """A rep's team, capacity or weight changed."""
+
     TYPE = "RepChanged"
     DATA = RepChangedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class RepLeft(RosterEvent[RepLeftData]):
+    """A rep left the roster; nobody else's counts change."""
+
     TYPE = "RepLeft"
     DATA = RepLeftData
 
 
 @dataclass(frozen=True, kw_only=True)
 class AbsenceRecorded(RosterEvent[AbsenceData]):
+    """A rep will be away: skipped by assignment then, keeping their credit."""
+
     TYPE = "AbsenceRecorded"
     DATA = AbsenceData
 
 
 @dataclass(frozen=True, kw_only=True)
 class TeamDefined(RosterEvent[TeamDefinedData]):
+    """A team and its managers."""
+
     TYPE = "TeamDefined"
     DATA = TeamDefinedData
 
