@@ -175,8 +175,10 @@ def existing_ids_lookup(app: Leadflow) -> Callable[[list[UUID]], set[UUID]] | No
     datastore = getattr(recorder, "datastore", None)
     if table is None or datastore is None:
         return None
-    module = type(recorder).__module__
-    if module == "eventsourcing.sqlite":
+    from eventsourcing.postgres import PostgresAggregateRecorder
+    from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+    if isinstance(recorder, SQLiteAggregateRecorder):
 
         def sqlite_lookup(ids: list[UUID]) -> set[UUID]:
             found: set[UUID] = set()
@@ -193,7 +195,7 @@ def existing_ids_lookup(app: Leadflow) -> Callable[[list[UUID]], set[UUID]] | No
             return found
 
         return sqlite_lookup
-    if module == "eventsourcing.postgres":
+    if isinstance(recorder, PostgresAggregateRecorder):
         from psycopg.sql import SQL, Identifier
 
         statement = SQL(

@@ -166,6 +166,18 @@ def test_json_lines_are_imported_with_nested_attributes(app: Leadflow, tmp_path:
     assert first.data["attributes"] == {"region": "east", "industry": "retail"}
 
 
+def test_the_store_is_asked_once_per_batch_which_keys_exist(app: Leadflow, tmp_path: Path) -> None:
+    app.capture(email="person1@example.com")
+    import_file(app, write_csv(tmp_path / "leads.csv", people(3)))
+
+    lookup = app.existing_ids
+    assert lookup is not None
+    from leadflow.dedupe import key_id
+
+    wanted = [key_id("email", "person1@example.com"), key_id("email", "person9@example.com")]
+    assert lookup(wanted) == {wanted[0]}
+
+
 def test_saves_are_batched(app: Leadflow, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "leads.csv", people(10))
 
