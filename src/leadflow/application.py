@@ -683,17 +683,12 @@ class Leadflow(Application[UUID]):
 
     def roster(self) -> Roster:
         """The roster as stored now (kept in memory; only newer events are read)."""
-        roster = self._roster
-        if roster is None:
-            try:
-                roster = self.repository.get(ROSTER_ID)
-            except AggregateNotFoundError:
-                roster = Roster()
-        else:
-            for event in self.repository.event_store.get(ROSTER_ID, gt=roster.version):
-                assert isinstance(event, RosterEvent)
-                event.mutate(roster)
-        assert isinstance(roster, Roster)
+        # Kept here rather than in the library's aggregate cache, which would deep-copy
+        # the whole ledger on every read.
+        roster = self._roster if self._roster is not None else Roster()
+        for event in self.repository.event_store.get(ROSTER_ID, gt=roster.version):
+            assert isinstance(event, RosterEvent)
+            event.mutate(roster)
         self._roster = roster
         return roster
 
