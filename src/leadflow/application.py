@@ -840,8 +840,9 @@ class Leadflow(Application[UUID]):
     def _sync_loads(self, leads: Sequence[Lead]) -> Roster | None:
         """Mirror owner changes of ``leads`` on the roster's ledger (only if any may have)."""
         roster: Roster | None = None
+        closed = self.pipeline.assignment.closed_stages
         for lead in leads:
-            moved = [e for e in lead._pending if e.TYPE in _LOAD_EVENTS]
+            moved = [e for e in lead._pending if _may_move_load(e, closed)]
             if not moved:
                 continue
             last = moved[-1]
@@ -924,20 +925,26 @@ class Leadflow(Application[UUID]):
         return self.recorder.max_notification_id() or 0
 
 
+def _may_move_load(event: Any, closed_stages: list[str]) -> bool:
+    """Whether ``event`` may change whom its lead counts for (``assignment.counts_for``)."""
+    if event.TYPE == "StageChanged":
+        return (event.data.from_stage in closed_stages) != (event.data.stage in closed_stages)
+    return event.TYPE in _LOAD_EVENTS
+
+
 _LOAD_EVENTS = frozenset(
     {
-        "LeadCaptured",
         "LeadAssigned",
         "LeadClaimed",
         "LeadReleased",
         "HandOffAccepted",
-        "StageChanged",
         "LeadMerged",
         "LeadUnmerged",
         "PersonalDataErased",
     }
 )
-"""Lead events that may change whom the lead counts for (see ``assignment.counts_for``)."""
+"""Lead events that may change whom the lead counts for; a capture never has an owner
+(assignment at capture is a ``LeadAssigned`` of its own)."""
 
 
 def claim_day(at: datetime, pipeline: Pipeline) -> str:

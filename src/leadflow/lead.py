@@ -162,6 +162,8 @@ class Lead:
         copied = copy.copy(self)
         copied.attributes = dict(self.attributes)
         copied.merged_leads = list(self.merged_leads)
+        copied.lost_by = dict(self.lost_by)
+        copied.known_contacts = list(self.known_contacts)
         copied._pending = []
         return copied
 
