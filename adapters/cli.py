@@ -598,9 +598,10 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import cli_leads, demo
+    from leadflow.adapters import cli_leads, cli_policies, demo
 
     demo.register(app)
+    cli_policies.register(app)
     cli_leads.register(app)
 
 
@@ -615,6 +616,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Run the imported module, not this __main__ copy: plugins register on the former.
     from leadflow.adapters.cli import main as _main
 
     _main()

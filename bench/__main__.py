@@ -17,12 +17,13 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, imports, scan
+from bench import commands, imports, scan, sweep
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
     "import": imports.run,
     "scan": scan.run,
+    "sweep": sweep.run,
 }
 
 

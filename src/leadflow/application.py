@@ -27,11 +27,12 @@ from leadflow.codec import LEAD_TOPICS, EventMapper, EventRecord
 from leadflow.commands import CaptureLead, RecordActivity, validate_command
 from leadflow.dedupe import ContactKey, key_id
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadNotFound
-from leadflow.events import EVENT_TYPES, CandidateLoad
+from leadflow.events import EVENT_TYPES, CandidateLoad, LeadEvent
 from leadflow.intake import CaptureOutcome, Intake, apply_decision, sync_load
 from leadflow.lead import Context, Lead
 from leadflow.pipeline import Pipeline, default_pipeline
 from leadflow.pipeline_log import PIPELINE_LOG_ID, PipelineLog
+from leadflow.sweep import LeadStates, Progress, SweepResult, run_sweep
 from leadflow.team import ROSTER_ID, Roster, RosterEvent
 
 __all__ = ["CommandResult", "Leadflow", "RecordedEventRef"]
@@ -98,6 +99,7 @@ class Leadflow(Application[UUID]):
         self.existing_ids: Callable[[list[UUID]], set[UUID]] | None = None
         """Optional bulk lookup set by an adapter: which of these aggregate ids exist.
         Imports use it to skip one read per free contact key."""
+        self._lead_states: LeadStates | None = None
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
@@ -852,6 +854,49 @@ class Leadflow(Application[UUID]):
             )
             roster.track(lead.id, counts_for(lead, self.pipeline), last.TYPE, ctx)
         return roster or self._roster
+
+    # -- policies: qualification, the sweep ---------------------------------------------------
+
+    def qualify(
+        self,
+        lead_id: UUID,
+        *,
+        budget: bool | None = None,
+        authority: bool | None = None,
+        need: bool | None = None,
+        timeline: bool | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+        actor: str | None = None,
+    ) -> CommandResult:
+        """Record BANT answers; the pipeline's ``[scoring.bant]`` rule may qualify the lead."""
+        return self._change(
+            "qualify",
+            lead_id,
+            actor,
+            at,
+            lambda lead, p, ctx: lead.qualify(
+                p, ctx, budget=budget, authority=authority, need=need, timeline=timeline, note=note
+            ),
+        )
+
+    def sweep(
+        self, now: datetime | None = None, *, progress: Progress | None = None
+    ) -> SweepResult:
+        """Fire every time-driven rule due at or before ``now`` (default: the clock).
+
+        Deterministic and idempotent: sweeping again at the same ``now`` records nothing.
+        """
+        if self._lead_states is None:
+            self._lead_states = LeadStates()
+        return run_sweep(self, self._lead_states, now or self.clock(), progress=progress)
+
+    def lead_history(self, lead_id: UUID) -> list[LeadEvent[Any]]:
+        """One lead's events, in order, read by the lead's id (no log scan)."""
+        events = [e for e in self.events.get(lead_id) if isinstance(e, LeadEvent)]
+        if not events:
+            raise LeadNotFound(lead_id)
+        return events
 
     # -- reading the log --------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ __all__ = [
     "DuplicateMerged",
     "DuplicateUnmerged",
     "HandOffAccepted",
+    "HandOffEscalated",
     "HandOffRejected",
     "LeadAssigned",
     "LeadCaptured",
@@ -44,13 +45,17 @@ __all__ = [
     "LeadEvent",
     "LeadHandedOff",
     "LeadMerged",
+    "LeadRecycled",
     "LeadReleased",
     "LeadScored",
     "LeadUnmerged",
     "Payload",
     "PersonalDataErased",
     "ProfileUpdated",
+    "QualificationRecorded",
     "RecordedEvent",
+    "ScoreKind",
+    "SlaBreached",
     "StageChanged",
     "StatusChanged",
     "TouchRecorded",
@@ -71,6 +76,8 @@ class Decision(Payload):
     """Id of the rule that decided this; ``None`` when a person did."""
     pipeline_version: str
     """Content hash of the pipeline in force when the decision was made."""
+    due_at: datetime | None = None
+    """For a time-driven rule (``leadflow sweep``): the deadline instant it fired for."""
 
 
 class ActivityCategory(StrEnum):
@@ -149,6 +156,16 @@ class ActivityRecordedData(Payload):
     """An external reference (campaign id, meeting id, URL)."""
 
 
+class ScoreKind(StrEnum):
+    """Which kind of scoring rule changed the score (``manual``: a person did)."""
+
+    MANUAL = "manual"
+    PROFILE = "profile"
+    BEHAVIOUR = "behaviour"
+    NEGATIVE = "negative"
+    DECAY = "decay"
+
+
 class ScoredData(Decision):
     score: float
     """The lead's score after this change."""
@@ -156,6 +173,12 @@ class ScoredData(Decision):
     """The change: ``score`` minus the previous score."""
     reason: str
     """Why, in words."""
+    kind: ScoreKind = ScoreKind.MANUAL
+    """Which kind of rule changed the score; ``manual`` when a person set it."""
+    points: float | None = None
+    """What the rule granted before the score was kept within its bounds."""
+    cause: int | None = None
+    """Sequence number of the lead's event that triggered the rule, if any."""
 
 
 class StageChangedData(Decision):
@@ -339,6 +362,48 @@ class ErasedData(Payload):
     """The personal fields that were cleared."""
     reason: str
     """The request behind the erasure (e.g. a GDPR/PIPL ticket)."""
+
+
+class QualificationRecordedData(Payload):
+    """BANT answers; ``None`` leaves an earlier answer as it was."""
+
+    budget: bool | None = None
+    """Is there budget for it?"""
+    authority: bool | None = None
+    """Is this person the one who decides (or reaching them)?"""
+    need: bool | None = None
+    """Is there a need we solve?"""
+    timeline: bool | None = None
+    """Is there a timeline for buying?"""
+    note: str | None = None
+    """What was learned, in words."""
+
+
+class SlaBreachedData(Decision):
+    sla: str
+    """Which SLA: ``handoff``, or ``stage:<name>`` for the time allowed in a stage."""
+    owner: str | None
+    """Who had to act by ``due_at``; ``None`` when nobody owned the lead."""
+
+
+class HandOffEscalatedData(Decision):
+    to: str
+    """Whom the breach is escalated to (a manager)."""
+    reassigned_to: str | None = None
+    """Who the pending hand-off now waits on, if the rule reassigns it."""
+    sla_due: datetime | None = None
+    """The reassigned hand-off's new SLA deadline."""
+
+
+class RecycledData(Decision):
+    reason: str
+    """Why: a sales rejection's reason, or what the time-driven rule saw."""
+    from_stage: str
+    """The stage the lead was recycled from."""
+    to_stage: str | None = None
+    """The stage the rule moves it to (a ``StageChanged`` follows); ``None``: automation does."""
+    to_status: str | None = None
+    """The status the rule sets (a ``StatusChanged`` follows)."""
 
 
 # ---- events ------------------------------------------------------------------------------
@@ -615,6 +680,38 @@ class DuplicateUnmerged(LeadEvent[DuplicateUnmergedData]):
     DATA = DuplicateUnmergedData
 
 
+@dataclass(frozen=True, kw_only=True)
+class QualificationRecorded(LeadEvent[QualificationRecordedData]):
+    """Sales recorded BANT answers (budget, authority, need, timeline)."""
+
+    TYPE = "QualificationRecorded"
+    DATA = QualificationRecordedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaBreached(LeadEvent[SlaBreachedData]):
+    """Someone did not act by an SLA deadline (recorded by ``leadflow sweep``)."""
+
+    TYPE = "SlaBreached"
+    DATA = SlaBreachedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOffEscalated(LeadEvent[HandOffEscalatedData]):
+    """A breached hand-off was escalated to a manager, and perhaps reassigned."""
+
+    TYPE = "HandOffEscalated"
+    DATA = HandOffEscalatedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadRecycled(LeadEvent[RecycledData]):
+    """The lead was recycled (back to marketing); the stage moves follow as their own events."""
+
+    TYPE = "LeadRecycled"
+    DATA = RecycledData
+
+
 EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
     cls.TYPE: cls
     for cls in (
@@ -642,6 +739,11 @@ EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
         TouchRecorded,
         LeadUnmerged,
         DuplicateUnmerged,
+        # policies: scoring, recycling and SLAs
+        QualificationRecorded,
+        SlaBreached,
+        HandOffEscalated,
+        LeadRecycled,
     )
 }
 """Every lead event type by its stable name."""
