@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Mapper, Recording
+from eventsourcing.persistence import EventStore, IntegrityError, Mapper, Recording
 
 from leadflow.assignment import consider, counts_for, decide
 from leadflow.codec import LEAD_TOPICS, EventMapper, EventRecord
@@ -33,7 +33,7 @@ from leadflow.lead import Context, Lead
 from leadflow.pipeline import Pipeline, default_pipeline
 from leadflow.pipeline_log import PIPELINE_LOG_ID, PipelineLog
 from leadflow.sweep import LeadStates, Progress, SweepResult, run_sweep
-from leadflow.team import ROSTER_ID, Roster, RosterEvent
+from leadflow.team import ROSTER_ID, Roster, RosterEvent, RosterSnapshot
 
 __all__ = ["CommandResult", "Leadflow", "RecordedEventRef"]
 
@@ -96,6 +96,7 @@ class Leadflow(Application[UUID]):
         self.default_actor = actor
         self._pipeline_log: PipelineLog | None = None
         self._roster: Roster | None = None
+        self._snapshot_store: EventStore[UUID] | None = None
         self.existing_ids: Callable[[list[UUID]], set[UUID]] | None = None
         """Optional bulk lookup set by an adapter: which of these aggregate ids exist.
         Imports use it to skip one read per free contact key."""
@@ -172,12 +173,16 @@ class Leadflow(Application[UUID]):
             extra = list(also)
             if roster is not None and roster._pending and roster not in extra:
                 extra.append(roster)
+            saved_roster = next((a for a in extra if isinstance(a, Roster)), None)
+            before = saved_roster.version - len(saved_roster._pending) if saved_roster else 0
             try:
                 recordings = self._save_leads(leads, extra)
             except IntegrityError as exc:
                 # a cached copy may be stale: the next read goes to the store
                 self._forget(*leads, *extra)
                 raise ConcurrencyConflict(leads[0].id if leads else ROSTER_ID) from exc
+            if saved_roster is not None:
+                self._snapshot_roster(before, saved_roster)
         refs = tuple(
             RecordedEventRef(
                 position=r.notification.id,
@@ -686,13 +691,40 @@ class Leadflow(Application[UUID]):
     def roster(self) -> Roster:
         """The roster as stored now (kept in memory; only newer events are read)."""
         # Kept here rather than in the library's aggregate cache, which would deep-copy
-        # the whole ledger on every read.
-        roster = self._roster if self._roster is not None else Roster()
+        # the whole ledger on every read. A fresh process starts from the latest snapshot.
+        roster = self._roster
+        if roster is None:
+            latest = list(self._roster_snapshots().get(ROSTER_ID, desc=True, limit=1))
+            roster = Roster()
+            if latest:
+                assert isinstance(latest[0], RosterSnapshot)
+                roster = latest[0].mutate(None)
         for event in self.repository.event_store.get(ROSTER_ID, gt=roster.version):
             assert isinstance(event, RosterEvent)
             event.mutate(roster)
         self._roster = roster
         return roster
+
+    roster_snapshot_every = 1000
+    """Roster events between snapshots (a fresh process reads at most this many)."""
+
+    def _roster_snapshots(self) -> EventStore[UUID]:
+        """The snapshot table (created on first use), for the roster only: leads are small
+        enough to replay, and their loads should not pay a snapshot lookup."""
+        if self._snapshot_store is None:
+            self._snapshot_store = EventStore(
+                mapper=self.mapper, recorder=self.factory.aggregate_recorder("snapshots")
+            )
+        return self._snapshot_store
+
+    def _snapshot_roster(self, before: int, roster: Roster) -> None:
+        every = self.roster_snapshot_every
+        if roster.version // every == before // every:
+            return
+        # IntegrityError: another process wrote this version's snapshot first.
+        with contextlib.suppress(IntegrityError):
+            self._roster_snapshots().put([RosterSnapshot.take(roster)])
+        log.info("roster_snapshot_taken", version=roster.version)
 
     def roster_at(self, version: int) -> Roster:
         """The roster as it stood at ``version`` (``LeadAssigned.roster_version``)."""

@@ -12,7 +12,7 @@ a load is never updated on a stale read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -32,6 +32,7 @@ __all__ = [
     "RepLeft",
     "Roster",
     "RosterEvent",
+    "RosterSnapshot",
     "TeamDefined",
 ]
 
@@ -171,7 +172,84 @@ class LoadChanged(RosterEvent[LoadChangedData]):
     DATA = LoadChangedData
 
 
-register_events(RepJoined, RepChanged, RepLeft, AbsenceRecorded, TeamDefined, LoadChanged)
+class RepStateData(Payload):
+    team: str | None = None
+    """The rep's team."""
+    capacity: int | None = None
+    """Their capacity."""
+    weight: float = 1.0
+    """Their weight."""
+    absences: list[tuple[datetime, datetime]] = Field(default_factory=list)
+    """Their absences, ``[start, end)``."""
+
+
+class RosterStateData(Payload):
+    reps: dict[str, RepStateData]
+    """Reps on the roster."""
+    teams: dict[str, list[str]]
+    """Team → managers."""
+    open_leads: dict[str, list[UUID]]
+    """Rep → the open leads counting for them."""
+    last_given: dict[str, int]
+    """Rep → roster version of their last lead."""
+    claims: dict[str, tuple[str, int]]
+    """Rep → (claim day, claims that day)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosterSnapshot(RosterEvent[RosterStateData]):
+    """The whole roster at a version. Kept in the snapshot table, never in the log: a fresh
+    process loads the latest one and only the roster events after it."""
+
+    TYPE = "RosterSnapshot"
+    DATA = RosterStateData
+
+    def mutate(self, aggregate: Roster | None) -> Roster:
+        d = self.data
+        roster = Roster(id=self.originator_id, version=self.originator_version)
+        roster.reps = {
+            rep: RepInfo(info.team, info.capacity, info.weight, list(info.absences))
+            for rep, info in d.reps.items()
+        }
+        roster.teams = {team: list(managers) for team, managers in d.teams.items()}
+        roster.open_leads = {rep: set(leads) for rep, leads in d.open_leads.items()}
+        roster.holder = {lead: rep for rep, leads in d.open_leads.items() for lead in leads}
+        roster.last_given = dict(d.last_given)
+        roster.claims = dict(d.claims)
+        return roster
+
+    @classmethod
+    def take(cls, roster: Roster) -> RosterSnapshot:
+        now = datetime.now(UTC)
+        return cls(
+            originator_id=roster.id,
+            originator_version=roster.version,
+            timestamp=now,
+            occurred_at=now,
+            actor="system:roster-snapshot",
+            data=RosterStateData(
+                reps={
+                    rep: RepStateData(
+                        team=info.team,
+                        capacity=info.capacity,
+                        weight=info.weight,
+                        absences=list(info.absences),
+                    )
+                    for rep, info in roster.reps.items()
+                },
+                teams={team: list(managers) for team, managers in roster.teams.items()},
+                open_leads={
+                    rep: sorted(leads, key=str) for rep, leads in roster.open_leads.items() if leads
+                },
+                last_given=dict(roster.last_given),
+                claims=dict(roster.claims),
+            ),
+        )
+
+
+register_events(
+    RepJoined, RepChanged, RepLeft, AbsenceRecorded, TeamDefined, LoadChanged, RosterSnapshot
+)
 
 
 # ---- the aggregate -----------------------------------------------------------------------

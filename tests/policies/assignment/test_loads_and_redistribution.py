@@ -129,3 +129,35 @@ def test_changing_a_reps_capacity_is_an_event_of_its_own(app: Leadflow) -> None:
 
     assert [e.type for e in result.events] == ["RepChanged"]
     assert app.roster().reps["rep:a"].capacity == 5
+
+
+def test_a_fresh_process_starts_from_the_latest_roster_snapshot(app: Leadflow, db_url: str) -> None:
+    from leadflow.adapters.store import open_store
+
+    app.roster_snapshot_every = 4
+    app.add_rep("rep:a", team="east", capacity=9)
+    app.add_rep("rep:b", weight=2)
+    app.define_team("east", ["user:boss"])
+    for i in range(7):
+        app.capture(email=f"l{i}@example.com")
+    app.release(app.capture(email="x@example.com").lead_id, "to the pool")
+    live = app.roster()
+
+    fresh = open_store(db_url)
+    try:
+        snapshots = list(fresh._roster_snapshots().get(live.id))
+        assert [s.originator_version for s in snapshots] == [4, 8, 12]
+        rebuilt = fresh.roster()
+        replayed = fresh.roster_at(live.version)  # every event from the start
+    finally:
+        fresh.close()
+
+    for roster in (rebuilt, replayed):
+        assert roster.version == live.version
+        assert roster.open_leads == live.open_leads
+        assert roster.holder == live.holder
+        assert roster.last_given == live.last_given
+        assert roster.teams == live.teams
+        assert {r: (i.team, i.capacity, i.weight) for r, i in roster.reps.items()} == {
+            r: (i.team, i.capacity, i.weight) for r, i in live.reps.items()
+        }
