@@ -304,6 +304,20 @@ class Leadflow(Application[UUID]):
         pipeline = self.pipeline
         command = validate_command(CaptureLead, dict(data), region=pipeline.capture.default_region)
         command.require_contact(list(pipeline.capture.contact_fields))
+        # Checked here too, not only when the lead is built, so that a bulk import reports
+        # the row instead of failing its batch.
+        if command.stage is not None and command.stage not in pipeline.entry_stages:
+            raise InvalidInput(
+                "stage",
+                f"{command.stage!r} is not an entry stage; leads are captured into: "
+                + ", ".join(pipeline.entry_stages),
+            )
+        when = command.occurred_at
+        if when is not None:
+            if when.tzinfo is None:
+                raise InvalidInput("occurred_at", "must include a UTC offset")
+            if when > self.clock():
+                raise InvalidInput("occurred_at", f"{when.isoformat()} is in the future")
         return command
 
     def intake(self) -> Intake:

@@ -74,6 +74,28 @@ def test_valid_rows_are_imported_and_invalid_rows_reported_beside_the_file(
     assert cy.occurred_at.isoformat() == "2025-12-01T10:00:00+00:00"
 
 
+def test_rows_the_lead_itself_would_refuse_are_reported_not_fatal(
+    app: Leadflow, tmp_path: Path
+) -> None:
+    source = write_csv(
+        tmp_path / "leads.csv",
+        [
+            {"email": "a@example.com", "stage": "customer"},
+            {"email": "b@example.com", "occurred_at": "2999-01-01T00:00:00+00:00"},
+            {"email": "c@example.com", "stage": "subscriber"},
+        ],
+    )
+
+    summary = import_file(app, source)
+
+    assert (summary.created, summary.invalid) == (1, 2)
+    with errors_path(source).open(encoding="utf-8") as handle:
+        assert [(e["row"], e["field"]) for e in csv.DictReader(handle)] == [
+            ("1", "stage"),
+            ("2", "occurred_at"),
+        ]
+
+
 def test_a_clean_file_leaves_no_error_report(app: Leadflow, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "leads.csv", people(3))
     errors_path(source).write_text("row,field,reason\n1,email,stale\n")
