@@ -37,6 +37,7 @@ rep_app = typer.Typer(
     help="Reps on the roster: add, change, absences, leave.", no_args_is_help=True
 )
 team_app = typer.Typer(help="Teams and their managers.", no_args_is_help=True)
+dedupe_app = typer.Typer(help="The dedupe index of contact keys.", no_args_is_help=True)
 
 RepArg = Annotated[str, typer.Argument(help="Rep id, e.g. rep:li.", show_default=False)]
 
@@ -281,8 +282,23 @@ def pool(
     out.print(table)
 
 
+@dedupe_app.command("reindex")
+@handles_errors
+def dedupe_reindex(db: Db = None, json_out: Json = False) -> None:
+    """Reserve the contact keys of leads recorded before dedupe (idempotent)."""
+    lf = store(db, "system:dedupe-reindex")
+    with Progress(
+        TextColumn("reindexing: {task.completed} events read"), console=err, transient=True,
+        disable=json_out,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("reindex", total=None)
+        counts = lf.reindex_contact_keys(progress=lambda done: bar.update(task, completed=done))
+    emit(counts, json_out, f"{counts['reserved']} keys reserved ({counts['seen']} events read)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(rep_app, name="rep")
+    app.add_typer(dedupe_app, name="dedupe")
     app.add_typer(team_app, name="team")
     app.command("redistribute")(handles_errors(redistribute))
     app.command("unmerge")(handles_errors(unmerge))

@@ -202,8 +202,12 @@ class Leadflow(Application[UUID]):
                 actor=ref.actor,
             )
         if not leads:
-            assert roster is not None
-            return CommandResult(lead_id=ROSTER_ID, version=roster.version, events=refs)
+            owner = saved_roster or (extra[0] if extra else None)
+            return CommandResult(
+                lead_id=owner.id if owner is not None else ROSTER_ID,
+                version=owner.version if owner is not None else 0,
+                events=refs,
+            )
         return CommandResult(lead_id=leads[0].id, version=leads[0].version, events=refs)
 
     def _save_leads(self, leads: Sequence[Lead], also: Sequence[Any] = ()) -> list[Recording[UUID]]:
@@ -869,6 +873,77 @@ class Leadflow(Application[UUID]):
                 return self._commit("redistribute", *leads, also=[roster])
 
         return self.retrying(attempt)
+
+    # -- dedupe index maintenance ---------------------------------------------------------
+
+    def reindex_contact_keys(
+        self, *, batch_size: int = 500, progress: Callable[[int], None] | None = None
+    ) -> dict[str, int]:
+        """Reserve the contact keys of leads that have none (leads recorded before dedupe).
+
+        Two passes over the log: the first collects merges and erasures (small), the second
+        reserves, in log order, each key not yet in the store for the lead that holds it now
+        (a merged duplicate's keys go to its survivor; erased leads get none). The first lead
+        seen with a key keeps it. Idempotent: a second run reserves nothing.
+        """
+        merged_into: dict[UUID, UUID] = {}
+        erased: set[UUID] = set()
+        for record in self.read_events(types=["LeadMerged", "LeadUnmerged", "PersonalDataErased"]):
+            if record.type == "LeadMerged":
+                merged_into[record.lead_id] = UUID(str(record.data["into_lead_id"]))
+            elif record.type == "LeadUnmerged":
+                merged_into.pop(record.lead_id, None)
+            else:
+                erased.add(record.lead_id)
+
+        def holder(lead_id: UUID) -> UUID | None:
+            seen: set[UUID] = set()
+            while lead_id in merged_into and lead_id not in seen:
+                seen.add(lead_id)
+                lead_id = merged_into[lead_id]
+            return None if lead_id in erased else lead_id
+
+        kinds = self.pipeline.dedupe.keys
+        counts = {"seen": 0, "reserved": 0}
+        pending: dict[UUID, tuple[str, UUID]] = {}
+
+        def flush() -> None:
+            if not pending:
+                return
+            ids = list(pending)
+            existing = (
+                self.existing_ids(ids)
+                if self.existing_ids is not None
+                else {kid for kid in ids if self._find_key(kid) is not None}
+            )
+            now = self._context("system:dedupe-reindex", None)
+            keys = [
+                ContactKey.reserve(kid, kind, lead_id, "reindex", now)
+                for kid, (kind, lead_id) in pending.items()
+                if kid not in existing
+            ]
+            if keys:
+                self._commit("reindex_contact_keys", also=keys)
+            counts["reserved"] += len(keys)
+            pending.clear()
+            if progress is not None:
+                progress(counts["seen"])
+
+        for record in self.read_events(types=["LeadCaptured", "TouchRecorded", "ProfileUpdated"]):
+            counts["seen"] += 1
+            values = record.data.get("changes", record.data)
+            target = holder(record.lead_id)
+            if target is None:
+                continue
+            for kind in kinds:
+                value = values.get(kind)
+                if value:
+                    pending.setdefault(key_id(kind, value), (kind, target))
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+        log.info("contact_keys_reindexed", **counts)
+        return counts
 
     # -- loading by id, ``None`` when absent ----------------------------------------------
 
