@@ -10,6 +10,8 @@ a command on a fresh read.
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +22,13 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import EventStore, IntegrityError, Mapper, Recording
+from eventsourcing.persistence import (
+    EventStore,
+    IntegrityError,
+    Mapper,
+    PersistenceError,
+    Recording,
+)
 
 from leadflow.assignment import consider, counts_for, decide
 from leadflow.codec import LEAD_TOPICS, EventMapper, EventRecord
@@ -243,7 +251,11 @@ class Leadflow(Application[UUID]):
         return self._commit(command, lead)
 
     def retrying(self, command: Callable[[], T], attempts: int = 5) -> T:
-        """Run ``command``; on a concurrency conflict, run it again on a fresh read."""
+        """Run ``command``; on a concurrency conflict, run it again on a fresh read.
+
+        Between attempts it waits a short random time (growing, at most 50 ms), so that
+        writers contending for one aggregate (the roster) do not collide in step again.
+        """
         for attempt in range(1, attempts + 1):
             try:
                 return command()
@@ -251,6 +263,7 @@ class Leadflow(Application[UUID]):
                 if attempt == attempts:
                     raise
                 log.info("conflict_retried", lead_id=str(conflict.lead_id), attempt=attempt)
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
         raise AssertionError("unreachable")
 
     # -- commands ---------------------------------------------------------------------------
@@ -299,9 +312,10 @@ class Leadflow(Application[UUID]):
             others = [a for a in intake.aggregates() if not isinstance(a, Lead)]
             return self._commit("capture", *leads, also=others)
 
-        # A conflict here is usually the same person captured concurrently: the retry
-        # reads the key the other writer reserved and records a touch instead.
-        return self.retrying(attempt)
+        # A conflict here is the same person captured concurrently (the retry reads the key
+        # the other writer reserved and records a touch instead), or another assignment
+        # changing the roster's loads first.
+        return self.retrying(attempt, attempts=CONTENDED_ATTEMPTS)
 
     def validate_capture(self, data: Mapping[str, Any]) -> CaptureLead:
         """Validate and normalise capture input under the pipeline in force."""
@@ -357,7 +371,7 @@ class Leadflow(Application[UUID]):
                 self._commit("import", *leads, also=others)
             return outcomes
 
-        return self.retrying(attempt)
+        return self.retrying(attempt, attempts=CONTENDED_ATTEMPTS)
 
     def update_profile(
         self,
@@ -490,36 +504,40 @@ class Leadflow(Application[UUID]):
         With ``assignment.require_manager`` only a manager of the rep's team (or a
         ``system:`` actor) may do so.
         """
-        with self._roster_work():
-            lead = self.get_lead(lead_id)
-            pipeline = self.pipeline
-            ctx = self._context(actor, at)
-            roster = self.roster()
-            if pipeline.assignment.require_manager and not ctx.actor.startswith("system:"):
-                managers = roster.managers_of(owner)
-                if ctx.actor not in managers:
-                    raise InvalidInput(
-                        "actor",
-                        f"{ctx.actor} is not a manager of {owner}'s team (managers: "
-                        f"{', '.join(managers) or 'none'}); assignment.require_manager is on",
-                    )
-            if owner in roster.reps:
-                candidates = consider(roster, [owner], pipeline, ctx.occurred_at)
-                team = roster.reps[owner].team
-            else:
-                candidates = [CandidateLoad(rep=owner, open_leads=roster.load(owner))]
-                team = None
-            lead.assign(
-                owner,
-                pipeline,
-                ctx,
-                reason=reason,
-                strategy="manual",
-                team=team,
-                candidates=candidates,
-                roster_version=roster.version,
-            )
-            return self._commit("assign", lead)
+
+        def attempt() -> CommandResult:
+            with self._roster_work():
+                lead = self.get_lead(lead_id)
+                pipeline = self.pipeline
+                ctx = self._context(actor, at)
+                roster = self.roster()
+                if pipeline.assignment.require_manager and not ctx.actor.startswith("system:"):
+                    managers = roster.managers_of(owner)
+                    if ctx.actor not in managers:
+                        raise InvalidInput(
+                            "actor",
+                            f"{ctx.actor} is not a manager of {owner}'s team (managers: "
+                            f"{', '.join(managers) or 'none'}); assignment.require_manager is on",
+                        )
+                if owner in roster.reps:
+                    candidates = consider(roster, [owner], pipeline, ctx.occurred_at)
+                    team = roster.reps[owner].team
+                else:
+                    candidates = [CandidateLoad(rep=owner, open_leads=roster.load(owner))]
+                    team = None
+                lead.assign(
+                    owner,
+                    pipeline,
+                    ctx,
+                    reason=reason,
+                    strategy="manual",
+                    team=team,
+                    candidates=candidates,
+                    roster_version=roster.version,
+                )
+                return self._commit("assign", lead)
+
+        return self.retrying(attempt, attempts=CONTENDED_ATTEMPTS)
 
     def claim(
         self, lead_id: UUID, owner: str, *, at: datetime | None = None, actor: str | None = None
@@ -527,25 +545,31 @@ class Leadflow(Application[UUID]):
         """A rep takes a lead from the pool, within ``pool.daily_claim_limit``.
 
         The claim count lives on the roster and is saved in the same append as the
-        lead: two claims racing past the limit conflict, and the retry is refused.
+        lead: two claims racing past the limit conflict, and the retry (on a fresh read)
+        is refused.
         """
-        with self._roster_work():
-            lead = self.get_lead(lead_id)
-            pipeline = self.pipeline
-            ctx = self._context(actor or owner, at)
-            roster = self.roster()
-            day = claim_day(ctx.occurred_at, pipeline)
-            used = roster.claims_on(owner, day)
-            limit = pipeline.pool.daily_claim_limit
-            if limit is not None and used >= limit:
-                raise InvalidInput(
-                    "owner",
-                    f"{owner} has claimed {used} leads on {day}; pool.daily_claim_limit is {limit}",
-                )
-            lead.claim(owner, pipeline, ctx, claims_today=used + 1, daily_claim_limit=limit)
-            roster.track(lead.id, owner, "LeadClaimed", ctx, claim_day=day)
-            sync_load(roster, lead, pipeline, ctx, "LeadClaimed")
-            return self._commit("claim", lead)
+
+        def attempt() -> CommandResult:
+            with self._roster_work():
+                lead = self.get_lead(lead_id)
+                pipeline = self.pipeline
+                ctx = self._context(actor or owner, at)
+                roster = self.roster()
+                day = claim_day(ctx.occurred_at, pipeline)
+                used = roster.claims_on(owner, day)
+                limit = pipeline.pool.daily_claim_limit
+                if limit is not None and used >= limit:
+                    raise InvalidInput(
+                        "owner",
+                        f"{owner} has claimed {used} leads on {day}; "
+                        f"pool.daily_claim_limit is {limit}",
+                    )
+                lead.claim(owner, pipeline, ctx, claims_today=used + 1, daily_claim_limit=limit)
+                roster.track(lead.id, owner, "LeadClaimed", ctx, claim_day=day)
+                sync_load(roster, lead, pipeline, ctx, "LeadClaimed")
+                return self._commit("claim", lead)
+
+        return self.retrying(attempt, attempts=CONTENDED_ATTEMPTS)
 
     def release(
         self, lead_id: UUID, reason: str, *, at: datetime | None = None, actor: str | None = None
@@ -717,9 +741,10 @@ class Leadflow(Application[UUID]):
             if latest:
                 assert isinstance(latest[0], RosterSnapshot)
                 roster = latest[0].mutate(None)
-        for event in self.repository.event_store.get(ROSTER_ID, gt=roster.version):
-            assert isinstance(event, RosterEvent)
-            event.mutate(roster)
+        if not roster._pending:  # mid-command, the working copy is the one to use
+            for event in self.repository.event_store.get(ROSTER_ID, gt=roster.version):
+                assert isinstance(event, RosterEvent)
+                event.mutate(roster)
         self._roster = roster
         return roster
 
@@ -730,9 +755,16 @@ class Leadflow(Application[UUID]):
         """The snapshot table (created on first use), for the roster only: leads are small
         enough to replay, and their loads should not pay a snapshot lookup."""
         if self._snapshot_store is None:
-            self._snapshot_store = EventStore(
-                mapper=self.mapper, recorder=self.factory.aggregate_recorder("snapshots")
-            )
+            for attempt in range(3):
+                try:
+                    recorder = self.factory.aggregate_recorder("snapshots")
+                    break
+                except PersistenceError:
+                    # Two processes creating the table at once: PostgreSQL refuses one of
+                    # the concurrent CREATE TABLE IF NOT EXISTS; by now the table exists.
+                    if attempt == 2:
+                        raise
+            self._snapshot_store = EventStore(mapper=self.mapper, recorder=recorder)
         return self._snapshot_store
 
     def _snapshot_roster(self, before: int, roster: Roster) -> None:
@@ -1089,6 +1121,10 @@ class Leadflow(Application[UUID]):
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+
+CONTENDED_ATTEMPTS = 20
+"""Attempts for commands that write the roster, which every assigning writer shares."""
 
 
 def _may_move_load(event: Any, closed_stages: list[str]) -> bool:

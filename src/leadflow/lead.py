@@ -929,8 +929,11 @@ class Lead:
         """The same person came in again. A touch older than the lead's latest event is
         recorded now, with its own time in ``touched_at``: history is never reordered."""
         self._check_open()
-        if self.last_occurred_at is not None and ctx.occurred_at < self.last_occurred_at:
-            ctx = replace(ctx, occurred_at=min(self.last_occurred_at, ctx.recorded_at))
+        latest = self.last_occurred_at
+        if latest is not None and ctx.occurred_at < latest:
+            # Also when another writer's event on this lead was stamped a moment after this
+            # capture read the clock: the touch goes after it, never before.
+            ctx = replace(ctx, occurred_at=latest, recorded_at=max(ctx.recorded_at, latest))
         self._record(TouchRecorded, touch, ctx, pipeline)
 
     def erase_personal_data(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:

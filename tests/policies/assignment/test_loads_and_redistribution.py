@@ -161,3 +161,33 @@ def test_a_fresh_process_starts_from_the_latest_roster_snapshot(app: Leadflow, d
         assert {r: (i.team, i.capacity, i.weight) for r, i in roster.reps.items()} == {
             r: (i.team, i.capacity, i.weight) for r, i in live.reps.items()
         }
+
+
+def test_writers_racing_to_assign_lose_no_load_update(db_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from leadflow.adapters.store import open_store
+
+    apps = [open_store(db_url, actor=f"user:w{n}") for n in range(4)]
+    for rep in ("rep:a", "rep:b", "rep:c"):
+        apps[0].add_rep(rep)
+
+    def writer(n: int) -> list[str | None]:
+        owners = []
+        for i in range(10):
+            lead_id = apps[n].capture(email=f"w{n}-{i}@example.com").lead_id
+            owners.append(apps[n].get_lead(lead_id).owner)
+        return owners
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            owners = [o for batch in pool.map(writer, range(4)) for o in batch]
+
+        roster = apps[0].roster()
+        loads = {rep: roster.load(rep) for rep in ("rep:a", "rep:b", "rep:c")}
+        assert loads == dict(Counter(owners))
+        assert sum(loads.values()) == 40
+        assert max(loads.values()) - min(loads.values()) <= 1
+    finally:
+        for app in apps:
+            app.close()

@@ -8,8 +8,9 @@ from uuid import UUID
 import pytest
 
 from leadflow.application import Leadflow
-from leadflow.errors import ConcurrencyConflict, InvalidInput
+from leadflow.errors import InvalidInput
 from leadflow.pipeline import Pipeline
+from leadflow.team import Roster
 
 UsePipeline = Callable[..., Pipeline]
 
@@ -79,7 +80,9 @@ def test_no_daily_limit_when_unset(app: Leadflow, use_pipeline: UsePipeline) -> 
     assert app.roster().load("rep:a") == 25
 
 
-def test_two_claims_racing_past_the_limit_conflict(db_url: str, make_pipeline: UsePipeline) -> None:
+def test_two_claims_racing_past_the_limit_conflict_and_the_retry_is_refused(
+    db_url: str, make_pipeline: UsePipeline
+) -> None:
     from leadflow.adapters.store import open_store
 
     one = open_store(db_url, actor="user:a")
@@ -87,15 +90,22 @@ def test_two_claims_racing_past_the_limit_conflict(db_url: str, make_pipeline: U
     try:
         one.activate_pipeline(make_pipeline(pool={"daily_claim_limit": 1}))
         first, second = pool_leads(one, 2)
-        two.roster()  # both have read the roster: no claims yet today
+        stale = two.roster()  # read before the other claim: no claims yet today
         one.claim(first, "rep:a")
-        stale = two._roster
-        assert stale is not None
-        two.roster = lambda: stale  # type: ignore[method-assign]  # decide on the stale read
+        reads: list[int] = []
+        fresh_read = two.roster
 
-        with pytest.raises(ConcurrencyConflict):
+        def roster_as_first_read() -> Roster:
+            reads.append(1)
+            return stale if len(reads) == 1 else fresh_read()
+
+        two.roster = roster_as_first_read  # type: ignore[method-assign]
+
+        with pytest.raises(InvalidInput) as refused:
             two.claim(second, "rep:a")
 
+        assert len(reads) > 2  # decided on the stale read, conflicted, re-read on the retry
+        assert "pool.daily_claim_limit is 1" in refused.value.reason
         assert one.get_lead(second).owner is None
     finally:
         one.close()

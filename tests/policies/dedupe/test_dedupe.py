@@ -180,3 +180,30 @@ def test_an_explicit_lead_id_is_kept_for_a_new_person(app: Leadflow) -> None:
     wanted = uuid4()
 
     assert app.capture(email="ada@example.com", lead_id=wanted).lead_id == wanted
+
+
+def test_writers_racing_on_the_same_people_create_one_lead_each(db_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from leadflow.adapters.store import open_store
+
+    people = [f"person{i}@example.com" for i in range(15)]
+    # Opened one after the other: concurrent first opens of an empty PostgreSQL schema race
+    # on CREATE TABLE (a store-level issue, not dedupe's).
+    apps = [open_store(db_url, actor=f"user:w{n}") for n in range(4)]
+    assert apps[0].pipeline.version  # activate once, before the race
+
+    def writer(n: int) -> None:
+        for email in people if n % 2 else reversed(people):
+            apps[n].capture(email=email.upper() if n % 3 else email, source=f"w{n}")
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(writer, range(4)))
+
+        check = apps[0]
+        assert len(list(check.read_events(types=["LeadCaptured"]))) == len(people)
+        assert len(list(check.read_events(types=["TouchRecorded"]))) == 3 * len(people)
+    finally:
+        for app in apps:
+            app.close()
