@@ -106,10 +106,19 @@ def rep_leave(
 
 @rep_app.command("list")
 @handles_errors
-def rep_list(db: Db = None, json_out: Json = False) -> None:
-    """Reps with team, capacity, weight, open leads and absences."""
+def rep_list(
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version", help="The roster as it stood then (a LeadAssigned's roster_version)."
+        ),
+    ] = None,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """Reps with team, capacity, weight, open leads and absences (now, or at a version)."""
     lf = store(db)
-    roster = lf.roster()
+    roster = lf.roster() if version is None else lf.roster_at(version)
     rows: list[dict[str, Any]] = [
         {
             "rep": rep,

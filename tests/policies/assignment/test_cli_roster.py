@@ -118,3 +118,24 @@ def test_a_capture_of_a_known_person_prints_the_existing_lead(db_url: str) -> No
     first = capture(db_url, "ada@example.com")
 
     assert capture(db_url, "ADA@example.com") == first
+
+
+def test_the_roster_behind_an_assignment_is_listed_by_its_version(db_url: str) -> None:
+    leadflow(db_url, "rep", "add", "rep:a")
+    lead = capture(db_url, "one@example.com")
+    leadflow(db_url, "rep", "add", "rep:b")
+    assigned = next(
+        e
+        for e in map(
+            orjson.loads, leadflow(db_url, "events", "--json", "--lead", lead).splitlines()
+        )
+        if e["type"] == "LeadAssigned"
+    )
+
+    then = orjson.loads(
+        leadflow(
+            db_url, "rep", "list", "--json", "--version", str(assigned["data"]["roster_version"])
+        )
+    )
+
+    assert [r["rep"] for r in then["reps"]] == ["rep:a"]
