@@ -107,9 +107,10 @@ def run(size: int, workdir: Path) -> list[dict[str, Any]]:
         workdir / "raw_events.db", events, max(1, len(events) * BATCH // size)
     )
     raw_rows = size / _raw_rows(workdir / "raw_rows.db", data)
+    per_row = len(events) / size
     return [
         {
-            "figure": f"import, rows/s vs raw executemany of its {len(events) // size} events/row",
+            "figure": f"import rows/s vs raw executemany of its {per_row:.1f} events/row",
             "value": imported,
             "baseline": raw_events,
             "ratio": imported / raw_events,
