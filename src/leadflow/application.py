@@ -306,11 +306,13 @@ class Leadflow(Application[UUID]):
         )
 
         def attempt() -> CommandResult:
-            intake = self.intake()
-            intake.capture(command, self._context(actor, command.occurred_at), lead_id=lead_id)
-            leads = [lead for lead in intake.leads.values() if lead._pending]
-            others = [a for a in intake.aggregates() if not isinstance(a, Lead)]
-            return self._commit("capture", *leads, also=others)
+            with self._roster_work():  # a failure after an assignment drops the roster copy
+                intake = self.intake()
+                ctx = self._context(actor, command.occurred_at)
+                intake.capture(command, ctx, lead_id=lead_id)
+                leads = [lead for lead in intake.leads.values() if lead._pending]
+                others = [a for a in intake.aggregates() if not isinstance(a, Lead)]
+                return self._commit("capture", *leads, also=others)
 
         # A conflict here is the same person captured concurrently (the retry reads the key
         # the other writer reserved and records a touch instead), or another assignment
@@ -358,18 +360,21 @@ class Leadflow(Application[UUID]):
         """
 
         def attempt() -> list[CaptureOutcome]:
-            intake = self.intake()
-            if self.existing_ids is not None:
-                intake.prefetch(rows, self.existing_ids)
-            outcomes = [
-                intake.capture(command, self._context(actor, command.occurred_at), import_key=ik)
-                for command, ik in rows
-            ]
-            leads = [lead for lead in intake.leads.values() if lead._pending]
-            others = [a for a in intake.aggregates() if not isinstance(a, Lead)]
-            if leads or others:
-                self._commit("import", *leads, also=others)
-            return outcomes
+            with self._roster_work():  # a failure after an assignment drops the roster copy
+                intake = self.intake()
+                if self.existing_ids is not None:
+                    intake.prefetch(rows, self.existing_ids)
+                outcomes = [
+                    intake.capture(
+                        command, self._context(actor, command.occurred_at), import_key=ik
+                    )
+                    for command, ik in rows
+                ]
+                leads = [lead for lead in intake.leads.values() if lead._pending]
+                others = [a for a in intake.aggregates() if not isinstance(a, Lead)]
+                if leads or others:
+                    self._commit("import", *leads, also=others)
+                return outcomes
 
         return self.retrying(attempt, attempts=CONTENDED_ATTEMPTS)
 

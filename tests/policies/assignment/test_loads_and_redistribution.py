@@ -191,3 +191,29 @@ def test_writers_racing_to_assign_lose_no_load_update(db_url: str) -> None:
     finally:
         for app in apps:
             app.close()
+
+
+def test_a_capture_refused_after_its_assignment_leaves_the_roster_untouched(
+    app: Leadflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadflow.dedupe import ContactKey
+
+    app.add_rep("rep:a")
+    version = app.roster().version
+    reserve = ContactKey.reserve
+
+    def refuse_import_keys(key, kind, lead_id, reason, ctx):  # type: ignore[no-untyped-def]
+        if kind == "import":
+            raise InvalidInput("external_id", "refused for the test")
+        return reserve(key, kind, lead_id, reason, ctx)
+
+    # An import row's key is reserved after the new lead's assignment was decided.
+    monkeypatch.setattr(ContactKey, "reserve", refuse_import_keys)
+    with pytest.raises(InvalidInput):
+        app.capture_batch([(CaptureLead(email="ada@example.com"), "external:1")])
+    monkeypatch.undo()
+
+    assert app.roster().version == version
+    assert app.roster().load("rep:a") == 0
+    app.capture(email="bob@example.com")
+    assert app.roster().load("rep:a") == 1
