@@ -617,14 +617,18 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import cli_policies, cli_projections, demo
+    from leadflow.adapters import cli_leads, cli_policies, cli_projections, demo
 
     demo.register(app)
     cli_policies.register(app)
+    cli_leads.register(app)
     cli_projections.register(app)
 
 
-_register_plugins()
+if __name__ != "__main__":
+    # Plugins import this module by name; under ``python -m`` that is a second copy of it
+    # (below), which registers them on its own app.
+    _register_plugins()
 
 
 def main() -> None:

@@ -17,10 +17,11 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, scan, sweep
+from bench import commands, imports, scan, sweep
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
+    "import": imports.run,
     "scan": scan.run,
     "sweep": sweep.run,
 }

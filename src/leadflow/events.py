@@ -28,9 +28,11 @@ __all__ = [
     "ActivityCategory",
     "ActivityKind",
     "ActivityRecorded",
+    "CandidateLoad",
     "DealLost",
     "DealWon",
     "DuplicateMerged",
+    "DuplicateUnmerged",
     "HandOffAccepted",
     "HandOffEscalated",
     "HandOffRejected",
@@ -46,6 +48,7 @@ __all__ = [
     "LeadRecycled",
     "LeadReleased",
     "LeadScored",
+    "LeadUnmerged",
     "Payload",
     "PersonalDataErased",
     "ProfileUpdated",
@@ -55,6 +58,7 @@ __all__ = [
     "SlaBreached",
     "StageChanged",
     "StatusChanged",
+    "TouchRecorded",
     "register_events",
 ]
 
@@ -198,6 +202,21 @@ class StatusChangedData(Decision):
     """Why, in words."""
 
 
+class CandidateLoad(Payload):
+    """A rep considered for an assignment, as the roster stood at that moment."""
+
+    rep: str
+    """The rep."""
+    open_leads: int
+    """Their open leads at that moment."""
+    cap: int | None = None
+    """Their cap on open leads (own capacity, else ``assignment.max_open_leads``)."""
+    weight: float = 1.0
+    """Their weight under the ``weighted`` strategy."""
+    skipped: str | None = None
+    """Why the rep could not take the lead (``absent``, ``at_cap``); ``None`` if eligible."""
+
+
 class AssignedData(Decision):
     owner: str
     """The rep who now owns the lead."""
@@ -205,11 +224,29 @@ class AssignedData(Decision):
     """The rep who owned it before, if any."""
     reason: str | None = None
     """Why, in words."""
+    # Added by the assignment policies (optional, so older events read unchanged):
+    strategy: str | None = None
+    """``round_robin``, ``weighted``, ``rule`` (a rule naming a rep) or ``manual``."""
+    team: str | None = None
+    """The team the candidates were drawn from (``None``: every rep)."""
+    candidates: list[CandidateLoad] | None = None
+    """Every rep considered, with their load, cap and weight, and why any was skipped."""
+    tie_break: str | None = None
+    """How a tie between equally loaded reps was broken, naming the tied reps."""
+    roster_version: int | None = None
+    """Version of the roster (reps, teams, absences) the decision was made on."""
 
 
 class ClaimedData(Payload):
     owner: str
     """The rep who claimed the lead from the public pool."""
+    # Added by the pool policies (optional, so older events read unchanged):
+    claims_today: int | None = None
+    """This rep's claims on this claim day, this one included."""
+    daily_claim_limit: int | None = None
+    """``pool.daily_claim_limit`` at that moment (``None``: no limit)."""
+    pipeline_version: str | None = None
+    """Content hash of the pipeline in force."""
 
 
 class ReleasedData(Decision):
@@ -273,6 +310,51 @@ class MergedData(Payload):
 class DuplicateMergedData(Payload):
     merged_lead_id: UUID
     """The duplicate that was merged into this lead."""
+
+
+class TouchData(Payload):
+    """A capture or import that matched this lead instead of creating one."""
+
+    matched_on: list[str]
+    """The contact keys that matched, e.g. ``["phone"]``."""
+    touched_at: datetime
+    """When the touch happened (the event itself cannot be backdated past the lead)."""
+    source: str | None = None
+    """Where the touch came from."""
+    campaign: str | None = None
+    """The campaign of the touch."""
+    email: str | None = None
+    """Normalised email given with the touch."""
+    phone: str | None = None
+    """Normalised phone (E.164) given with the touch."""
+    wechat: str | None = None
+    """Normalised WeChat id given with the touch."""
+    name: str | None = None
+    """Name given with the touch (the lead's profile is not changed)."""
+    company: str | None = None
+    """Company given with the touch (the lead's profile is not changed)."""
+    attributes: dict[str, str] = Field(default_factory=dict)
+    """Attributes given with the touch (the lead's profile is not changed)."""
+    notify: str | None = None
+    """The lead's owner, who is told of the touch; ``None`` when it sits in the pool."""
+    other_matches: list[UUID] = Field(default_factory=list)
+    """Other leads that hold some of the touch's contact keys: merge candidates."""
+    import_key: str | None = None
+    """The import row's key (``external:<id>`` or ``row:<hash>``), for an imported touch."""
+
+
+class UnmergedData(Payload):
+    from_lead_id: UUID
+    """The lead this one had been merged into."""
+    reason: str
+    """Why the merge was undone."""
+
+
+class DuplicateUnmergedData(Payload):
+    unmerged_lead_id: UUID
+    """The lead that stands on its own again."""
+    reason: str
+    """Why the merge was undone."""
 
 
 class ErasedData(Payload):
@@ -575,6 +657,30 @@ class PersonalDataErased(LeadEvent[ErasedData]):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TouchRecorded(LeadEvent[TouchData]):
+    """The same person came in again (capture or import); no new lead was created."""
+
+    TYPE = "TouchRecorded"
+    DATA = TouchData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadUnmerged(LeadEvent[UnmergedData]):
+    """Compensates ``LeadMerged``: this lead stands on its own again."""
+
+    TYPE = "LeadUnmerged"
+    DATA = UnmergedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuplicateUnmerged(LeadEvent[DuplicateUnmergedData]):
+    """Compensates ``DuplicateMerged`` on the lead that had absorbed the duplicate."""
+
+    TYPE = "DuplicateUnmerged"
+    DATA = DuplicateUnmergedData
+
+
+@dataclass(frozen=True, kw_only=True)
 class QualificationRecorded(LeadEvent[QualificationRecordedData]):
     """Sales recorded BANT answers (budget, authority, need, timeline)."""
 
@@ -629,6 +735,10 @@ EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
         LeadMerged,
         DuplicateMerged,
         PersonalDataErased,
+        # dedupe and merge (issue 3)
+        TouchRecorded,
+        LeadUnmerged,
+        DuplicateUnmerged,
         # policies: scoring, recycling and SLAs
         QualificationRecorded,
         SlaBreached,

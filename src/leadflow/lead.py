@@ -23,6 +23,7 @@ from leadflow.events import (  # policies: scoring, recycling and SLAs
     ActivityRecorded,
     ActivityRecordedData,
     AssignedData,
+    CandidateLoad,
     CapturedData,
     ClaimedData,
     ConvertedData,
@@ -31,6 +32,8 @@ from leadflow.events import (  # policies: scoring, recycling and SLAs
     DealWonData,
     DuplicateMerged,
     DuplicateMergedData,
+    DuplicateUnmerged,
+    DuplicateUnmergedData,
     ErasedData,
     HandedOffData,
     HandOffAccepted,
@@ -51,6 +54,7 @@ from leadflow.events import (  # policies: scoring, recycling and SLAs
     LeadRecycled,
     LeadReleased,
     LeadScored,
+    LeadUnmerged,
     MergedData,
     Payload,
     PersonalDataErased,
@@ -69,6 +73,9 @@ from leadflow.events import (  # policies: scoring, recycling and SLAs
     StageChangedData,
     StatusChanged,
     StatusChangedData,
+    TouchData,
+    TouchRecorded,
+    UnmergedData,
 )
 from leadflow.pipeline import AutomationRule, Pipeline
 from leadflow.recycling import Due, DueKind, next_due
@@ -86,6 +93,7 @@ __all__ = ["PROFILE_FIELDS", "Context", "HandOff", "Lead"]
 
 PROFILE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 PERSONAL_FIELDS = ("email", "phone", "wechat", "name")
+CONTACT_KINDS = ("email", "phone", "wechat")
 MAX_AUTOMATION_STEPS = 20
 MAX_SWEEP_STEPS = 1000
 
@@ -157,6 +165,13 @@ class Lead:
     merged_leads: list[UUID] = field(default_factory=list)
     erased: bool = False
     pipeline_version: str | None = None
+    lost_by: dict[str, datetime] = field(default_factory=dict)
+    """Rep → when the lead last left them (released, reassigned, handed off)."""
+    touches: int = 0
+    last_touch_at: datetime | None = None
+    known_contacts: list[tuple[str, str]] = field(default_factory=list)
+    """Every (kind, normalised value) this lead was captured, touched or updated with:
+    the contact keys it may hold (moved with it on merge and back on unmerge)."""
     # scoring and recycling state (see scoring.py, recycling.py)
     fit: dict[str, float] = field(default_factory=dict)
     """Points each profile rule currently grants."""
@@ -182,6 +197,8 @@ class Lead:
         copied = copy.copy(self)
         copied.attributes = dict(self.attributes)
         copied.merged_leads = list(self.merged_leads)
+        copied.lost_by = dict(self.lost_by)
+        copied.known_contacts = list(self.known_contacts)
         copied.fit = dict(self.fit)
         copied.awards = {rule: list(points) for rule, points in self.awards.items()}
         copied.bant = dict(self.bant)
@@ -226,6 +243,7 @@ class Lead:
                 self.attributes = dict(d.attributes)
                 self.captured_at = self.stage_entered_at = self.decay_anchor = at
                 self.pipeline_version = d.pipeline_version
+                self._know(d.email, d.phone, d.wechat)
             case ProfileUpdated():
                 for key, value in d.changes.items():
                     if key.startswith("attributes."):
@@ -236,6 +254,8 @@ class Lead:
                             self.attributes[name] = value
                     else:
                         setattr(self, key, value)
+                        if key in CONTACT_KINDS and value is not None:
+                            self._know(**{key: value})
             case ActivityRecorded():
                 self.last_activity_at = self.decay_anchor = at
                 if d.category == ActivityCategory.FOLLOW_UP:
@@ -250,15 +270,20 @@ class Lead:
             case StatusChanged():
                 self.status = d.status
             case LeadAssigned() | LeadClaimed():
+                if self.owner is not None:
+                    self.lost_by[self.owner] = at
                 self.owner = d.owner
                 self.owned_since = at
             case LeadReleased():
+                self.lost_by[d.previous_owner] = at
                 self.owner = None
                 self.owned_since = None
             case LeadHandedOff():
                 self.handoff = HandOff(d.from_owner, d.to_owner, at, d.sla_due)
             case HandOffAccepted():
                 assert self.handoff is not None
+                if self.owner is not None and self.owner != self.handoff.to_owner:
+                    self.lost_by[self.owner] = at
                 self.owner = self.handoff.to_owner
                 self.owned_since = at
                 self.handoff = None
@@ -268,6 +293,14 @@ class Lead:
                 self.merged_into = d.into_lead_id
             case DuplicateMerged():
                 self.merged_leads.append(d.merged_lead_id)
+            case TouchRecorded():
+                self.touches += 1
+                self.last_touch_at = d.touched_at
+                self._know(d.email, d.phone, d.wechat)
+            case LeadUnmerged():
+                self.merged_into = None
+            case DuplicateUnmerged():
+                self.merged_leads.remove(d.unmerged_lead_id)
             case PersonalDataErased():
                 for name in d.fields:
                     if name.startswith("attributes."):
@@ -275,6 +308,7 @@ class Lead:
                     else:
                         setattr(self, name, None)
                 self.erased = True
+                self.known_contacts = []
             case QualificationRecorded():
                 for name in BANT_CRITERIA:
                     answer = getattr(d, name)
@@ -294,6 +328,13 @@ class Lead:
                 pass  # business facts; their stage effects are automation events
             case _:
                 raise TypeError(f"no state change defined for {type(event).__name__}")
+
+    def _know(
+        self, email: str | None = None, phone: str | None = None, wechat: str | None = None
+    ) -> None:
+        for kind, value in (("email", email), ("phone", phone), ("wechat", wechat)):
+            if value is not None and (kind, value) not in self.known_contacts:
+                self.known_contacts.append((kind, value))
 
     def _apply_score_bookkeeping(self, event: LeadEvent[Any]) -> None:
         d: Any = event.data
@@ -393,6 +434,11 @@ class Lead:
                     + " or attributes.<name>",
                 )
         effective = {k: v for k, v in changes.items() if self._profile_value(k) != v}
+        wanted = pipeline.capture.contact_fields
+        if any(getattr(self, f) for f in wanted) and not any(
+            (effective[f] if f in effective else getattr(self, f)) for f in wanted
+        ):
+            raise InvalidInput("changes", "a lead keeps at least one of: " + ", ".join(wanted))
         if effective:
             self._record(ProfileUpdated, ProfileUpdatedData(changes=effective), ctx, pipeline)
 
@@ -696,6 +742,11 @@ class Lead:
         *,
         reason: str | None = None,
         rule: str | None = None,
+        strategy: str | None = None,
+        team: str | None = None,
+        candidates: list[CandidateLoad] | None = None,
+        tie_break: str | None = None,
+        roster_version: int | None = None,
     ) -> None:
         self._check_open()
         _require("owner", owner)
@@ -707,17 +758,45 @@ class Lead:
             reason=reason,
             rule=rule,
             pipeline_version=pipeline.version,
+            strategy=strategy,
+            team=team,
+            candidates=candidates,
+            tie_break=tie_break,
+            roster_version=roster_version,
         )
         self._record(LeadAssigned, data, ctx, pipeline)
 
-    def claim(self, owner: str, pipeline: Pipeline, ctx: Context) -> None:
+    def claim(
+        self,
+        owner: str,
+        pipeline: Pipeline,
+        ctx: Context,
+        *,
+        claims_today: int | None = None,
+        daily_claim_limit: int | None = None,
+    ) -> None:
+        """A rep takes the lead from the pool; a rep who lost it waits ``pool.reclaim_after``."""
         self._check_open()
         _require("owner", owner)
         if self.owner is not None:
             raise InvalidInput(
                 "lead_id", f"the lead is owned by {self.owner!r}; only pool leads can be claimed"
             )
-        self._record(LeadClaimed, ClaimedData(owner=owner), ctx, pipeline)
+        lost_at = self.lost_by.get(owner)
+        wait = pipeline.pool.reclaim_after
+        if lost_at is not None and ctx.occurred_at < lost_at + wait:
+            raise InvalidInput(
+                "owner",
+                f"{owner} lost this lead at {lost_at.isoformat()} and may claim it again from "
+                f"{(lost_at + wait).isoformat()} (pool.reclaim_after = {wait})",
+            )
+        data = ClaimedData(
+            owner=owner,
+            claims_today=claims_today,
+            daily_claim_limit=daily_claim_limit,
+            pipeline_version=pipeline.version,
+        )
+        self._record(LeadClaimed, data, ctx, pipeline)
 
     def release(
         self, reason: str, pipeline: Pipeline, ctx: Context, *, rule: str | None = None
@@ -826,6 +905,36 @@ class Lead:
         survivor._record(
             DuplicateMerged, DuplicateMergedData(merged_lead_id=self.id), ctx, pipeline
         )
+
+    def unmerge_from(self, survivor: Lead, reason: str, pipeline: Pipeline, ctx: Context) -> None:
+        """Undo :meth:`merge_into` with compensating events on both leads."""
+        _require("reason", reason)
+        if self.merged_into != survivor.id:
+            raise InvalidInput(
+                "lead_id",
+                f"lead {self.id} is not merged into {survivor.id}"
+                + (f" (it is merged into {self.merged_into})" if self.merged_into else ""),
+            )
+        self._record(
+            LeadUnmerged, UnmergedData(from_lead_id=survivor.id, reason=reason), ctx, pipeline
+        )
+        survivor._record(
+            DuplicateUnmerged,
+            DuplicateUnmergedData(unmerged_lead_id=self.id, reason=reason),
+            ctx,
+            pipeline,
+        )
+
+    def record_touch(self, touch: TouchData, pipeline: Pipeline, ctx: Context) -> None:
+        """The same person came in again. A touch older than the lead's latest event is
+        recorded now, with its own time in ``touched_at``: history is never reordered."""
+        self._check_open()
+        latest = self.last_occurred_at
+        if latest is not None and ctx.occurred_at < latest:
+            # Also when another writer's event on this lead was stamped a moment after this
+            # capture read the clock: the touch goes after it, never before.
+            ctx = replace(ctx, occurred_at=latest, recorded_at=max(ctx.recorded_at, latest))
+        self._record(TouchRecorded, touch, ctx, pipeline)
 
     def erase_personal_data(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         _require("reason", reason)

@@ -23,21 +23,26 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from leadflow.errors import IllegalTransition, PipelineInvalid
 
 __all__ = [
+    "AssignmentRule",
+    "AssignmentRules",
     "AutomationRule",
     "BantRule",
     "BehaviourRule",
     "CaptureRules",
     "DecayRule",
+    "DedupeRules",
     "HandoffSlaRule",
     "MqlRule",
     "NoFollowUpRule",
     "Pipeline",
+    "PoolRules",
     "ProfileRule",
     "RecyclingRules",
     "RejectionRecycleRule",
@@ -146,6 +151,113 @@ class CaptureRules(_Config):
     """A lead needs at least one of these to be captured."""
     default_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "CN"
     """Region used to read phone numbers written without a country code."""
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows (e.g. CN, US, GB)")
+        return value
+
+    @field_validator("contact_fields")
+    @classmethod
+    def _some_contact(cls, value: list[ContactField]) -> list[ContactField]:
+        if not value:
+            raise ValueError("name at least one of: email, phone, wechat")
+        if len(set(value)) != len(value):
+            raise ValueError("a field appears twice")
+        return value
+
+
+# ---- dedupe, assignment and the public pool (issue 3, parts 2 and 4) ------------------------
+
+
+class DedupeRules(_Config):
+    """Which normalised contact details identify a person (see ``leadflow.dedupe``)."""
+
+    keys: list[ContactField] = Field(default_factory=lambda: list(CONTACT_FIELDS))
+    """Match on these, in priority order; empty turns dedupe off."""
+    adopt_new_keys: bool = True
+    """A touch that matched also brings contact details not yet known (e.g. a new email):
+    reserve them for the matched lead, so the next capture under them matches too."""
+
+    @field_validator("keys")
+    @classmethod
+    def _unique(cls, value: list[ContactField]) -> list[ContactField]:
+        if len(set(value)) != len(value):
+            raise ValueError("a key appears twice")
+        return value
+
+
+RuleKey = Annotated[str, Field(pattern=r"^(source|campaign|[A-Za-z][A-Za-z0-9_.-]{0,63})$")]
+
+
+class AssignmentRule(_Config):
+    """Leads whose fields all match ``when`` go to ``team`` (by the strategy) or to ``rep``.
+
+    ``when`` keys are ``source``, ``campaign`` or attribute names (``industry``,
+    ``region``, …); a value may be a list of accepted values.
+    """
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+    description: str = ""
+    when: dict[RuleKey, str | list[str]]
+    team: str | None = None
+    rep: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AssignmentRule:
+        if (self.team is None) == (self.rep is None):
+            raise ValueError("set exactly one of team, rep")
+        if not self.when:
+            raise ValueError("when: name at least one field to match")
+        return self
+
+
+class AssignmentRules(_Config):
+    """How leads are given to reps (see ``leadflow.assignment``)."""
+
+    on_capture: bool = True
+    """Assign each new lead at capture; otherwise it waits in the public pool."""
+    strategy: Literal["round_robin", "weighted"] = "round_robin"
+    """round_robin: the available rep with the fewest open leads; weighted: the fewest
+    open leads per unit of the rep's weight (their capacity share)."""
+    default_team: str | None = None
+    """Candidates when no rule matches; unset means every rep on the roster."""
+    max_open_leads: Annotated[int, Field(ge=1)] | None = None
+    """Default per-rep cap on open leads; a rep's own capacity overrides it."""
+    closed_stages: list[Name] = Field(
+        default_factory=lambda: ["customer", "disqualified", "churned"]
+    )
+    """A lead in one of these stages no longer counts toward its owner's open leads."""
+    require_manager: bool = False
+    """Only a manager of the target rep's team (or a ``system:`` actor) may ``assign``."""
+    rules: list[AssignmentRule] = Field(default_factory=list)
+    """Attribute rules, first match wins."""
+
+
+class PoolRules(_Config):
+    """The public pool: unowned leads that reps claim."""
+
+    daily_claim_limit: Annotated[int, Field(ge=0)] | None = None
+    """How many leads one rep may claim per day; unset means no limit."""
+    reclaim_after: Duration = timedelta(0)
+    """A rep who lost a lead may not claim it back until this long after losing it."""
+    day_timezone: str = "UTC"
+    """The time zone whose midnight starts a new claim day."""
+
+    @field_validator("day_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
 
 
 # ---- policies: scoring, recycling and SLAs (docs/pipeline.md) ------------------------------
@@ -317,6 +429,9 @@ class Pipeline(_Config):
     statuses: dict[Name, StatusConfig]
     automation: list[AutomationRule] = Field(default_factory=list)
     capture: CaptureRules = Field(default_factory=CaptureRules)
+    dedupe: DedupeRules = Field(default_factory=DedupeRules)
+    assignment: AssignmentRules = Field(default_factory=AssignmentRules)
+    pool: PoolRules = Field(default_factory=PoolRules)
     handoff_sla: Duration = timedelta(days=2)
     """How long sales has to accept or reject a hand-off."""
     scoring: ScoringRules = Field(default_factory=ScoringRules)
@@ -374,6 +489,13 @@ class Pipeline(_Config):
                     problems.append(
                         (f"{key}.when.event", f"unknown event type {rule.when.event!r}")
                     )
+        for i, name in enumerate(self.assignment.closed_stages):
+            check_stage(f"assignment.closed_stages[{i}]", name)
+        rule_ids: set[str] = set()
+        for i, arule in enumerate(self.assignment.rules):
+            if arule.id in rule_ids:
+                problems.append((f"assignment.rules[{i}].id", f"duplicate rule id {arule.id!r}"))
+            rule_ids.add(arule.id)
         if problems:
             raise PipelineInvalid(problems)
         return self

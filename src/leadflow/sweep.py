@@ -24,7 +24,7 @@ import structlog
 
 from leadflow.codec import LEAD_TOPICS
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadflowError
-from leadflow.events import LeadEvent
+from leadflow.events import EVENT_TYPES, LeadEvent
 from leadflow.lead import Lead
 from leadflow.recycling import next_due
 
@@ -127,7 +127,9 @@ def run_sweep(
                 log.warning("sweep_rule_failed", lead_id=str(lead_id), error=str(exc))
                 break
             states.leads[lead_id] = lead
-            refs.extend(result.events)
+            # Lead events only: the roster's LoadChanged bookkeeping saved alongside is not
+            # a rule's decision.
+            refs.extend(ref for ref in result.events if ref.type in EVENT_TYPES)
             changed += 1
             break
     by_rule = Counter(ref.actor.removeprefix("system:") for ref in refs)
