@@ -179,6 +179,8 @@ class Leads:
                 ownership.touch(period)
         elif kind == "LeadMerged":
             lead["merged_into"] = str(data["into_lead_id"])
+        elif kind == "LeadUnmerged":
+            lead["merged_into"] = None
         elif kind == "PersonalDataErased":
             lead["erased"] = True
 

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from leadflow.codec import EventRecord
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
-from leadflow.events import ActivityKind, LeadEvent
+from leadflow.events import ActivityKind, LeadEvent, TouchData
 from leadflow.lead import Context, Lead
 from leadflow.pipeline import Pipeline
 from leadflow.projections._sql import as_utc, by_lead
@@ -97,6 +97,7 @@ _COMMANDS: dict[str, _Command] = {
     "LeadChurned": lambda lead, d, p, c: lead.churn(d["reason"], p, c),
     "LeadDisqualified": lambda lead, d, p, c: lead.disqualify(d["reason"], p, c),
     "PersonalDataErased": lambda lead, d, p, c: lead.erase_personal_data(d["reason"], p, c),
+    "TouchRecorded": lambda lead, d, p, c: lead.record_touch(TouchData.model_validate(d), p, c),
     "QualificationRecorded": lambda lead, d, p, c: lead.qualify(
         p,
         c,
@@ -107,8 +108,8 @@ _COMMANDS: dict[str, _Command] = {
         note=d.get("note"),
     ),
 }
-"""How each recorded event is given again as a command. Merges need the other lead
-and are not replayed; unknown event types are skipped."""
+"""How each recorded event is given again as a command. Merges and unmerges need the
+other lead and are not replayed; unknown event types are skipped."""
 
 _CAPTURE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 
