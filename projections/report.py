@@ -18,6 +18,7 @@ from leadflow.pipeline import Pipeline
 from leadflow.projections._sql import as_utc, utc
 from leadflow.projections.funnel import FunnelQuery, funnel, funnel_by
 from leadflow.projections.handoffs import HANDOFFS
+from leadflow.projections.leads import rep_performance
 from leadflow.projections.stage_history import STAGE_INTERVALS
 
 __all__ = ["DURATION_BUCKETS", "SlaCounts", "render_report", "sla_compliance", "time_in_stage"]
@@ -260,6 +261,17 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
         ],
     )
     heading = "".join(f"<th>{escape(stage)}</th>" for stage in pipeline.main_path)
+    rep_rows = "".join(
+        f"<tr><td>{escape(r.rep)}</td><td>{r.assigned}</td><td>{r.touched}</td>"
+        + (
+            f"<td>{r.avg_hours_to_first_touch:.1f} h</td>"
+            if r.avg_hours_to_first_touch is not None
+            else "<td>-</td>"
+        )
+        + (f"<td>{r.sla_met_pct:.0f}%</td>" if r.sla_met_pct is not None else "<td>-</td>")
+        + f"<td>{r.converted}</td></tr>"
+        for r in rep_performance(conn, until=as_of)
+    )
     stamp = escape(as_of.isoformat(timespec="seconds"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -279,6 +291,11 @@ Every figure is a projection of the event log.</p>
 <h2>Hand-off SLA compliance</h2>
 {sla_svg}
 <p class="note">{escape(sla_note)}</p>
+<h2>Reps</h2>
+<table><tr><th>rep</th><th>assigned</th><th>followed up</th><th>time to first touch</th>
+<th>hand-off SLA met</th><th>converted</th></tr>{rep_rows}</table>
+<p class="note">Ownership periods that began by then (assignments, claims, accepted hand-offs);
+the SLA is the hand-off SLA of hand-offs the rep received.</p>
 <h2>Time in stage</h2>
 {tis_svg}
 <p class="note">Stage intervals that had ended by then, by how long they lasted.</p>

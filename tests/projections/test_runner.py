@@ -18,7 +18,14 @@ from tests_support import FakeClockLike
 from leadflow.adapters.store import open_store, schema_of, sqlalchemy_url
 from leadflow.application import Leadflow
 from leadflow.codec import EventRecord
-from leadflow.projections import LEADS, POSITIONS, FunnelQuery, ProjectionRunner, funnel
+from leadflow.projections import (
+    LEADS,
+    POSITIONS,
+    FunnelQuery,
+    ProjectionRunner,
+    funnel,
+    rep_performance,
+)
 from leadflow.projections.reference import funnel_from_events
 
 
@@ -196,3 +203,30 @@ def test_project_follow_keeps_the_read_models_up_with_new_events(tmp_path: Path)
     finally:
         follower.terminate()
         follower.wait(timeout=10)
+
+
+def test_rep_performance_counts_assignments_first_touches_sla_and_conversions(
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+) -> None:
+    quick = app.capture(email="quick@example.com").lead_id
+    slow = app.capture(email="slow@example.com").lead_id
+    app.assign(quick, "rep:mei")
+    app.assign(slow, "rep:mei")
+    clock.advance(hours=2)
+    app.record_activity(quick, "call", actor="rep:mei")
+    app.change_stage(quick, "mql")
+    app.hand_off(quick, "rep:li", actor="rep:mei")
+    clock.advance(days=3)  # past the 2-day hand-off SLA
+    app.accept_handoff(quick, actor="rep:li")
+    app.record_activity(quick, "meeting", actor="rep:li")
+    runner.catch_up(_read(app))
+
+    with runner.engine.connect() as conn:
+        reps = {r.rep: r for r in rep_performance(conn)}
+
+    mei, li = reps["rep:mei"], reps["rep:li"]
+    assert (mei.assigned, mei.touched, mei.converted) == (2, 1, 0)
+    assert mei.avg_hours_to_first_touch == pytest.approx(2.0)
+    assert (li.assigned, li.touched, li.handoffs_decided) == (1, 1, 1)
+    assert li.avg_hours_to_first_touch == pytest.approx(0.0)
+    assert li.sla_met_pct == 0.0
