@@ -224,3 +224,23 @@ def test_funnel_by_an_unknown_dimension_is_refused_naming_the_field(tmp_path: Pa
     assert result.exit_code == 2
     assert "by" in result.stderr
     assert "source" in result.stderr
+
+
+def test_history_of_an_unknown_lead_exits_4(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    missing = "00000000-0000-4000-8000-000000000000"
+
+    result = runner.invoke(cli, ["history", missing, "--db", url, "--json"])
+
+    assert result.exit_code == 4
+    assert json.loads(result.stdout)["error"]["type"] == "LeadNotFound"
+
+
+def test_a_bad_as_of_is_refused_naming_the_field(tmp_path: Path) -> None:
+    result = runner.invoke(
+        cli,
+        ["funnel", "--as-of", "last tuesday", "--db", f"sqlite:///{tmp_path / 'b.db'}", "--json"],
+    )
+
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["field"] == "as_of"
