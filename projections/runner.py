@@ -117,20 +117,33 @@ class ProjectionRunner:
     # -- set-up -------------------------------------------------------------------------
 
     def ensure_tables(self) -> None:
-        """Create missing read-model tables and position rows (idempotent)."""
+        """Create missing read-model tables and position rows (idempotent).
+
+        Two processes may do this at once on a new store (a command's catch-up and a
+        follower): the loser of a ``CREATE TABLE`` race tries again. Each lost race means
+        another process created a table, so one attempt per table always suffices.
+        """
         if self._ready:
             return
         tables = [POSITIONS] + [t for p in self.projections for t in p.tables]
-        with self.engine.begin() as conn:
-            READ_MODELS.create_all(conn, tables=tables, checkfirst=True)
-            known = set(conn.execute(sa.select(POSITIONS.c.name)).scalars())
-            missing = [p.name for p in self.projections if p.name not in known]
-            if missing:
-                now = datetime.now(UTC)
-                conn.execute(
-                    POSITIONS.insert(),
-                    [{"name": name, "position": 0, "updated_at": now} for name in missing],
-                )
+        attempts = len(tables) + 1
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    READ_MODELS.create_all(conn, tables=tables, checkfirst=True)
+                    known = set(conn.execute(sa.select(POSITIONS.c.name)).scalars())
+                    missing = [p.name for p in self.projections if p.name not in known]
+                    if missing:
+                        now = datetime.now(UTC)
+                        conn.execute(
+                            POSITIONS.insert(),
+                            [{"name": name, "position": 0, "updated_at": now} for name in missing],
+                        )
+                break
+            except sa.exc.DBAPIError as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.info("read_models_creation_raced", error=str(exc.orig))
         self._ready = True
 
     def positions(self) -> dict[str, int]:

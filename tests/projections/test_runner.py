@@ -230,3 +230,29 @@ def test_rep_performance_counts_assignments_first_touches_sla_and_conversions(
     assert (li.assigned, li.touched, li.handoffs_decided) == (1, 1, 1)
     assert li.avg_hours_to_first_touch == pytest.approx(0.0)
     assert li.sla_met_pct == 0.0
+
+
+def test_processes_creating_the_read_models_at_once_all_succeed(db_url: str) -> None:
+    open_store(db_url).close()
+    engine = sa.create_engine(sqlalchemy_url(db_url))
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            ProjectionRunner(engine, schema=schema_of(db_url)).ensure_tables()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert ProjectionRunner(engine, schema=schema_of(db_url)).positions() == {
+        "leads": 0,
+        "stage_history": 0,
+        "handoffs": 0,
+    }
+    engine.dispose()
