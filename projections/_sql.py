@@ -60,18 +60,8 @@ def iso(value: datetime | None) -> str | None:
     return converted.isoformat() if converted else None
 
 
-_grouped: tuple[Sequence[EventRecord], dict[UUID, list[EventRecord]]] | None = None
-
-
 def by_lead(records: Sequence[EventRecord]) -> dict[UUID, list[EventRecord]]:
-    """Records grouped by lead, each lead's in the order given (which is its own order).
-
-    The runner hands every projection the same batch; the grouping is computed once per
-    batch (callers must not modify the result).
-    """
-    global _grouped
-    if _grouped is not None and _grouped[0] is records:
-        return _grouped[1]
+    """Records grouped by lead, each lead's in the order given (which is its own order)."""
     grouped: dict[UUID, list[EventRecord]] = {}
     for record in records:
         events = grouped.get(record.lead_id)
@@ -79,7 +69,6 @@ def by_lead(records: Sequence[EventRecord]) -> dict[UUID, list[EventRecord]]:
             grouped[record.lead_id] = [record]
         else:
             events.append(record)
-    _grouped = (records, grouped)
     return grouped
 
 

@@ -17,12 +17,14 @@ runner continues from the committed position.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from leadflow.codec import EventRecord
 from leadflow.projections._sql import READ_MODELS, Timestamp
@@ -35,7 +37,11 @@ __all__ = [
     "all_projections",
 ]
 
-log = structlog.get_logger("leadflow.projections")
+
+def _log() -> Any:
+    # Looked up at each use: the CLI may configure (and re-point) logging after import.
+    return structlog.get_logger("leadflow.projections")
+
 
 POSITIONS = sa.Table(
     "lf_projection_positions",
@@ -43,8 +49,10 @@ POSITIONS = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
 )
-"""The last log position each projection has applied (0: nothing yet)."""
+"""The last log position each projection has applied (0: nothing yet), and the
+fingerprint of the tables and code that wrote its rows."""
 
 REBUILD_BATCH = 10_000
 """Events per transaction when rebuilding from zero."""
@@ -67,6 +75,9 @@ class Projection(Protocol):
     tables for any interleaving of different leads' events as long as each lead's
     events keep their order (Kafka keeps order per lead, not across leads), and it
     must ignore event types it does not know.
+
+    A projection may also have an integer ``version``: raise it when ``handle`` changes
+    what it writes, and every store rebuilds that read model on its next catch-up.
     """
 
     name: str
@@ -84,6 +95,16 @@ def all_projections() -> list[Projection]:
     from leadflow.projections.stage_history import StageHistory
 
     return [Leads(), StageHistory(), HandOffs()]
+
+
+def _fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
+    """What the projection's rows depend on: its tables' DDL and its code's ``version``."""
+    digest = hashlib.sha256(f"{projection.name}/{getattr(projection, 'version', 1)}".encode())
+    for table in projection.tables:
+        digest.update(str(CreateTable(table).compile(dialect=dialect)).encode())
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            digest.update(str(CreateIndex(index).compile(dialect=dialect)).encode())
+    return digest.hexdigest()[:32]
 
 
 class _Overtaken(Exception):
@@ -119,6 +140,10 @@ class ProjectionRunner:
     def ensure_tables(self) -> None:
         """Create missing read-model tables and position rows (idempotent).
 
+        A projection whose fingerprint (its tables' DDL and its ``version``) differs from
+        the one stored with its position was written by other code: its tables are
+        dropped and created anew at position 0, and the next catch-up rebuilds it.
+
         Two processes may do this at once on a new store (a command's catch-up and a
         follower): the loser of a ``CREATE TABLE`` race tries again. Each lost race means
         another process created a table, so one attempt per table always suffices.
@@ -130,21 +155,41 @@ class ProjectionRunner:
         for attempt in range(attempts):
             try:
                 with self.engine.begin() as conn:
-                    READ_MODELS.create_all(conn, tables=tables, checkfirst=True)
-                    known = set(conn.execute(sa.select(POSITIONS.c.name)).scalars())
-                    missing = [p.name for p in self.projections if p.name not in known]
-                    if missing:
-                        now = datetime.now(UTC)
-                        conn.execute(
-                            POSITIONS.insert(),
-                            [{"name": name, "position": 0, "updated_at": now} for name in missing],
-                        )
+                    self._create(conn)
                 break
             except sa.exc.DBAPIError as exc:
                 if attempt == attempts - 1:
                     raise
-                log.info("read_models_creation_raced", error=str(exc.orig))
+                _log().info("read_models_creation_raced", error=str(exc.orig))
         self._ready = True
+
+    def _create(self, conn: sa.Connection) -> None:
+        inspector = sa.inspect(conn)
+        schema = self.schema
+        if inspector.has_table(POSITIONS.name, schema=schema):
+            columns = {c["name"] for c in inspector.get_columns(POSITIONS.name, schema=schema)}
+            if columns != {c.name for c in POSITIONS.columns}:
+                # Positions from before fingerprints: nothing they describe can be trusted.
+                _log().warning("read_model_positions_outdated", action="rebuild_all")
+                POSITIONS.drop(conn)
+        POSITIONS.create(conn, checkfirst=True)
+        stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.fingerprint)).all())
+        now = datetime.now(UTC)
+        for projection in self.projections:
+            fingerprint = _fingerprint(projection, conn.dialect)
+            if stored.get(projection.name) == fingerprint:
+                READ_MODELS.create_all(conn, tables=projection.tables, checkfirst=True)
+                continue
+            if projection.name in stored:
+                _log().warning("read_model_outdated", projection=projection.name, action="rebuild")
+            READ_MODELS.drop_all(conn, tables=projection.tables, checkfirst=True)
+            READ_MODELS.create_all(conn, tables=projection.tables, checkfirst=True)
+            conn.execute(POSITIONS.delete().where(POSITIONS.c.name == projection.name))
+            conn.execute(
+                POSITIONS.insert().values(
+                    name=projection.name, position=0, updated_at=now, fingerprint=fingerprint
+                )
+            )
 
     def positions(self) -> dict[str, int]:
         """Each projection's last applied log position."""
@@ -241,12 +286,12 @@ class ProjectionRunner:
                     for projection, records in work:
                         projection.handle(conn, records)
             except _Overtaken as overtaken:
-                log.info("projection_overtaken", projection=str(overtaken))
+                _log().info("projection_overtaken", projection=str(overtaken))
                 positions.update(self.positions())
                 continue
             for projection, records in work:
                 positions[projection.name] = records[-1].position
-            log.debug(
+            _log().debug(
                 "projection_batch_applied",
                 projections=[p.name for p, _ in work],
                 first_position=batch[0].position,
@@ -272,7 +317,7 @@ class ProjectionRunner:
                     .where(POSITIONS.c.name == projection.name)
                     .values(position=0, updated_at=datetime.now(UTC))
                 )
-        log.info("projections_reset", projections=[p.name for p in chosen])
+        _log().info("projections_reset", projections=[p.name for p in chosen])
         # From zero, larger batches pay off: fewer state reads, more rows settled in memory.
         batch_size = max(self.batch_size, REBUILD_BATCH)
         runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=batch_size)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from projection_histories import build_history, dump, reader, scratch_runner
 from tests_support import FakeClockLike
 
@@ -19,6 +20,7 @@ from leadflow.adapters.store import open_store, schema_of, sqlalchemy_url
 from leadflow.application import Leadflow
 from leadflow.codec import EventRecord
 from leadflow.projections import (
+    HANDOFFS,
     LEADS,
     POSITIONS,
     FunnelQuery,
@@ -27,6 +29,12 @@ from leadflow.projections import (
     rep_performance,
 )
 from leadflow.projections.reference import funnel_from_events
+
+
+@pytest.fixture(autouse=True)
+def _logs_to_a_live_stream() -> None:
+    # The CLI tests configure structlog with a captured stderr that is closed by now.
+    structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -256,3 +264,45 @@ def test_processes_creating_the_read_models_at_once_all_succeed(db_url: str) -> 
         "handoffs": 0,
     }
     engine.dispose()
+
+
+def test_a_read_model_written_by_other_code_is_dropped_and_rebuilt(
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+) -> None:
+    _story(app, clock)
+    runner.catch_up(_read(app))
+    built = dump(runner)
+    with runner.engine.begin() as conn:  # as if an older leadflow had built "handoffs"
+        conn.execute(
+            POSITIONS.update().where(POSITIONS.c.name == "handoffs").values(fingerprint="old")
+        )
+        conn.execute(HANDOFFS.delete())
+
+    upgraded = ProjectionRunner(runner.engine, schema=runner.schema)
+
+    assert upgraded.positions()["handoffs"] == 0
+    assert upgraded.positions()["leads"] == app.max_position()
+    upgraded.catch_up(_read(app))
+    assert dump(upgraded) == built
+
+
+def test_positions_from_before_fingerprints_rebuild_every_read_model(
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+) -> None:
+    _story(app, clock)
+    runner.catch_up(_read(app))
+    built = dump(runner)
+    with runner.engine.begin() as conn:
+        POSITIONS.drop(conn)
+        sa.Table(
+            "lf_projection_positions",
+            sa.MetaData(),
+            sa.Column("name", sa.String(64), primary_key=True),
+            sa.Column("position", sa.BigInteger, nullable=False),
+        ).create(conn)
+
+    upgraded = ProjectionRunner(runner.engine, schema=runner.schema)
+
+    assert set(upgraded.positions().values()) == {0}
+    upgraded.catch_up(_read(app))
+    assert dump(upgraded) == built
