@@ -55,7 +55,7 @@ POSITIONS = sa.Table(
 fingerprint of the tables and code that wrote its rows."""
 
 REBUILD_BATCH = 10_000
-"""Events per transaction when rebuilding from zero."""
+"""The most events per transaction (batches grow to it when far behind the log)."""
 
 Read = Callable[[int], Iterable[EventRecord]]
 """Lead events in log order after a position.
@@ -227,11 +227,14 @@ class ProjectionRunner:
         top = head() if head is not None else 0
         applied = 0
         batch: list[EventRecord] = []
+        # Far behind (a first build, an upgrade), batches grow: fewer, larger transactions.
+        size = self.batch_size
         for record in read(min(positions.values())):
             batch.append(record)
-            if len(batch) >= self.batch_size:
+            if len(batch) >= size:
                 applied += self._apply(batch, positions)
                 batch = []
+                size = min(size * 2, max(self.batch_size, REBUILD_BATCH))
                 if progress:
                     progress(min(positions.values()))
         if batch:
@@ -318,8 +321,6 @@ class ProjectionRunner:
                     .values(position=0, updated_at=datetime.now(UTC))
                 )
         _log().info("projections_reset", projections=[p.name for p in chosen])
-        # From zero, larger batches pay off: fewer state reads, more rows settled in memory.
-        batch_size = max(self.batch_size, REBUILD_BATCH)
-        runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=batch_size)
+        runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
         runner._ready = True
         return runner.catch_up(read, progress, head)
