@@ -244,7 +244,10 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--cohort-to", help="Captured on or before (YYYY-MM-DD).")
         ] = None,
         by: Annotated[
-            str | None, typer.Option("--by", help="Group by source, campaign, owner or region.")
+            str | None,
+            typer.Option(
+                "--by", help="Group by source, campaign, owner, region or cohort (capture month)."
+            ),
         ] = None,
         db: Db = None,
         json_out: Json = False,

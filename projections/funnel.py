@@ -11,8 +11,9 @@ stage, each one ``GROUP BY`` over an interval table:
 * ``reached``: first entries (``lf_stage_reached``) by the instant.
 
 Groups (``--by``): ``source``, ``campaign`` and ``region`` are the lead's attribution
-as captured; ``owner`` is the owner at the instant (``lf_ownership``), ``(none)`` for a
-lead in the public pool. A missing value is reported as ``(none)``.
+as captured; ``cohort`` its capture month; ``owner`` is the owner at the instant
+(``lf_ownership``), ``(none)`` for a lead in the public pool. A missing value is reported as
+``(none)``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ from leadflow.projections.stage_history import FUNNEL_DAILY, STAGE_INTERVALS, ST
 __all__ = ["GROUPINGS", "FunnelQuery", "funnel", "funnel_by", "funnel_json"]
 
 Grouping = Literal["source", "campaign", "owner", "region"]
-GROUPINGS: tuple[str, ...] = ("source", "campaign", "owner", "region")
+GROUPINGS: tuple[str, ...] = ("source", "campaign", "owner", "region", "cohort")
+"""``cohort`` is the capture month (``YYYY-MM``, UTC)."""
+_LEAD_COLUMNS = {
+    "source": "source",
+    "campaign": "campaign",
+    "region": "region",
+    "cohort": "cohort_month",
+}
 
 
 @dataclass(frozen=True)
@@ -65,11 +73,7 @@ def _grouped(
     select: sa.Select[Any], lead_id: sa.ColumnElement[Any], q: FunnelQuery, by: str | None
 ) -> tuple[sa.Select[Any], Any]:
     """Join what the cohort filter and the grouping need; return (query, key column)."""
-    if (
-        q.cohort_from is not None
-        or q.cohort_to is not None
-        or by in ("source", "campaign", "region")
-    ):
+    if q.cohort_from is not None or q.cohort_to is not None or by in _LEAD_COLUMNS:
         select = select.join(LEADS, LEADS.c.lead_id == lead_id)
         if q.cohort_from is not None:
             start = datetime.combine(q.cohort_from, time.min, UTC)
@@ -90,7 +94,7 @@ def _grouped(
             ),
         )
         return select, sa.func.coalesce(o.c.owner, NO_VALUE)
-    return select, sa.func.coalesce(LEADS.c[by], NO_VALUE)
+    return select, sa.func.coalesce(LEADS.c[_LEAD_COLUMNS[by]], NO_VALUE)
 
 
 def _counts(conn: sa.Connection, q: FunnelQuery, by: str | None) -> dict[str, dict[str, list[int]]]:

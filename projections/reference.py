@@ -23,7 +23,7 @@ Restrictions and groups (``leadflow funnel --cohort-from/--cohort-to/--by``):
   ``LeadAssigned``/``LeadClaimed`` (``owner``), by ``HandOffAccepted`` (the pending
   ``LeadHandedOff``'s ``to_owner``, or whom a ``HandOffEscalated`` reassigned it to),
   cleared by ``LeadReleased``. A missing value is
-  the group ``(none)``.
+  the group ``(none)``; ``cohort`` groups by the capture month (``YYYY-MM``, UTC).
 """
 
 from __future__ import annotations
@@ -122,6 +122,11 @@ def _key(by: str | None, events: list[EventRecord], captures: list[EventRecord])
             elif r.type == "HandOffEscalated" and pending and r.data.get("reassigned_to"):
                 pending = r.data["reassigned_to"]
         return owner or NO_VALUE
+    if by == "cohort":
+        if not captures:
+            return NO_VALUE
+        at = captures[0].occurred_at.astimezone(UTC)
+        return f"{at.year:04d}-{at.month:02d}"
     data: dict[str, Any] = captures[0].data if captures else {}
     value = (data.get("attributes") or {}).get("region") if by == "region" else data.get(by)
     return value or NO_VALUE
