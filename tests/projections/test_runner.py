@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -306,3 +306,30 @@ def test_positions_from_before_fingerprints_rebuild_every_read_model(
     assert set(upgraded.positions().values()) == {0}
     upgraded.catch_up(_read(app))
     assert dump(upgraded) == built
+
+
+def test_funnel_as_known_at_before_a_backdated_change_matches_brute_force(
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+) -> None:
+    leads = _story(app, clock)
+    clock.advance(days=3)
+    known_at = clock.now
+    clock.advance(days=2)
+    # Recorded now, but it happened four days ago: after the lead's latest event.
+    app.change_stage(leads[0], "sql", at=known_at - timedelta(days=1), actor="rep:li")
+    runner.catch_up(_read(app))
+    records = list(app.read_events())
+
+    for as_of in (known_at - timedelta(hours=12), known_at, clock.now):
+        for as_known_at in (None, known_at, clock.now):
+            query = FunnelQuery(as_of=as_of, as_known_at=as_known_at)
+            with runner.engine.connect() as conn:
+                fast = funnel(conn, app.pipeline, query)
+            assert fast == funnel_from_events(records, app.pipeline, as_of, as_known_at)
+    with runner.engine.connect() as conn:
+        then = {
+            r.stage: r.in_stage for r in funnel(conn, app.pipeline, FunnelQuery(known_at, known_at))
+        }
+        now = {r.stage: r.in_stage for r in funnel(conn, app.pipeline, FunnelQuery(known_at))}
+    assert (then["sal"], then["sql"]) == (1, 0)
+    assert (now["sal"], now["sql"]) == (0, 1)
