@@ -598,9 +598,10 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import demo
+    from leadflow.adapters import cli_stream, demo
 
     demo.register(app)
+    cli_stream.register(app)
 
 
 _register_plugins()
