@@ -204,6 +204,10 @@ class LeadEventConsumer:
             events.append(ConsumedEvent.of(event, message.topic, message.partition, message.offset))
         return events
 
+    def assigned(self) -> bool:
+        """Whether this member holds partitions yet (joining a group takes seconds)."""
+        return bool(self._consumer.assignment())
+
     def run(
         self,
         handler: BatchHandler,
