@@ -52,13 +52,19 @@ class RelayProgress:
     """The relay's stored position after the batch."""
 
 
-def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+def producer_config(
+    bootstrap: str, ack_timeout_s: float = 30.0, **overrides: Any
+) -> dict[str, Any]:
     """The relay's producer settings: every write acknowledged by all in-sync replicas.
 
     Idempotence stays on (kafka-python's default): with it, retries inside the producer
     cannot reorder or duplicate a partition's messages. ``acks``/``retries`` are set to
     the values idempotence requires, because a conflicting value silently turns it off.
+    The producer's own delivery timeout is longer than the relay's ``ack_timeout_s``: the
+    relay gives up on a batch (and discards that producer) before the producer could
+    expire one message and still deliver a later one of the same lead.
     """
+    ack_ms = int(ack_timeout_s * 1000)
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "client_id": "leadflow-relay",
@@ -66,11 +72,11 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "enable_idempotence": True,
         "linger_ms": 5,
         "batch_size": 256 * 1024,
-        "request_timeout_ms": 5_000,
-        "delivery_timeout_ms": 20_000,
-        "max_block_ms": 10_000,
+        "request_timeout_ms": min(5_000, ack_ms),
+        "delivery_timeout_ms": ack_ms + 10_000,
+        "max_block_ms": ack_ms,
         "reconnect_backoff_ms": 100,
-        "reconnect_backoff_max_ms": 2_000,
+        "reconnect_backoff_max_ms": 1_000,
     }
     config.update(overrides)
     return config
@@ -122,6 +128,8 @@ class Relay:
         self._positions.metadata.create_all(self._engine)
         self._producer: KafkaProducer | None = None
         self._topic_ready = False
+        self.failed_attempts = 0
+        """Batches the broker did not acknowledge in time (each was re-sent)."""
 
     # -- position ----------------------------------------------------------------------
 
@@ -172,7 +180,9 @@ class Relay:
                     )
                     self._topic_ready = True
                 self._producer = KafkaProducer(
-                    **producer_config(self.bootstrap, **self._producer_overrides)
+                    **producer_config(
+                        self.bootstrap, self.ack_timeout_s, **self._producer_overrides
+                    )
                 )
             except KafkaError as exc:
                 raise PublishFailed(f"broker unavailable: {exc!r}") from exc
@@ -267,6 +277,7 @@ class Relay:
                 count = self.publish_available(stop=stop)
             except (PublishFailed, SqlOperationalError) as exc:
                 failing = True
+                self.failed_attempts += 1
                 log.warning(
                     "relay_waiting",
                     relay=self.name,
