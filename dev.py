@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
+CODE_DIRS = ("src", "projections", "adapters", "tests", "bench", "examples")
 
 
 def _stamp(extras: str) -> str:
@@ -68,10 +69,10 @@ def demo(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     ensure_installed("test,bench")
+    code_dirs = [d for d in CODE_DIRS if (ROOT / d).is_dir()]
     for step in (
-        [str(BIN / "ruff"), "check", "src", "projections", "adapters", "tests", "bench", "dev.py"],
-        [str(BIN / "ruff"), "format", "--check", "src", "projections", "adapters", "tests",
-         "bench"],
+        [str(BIN / "ruff"), "check", *code_dirs, "dev.py"],
+        [str(BIN / "ruff"), "format", "--check", *code_dirs],
         [str(BIN / "mypy"), "-p", "leadflow"],
     ):
         code = run(*step)

@@ -29,5 +29,5 @@ def configure_logging(level: str | None = None, *, json: bool | None = None) -> 
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )

@@ -33,10 +33,12 @@ def persistence_env(url: str) -> dict[str, str]:
             raise InvalidInput("db", f"{url!r} names no database file")
         if path != ":memory:":
             Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        synchronous = parse_qs(parts.query).get("synchronous", ["normal"])[0]
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "leadflow.adapters.sqlite_recorder",
             "SQLITE_DBNAME": str(Path(path).expanduser()) if path != ":memory:" else path,
             "SQLITE_LOCK_TIMEOUT": "30",
+            "SQLITE_SYNCHRONOUS": synchronous,
         }
     if scheme in ("postgres", "postgresql"):
         query = parse_qs(parts.query)
@@ -61,7 +63,7 @@ def sqlalchemy_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+")[0]
     if scheme == "sqlite":
-        return url
+        return url.split("?", 1)[0]
     if scheme in ("postgres", "postgresql"):
         base = url.split("?", 1)[0]
         return "postgresql+psycopg://" + base.split("://", 1)[1]

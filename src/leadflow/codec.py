@@ -11,6 +11,7 @@ never a Python module path, so code can be reorganised without touching the log.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,7 +59,19 @@ def decode_state(cls: type[RecordedEvent[Any]], state: bytes) -> dict[str, Any]:
 
 
 def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)
+    return value if isinstance(value, UUID) else _parse_uuid(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_uuid(value: str) -> UUID:
+    """A lead's events arrive together; parsing its id once is measurably cheaper."""
+    return UUID(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_time(value: str) -> datetime:
+    """Events of one command share their timestamps; parsing each once is measurably cheaper."""
+    return datetime.fromisoformat(value)
 
 
 class _JsonTranscoder(Transcoder):
@@ -120,13 +133,12 @@ class EventMapper(Mapper[UUID]):
         aggregate_id = _uuid(stored.originator_id)
         return EventRecord(
             position=position,
-            id=event_id(aggregate_id, stored.originator_version),
             lead_id=aggregate_id,
             sequence=stored.originator_version,
             type=cls.TYPE,
             version=envelope["v"],
-            occurred_at=datetime.fromisoformat(envelope["occurred_at"]),
-            recorded_at=datetime.fromisoformat(envelope["recorded_at"]),
+            occurred_at=_parse_time(envelope["occurred_at"]),
+            recorded_at=_parse_time(envelope["recorded_at"]),
             actor=envelope["actor"],
             data=envelope["data"],
         )
@@ -141,7 +153,6 @@ class EventRecord:
     """
 
     position: int
-    id: UUID
     lead_id: UUID
     sequence: int
     """The event's number within its lead's history (1 = captured)."""
@@ -151,6 +162,11 @@ class EventRecord:
     recorded_at: datetime
     actor: str
     data: dict[str, Any]
+
+    @functools.cached_property
+    def id(self) -> UUID:
+        """The stable event id (computed on demand: a UUIDv5 costs more than decoding)."""
+        return event_id(self.lead_id, self.sequence)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The documented JSON shape (``docs/cli.md``), exactly these keys."""

@@ -57,7 +57,7 @@ __all__ = [
 class Payload(BaseModel):
     """Base of every event payload: immutable, no unknown keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class Decision(Payload):
@@ -102,19 +102,30 @@ _FOLLOW_UPS = frozenset(
 )
 
 # ---- payloads ----------------------------------------------------------------------------
+# Attribute docstrings are the field descriptions of docs/events.md and the JSON Schemas.
 
 
 class CapturedData(Decision):
     stage: str
+    """The entry stage the lead was captured into."""
     status: str
+    """The pipeline's initial status."""
     email: str | None = None
+    """Normalised email address (lower case)."""
     phone: str | None = None
+    """Phone number in E.164 (``+8613800138000``)."""
     wechat: str | None = None
+    """WeChat id (lower case)."""
     name: str | None = None
+    """The person's name."""
     company: str | None = None
+    """The person's company."""
     source: str | None = None
+    """Where the lead came from: web_form, import, partner, event, …"""
     campaign: str | None = None
+    """The campaign that brought the lead."""
     attributes: dict[str, str] = Field(default_factory=dict)
+    """Further profile fields (industry, region, …), by name."""
 
 
 class ProfileUpdatedData(Payload):
@@ -124,7 +135,10 @@ class ProfileUpdatedData(Payload):
 
 class ActivityRecordedData(Payload):
     activity: ActivityKind
+    """What happened: page_visit, form_submit, email_open, email_click, email_bounce, webinar,
+    download, unsubscribe (behaviour); call, email, meeting, note (follow-up)."""
     category: ActivityCategory
+    """``behaviour`` (what the lead did) or ``follow_up`` (what we did)."""
     detail: str | None = None
     """Free text: the page, the email subject, the call outcome."""
     ref: str | None = None
@@ -133,82 +147,116 @@ class ActivityRecordedData(Payload):
 
 class ScoredData(Decision):
     score: float
+    """The lead's score after this change."""
     delta: float
+    """The change: ``score`` minus the previous score."""
     reason: str
+    """Why, in words."""
 
 
 class StageChangedData(Decision):
     from_stage: str
+    """The stage the lead left."""
     stage: str
+    """The stage the lead entered."""
     kind: str
-    """The transition kind from the pipeline: promotion, regression, recycle, exit, …"""
+    """The transition kind from the pipeline: promotion, regression, recycle, exit, re_entry,
+    upsell."""
     reason: str | None = None
+    """Why, in words (the rule's description for automatic changes)."""
 
 
 class StatusChangedData(Decision):
     from_status: str
+    """The previous status."""
     status: str
+    """The new status."""
     reason: str | None = None
+    """Why, in words."""
 
 
 class AssignedData(Decision):
     owner: str
+    """The rep who now owns the lead."""
     previous_owner: str | None = None
+    """The rep who owned it before, if any."""
     reason: str | None = None
+    """Why, in words."""
 
 
 class ClaimedData(Payload):
     owner: str
+    """The rep who claimed the lead from the public pool."""
 
 
 class ReleasedData(Decision):
     previous_owner: str
+    """The rep who owned the lead until now."""
     reason: str
+    """Why it went back to the pool."""
 
 
 class HandedOffData(Payload):
     from_owner: str | None
+    """The (marketing) owner handing the lead off."""
     to_owner: str
+    """The sales rep receiving it."""
     sla_due: datetime | None = None
+    """When sales must have accepted or rejected it (the pipeline's ``handoff_sla``)."""
     note: str | None = None
+    """Context for sales."""
 
 
 class HandOffAcceptedData(Payload):
     by: str
+    """Who accepted."""
 
 
 class HandOffRejectedData(Payload):
     by: str
+    """Who rejected."""
     reason: str
+    """Why sales rejected the lead."""
 
 
 class ConvertedData(Payload):
     target: Literal["opportunity", "customer"]
+    """What the lead became."""
     account_ref: str
+    """The account in the CRM or billing system."""
     opportunity_ref: str | None = None
+    """The opportunity (deal) reference, if any."""
     amount: float | None = None
+    """Expected deal value."""
 
 
 class DealWonData(Payload):
     amount: float | None = None
+    """Won deal value."""
     currency: str | None = None
+    """ISO 4217 currency code."""
 
 
 class ReasonData(Payload):
     reason: str
+    """Why, in words."""
 
 
 class MergedData(Payload):
     into_lead_id: UUID
+    """The lead this duplicate was merged into."""
 
 
 class DuplicateMergedData(Payload):
     merged_lead_id: UUID
+    """The duplicate that was merged into this lead."""
 
 
 class ErasedData(Payload):
     fields: list[str]
+    """The personal fields that were cleared."""
     reason: str
+    """The request behind the erasure (e.g. a GDPR/PIPL ticket)."""
 
 
 # ---- events ------------------------------------------------------------------------------
@@ -285,12 +333,16 @@ def register_events(*classes: type[RecordedEvent[Any]]) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class LeadCaptured(LeadEvent[CapturedData]):
+    """A new lead entered the pipeline, from a form, an import, a partner or an event."""
+
     TYPE = "LeadCaptured"
     DATA = CapturedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class ProfileUpdated(LeadEvent[ProfileUpdatedData]):
+    """Profile or contact fields changed; only the fields that changed are listed."""
+
     TYPE = "ProfileUpdated"
     DATA = ProfileUpdatedData
 
@@ -299,7 +351,8 @@ class ProfileUpdated(LeadEvent[ProfileUpdatedData]):
 class ActivityRecorded(LeadEvent[ActivityRecordedData]):
     """Version 2 names the activity ``activity`` and adds its ``category``.
 
-    Version 1 stored ``{"kind": ..., "detail": ...}``.
+    Version 1 stored ``{"kind": ..., "detail": ...}``. Upcasters return the complete
+    current shape (readers of the log do not re-validate payloads).
     """
 
     TYPE = "ActivityRecorded"
@@ -312,35 +365,50 @@ class ActivityRecorded(LeadEvent[ActivityRecordedData]):
         kind = ActivityKind(data.pop("kind"))
         data["activity"] = kind.value
         data["category"] = kind.category.value
+        data.setdefault("detail", None)
+        data.setdefault("ref", None)
         return data
 
 
 @dataclass(frozen=True, kw_only=True)
 class LeadScored(LeadEvent[ScoredData]):
+    """The lead's score changed, by a scoring rule or by hand."""
+
     TYPE = "LeadScored"
     DATA = ScoredData
 
 
 @dataclass(frozen=True, kw_only=True)
 class StageChanged(LeadEvent[StageChangedData]):
+    """The lead moved to another stage: by a person, or by an automation rule.
+
+    For an automatic change ``rule`` names the rule and the actor is ``system:<rule>``.
+    """
+
     TYPE = "StageChanged"
     DATA = StageChangedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class StatusChanged(LeadEvent[StatusChangedData]):
+    """The lead's status changed, by a person or by an automation rule."""
+
     TYPE = "StatusChanged"
     DATA = StatusChangedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class LeadAssigned(LeadEvent[AssignedData]):
+    """A manager or an assignment rule gave the lead to a rep."""
+
     TYPE = "LeadAssigned"
     DATA = AssignedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class LeadClaimed(LeadEvent[ClaimedData]):
+    """A rep claimed the lead from the public pool."""
+
     TYPE = "LeadClaimed"
     DATA = ClaimedData
 
@@ -355,48 +423,64 @@ class LeadReleased(LeadEvent[ReleasedData]):
 
 @dataclass(frozen=True, kw_only=True)
 class LeadHandedOff(LeadEvent[HandedOffData]):
+    """Marketing handed the lead to sales, who must accept or reject it by ``sla_due``."""
+
     TYPE = "LeadHandedOff"
     DATA = HandedOffData
 
 
 @dataclass(frozen=True, kw_only=True)
 class HandOffAccepted(LeadEvent[HandOffAcceptedData]):
+    """Sales accepted the hand-off; the lead is now owned by the receiving rep."""
+
     TYPE = "HandOffAccepted"
     DATA = HandOffAcceptedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class HandOffRejected(LeadEvent[HandOffRejectedData]):
+    """Sales rejected the hand-off; the pipeline's automation recycles the lead."""
+
     TYPE = "HandOffRejected"
     DATA = HandOffRejectedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class LeadConverted(LeadEvent[ConvertedData]):
+    """The lead became an opportunity or a customer, linked to an account."""
+
     TYPE = "LeadConverted"
     DATA = ConvertedData
 
 
 @dataclass(frozen=True, kw_only=True)
 class DealWon(LeadEvent[DealWonData]):
+    """The lead's deal was won."""
+
     TYPE = "DealWon"
     DATA = DealWonData
 
 
 @dataclass(frozen=True, kw_only=True)
 class DealLost(LeadEvent[ReasonData]):
+    """The lead's deal was lost."""
+
     TYPE = "DealLost"
     DATA = ReasonData
 
 
 @dataclass(frozen=True, kw_only=True)
 class LeadChurned(LeadEvent[ReasonData]):
+    """A customer churned."""
+
     TYPE = "LeadChurned"
     DATA = ReasonData
 
 
 @dataclass(frozen=True, kw_only=True)
 class LeadDisqualified(LeadEvent[ReasonData]):
+    """The lead was disqualified."""
+
     TYPE = "LeadDisqualified"
     DATA = ReasonData
 
@@ -419,6 +503,8 @@ class DuplicateMerged(LeadEvent[DuplicateMergedData]):
 
 @dataclass(frozen=True, kw_only=True)
 class PersonalDataErased(LeadEvent[ErasedData]):
+    """The lead's personal data was erased from its state (see docs/events.md on erasure)."""
+
     TYPE = "PersonalDataErased"
     DATA = ErasedData
 

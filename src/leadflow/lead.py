@@ -9,6 +9,7 @@ whose actor is ``system:<rule id>``.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -140,6 +141,14 @@ class Lead:
     def collect_events(self) -> list[LeadEvent[Any]]:
         events, self._pending = self._pending, []
         return events
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Lead:
+        """A copy for a command to change (the aggregate cache hands these out)."""
+        copied = copy.copy(self)
+        copied.attributes = dict(self.attributes)
+        copied.merged_leads = list(self.merged_leads)
+        copied._pending = []
+        return copied
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Lead):
@@ -547,6 +556,8 @@ class Lead:
     def _record(
         self, event_class: type[LeadEvent[P]], data: P, ctx: Context, pipeline: Pipeline
     ) -> None:
+        # If automation refuses (an illegal automatic move), the error propagates and the
+        # application discards this in-memory lead: a command is saved whole or not at all.
         self._trigger(event_class, data, ctx)
         self._automate(pipeline, ctx)
 

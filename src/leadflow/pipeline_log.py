@@ -23,13 +23,17 @@ PIPELINE_LOG_ID = uuid5(NAMESPACE_URL, "https://leadflow.dev/pipeline-log")
 
 class PipelineActivatedData(Payload):
     version: str
+    """The pipeline's content hash, as recorded by every decision made under it."""
     name: str
+    """The pipeline's name."""
     document: dict[str, Any]
     """The validated pipeline, as JSON."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineActivated(RecordedEvent[PipelineActivatedData]):
+    """A pipeline version was put in force; it holds the whole validated document."""
+
     FAMILY = "leadflow.org"
     TYPE = "PipelineActivated"
     DATA = PipelineActivatedData

@@ -1,0 +1,80 @@
+"""The event catalogue, rendered from the event classes themselves.
+
+``docs/events.md`` embeds :func:`render_tables` between markers; a test fails when the
+two disagree. Regenerate with ``python -m leadflow.catalogue docs/events.md``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from leadflow.events import TOPICS, RecordedEvent
+
+__all__ = ["BEGIN", "END", "render_tables", "update_document"]
+
+BEGIN = "<!-- BEGIN GENERATED: event tables (python -m leadflow.catalogue docs/events.md) -->"
+END = "<!-- END GENERATED -->"
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        return " \\| ".join(_type_name(arg) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return " \\| ".join(f'"{arg}"' for arg in typing.get_args(annotation))
+    if origin is not None:
+        args = ", ".join(_type_name(arg) for arg in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if annotation is type(None):
+        return "null"
+    name = getattr(annotation, "__name__", str(annotation))
+    return {"datetime": "datetime (ISO 8601)", "UUID": "uuid", "ActivityKind": "str (activity)",
+            "ActivityCategory": "str (category)"}.get(name, name)  # fmt: skip
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().replace("|", "\\|").replace("``", "`")
+
+
+def render_event(cls: type[RecordedEvent[Any]]) -> str:
+    lines = [f"### {cls.TYPE} (v{cls.VERSION})", ""]
+    lines.append(f"Topic `{cls.topic()}`.")
+    doc = inspect.getdoc(cls)
+    if doc and not doc.startswith(cls.__name__ + "("):
+        lines.append(_one_line(doc))
+    lines += ["", "| field | type | required | description |", "|---|---|---|---|"]
+    for name, info in cls.DATA.model_fields.items():
+        required = "yes" if info.is_required() else "no"
+        description = _one_line(info.description or "")
+        lines.append(f"| `{name}` | {_type_name(info.annotation)} | {required} | {description} |")
+    return "\n".join(lines)
+
+
+def render_tables() -> str:
+    families: dict[str, list[type[RecordedEvent[Any]]]] = {}
+    for cls in TOPICS.values():
+        families.setdefault(cls.FAMILY, []).append(cls)
+    parts = []
+    for family, classes in families.items():
+        parts.append(f"## Family `{family}`")
+        parts.extend(render_event(cls) for cls in classes)
+    return "\n\n".join(parts)
+
+
+def update_document(text: str) -> str:
+    before, _, rest = text.partition(BEGIN)
+    _, _, after = rest.partition(END)
+    return f"{before}{BEGIN}\n\n{render_tables()}\n\n{END}{after}"
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintenance command
+    import leadflow.pipeline_log  # noqa: F401  (registers org-level events)
+
+    target = Path(sys.argv[1])
+    target.write_text(update_document(target.read_text(encoding="utf-8")), encoding="utf-8")

@@ -1,0 +1,211 @@
+"""The ``leadflow`` CLI contract: output shapes and exit codes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from leadflow.adapters.cli import app, handles_errors
+from leadflow.errors import ConcurrencyConflict
+
+runner = CliRunner()
+
+EVENT_KEYS = [
+    "position",
+    "id",
+    "lead_id",
+    "type",
+    "version",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "data",
+]
+
+
+def leadflow(db_url: str, *args: str, expect: int = 0) -> str:
+    result = runner.invoke(app, [*args, "--db", db_url])
+    assert result.exit_code == expect, (result.stdout, result.stderr)
+    return result.stdout
+
+
+def events(db_url: str, *args: str) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in leadflow(db_url, "events", "--json", *args).splitlines()]
+
+
+def capture(db_url: str, *args: str) -> str:
+    lead_id: str = orjson.loads(leadflow(db_url, "capture", "--json", *args))["lead_id"]
+    return lead_id
+
+
+def test_capture_prints_the_lead_id(db_url: str) -> None:
+    plain = leadflow(db_url, "capture", "--email", "ann@example.com").strip()
+    as_json = orjson.loads(leadflow(db_url, "capture", "--phone", "13800138000", "--json"))
+
+    assert len(plain) == 36
+    assert list(as_json) == ["lead_id"]
+    assert {e["lead_id"] for e in events(db_url)} == {plain, as_json["lead_id"]}
+
+
+def test_capture_takes_contact_profile_attributes_and_business_time(db_url: str) -> None:
+    lead_id = capture(
+        db_url,
+        "--email", "Ann@Example.com", "--phone", "+86 138 0013 8000", "--wechat", "ann_lee88",
+        "--name", "Ann Lee", "--company", "Acme", "--source", "web_form", "--campaign", "spring",
+        "--attr", "industry=retail", "--attr", "region=east", "--at", "2026-01-02T03:04:05+08:00",
+    )  # fmt: skip
+
+    [captured] = events(db_url, "--lead", lead_id)
+    assert captured["occurred_at"] == "2026-01-02T03:04:05+08:00"
+    data = captured["data"]
+    assert (data["email"], data["phone"], data["wechat"]) == (
+        "ann@example.com",
+        "+8613800138000",
+        "ann_lee88",
+    )
+    assert (data["name"], data["company"], data["source"], data["campaign"]) == (
+        "Ann Lee",
+        "Acme",
+        "web_form",
+        "spring",
+    )
+    assert data["attributes"] == {"industry": "retail", "region": "east"}
+
+
+def test_events_json_has_exactly_the_documented_shape_in_log_order(db_url: str) -> None:
+    lead_id = capture(db_url, "--email", "ann@example.com")
+    leadflow(db_url, "activity", lead_id, "download", "--detail", "pricing.pdf")
+    leadflow(db_url, "assign", lead_id, "rep:mei")
+    leadflow(db_url, "promote", lead_id, "mql", "--reason", "engaged")
+    leadflow(db_url, "status", lead_id, "qualified")
+
+    log = events(db_url)
+
+    assert [e["type"] for e in log] == [
+        "LeadCaptured", "ActivityRecorded", "LeadAssigned",
+        "StageChanged", "StatusChanged", "StageChanged",
+    ]  # fmt: skip
+    for event in log:
+        assert list(event) == EVENT_KEYS
+        assert isinstance(event["position"], int)
+        assert isinstance(event["version"], int)
+        for key in ("occurred_at", "recorded_at"):
+            assert datetime.fromisoformat(event[key]).utcoffset() is not None
+    positions = [e["position"] for e in log]
+    assert positions == sorted(set(positions))
+    assert [e["data"]["stage"] for e in log if e["type"] in ("LeadCaptured", "StageChanged")] == [
+        "lead", "mql", "sql",
+    ]  # fmt: skip
+    assert log[-1]["actor"] == "system:qualified-mql-to-sql"
+
+
+def test_events_filters_by_lead_type_and_time(db_url: str) -> None:
+    ann = capture(db_url, "--email", "ann@example.com", "--at", "2026-01-01T10:00:00Z")
+    bob = capture(db_url, "--email", "bob@example.com", "--at", "2026-01-03T10:00:00Z")
+    leadflow(db_url, "promote", bob, "mql", "--at", "2026-01-04T10:00:00Z")
+
+    assert {e["lead_id"] for e in events(db_url, "--lead", ann)} == {ann}
+    assert [e["type"] for e in events(db_url, "--type", "StageChanged")] == ["StageChanged"]
+    assert [e["lead_id"] for e in events(db_url, "--since", "2026-01-02")] == [bob, bob]
+    assert [e["lead_id"] for e in events(db_url, "--until", "2026-01-03")] == [ann, bob]
+
+
+def test_an_illegal_transition_exits_2_and_records_no_event(db_url: str) -> None:
+    lead_id = capture(db_url, "--email", "ann@example.com")
+    before = events(db_url)
+
+    result = runner.invoke(app, ["promote", lead_id, "customer", "--db", db_url, "--json"])
+
+    assert result.exit_code == 2
+    error = orjson.loads(result.stdout)["error"]
+    assert (error["type"], error["from"], error["to"]) == ("IllegalTransition", "lead", "customer")
+    assert error["allowed"] == ["mql", "subscriber", "disqualified"]
+    assert "lead -> customer" in result.stderr
+    assert events(db_url) == before
+
+
+def test_invalid_input_exits_2_naming_the_field(db_url: str) -> None:
+    result = runner.invoke(app, ["capture", "--email", "nope", "--db", db_url, "--json"])
+
+    assert result.exit_code == 2
+    assert orjson.loads(result.stdout)["error"]["field"] == "email"
+    assert events(db_url) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["promote", "not-a-uuid", "mql"], "lead_id"),
+        (["capture", "--email", "a@b.co", "--at", "yesterday"], "at"),
+        (["capture", "--email", "a@b.co", "--attr", "novalue"], "attr"),
+        (["events", "--type", "LeadTeleported"], "type"),
+        (["activity", "00000000-0000-0000-0000-000000000001", "skydive"], "activity"),
+    ],
+)
+def test_malformed_arguments_exit_2_naming_the_field(
+    db_url: str, args: list[str], field: str
+) -> None:
+    result = runner.invoke(app, [*args, "--db", db_url, "--json"])
+
+    assert result.exit_code == 2, result.stdout
+    assert orjson.loads(result.stdout)["error"]["field"] == field
+
+
+def test_an_unknown_lead_exits_4(db_url: str) -> None:
+    result = runner.invoke(app, ["show", "00000000-0000-0000-0000-000000000001", "--db", db_url])
+
+    assert result.exit_code == 4
+    assert "not found" in result.stderr
+
+
+def test_show_prints_the_state_derived_from_events(db_url: str) -> None:
+    lead_id = capture(db_url, "--email", "ann@example.com")
+    leadflow(db_url, "assign", lead_id, "rep:mei")
+
+    state = orjson.loads(leadflow(db_url, "show", lead_id, "--json"))
+
+    assert (state["id"], state["stage"], state["status"], state["owner"]) == (
+        lead_id,
+        "lead",
+        "open",
+        "rep:mei",
+    )
+
+
+def test_a_concurrency_conflict_exits_3() -> None:
+    @handles_errors
+    def conflicting(json_out: bool = False) -> None:
+        raise ConcurrencyConflict("00000000-0000-0000-0000-000000000001")
+
+    import typer
+
+    probe = typer.Typer()
+    probe.command()(conflicting)
+    result = runner.invoke(probe, [])
+
+    assert result.exit_code == 3
+    assert "another writer" in result.stderr
+
+
+def test_the_installed_leadflow_command_runs_the_same_contract(db_url: str) -> None:
+    command = [sys.executable, "-m", "leadflow.adapters.cli"]
+    done = subprocess.run(
+        [*command, "capture", "--email", "ann@example.com", "--json", "--db", db_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lead_id = orjson.loads(done.stdout)["lead_id"]
+
+    refused = subprocess.run(
+        [*command, "promote", lead_id, "won", "--db", db_url], capture_output=True, text=True
+    )
+
+    assert refused.returncode == 2
+    assert "unknown stage 'won'" in refused.stderr
