@@ -219,7 +219,6 @@ def decode_event(value: bytes | None) -> LeadCloudEvent:
         raise MalformedEvent("invalid_payload", f"{cls.TYPE}: {exc}") from None
     record = EventRecord(
         position=position,
-        id=identity,
         lead_id=lead_id,
         sequence=sequence,
         type=cls.TYPE,

@@ -20,6 +20,13 @@ from leadflow.events import EVENT_TYPES
 __all__ = ["event_schemas", "stale_schema_files", "write_schemas"]
 
 
+def _summary(cls: type[Any]) -> str:
+    doc = (cls.__doc__ or "").strip()
+    if not doc or doc.startswith(f"{cls.__name__}("):  # the dataclass's generated signature
+        return f"{cls.TYPE}."
+    return str(doc.splitlines()[0])
+
+
 def _envelope(event_type: str) -> dict[str, Any]:
     cls = EVENT_TYPES[event_type]
     type_name = ce_type(event_type, cls.VERSION)
@@ -29,8 +36,7 @@ def _envelope(event_type: str) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://leadflow.dev/schemas/{type_name}.json",
         "title": f"{event_type} v{cls.VERSION}",
-        "description": (cls.__doc__ or event_type).strip().splitlines()[0]
-        + " (a CloudEvents 1.0 event in structured JSON mode).",
+        "description": f"{_summary(cls)} A CloudEvents 1.0 event, structured JSON mode.",
         "type": "object",
         "required": [
             "specversion",

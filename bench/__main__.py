@@ -17,11 +17,12 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, scan
+from bench import commands, scan, stream
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
     "scan": scan.run,
+    "stream": stream.run,
 }
 
 

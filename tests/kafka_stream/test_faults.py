@@ -22,9 +22,15 @@ from uuid import uuid4
 
 import orjson
 import pytest
-from kafkatest import GROUP_TIMEOUTS, TansuProcess, read_topic, run_demo_into, wait_until
 from sqlalchemy import Connection, create_engine
 
+from kafka_stream.kafkatest import (
+    GROUP_TIMEOUTS,
+    TansuProcess,
+    read_topic,
+    run_demo_into,
+    wait_until,
+)
 from leadflow.adapters.kafka import ConsumedEvent, LeadEventConsumer, idempotent
 from leadflow.adapters.kafka_relay import Relay
 from leadflow.adapters.store import open_store

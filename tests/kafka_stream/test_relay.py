@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 import pytest
-from kafkatest import free_port, read_topic, run_demo_into, values
 from typer.testing import CliRunner
 
+from kafka_stream.kafkatest import free_port, read_topic, run_demo_into, values
 from leadflow.adapters.cli import app as cli
 from leadflow.adapters.cloudevents import REQUIRED_ATTRIBUTES
 from leadflow.adapters.kafka_relay import Relay

