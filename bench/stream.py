@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.resources
+import json
+import logging
 import os
 import signal
 import socket
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from leadflow.adapters.cloudevents import decode_event, encode_event
@@ -134,15 +137,12 @@ def throughput(size: int, workdir: Path, bootstrap: str) -> list[dict[str, Any]]
     ]  # fmt: skip
 
 
-def _receive(
-    bootstrap: str,
-    topic: str,
-    stop: threading.Event,
-    latencies: list[float],
-    ready: threading.Event,
-) -> None:
+def _receive(bootstrap: str, topic: str) -> None:
+    """Receiver process: prints ``ready``, then at SIGTERM the latencies (ms) as JSON."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=20)
-    partitions = []
+    partitions: list[int] = []
     while not partitions:
         partitions = sorted(consumer.partitions_for_topic(topic) or [])
     assignment = [TopicPartition(topic, p) for p in partitions]
@@ -150,7 +150,8 @@ def _receive(
     consumer.seek_to_end(*assignment)
     for tp in assignment:
         consumer.position(tp)
-    ready.set()
+    print("ready", flush=True)
+    latencies: list[float] = []
     while not stop.is_set():
         for batch in consumer.poll(timeout_ms=50).values():
             now = datetime.now(UTC)
@@ -158,6 +159,7 @@ def _receive(
                 event = decode_event(message.value)
                 latencies.append((now - event.record.recorded_at).total_seconds() * 1000)
     consumer.close()
+    print(json.dumps(latencies), flush=True)
 
 
 def latency(
@@ -171,13 +173,16 @@ def latency(
     relay = subprocess.Popen(
         [str(Path(sys.executable).parent / "leadflow"), "publish", "--follow", "--db", url,
          "--bootstrap", bootstrap, "--topic", topic, "--poll-interval", str(poll_interval)],
+        stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    latencies: list[float] = []
-    stop, ready = threading.Event(), threading.Event()
-    receiver = threading.Thread(target=_receive, args=(bootstrap, topic, stop, latencies, ready))
-    receiver.start()
-    ready.wait(30)
-    time.sleep(2)  # the relay process starts and publishes the pipeline-free empty log
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "bench.stream", "--receive", bootstrap, topic],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert receiver.stdout is not None
+    assert receiver.stdout.readline().strip() == "ready"
+    time.sleep(2)  # the relay process starts and publishes the pipeline event
     started = time.perf_counter()
     written = 0
     while (elapsed := time.perf_counter() - started) < seconds:
@@ -187,15 +192,18 @@ def latency(
         app.capture(email=f"l{written}@example.com", source="web")
         written += 1
     achieved = written / (time.perf_counter() - started)
+    end = app.max_position()
+    watcher = Relay(app, url, bootstrap=bootstrap, topic=topic)
     deadline = time.monotonic() + 30
-    while len(latencies) < written and time.monotonic() < deadline:
+    while watcher.position() < end and time.monotonic() < deadline:
         time.sleep(0.1)
-    stop.set()
-    receiver.join()
+    time.sleep(1)  # the last messages reach the receiver
+    receiver.send_signal(signal.SIGTERM)
+    latencies: list[float] = sorted(json.loads(receiver.communicate(timeout=30)[0]))
     relay.send_signal(signal.SIGTERM)
     relay.wait(20)
+    watcher.close()
     app.close()
-    latencies.sort()
     received = len(latencies)
     p50 = latencies[received // 2]
     p99 = latencies[min(received - 1, int(received * 0.99))]
@@ -221,7 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000, help="events/s for latency")
     parser.add_argument("--seconds", type=float, default=15, help="latency run length")
     parser.add_argument("--poll-interval", type=float, default=0.05)
+    parser.add_argument(
+        "--receive", nargs=2, metavar=("BOOTSTRAP", "TOPIC"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.receive:
+        _receive(*args.receive)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         rows = run(args.size, Path(tmp), rate=args.rate, seconds=args.seconds,
                    poll_interval=args.poll_interval)  # fmt: skip
