@@ -364,12 +364,12 @@ class KafkaProjectionFeeder:
         name: str = "projections",
         schema: str | None = None,
     ) -> None:
-        if schema is not None:
-            engine = engine.execution_options(schema_translate_map={None: schema})
-        self.engine = engine
+        # Always set (even to None), as ProjectionRunner does: projections may compile
+        # statements with the connection's schema_translate_map.
+        self.engine = engine.execution_options(schema_translate_map={None: schema})
         self.projections = tuple(projections)
         self.guard = SequenceGuard(engine, f"feeder:{name}", schema=schema)
-        with engine.begin() as conn:
+        with self.engine.begin() as conn:
             for projection in self.projections:
                 for table in projection.tables:
                     table.create(conn, checkfirst=True)

@@ -244,3 +244,39 @@ def test_every_registered_event_type_round_trips_through_the_broker(
 
     assert sorted((e.record for e in seen), key=lambda r: r.position) == expected
     assert {e.record.type for e in seen} <= set(EVENT_TYPES)
+
+
+def test_the_built_in_read_models_fed_from_kafka_alone_equal_those_fed_from_the_log(
+    sqlite_app: Leadflow, sqlite_url: str, bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    runner_module = pytest.importorskip("leadflow.projections.runner")
+    run_demo_into(sqlite_app, leads=40)
+    publish_store(sqlite_app, sqlite_url, bootstrap, topic)
+    publish_store(sqlite_app, sqlite_url, bootstrap, topic, name="again")  # every event twice
+    from_log = create_engine(f"sqlite:///{tmp_path / 'from_log.db'}")
+    runner = runner_module.ProjectionRunner(from_log)
+    runner.ensure_tables()
+    runner.catch_up(lambda after: sqlite_app.read_events(after=after))
+    from_kafka = create_engine(f"sqlite:///{tmp_path / 'from_kafka.db'}")
+    feeder = KafkaProjectionFeeder(from_kafka, runner_module.all_projections(), name="all")
+    expected = 2 * len(list(sqlite_app.read_events()))
+    read = 0
+
+    def feed(events: Sequence[ConsumedEvent]) -> None:
+        nonlocal read
+        feeder(events)
+        read += len(events)
+
+    member = consumer(bootstrap, topic)
+    consume_until(member, feed, lambda: read == expected, timeout_s=60)
+    member.close()
+
+    tables = [t for p in runner.projections for t in p.tables]
+    compared = 0
+    for table in tables:
+        with from_log.connect() as a, from_kafka.connect() as b:
+            rows_a = sorted(map(tuple, a.execute(select(table)).all()), key=repr)
+            rows_b = sorted(map(tuple, b.execute(select(table)).all()), key=repr)
+        assert rows_b == rows_a, table.name
+        compared += len(rows_a)
+    assert compared > 0, "the read models should hold rows"
