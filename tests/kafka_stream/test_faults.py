@@ -22,6 +22,7 @@ from uuid import uuid4
 
 import orjson
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Connection, create_engine
 
 from kafka_stream.kafkatest import (
@@ -139,7 +140,9 @@ def test_the_relay_waits_out_a_cut_network_path_and_the_consumer_ends_with_every
     assert_complete_and_in_lead_order(messages, {str(r.id) for r in expected})
 
 
-def _publish_follow(url: str, bootstrap: str, topic: str) -> subprocess.Popen[bytes]:
+def _publish_follow(
+    url: str, bootstrap: str, topic: str, batch_size: int = 10
+) -> subprocess.Popen[bytes]:
     command = [
         str(Path(sys.executable).parent / "leadflow"),
         "publish",
@@ -151,12 +154,17 @@ def _publish_follow(url: str, bootstrap: str, topic: str) -> subprocess.Popen[by
         "--db",
         url,
         "--batch-size",
-        "10",
+        str(batch_size),
         "--poll-interval",
         "0.05",
     ]
     env = dict(os.environ, LEADFLOW_LOG_LEVEL="warning")
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _delivered(consumer: KafkaConsumer, topic: str) -> int:
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    return sum(consumer.end_offsets(partitions).values()) if partitions else 0
 
 
 def test_a_relay_killed_mid_batch_and_restarted_leaves_no_gap(
@@ -166,22 +174,43 @@ def test_a_relay_killed_mid_batch_and_restarted_leaves_no_gap(
     expected = list(sqlite_app.read_events())
     end = expected[-1].position
     watcher = Relay(sqlite_app, sqlite_url, bootstrap=bootstrap, topic=topic)
+    offsets = KafkaConsumer(bootstrap_servers=bootstrap)
 
-    first = _publish_follow(sqlite_url, bootstrap, topic)
-    wait_until(lambda: watcher.position() > end // 3, 30, "the relay to publish a third")
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
+    def acknowledged(position: int) -> int:
+        return sum(1 for r in expected if r.position <= position)
+
+    # Kill as soon as the broker holds messages past the relay's stored position: the
+    # relay is then mid-batch (sent, partly acknowledged, position not yet advanced).
+    # A kill that lands between batches instead is still a restart; try again.
+    kills = mid_batch_kills = 0
+    while mid_batch_kills == 0 and kills < 8 and watcher.position() < end:
+        relay = _publish_follow(sqlite_url, bootstrap, topic, batch_size=100)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # as tight as possible: a batch lasts milliseconds
+            position = watcher.position()
+            if position >= end or (
+                position > 0 and _delivered(offsets, topic) > acknowledged(position)
+            ):
+                break
+        relay.send_signal(signal.SIGKILL)
+        relay.wait(timeout=10)
+        kills += 1
+        if _delivered(offsets, topic) > acknowledged(watcher.position()):
+            mid_batch_kills += 1
     killed_at = watcher.position()
-    second = _publish_follow(sqlite_url, bootstrap, topic)
+    restarted = _publish_follow(sqlite_url, bootstrap, topic)
     wait_until(lambda: watcher.position() == end, 60, "the restarted relay to catch up")
-    second.send_signal(signal.SIGTERM)
-    _, errors = second.communicate(timeout=20)
+    restarted.send_signal(signal.SIGTERM)
+    _, errors = restarted.communicate(timeout=20)
 
-    assert 0 < killed_at < end, "the kill should land mid-publish"
-    assert second.returncode == 0, errors.decode()
+    assert mid_batch_kills == 1, f"no kill out of {kills} landed mid-batch"
+    assert 0 < killed_at < end
+    assert restarted.returncode == 0, errors.decode()
     messages = read_topic(bootstrap, topic, at_least=len(expected))
     duplicates = assert_complete_and_in_lead_order(messages, {str(r.id) for r in expected})
+    assert duplicates > 0, "the batch cut short by the kill is re-sent"
     assert len(messages) == len(expected) + duplicates
+    offsets.close()
     watcher.close()
 
 
