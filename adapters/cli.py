@@ -598,13 +598,18 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import cli_stream, demo
+    from leadflow.adapters import cli_leads, cli_policies, cli_stream, demo
 
     demo.register(app)
+    cli_policies.register(app)
+    cli_leads.register(app)
     cli_stream.register(app)
 
 
-_register_plugins()
+if __name__ != "__main__":
+    # Plugins import this module by name; under ``python -m`` that is a second copy of it
+    # (below), which registers them on its own app.
+    _register_plugins()
 
 
 def main() -> None:
@@ -612,4 +617,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module, not this __main__ copy: plugins register on the former.
+    from leadflow.adapters.cli import main as _main
+
+    _main()

@@ -61,7 +61,9 @@ def render_tables() -> str:
     for cls in TOPICS.values():
         families.setdefault(cls.FAMILY, []).append(cls)
     parts = []
-    for family, classes in families.items():
+    # Lead events first, then other families by name: the order modules were imported
+    # in (which registers them) must not change the document.
+    for family, classes in sorted(families.items(), key=lambda f: (f[0] != "leadflow.lead", f[0])):
         parts.append(f"## Family `{family}`")
         parts.extend(render_event(cls) for cls in classes)
     return "\n\n".join(parts)
@@ -74,7 +76,7 @@ def update_document(text: str) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintenance command
-    import leadflow.pipeline_log  # noqa: F401  (registers org-level events)
+    import leadflow.application  # noqa: F401  (registers org-level, roster and key events)
 
     target = Path(sys.argv[1])
     target.write_text(update_document(target.read_text(encoding="utf-8")), encoding="utf-8")

@@ -28,10 +28,13 @@ __all__ = [
     "ActivityCategory",
     "ActivityKind",
     "ActivityRecorded",
+    "CandidateLoad",
     "DealLost",
     "DealWon",
     "DuplicateMerged",
+    "DuplicateUnmerged",
     "HandOffAccepted",
+    "HandOffEscalated",
     "HandOffRejected",
     "LeadAssigned",
     "LeadCaptured",
@@ -42,14 +45,20 @@ __all__ = [
     "LeadEvent",
     "LeadHandedOff",
     "LeadMerged",
+    "LeadRecycled",
     "LeadReleased",
     "LeadScored",
+    "LeadUnmerged",
     "Payload",
     "PersonalDataErased",
     "ProfileUpdated",
+    "QualificationRecorded",
     "RecordedEvent",
+    "ScoreKind",
+    "SlaBreached",
     "StageChanged",
     "StatusChanged",
+    "TouchRecorded",
     "register_events",
 ]
 
@@ -67,6 +76,8 @@ class Decision(Payload):
     """Id of the rule that decided this; ``None`` when a person did."""
     pipeline_version: str
     """Content hash of the pipeline in force when the decision was made."""
+    due_at: datetime | None = None
+    """For a time-driven rule (``leadflow sweep``): the deadline instant it fired for."""
 
 
 class ActivityCategory(StrEnum):
@@ -145,6 +156,16 @@ class ActivityRecordedData(Payload):
     """An external reference (campaign id, meeting id, URL)."""
 
 
+class ScoreKind(StrEnum):
+    """Which kind of scoring rule changed the score (``manual``: a person did)."""
+
+    MANUAL = "manual"
+    PROFILE = "profile"
+    BEHAVIOUR = "behaviour"
+    NEGATIVE = "negative"
+    DECAY = "decay"
+
+
 class ScoredData(Decision):
     score: float
     """The lead's score after this change."""
@@ -152,6 +173,12 @@ class ScoredData(Decision):
     """The change: ``score`` minus the previous score."""
     reason: str
     """Why, in words."""
+    kind: ScoreKind = ScoreKind.MANUAL
+    """Which kind of rule changed the score; ``manual`` when a person set it."""
+    points: float | None = None
+    """What the rule granted before the score was kept within its bounds."""
+    cause: int | None = None
+    """Sequence number of the lead's event that triggered the rule, if any."""
 
 
 class StageChangedData(Decision):
@@ -175,6 +202,21 @@ class StatusChangedData(Decision):
     """Why, in words."""
 
 
+class CandidateLoad(Payload):
+    """A rep considered for an assignment, as the roster stood at that moment."""
+
+    rep: str
+    """The rep."""
+    open_leads: int
+    """Their open leads at that moment."""
+    cap: int | None = None
+    """Their cap on open leads (own capacity, else ``assignment.max_open_leads``)."""
+    weight: float = 1.0
+    """Their weight under the ``weighted`` strategy."""
+    skipped: str | None = None
+    """Why the rep could not take the lead (``absent``, ``at_cap``); ``None`` if eligible."""
+
+
 class AssignedData(Decision):
     owner: str
     """The rep who now owns the lead."""
@@ -182,11 +224,29 @@ class AssignedData(Decision):
     """The rep who owned it before, if any."""
     reason: str | None = None
     """Why, in words."""
+    # Added by the assignment policies (optional, so older events read unchanged):
+    strategy: str | None = None
+    """``round_robin``, ``weighted``, ``rule`` (a rule naming a rep) or ``manual``."""
+    team: str | None = None
+    """The team the candidates were drawn from (``None``: every rep)."""
+    candidates: list[CandidateLoad] | None = None
+    """Every rep considered, with their load, cap and weight, and why any was skipped."""
+    tie_break: str | None = None
+    """How a tie between equally loaded reps was broken, naming the tied reps."""
+    roster_version: int | None = None
+    """Version of the roster (reps, teams, absences) the decision was made on."""
 
 
 class ClaimedData(Payload):
     owner: str
     """The rep who claimed the lead from the public pool."""
+    # Added by the pool policies (optional, so older events read unchanged):
+    claims_today: int | None = None
+    """This rep's claims on this claim day, this one included."""
+    daily_claim_limit: int | None = None
+    """``pool.daily_claim_limit`` at that moment (``None``: no limit)."""
+    pipeline_version: str | None = None
+    """Content hash of the pipeline in force."""
 
 
 class ReleasedData(Decision):
@@ -252,11 +312,98 @@ class DuplicateMergedData(Payload):
     """The duplicate that was merged into this lead."""
 
 
+class TouchData(Payload):
+    """A capture or import that matched this lead instead of creating one."""
+
+    matched_on: list[str]
+    """The contact keys that matched, e.g. ``["phone"]``."""
+    touched_at: datetime
+    """When the touch happened (the event itself cannot be backdated past the lead)."""
+    source: str | None = None
+    """Where the touch came from."""
+    campaign: str | None = None
+    """The campaign of the touch."""
+    email: str | None = None
+    """Normalised email given with the touch."""
+    phone: str | None = None
+    """Normalised phone (E.164) given with the touch."""
+    wechat: str | None = None
+    """Normalised WeChat id given with the touch."""
+    name: str | None = None
+    """Name given with the touch (the lead's profile is not changed)."""
+    company: str | None = None
+    """Company given with the touch (the lead's profile is not changed)."""
+    attributes: dict[str, str] = Field(default_factory=dict)
+    """Attributes given with the touch (the lead's profile is not changed)."""
+    notify: str | None = None
+    """The lead's owner, who is told of the touch; ``None`` when it sits in the pool."""
+    other_matches: list[UUID] = Field(default_factory=list)
+    """Other leads that hold some of the touch's contact keys: merge candidates."""
+    import_key: str | None = None
+    """The import row's key (``external:<id>`` or ``row:<hash>``), for an imported touch."""
+
+
+class UnmergedData(Payload):
+    from_lead_id: UUID
+    """The lead this one had been merged into."""
+    reason: str
+    """Why the merge was undone."""
+
+
+class DuplicateUnmergedData(Payload):
+    unmerged_lead_id: UUID
+    """The lead that stands on its own again."""
+    reason: str
+    """Why the merge was undone."""
+
+
 class ErasedData(Payload):
     fields: list[str]
     """The personal fields that were cleared."""
     reason: str
     """The request behind the erasure (e.g. a GDPR/PIPL ticket)."""
+
+
+class QualificationRecordedData(Payload):
+    """BANT answers; ``None`` leaves an earlier answer as it was."""
+
+    budget: bool | None = None
+    """Is there budget for it?"""
+    authority: bool | None = None
+    """Is this person the one who decides (or reaching them)?"""
+    need: bool | None = None
+    """Is there a need we solve?"""
+    timeline: bool | None = None
+    """Is there a timeline for buying?"""
+    note: str | None = None
+    """What was learned, in words."""
+
+
+class SlaBreachedData(Decision):
+    sla: str
+    """Which SLA: ``handoff``, or ``stage:<name>`` for the time allowed in a stage."""
+    owner: str | None
+    """Who had to act by ``due_at``; ``None`` when nobody owned the lead."""
+
+
+class HandOffEscalatedData(Decision):
+    to: str
+    """Whom the breach is escalated to (a manager)."""
+    reassigned_to: str | None = None
+    """Who the pending hand-off now waits on, if the rule reassigns it."""
+    sla_due: datetime | None = None
+    """The reassigned hand-off's new SLA deadline."""
+
+
+class RecycledData(Decision):
+    reason: str
+    """Why: a sales rejection's reason, or what the time-driven rule saw."""
+    from_stage: str
+    """The stage the lead was recycled from."""
+    to_stage: str | None = None
+    """The stage the rule moves it to (a ``StageChanged`` follows); ``None``: automation does."""
+    to_status: str | None = None
+    """The status the rule sets (a ``StatusChanged`` follows)."""
 
 
 # ---- events ------------------------------------------------------------------------------
@@ -509,6 +656,62 @@ class PersonalDataErased(LeadEvent[ErasedData]):
     DATA = ErasedData
 
 
+@dataclass(frozen=True, kw_only=True)
+class TouchRecorded(LeadEvent[TouchData]):
+    """The same person came in again (capture or import); no new lead was created."""
+
+    TYPE = "TouchRecorded"
+    DATA = TouchData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadUnmerged(LeadEvent[UnmergedData]):
+    """Compensates ``LeadMerged``: this lead stands on its own again."""
+
+    TYPE = "LeadUnmerged"
+    DATA = UnmergedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuplicateUnmerged(LeadEvent[DuplicateUnmergedData]):
+    """Compensates ``DuplicateMerged`` on the lead that had absorbed the duplicate."""
+
+    TYPE = "DuplicateUnmerged"
+    DATA = DuplicateUnmergedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualificationRecorded(LeadEvent[QualificationRecordedData]):
+    """Sales recorded BANT answers (budget, authority, need, timeline)."""
+
+    TYPE = "QualificationRecorded"
+    DATA = QualificationRecordedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaBreached(LeadEvent[SlaBreachedData]):
+    """Someone did not act by an SLA deadline (recorded by ``leadflow sweep``)."""
+
+    TYPE = "SlaBreached"
+    DATA = SlaBreachedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOffEscalated(LeadEvent[HandOffEscalatedData]):
+    """A breached hand-off was escalated to a manager, and perhaps reassigned."""
+
+    TYPE = "HandOffEscalated"
+    DATA = HandOffEscalatedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadRecycled(LeadEvent[RecycledData]):
+    """The lead was recycled (back to marketing); the stage moves follow as their own events."""
+
+    TYPE = "LeadRecycled"
+    DATA = RecycledData
+
+
 EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
     cls.TYPE: cls
     for cls in (
@@ -532,6 +735,15 @@ EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
         LeadMerged,
         DuplicateMerged,
         PersonalDataErased,
+        # dedupe and merge (issue 3)
+        TouchRecorded,
+        LeadUnmerged,
+        DuplicateUnmerged,
+        # policies: scoring, recycling and SLAs
+        QualificationRecorded,
+        SlaBreached,
+        HandOffEscalated,
+        LeadRecycled,
     )
 }
 """Every lead event type by its stable name."""

@@ -10,18 +10,20 @@ whose actor is ``system:<rule id>``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
 from leadflow.errors import InvalidInput, PipelineInvalid
-from leadflow.events import (
+from leadflow.events import (  # policies: scoring, recycling and SLAs
     ActivityCategory,
     ActivityKind,
     ActivityRecorded,
     ActivityRecordedData,
     AssignedData,
+    CandidateLoad,
     CapturedData,
     ClaimedData,
     ConvertedData,
@@ -30,10 +32,14 @@ from leadflow.events import (
     DealWonData,
     DuplicateMerged,
     DuplicateMergedData,
+    DuplicateUnmerged,
+    DuplicateUnmergedData,
     ErasedData,
     HandedOffData,
     HandOffAccepted,
     HandOffAcceptedData,
+    HandOffEscalated,
+    HandOffEscalatedData,
     HandOffRejected,
     HandOffRejectedData,
     LeadAssigned,
@@ -45,28 +51,51 @@ from leadflow.events import (
     LeadEvent,
     LeadHandedOff,
     LeadMerged,
+    LeadRecycled,
     LeadReleased,
     LeadScored,
+    LeadUnmerged,
     MergedData,
     Payload,
     PersonalDataErased,
     ProfileUpdated,
     ProfileUpdatedData,
+    QualificationRecorded,
+    QualificationRecordedData,
     ReasonData,
+    RecycledData,
     ReleasedData,
     ScoredData,
+    ScoreKind,
+    SlaBreached,
+    SlaBreachedData,
     StageChanged,
     StageChangedData,
     StatusChanged,
     StatusChangedData,
+    TouchData,
+    TouchRecorded,
+    UnmergedData,
 )
 from leadflow.pipeline import AutomationRule, Pipeline
+from leadflow.recycling import Due, DueKind, next_due
+from leadflow.scoring import (
+    BANT_CRITERIA,
+    ScoreChange,
+    bant_decision,
+    behaviour_changes,
+    bounded,
+    crosses_mql,
+    profile_changes,
+)
 
 __all__ = ["PROFILE_FIELDS", "Context", "HandOff", "Lead"]
 
 PROFILE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 PERSONAL_FIELDS = ("email", "phone", "wechat", "name")
+CONTACT_KINDS = ("email", "phone", "wechat")
 MAX_AUTOMATION_STEPS = 20
+MAX_SWEEP_STEPS = 1000
 
 P = TypeVar("P", bound=Payload)
 
@@ -103,6 +132,8 @@ class HandOff:
     to_owner: str
     at: datetime
     sla_due: datetime | None
+    breached_for: datetime | None = None
+    """The SLA deadline a breach was already recorded for."""
 
 
 @dataclass(eq=False)
@@ -134,6 +165,25 @@ class Lead:
     merged_leads: list[UUID] = field(default_factory=list)
     erased: bool = False
     pipeline_version: str | None = None
+    lost_by: dict[str, datetime] = field(default_factory=dict)
+    """Rep → when the lead last left them (released, reassigned, handed off)."""
+    touches: int = 0
+    last_touch_at: datetime | None = None
+    known_contacts: list[tuple[str, str]] = field(default_factory=list)
+    """Every (kind, normalised value) this lead was captured, touched or updated with:
+    the contact keys it may hold (moved with it on merge and back on unmerge)."""
+    # scoring and recycling state (see scoring.py, recycling.py)
+    fit: dict[str, float] = field(default_factory=dict)
+    """Points each profile rule currently grants."""
+    awards: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
+    """Points each behaviour rule granted, and when (for caps per period)."""
+    decay_anchor: datetime | None = None
+    """Last engagement: capture, activity, or a score change other than decay."""
+    decayed_to: datetime | None = None
+    """The deadline of the latest decay step."""
+    bant: dict[str, bool] = field(default_factory=dict)
+    stage_breached_for: datetime | None = None
+    """The stage SLA deadline a breach was already recorded for."""
     _pending: list[LeadEvent[Any]] = field(default_factory=list, repr=False)
 
     # -- eventsourcing's aggregate protocol --------------------------------------------
@@ -147,6 +197,11 @@ class Lead:
         copied = copy.copy(self)
         copied.attributes = dict(self.attributes)
         copied.merged_leads = list(self.merged_leads)
+        copied.lost_by = dict(self.lost_by)
+        copied.known_contacts = list(self.known_contacts)
+        copied.fit = dict(self.fit)
+        copied.awards = {rule: list(points) for rule, points in self.awards.items()}
+        copied.bant = dict(self.bant)
         copied._pending = []
         return copied
 
@@ -186,8 +241,9 @@ class Lead:
                 self.name, self.company = d.name, d.company
                 self.source, self.campaign = d.source, d.campaign
                 self.attributes = dict(d.attributes)
-                self.captured_at = self.stage_entered_at = at
+                self.captured_at = self.stage_entered_at = self.decay_anchor = at
                 self.pipeline_version = d.pipeline_version
+                self._know(d.email, d.phone, d.wechat)
             case ProfileUpdated():
                 for key, value in d.changes.items():
                     if key.startswith("attributes."):
@@ -198,12 +254,15 @@ class Lead:
                             self.attributes[name] = value
                     else:
                         setattr(self, key, value)
+                        if key in CONTACT_KINDS and value is not None:
+                            self._know(**{key: value})
             case ActivityRecorded():
-                self.last_activity_at = at
+                self.last_activity_at = self.decay_anchor = at
                 if d.category == ActivityCategory.FOLLOW_UP:
                     self.last_follow_up_at = at
             case LeadScored():
                 self.score = d.score
+                self._apply_score_bookkeeping(event)
             case StageChanged():
                 self.stage = d.stage
                 self.stage_entered_at = at
@@ -211,15 +270,20 @@ class Lead:
             case StatusChanged():
                 self.status = d.status
             case LeadAssigned() | LeadClaimed():
+                if self.owner is not None:
+                    self.lost_by[self.owner] = at
                 self.owner = d.owner
                 self.owned_since = at
             case LeadReleased():
+                self.lost_by[d.previous_owner] = at
                 self.owner = None
                 self.owned_since = None
             case LeadHandedOff():
                 self.handoff = HandOff(d.from_owner, d.to_owner, at, d.sla_due)
             case HandOffAccepted():
                 assert self.handoff is not None
+                if self.owner is not None and self.owner != self.handoff.to_owner:
+                    self.lost_by[self.owner] = at
                 self.owner = self.handoff.to_owner
                 self.owned_since = at
                 self.handoff = None
@@ -229,6 +293,14 @@ class Lead:
                 self.merged_into = d.into_lead_id
             case DuplicateMerged():
                 self.merged_leads.append(d.merged_lead_id)
+            case TouchRecorded():
+                self.touches += 1
+                self.last_touch_at = d.touched_at
+                self._know(d.email, d.phone, d.wechat)
+            case LeadUnmerged():
+                self.merged_into = None
+            case DuplicateUnmerged():
+                self.merged_leads.remove(d.unmerged_lead_id)
             case PersonalDataErased():
                 for name in d.fields:
                     if name.startswith("attributes."):
@@ -236,10 +308,49 @@ class Lead:
                     else:
                         setattr(self, name, None)
                 self.erased = True
+                self.known_contacts = []
+            case QualificationRecorded():
+                for name in BANT_CRITERIA:
+                    answer = getattr(d, name)
+                    if answer is not None:
+                        self.bant[name] = answer
+            case SlaBreached():
+                if d.sla == "handoff" and self.handoff is not None:
+                    self.handoff = replace(self.handoff, breached_for=d.due_at)
+                elif d.sla.startswith("stage:"):
+                    self.stage_breached_for = d.due_at
+            case HandOffEscalated():
+                if d.reassigned_to is not None and self.handoff is not None:
+                    self.handoff = HandOff(self.handoff.from_owner, d.reassigned_to, at, d.sla_due)
+            case LeadRecycled():
+                pass  # a marker naming the rule and reason; the moves are their own events
             case LeadConverted() | DealWon() | DealLost() | LeadChurned() | LeadDisqualified():
                 pass  # business facts; their stage effects are automation events
             case _:
                 raise TypeError(f"no state change defined for {type(event).__name__}")
+
+    def _know(
+        self, email: str | None = None, phone: str | None = None, wechat: str | None = None
+    ) -> None:
+        for kind, value in (("email", email), ("phone", phone), ("wechat", wechat)):
+            if value is not None and (kind, value) not in self.known_contacts:
+                self.known_contacts.append((kind, value))
+
+    def _apply_score_bookkeeping(self, event: LeadEvent[Any]) -> None:
+        d: Any = event.data
+        points = d.delta if d.points is None else d.points
+        if d.kind == ScoreKind.PROFILE and d.rule is not None:
+            held = round(self.fit.get(d.rule, 0.0) + points, 2)
+            if held:
+                self.fit[d.rule] = held
+            else:
+                self.fit.pop(d.rule, None)
+        elif d.kind == ScoreKind.BEHAVIOUR and d.rule is not None:
+            self.awards.setdefault(d.rule, []).append((event.occurred_at, points))
+        if d.kind == ScoreKind.DECAY:
+            self.decayed_to = d.due_at
+        else:
+            self.decay_anchor = event.occurred_at
 
     def _trigger(
         self,
@@ -323,6 +434,11 @@ class Lead:
                     + " or attributes.<name>",
                 )
         effective = {k: v for k, v in changes.items() if self._profile_value(k) != v}
+        wanted = pipeline.capture.contact_fields
+        if any(getattr(self, f) for f in wanted) and not any(
+            (effective[f] if f in effective else getattr(self, f)) for f in wanted
+        ):
+            raise InvalidInput("changes", "a lead keeps at least one of: " + ", ".join(wanted))
         if effective:
             self._record(ProfileUpdated, ProfileUpdatedData(changes=effective), ctx, pipeline)
 
@@ -360,6 +476,199 @@ class Lead:
         )
         self._record(LeadScored, data, ctx, pipeline)
 
+    def qualify(
+        self,
+        pipeline: Pipeline,
+        ctx: Context,
+        *,
+        budget: bool | None = None,
+        authority: bool | None = None,
+        need: bool | None = None,
+        timeline: bool | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Record BANT answers; the pipeline's BANT rule may then qualify the lead."""
+        self._check_open()
+        data = QualificationRecordedData(
+            budget=budget, authority=authority, need=need, timeline=timeline, note=note
+        )
+        if all(getattr(data, name) is None for name in BANT_CRITERIA):
+            raise InvalidInput("bant", "answer at least one of: " + ", ".join(BANT_CRITERIA))
+        self._record(QualificationRecorded, data, ctx, pipeline)
+
+    def sweep(
+        self,
+        pipeline: Pipeline,
+        now: datetime,
+        recorded_at: datetime,
+        *,
+        manager_of: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """Fire every time-driven rule due at or before ``now``, earliest deadline first.
+
+        Each decision happens at its deadline (``occurred_at``), or at the lead's latest
+        event if that is later: a lead's events never go back in time. After this, no
+        rule is due at or before ``now``, so sweeping again records nothing.
+        ``manager_of(rep)`` names whom a breach is escalated to (a team directory);
+        without it, or when it knows no manager, the SLA rule's ``escalate_to``.
+        """
+        for _ in range(MAX_SWEEP_STEPS):
+            due = next_due(self, pipeline, now)
+            if due is None:
+                return
+            at = due.due_at
+            if self.last_occurred_at is not None and self.last_occurred_at > at:
+                at = self.last_occurred_at
+            ctx = Context(actor=f"system:{due.rule}", occurred_at=at, recorded_at=recorded_at)
+            self._fire(due, pipeline, ctx, manager_of)
+        raise PipelineInvalid([("recycling", f"more than {MAX_SWEEP_STEPS} steps for one lead")])
+
+    def _fire(
+        self,
+        due: Due,
+        pipeline: Pipeline,
+        ctx: Context,
+        manager_of: Callable[[str], str | None] | None,
+    ) -> None:
+        version = pipeline.version
+        match due.kind:
+            case DueKind.DECAY:
+                assert due.decay is not None
+                self._automate(pipeline, ctx, [self._score(due.decay, pipeline, ctx, None)])
+            case DueKind.NO_FOLLOW_UP:
+                rule = pipeline.recycling.no_follow_up
+                assert rule is not None
+                assert self.owner is not None
+                released = ReleasedData(
+                    previous_owner=self.owner,
+                    reason=f"no follow-up within {_span(rule.after)} of assignment",
+                    rule=due.rule,
+                    pipeline_version=version,
+                    due_at=due.due_at,
+                )
+                self._record(LeadReleased, released, ctx, pipeline)
+            case DueKind.HANDOFF_SLA:
+                sla = pipeline.sla.handoff
+                assert sla is not None
+                assert self.handoff is not None
+                breach = SlaBreachedData(
+                    sla="handoff",
+                    owner=self.handoff.to_owner,
+                    rule=due.rule,
+                    pipeline_version=version,
+                    due_at=due.due_at,
+                )
+                self._record(SlaBreached, breach, ctx, pipeline)
+                if self.handoff is None:
+                    return  # an automation rule settled the hand-off
+                owner = self.handoff.to_owner
+                manager = manager_of(owner) if manager_of is not None else None
+                reassign = sla.reassign_to
+                if reassign == self.handoff.to_owner:
+                    reassign = None
+                escalation = HandOffEscalatedData(
+                    to=manager or sla.escalate_to,
+                    reassigned_to=reassign,
+                    sla_due=ctx.occurred_at + pipeline.handoff_sla if reassign else None,
+                    rule=due.rule,
+                    pipeline_version=version,
+                    due_at=due.due_at,
+                )
+                self._record(HandOffEscalated, escalation, ctx, pipeline)
+            case DueKind.STAGE_SLA:
+                breach = SlaBreachedData(
+                    sla=f"stage:{self.stage}",
+                    owner=self.owner,
+                    rule=due.rule,
+                    pipeline_version=version,
+                    due_at=due.due_at,
+                )
+                self._record(SlaBreached, breach, ctx, pipeline)
+            case DueKind.STALLED:
+                stalled = due.stalled
+                assert stalled is not None
+                reason = f"no activity in stage {stalled.stage} for {_span(stalled.after)}"
+                moves = self._recycle(
+                    due.rule, reason, stalled.to_stage, stalled.to_status, pipeline, ctx, due.due_at
+                )
+                self._automate(pipeline, ctx, moves)
+
+    def _record_late_breach(self, pipeline: Pipeline, ctx: Context) -> None:
+        """An answer after the hand-off's SLA deadline that no sweep caught yet: the breach
+        is recorded first, at its deadline, so breaches do not depend on when sweeps ran.
+        Not escalated: the hand-off is being answered."""
+        sla, handoff = pipeline.sla.handoff, self.handoff
+        if (
+            sla is None
+            or handoff is None
+            or handoff.sla_due is None
+            or handoff.breached_for == handoff.sla_due
+            or ctx.occurred_at <= handoff.sla_due
+        ):
+            return
+        at = handoff.sla_due
+        if self.last_occurred_at is not None and self.last_occurred_at > at:
+            at = self.last_occurred_at
+        data = SlaBreachedData(
+            sla="handoff",
+            owner=handoff.to_owner,
+            rule=sla.id,
+            pipeline_version=pipeline.version,
+            due_at=handoff.sla_due,
+        )
+        self._record(SlaBreached, data, replace(ctx.as_rule(sla.id), occurred_at=at), pipeline)
+
+    def _score(
+        self, change: ScoreChange, pipeline: Pipeline, ctx: Context, cause: int | None
+    ) -> LeadEvent[Any]:
+        new = bounded(self.score + change.points, pipeline.scoring)
+        data = ScoredData(
+            score=new,
+            delta=round(new - self.score, 2),
+            reason=change.reason,
+            kind=change.kind,
+            points=change.points,
+            cause=cause,
+            rule=change.rule,
+            pipeline_version=pipeline.version,
+            due_at=change.due_at,
+        )
+        return self._trigger(LeadScored, data, ctx.as_rule(change.rule))
+
+    def _recycle(
+        self,
+        rule: str,
+        reason: str,
+        to_stage: str | None,
+        to_status: str | None,
+        pipeline: Pipeline,
+        ctx: Context,
+        due_at: datetime | None,
+    ) -> list[LeadEvent[Any]]:
+        """Record the recycle (with its reason), then the moves it makes."""
+        ctx = ctx.as_rule(rule)
+        data = RecycledData(
+            reason=reason,
+            from_stage=self.stage,
+            to_stage=to_stage,
+            to_status=to_status,
+            rule=rule,
+            pipeline_version=pipeline.version,
+            due_at=due_at,
+        )
+        events = [self._trigger(LeadRecycled, data, ctx)]
+        if to_stage is not None and to_stage != self.stage:
+            events.append(
+                self._move_to_stage(
+                    to_stage, pipeline, ctx, reason=reason, rule=rule, due_at=due_at
+                )
+            )
+        if to_status is not None and to_status != self.status:
+            events.append(
+                self._set_status(to_status, pipeline, ctx, reason=reason, rule=rule, due_at=due_at)
+            )
+        return events
+
     def change_stage(
         self, stage: str, pipeline: Pipeline, ctx: Context, *, reason: str | None = None
     ) -> None:
@@ -374,7 +683,14 @@ class Lead:
         self._automate(pipeline, ctx)
 
     def _move_to_stage(
-        self, stage: str, pipeline: Pipeline, ctx: Context, *, reason: str | None, rule: str | None
+        self,
+        stage: str,
+        pipeline: Pipeline,
+        ctx: Context,
+        *,
+        reason: str | None,
+        rule: str | None,
+        due_at: datetime | None = None,
     ) -> LeadEvent[Any]:
         kind = pipeline.transition_kind(self.stage, stage, rule)
         data = StageChangedData(
@@ -384,6 +700,7 @@ class Lead:
             reason=reason,
             rule=rule,
             pipeline_version=pipeline.version,
+            due_at=due_at,
         )
         return self._trigger(StageChanged, data, ctx)
 
@@ -397,7 +714,14 @@ class Lead:
         self._automate(pipeline, ctx)
 
     def _set_status(
-        self, status: str, pipeline: Pipeline, ctx: Context, *, reason: str | None, rule: str | None
+        self,
+        status: str,
+        pipeline: Pipeline,
+        ctx: Context,
+        *,
+        reason: str | None,
+        rule: str | None,
+        due_at: datetime | None = None,
     ) -> LeadEvent[Any]:
         pipeline.check_status(self.stage, self.status, status, rule)
         data = StatusChangedData(
@@ -406,6 +730,7 @@ class Lead:
             reason=reason,
             rule=rule,
             pipeline_version=pipeline.version,
+            due_at=due_at,
         )
         return self._trigger(StatusChanged, data, ctx)
 
@@ -417,6 +742,11 @@ class Lead:
         *,
         reason: str | None = None,
         rule: str | None = None,
+        strategy: str | None = None,
+        team: str | None = None,
+        candidates: list[CandidateLoad] | None = None,
+        tie_break: str | None = None,
+        roster_version: int | None = None,
     ) -> None:
         self._check_open()
         _require("owner", owner)
@@ -428,17 +758,45 @@ class Lead:
             reason=reason,
             rule=rule,
             pipeline_version=pipeline.version,
+            strategy=strategy,
+            team=team,
+            candidates=candidates,
+            tie_break=tie_break,
+            roster_version=roster_version,
         )
         self._record(LeadAssigned, data, ctx, pipeline)
 
-    def claim(self, owner: str, pipeline: Pipeline, ctx: Context) -> None:
+    def claim(
+        self,
+        owner: str,
+        pipeline: Pipeline,
+        ctx: Context,
+        *,
+        claims_today: int | None = None,
+        daily_claim_limit: int | None = None,
+    ) -> None:
+        """A rep takes the lead from the pool; a rep who lost it waits ``pool.reclaim_after``."""
         self._check_open()
         _require("owner", owner)
         if self.owner is not None:
             raise InvalidInput(
                 "lead_id", f"the lead is owned by {self.owner!r}; only pool leads can be claimed"
             )
-        self._record(LeadClaimed, ClaimedData(owner=owner), ctx, pipeline)
+        lost_at = self.lost_by.get(owner)
+        wait = pipeline.pool.reclaim_after
+        if lost_at is not None and ctx.occurred_at < lost_at + wait:
+            raise InvalidInput(
+                "owner",
+                f"{owner} lost this lead at {lost_at.isoformat()} and may claim it again from "
+                f"{(lost_at + wait).isoformat()} (pool.reclaim_after = {wait})",
+            )
+        data = ClaimedData(
+            owner=owner,
+            claims_today=claims_today,
+            daily_claim_limit=daily_claim_limit,
+            pipeline_version=pipeline.version,
+        )
+        self._record(LeadClaimed, data, ctx, pipeline)
 
     def release(
         self, reason: str, pipeline: Pipeline, ctx: Context, *, rule: str | None = None
@@ -472,12 +830,14 @@ class Lead:
     def accept_handoff(self, pipeline: Pipeline, ctx: Context) -> None:
         self._check_open()
         self._require_handoff()
+        self._record_late_breach(pipeline, ctx)
         self._record(HandOffAccepted, HandOffAcceptedData(by=ctx.actor), ctx, pipeline)
 
     def reject_handoff(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         self._check_open()
         _require("reason", reason)
         self._require_handoff()
+        self._record_late_breach(pipeline, ctx)
         self._record(
             HandOffRejected, HandOffRejectedData(by=ctx.actor, reason=reason), ctx, pipeline
         )
@@ -546,6 +906,36 @@ class Lead:
             DuplicateMerged, DuplicateMergedData(merged_lead_id=self.id), ctx, pipeline
         )
 
+    def unmerge_from(self, survivor: Lead, reason: str, pipeline: Pipeline, ctx: Context) -> None:
+        """Undo :meth:`merge_into` with compensating events on both leads."""
+        _require("reason", reason)
+        if self.merged_into != survivor.id:
+            raise InvalidInput(
+                "lead_id",
+                f"lead {self.id} is not merged into {survivor.id}"
+                + (f" (it is merged into {self.merged_into})" if self.merged_into else ""),
+            )
+        self._record(
+            LeadUnmerged, UnmergedData(from_lead_id=survivor.id, reason=reason), ctx, pipeline
+        )
+        survivor._record(
+            DuplicateUnmerged,
+            DuplicateUnmergedData(unmerged_lead_id=self.id, reason=reason),
+            ctx,
+            pipeline,
+        )
+
+    def record_touch(self, touch: TouchData, pipeline: Pipeline, ctx: Context) -> None:
+        """The same person came in again. A touch older than the lead's latest event is
+        recorded now, with its own time in ``touched_at``: history is never reordered."""
+        self._check_open()
+        latest = self.last_occurred_at
+        if latest is not None and ctx.occurred_at < latest:
+            # Also when another writer's event on this lead was stamped a moment after this
+            # capture read the clock: the touch goes after it, never before.
+            ctx = replace(ctx, occurred_at=latest, recorded_at=max(ctx.recorded_at, latest))
+        self._record(TouchRecorded, touch, ctx, pipeline)
+
     def erase_personal_data(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         _require("reason", reason)
         fields = [name for name in PERSONAL_FIELDS if getattr(self, name) is not None]
@@ -561,12 +951,16 @@ class Lead:
         self._trigger(event_class, data, ctx)
         self._automate(pipeline, ctx)
 
-    def _automate(self, pipeline: Pipeline, ctx: Context) -> None:
-        """Run automation after the latest event, and after each change it makes."""
-        queue = [self._pending[-1]]
+    def _automate(
+        self, pipeline: Pipeline, ctx: Context, triggers: list[LeadEvent[Any]] | None = None
+    ) -> None:
+        """Run policies and automation after the latest event (or ``triggers``), and after
+        each change they make. Policies (scoring, recycling) react first."""
+        queue = list(triggers) if triggers is not None else [self._pending[-1]]
         steps = 0
         while queue:
             trigger = queue.pop(0)
+            queue.extend(self._react(trigger, pipeline, ctx))
             for rule in pipeline.automation:
                 if not self._matches(rule, trigger):
                     continue
@@ -589,6 +983,64 @@ class Lead:
                             rule.then.status, pipeline, rule_ctx, reason=reason, rule=rule.id
                         )
                     )
+
+    def _react(
+        self, trigger: LeadEvent[Any], pipeline: Pipeline, ctx: Context
+    ) -> list[LeadEvent[Any]]:
+        """The scoring and recycling policies' events in response to ``trigger``."""
+        scoring = pipeline.scoring
+        cause = trigger.originator_version
+        changes: list[ScoreChange] = []
+        events: list[LeadEvent[Any]] = []
+        match trigger:
+            case LeadCaptured() | ProfileUpdated():
+                changes = profile_changes(self, scoring)
+            case ActivityRecorded():
+                changes = behaviour_changes(
+                    self, trigger.data.activity, trigger.occurred_at, scoring
+                )
+            case LeadScored() if scoring.mql is not None:
+                mql = scoring.mql
+                before = trigger.data.score - trigger.data.delta
+                if crosses_mql(mql, self.stage, before, trigger.data.score):
+                    reason = (
+                        f"score {trigger.data.score:g} reached the MQL threshold {mql.threshold:g}"
+                    )
+                    events.append(
+                        self._move_to_stage(
+                            mql.stage, pipeline, ctx.as_rule(mql.id), reason=reason, rule=mql.id
+                        )
+                    )
+            case QualificationRecorded() if scoring.bant is not None:
+                bant = scoring.bant
+                reason_text = bant_decision(bant, self.stage, self.status, self.bant)
+                if reason_text is not None:
+                    events.append(
+                        self._set_status(
+                            bant.status,
+                            pipeline,
+                            ctx.as_rule(bant.id),
+                            reason=reason_text,
+                            rule=bant.id,
+                        )
+                    )
+            case HandOffRejected() if pipeline.recycling.on_rejection is not None:
+                recycle = pipeline.recycling.on_rejection
+                events.extend(
+                    self._recycle(
+                        recycle.id,
+                        trigger.data.reason,
+                        recycle.to_stage,
+                        recycle.to_status,
+                        pipeline,
+                        ctx,
+                        None,
+                    )
+                )
+            case _:
+                pass
+        events.extend(self._score(change, pipeline, ctx, cause) for change in changes)
+        return events
 
     def _matches(self, rule: AutomationRule, event: LeadEvent[Any]) -> bool:
         when = rule.when
@@ -617,6 +1069,13 @@ class Lead:
     def _require_handoff(self) -> None:
         if self.handoff is None:
             raise InvalidInput("lead_id", "the lead has no pending hand-off")
+
+
+def _span(value: timedelta) -> str:
+    days, rest = divmod(int(value.total_seconds()), 86400)
+    if not rest:
+        return f"{days}d"
+    return str(value)
 
 
 def _require(field_name: str, value: str) -> None:

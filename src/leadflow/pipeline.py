@@ -23,16 +23,34 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from leadflow.errors import IllegalTransition, PipelineInvalid
 
 __all__ = [
+    "AssignmentRule",
+    "AssignmentRules",
     "AutomationRule",
+    "BantRule",
+    "BehaviourRule",
     "CaptureRules",
+    "DecayRule",
+    "DedupeRules",
+    "HandoffSlaRule",
+    "MqlRule",
+    "NoFollowUpRule",
     "Pipeline",
+    "PoolRules",
+    "ProfileRule",
+    "RecyclingRules",
+    "RejectionRecycleRule",
+    "ScoringRules",
+    "SlaRules",
     "StageConfig",
+    "StageSlaRule",
+    "StalledRule",
     "StatusConfig",
     "TransitionKind",
     "default_pipeline",
@@ -134,6 +152,271 @@ class CaptureRules(_Config):
     default_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "CN"
     """Region used to read phone numbers written without a country code."""
 
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows (e.g. CN, US, GB)")
+        return value
+
+    @field_validator("contact_fields")
+    @classmethod
+    def _some_contact(cls, value: list[ContactField]) -> list[ContactField]:
+        if not value:
+            raise ValueError("name at least one of: email, phone, wechat")
+        if len(set(value)) != len(value):
+            raise ValueError("a field appears twice")
+        return value
+
+
+# ---- dedupe, assignment and the public pool (issue 3, parts 2 and 4) ------------------------
+
+
+class DedupeRules(_Config):
+    """Which normalised contact details identify a person (see ``leadflow.dedupe``)."""
+
+    keys: list[ContactField] = Field(default_factory=lambda: list(CONTACT_FIELDS))
+    """Match on these, in priority order; empty turns dedupe off."""
+    adopt_new_keys: bool = True
+    """A touch that matched also brings contact details not yet known (e.g. a new email):
+    reserve them for the matched lead, so the next capture under them matches too."""
+
+    @field_validator("keys")
+    @classmethod
+    def _unique(cls, value: list[ContactField]) -> list[ContactField]:
+        if len(set(value)) != len(value):
+            raise ValueError("a key appears twice")
+        return value
+
+
+RuleKey = Annotated[str, Field(pattern=r"^(source|campaign|[A-Za-z][A-Za-z0-9_.-]{0,63})$")]
+
+
+class AssignmentRule(_Config):
+    """Leads whose fields all match ``when`` go to ``team`` (by the strategy) or to ``rep``.
+
+    ``when`` keys are ``source``, ``campaign`` or attribute names (``industry``,
+    ``region``, …); a value may be a list of accepted values.
+    """
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+    description: str = ""
+    when: dict[RuleKey, str | list[str]]
+    team: str | None = None
+    rep: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AssignmentRule:
+        if (self.team is None) == (self.rep is None):
+            raise ValueError("set exactly one of team, rep")
+        if not self.when:
+            raise ValueError("when: name at least one field to match")
+        return self
+
+
+class AssignmentRules(_Config):
+    """How leads are given to reps (see ``leadflow.assignment``)."""
+
+    on_capture: bool = True
+    """Assign each new lead at capture; otherwise it waits in the public pool."""
+    strategy: Literal["round_robin", "weighted"] = "round_robin"
+    """round_robin: the available rep with the fewest open leads; weighted: the fewest
+    open leads per unit of the rep's weight (their capacity share)."""
+    default_team: str | None = None
+    """Candidates when no rule matches; unset means every rep on the roster."""
+    max_open_leads: Annotated[int, Field(ge=1)] | None = None
+    """Default per-rep cap on open leads; a rep's own capacity overrides it."""
+    closed_stages: list[Name] = Field(
+        default_factory=lambda: ["customer", "disqualified", "churned"]
+    )
+    """A lead in one of these stages no longer counts toward its owner's open leads."""
+    require_manager: bool = False
+    """Only a manager of the target rep's team (or a ``system:`` actor) may ``assign``."""
+    rules: list[AssignmentRule] = Field(default_factory=list)
+    """Attribute rules, first match wins."""
+
+
+class PoolRules(_Config):
+    """The public pool: unowned leads that reps claim."""
+
+    daily_claim_limit: Annotated[int, Field(ge=0)] | None = None
+    """How many leads one rep may claim per day; unset means no limit."""
+    reclaim_after: Duration = timedelta(0)
+    """A rep who lost a lead may not claim it back until this long after losing it."""
+    day_timezone: str = "UTC"
+    """The time zone whose midnight starts a new claim day."""
+
+    @field_validator("day_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+
+# ---- policies: scoring, recycling and SLAs (docs/pipeline.md) ------------------------------
+
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Points = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ProfileRule(_Config):
+    """Profile fit: while ``field`` meets the condition, the lead holds ``points``.
+
+    Exactly one condition: ``equals``, ``one_of`` or ``present``.
+    """
+
+    id: RuleId
+    field: Annotated[
+        str,
+        Field(
+            pattern=r"^(email|phone|wechat|name|company|source|campaign"
+            r"|attributes\.[A-Za-z][A-Za-z0-9_.-]*)$"
+        ),
+    ]
+    equals: str | None = None
+    one_of: list[str] | None = None
+    present: bool | None = None
+    points: Points
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ProfileRule:
+        given = [k for k in ("equals", "one_of", "present") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of equals, one_of, present")
+        return self
+
+
+class BehaviourRule(_Config):
+    """An activity of the lead is worth ``points``, at most ``cap`` per rolling ``per``."""
+
+    id: RuleId
+    activity: str
+    points: Points
+    cap: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    per: Duration | None = None
+
+    @model_validator(mode="after")
+    def _cap_has_period(self) -> BehaviourRule:
+        if (self.cap is None) != (self.per is None):
+            raise ValueError("cap and per go together")
+        return self
+
+
+class DecayRule(_Config):
+    """Per full ``every`` without activity, lose ``points`` or ``percent`` of the score."""
+
+    id: RuleId = "decay"
+    every: Duration
+    points: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    percent: Annotated[float, Field(gt=0, le=100)] | None = None
+    stages: list[Name] | None = None
+    """Stages in which scores decay; every stage if unset."""
+
+    @model_validator(mode="after")
+    def _points_or_percent(self) -> DecayRule:
+        if (self.points is None) == (self.percent is None):
+            raise ValueError("set exactly one of points, percent")
+        if self.every <= timedelta(0):
+            raise ValueError("every must be a positive duration")
+        return self
+
+
+class MqlRule(_Config):
+    """A score crossing ``threshold`` upwards promotes the lead to ``stage``."""
+
+    id: RuleId = "mql-threshold"
+    threshold: Points
+    stage: Name = "mql"
+    from_stages: list[Name]
+
+
+class BantRule(_Config):
+    """At least ``required`` of budget, authority, need, timeline → ``status``."""
+
+    id: RuleId = "bant"
+    required: Annotated[int, Field(ge=1, le=4)] = 3
+    stages: list[Name]
+    """Stages in which a qualification is decided."""
+    status: Name = "qualified"
+
+
+class ScoringRules(_Config):
+    min_score: Points = 0
+    max_score: Points | None = None
+    profile: list[ProfileRule] = Field(default_factory=list)
+    behaviour: list[BehaviourRule] = Field(default_factory=list)
+    negative: list[BehaviourRule] = Field(default_factory=list)
+    """Negative signals (unsubscribe, email bounce): points below zero."""
+    decay: DecayRule | None = None
+    mql: MqlRule | None = None
+    bant: BantRule | None = None
+
+
+class NoFollowUpRule(_Config):
+    """An owned lead with no follow-up within ``after`` of assignment returns to the pool."""
+
+    id: RuleId = "no-follow-up"
+    after: Duration
+    stages: list[Name] | None = None
+    """Stages the rule watches; every stage if unset."""
+
+
+class StalledRule(_Config):
+    """A lead in ``stage`` with no activity for ``after`` is recycled to ``to_stage``."""
+
+    id: RuleId
+    stage: Name
+    after: Duration
+    to_stage: Name
+    to_status: Name | None = None
+
+
+class RejectionRecycleRule(_Config):
+    """A rejected hand-off is recycled; the event records the rejection's reason.
+
+    Without ``to_stage``/``to_status`` the move is left to automation rules.
+    """
+
+    id: RuleId = "handoff-rejected"
+    to_stage: Name | None = None
+    to_status: Name | None = None
+
+
+class RecyclingRules(_Config):
+    no_follow_up: NoFollowUpRule | None = None
+    stalled: list[StalledRule] = Field(default_factory=list)
+    on_rejection: RejectionRecycleRule | None = None
+
+
+class HandoffSlaRule(_Config):
+    """A hand-off neither accepted nor rejected by its ``sla_due`` is breached."""
+
+    id: RuleId = "handoff-sla"
+    escalate_to: Annotated[str, Field(min_length=1)]
+    """Who is told (a manager id)."""
+    reassign_to: Annotated[str, Field(min_length=1)] | None = None
+    """If set, the pending hand-off moves to this person with a fresh SLA."""
+
+
+class StageSlaRule(_Config):
+    """A lead still in a stage past that stage's ``sla`` is breached (``stages.<name>.sla``)."""
+
+    id: RuleId = "stage-sla"
+    stages: list[Name] | None = None
+    """Stages watched; every stage with an ``sla`` if unset."""
+
+
+class SlaRules(_Config):
+    handoff: HandoffSlaRule | None = None
+    stage: StageSlaRule | None = None
+
 
 class Pipeline(_Config):
     name: str
@@ -146,8 +429,14 @@ class Pipeline(_Config):
     statuses: dict[Name, StatusConfig]
     automation: list[AutomationRule] = Field(default_factory=list)
     capture: CaptureRules = Field(default_factory=CaptureRules)
+    dedupe: DedupeRules = Field(default_factory=DedupeRules)
+    assignment: AssignmentRules = Field(default_factory=AssignmentRules)
+    pool: PoolRules = Field(default_factory=PoolRules)
     handoff_sla: Duration = timedelta(days=2)
     """How long sales has to accept or reject a hand-off."""
+    scoring: ScoringRules = Field(default_factory=ScoringRules)
+    recycling: RecyclingRules = Field(default_factory=RecyclingRules)
+    sla: SlaRules = Field(default_factory=SlaRules)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Pipeline:
@@ -200,6 +489,121 @@ class Pipeline(_Config):
                     problems.append(
                         (f"{key}.when.event", f"unknown event type {rule.when.event!r}")
                     )
+        for i, name in enumerate(self.assignment.closed_stages):
+            check_stage(f"assignment.closed_stages[{i}]", name)
+        rule_ids: set[str] = set()
+        for i, arule in enumerate(self.assignment.rules):
+            if arule.id in rule_ids:
+                problems.append((f"assignment.rules[{i}].id", f"duplicate rule id {arule.id!r}"))
+            rule_ids.add(arule.id)
+        if problems:
+            raise PipelineInvalid(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _policies_resolve(self) -> Pipeline:
+        from leadflow.events import ActivityKind  # events import pipeline types
+
+        problems: list[tuple[str, str]] = []
+        stages, statuses = self.stages, self.statuses
+        rule_ids: dict[str, str] = {r.id: f"automation[{i}]" for i, r in enumerate(self.automation)}
+
+        def rule_id(key: str, value: str) -> None:
+            if value in rule_ids:
+                problems.append(
+                    (f"{key}.id", f"rule id {value!r} is also used by {rule_ids[value]}")
+                )
+            rule_ids.setdefault(value, key)
+
+        def stage(key: str, name: str | None) -> None:
+            if name is not None and name not in stages:
+                problems.append((key, f"unknown stage {name!r}"))
+
+        def status(key: str, name: str | None) -> None:
+            if name is not None and name not in statuses:
+                problems.append((key, f"unknown status {name!r}"))
+
+        def move(key: str, from_stage: str, to_stage: str) -> None:
+            if (
+                from_stage in stages
+                and to_stage in stages
+                and from_stage != to_stage
+                and to_stage not in stages[from_stage].transitions
+            ):
+                problems.append((key, f"stage {from_stage!r} has no transition to {to_stage!r}"))
+
+        def allowed_in(key: str, stage_name: str | None, status_name: str | None) -> None:
+            permitted = stages[stage_name].statuses if stage_name in stages else None
+            if status_name is not None and permitted is not None and status_name not in permitted:
+                problems.append(
+                    (key, f"stage {stage_name!r} does not allow status {status_name!r}")
+                )
+
+        scoring = self.scoring
+        if scoring.max_score is not None and scoring.max_score <= scoring.min_score:
+            problems.append(("scoring.max_score", "must be above scoring.min_score"))
+        for i, fit in enumerate(scoring.profile):
+            rule_id(f"scoring.profile[{i}]", fit.id)
+        for section in ("behaviour", "negative"):
+            for i, rule in enumerate(getattr(scoring, section)):
+                key = f"scoring.{section}[{i}]"
+                rule_id(key, rule.id)
+                if rule.activity not in ActivityKind.__members__.values():
+                    problems.append((f"{key}.activity", f"unknown activity {rule.activity!r}"))
+                if section == "behaviour" and rule.points <= 0:
+                    problems.append((f"{key}.points", "must be above 0 (use scoring.negative)"))
+                if section == "negative" and rule.points >= 0:
+                    problems.append((f"{key}.points", "a negative signal must be below 0"))
+                if section == "negative" and rule.cap is not None:
+                    problems.append((f"{key}.cap", "negative signals are not capped"))
+        if scoring.decay is not None:
+            rule_id("scoring.decay", scoring.decay.id)
+            for i, name in enumerate(scoring.decay.stages or []):
+                stage(f"scoring.decay.stages[{i}]", name)
+        if scoring.mql is not None:
+            rule_id("scoring.mql", scoring.mql.id)
+            stage("scoring.mql.stage", scoring.mql.stage)
+            for i, name in enumerate(scoring.mql.from_stages):
+                stage(f"scoring.mql.from_stages[{i}]", name)
+                move(f"scoring.mql.from_stages[{i}]", name, scoring.mql.stage)
+        if scoring.bant is not None:
+            rule_id("scoring.bant", scoring.bant.id)
+            status("scoring.bant.status", scoring.bant.status)
+            for i, name in enumerate(scoring.bant.stages):
+                stage(f"scoring.bant.stages[{i}]", name)
+                allowed_in(f"scoring.bant.stages[{i}]", name, scoring.bant.status)
+        recycling = self.recycling
+        if recycling.no_follow_up is not None:
+            rule_id("recycling.no_follow_up", recycling.no_follow_up.id)
+            for i, name in enumerate(recycling.no_follow_up.stages or []):
+                stage(f"recycling.no_follow_up.stages[{i}]", name)
+        for i, stalled in enumerate(recycling.stalled):
+            key = f"recycling.stalled[{i}]"
+            rule_id(key, stalled.id)
+            stage(f"{key}.stage", stalled.stage)
+            stage(f"{key}.to_stage", stalled.to_stage)
+            status(f"{key}.to_status", stalled.to_status)
+            if stalled.stage == stalled.to_stage:
+                problems.append((f"{key}.to_stage", "must differ from stage"))
+            move(f"{key}.to_stage", stalled.stage, stalled.to_stage)
+            allowed_in(f"{key}.to_status", stalled.to_stage, stalled.to_status)
+        if recycling.on_rejection is not None:
+            rule_id("recycling.on_rejection", recycling.on_rejection.id)
+            stage("recycling.on_rejection.to_stage", recycling.on_rejection.to_stage)
+            status("recycling.on_rejection.to_status", recycling.on_rejection.to_status)
+            allowed_in(
+                "recycling.on_rejection.to_status",
+                recycling.on_rejection.to_stage,
+                recycling.on_rejection.to_status,
+            )
+        if self.sla.handoff is not None:
+            rule_id("sla.handoff", self.sla.handoff.id)
+        if self.sla.stage is not None:
+            rule_id("sla.stage", self.sla.stage.id)
+            for i, name in enumerate(self.sla.stage.stages or []):
+                stage(f"sla.stage.stages[{i}]", name)
+                if name in stages and stages[name].sla is None:
+                    problems.append((f"sla.stage.stages[{i}]", f"stage {name!r} has no sla"))
         if problems:
             raise PipelineInvalid(problems)
         return self

@@ -44,7 +44,11 @@ class PipelineActivated(RecordedEvent[PipelineActivatedData]):
             raise ValueError(
                 f"event version {self.originator_version} does not follow {log.version}"
             )
-        log.versions[self.data.version] = parse_pipeline(self.data.document, "stored pipeline")
+        pipeline = parse_pipeline(self.data.document, "stored pipeline")
+        # The recorded hash names this pipeline for good: a later schema that adds keys with
+        # defaults (e.g. [scoring]) would hash the same document differently.
+        pipeline.__dict__["_version"] = self.data.version
+        log.versions[self.data.version] = pipeline
         log.history.append(self.data.version)
         log.version = self.originator_version
         return log

@@ -61,7 +61,7 @@ def test_capture_takes_contact_profile_attributes_and_business_time(db_url: str)
         "--attr", "industry=retail", "--attr", "region=east", "--at", "2026-01-02T03:04:05+08:00",
     )  # fmt: skip
 
-    [captured] = events(db_url, "--lead", lead_id)
+    [captured] = events(db_url, "--lead", lead_id, "--type", "LeadCaptured")
     assert captured["occurred_at"] == "2026-01-02T03:04:05+08:00"
     data = captured["data"]
     assert (data["email"], data["phone"], data["wechat"]) == (
@@ -88,7 +88,7 @@ def test_events_json_has_exactly_the_documented_shape_in_log_order(db_url: str) 
     log = events(db_url)
 
     assert [e["type"] for e in log] == [
-        "LeadCaptured", "ActivityRecorded", "LeadAssigned",
+        "LeadCaptured", "ActivityRecorded", "LeadScored", "LeadAssigned",
         "StageChanged", "StatusChanged", "StageChanged",
     ]  # fmt: skip
     for event in log:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import leadflow.pipeline_log  # noqa: F401  (registers organisation-level events)
+import leadflow.application  # noqa: F401  (registers organisation-level, roster and key events)
 from leadflow.catalogue import BEGIN, END, render_tables
 from leadflow.events import TOPICS
 

@@ -43,12 +43,13 @@ def replayed(events: list[LeadEvent[Any]]) -> Lead:
 def test_capture_records_the_entry_stage_initial_status_and_pipeline_version() -> None:
     lead = Lead.capture(uuid4(), PIPELINE, ctx(), email="ann@example.com", company="Acme")
 
-    [event] = lead.collect_events()
+    [event, *scored] = lead.collect_events()
     assert event.TYPE == "LeadCaptured"
+    assert [e.TYPE for e in scored] == ["LeadScored"]  # the shipped fit rule for a company
     assert event.data.stage == "lead"
     assert event.data.status == "open"
     assert event.data.pipeline_version == PIPELINE.version
-    assert (lead.stage, lead.status, lead.company, lead.version) == ("lead", "open", "Acme", 1)
+    assert (lead.stage, lead.status, lead.company, lead.version) == ("lead", "open", "Acme", 2)
 
 
 def test_capture_into_a_stage_that_is_not_an_entry_stage_is_refused() -> None:
@@ -151,9 +152,15 @@ def test_a_rejected_hand_off_is_recycled_to_nurture_with_the_reason() -> None:
     lead.reject_handoff("no budget this year", PIPELINE, ctx(3, actor="rep:li"))
 
     events = recorded(lead)
-    assert [e[0] for e in events] == ["HandOffRejected", "StageChanged", "StatusChanged"]
+    assert [e[0] for e in events] == [
+        "HandOffRejected",
+        "LeadRecycled",
+        "StageChanged",
+        "StatusChanged",
+    ]
     assert events[0][2] == {"by": "rep:li", "reason": "no budget this year"}
-    assert events[1][2]["kind"] == "recycle"
+    assert events[1][2]["reason"] == "no budget this year"
+    assert events[2][2]["kind"] == "recycle"
     assert (lead.stage, lead.status) == ("lead", "nurturing")
 
 
@@ -271,7 +278,7 @@ def test_activities_are_categorised_and_follow_ups_tracked() -> None:
     lead.record_activity(ActivityKind.DOWNLOAD, PIPELINE, ctx(1), detail="pricing.pdf")
     lead.record_activity(ActivityKind.CALL, PIPELINE, ctx(2, "rep:tom"), detail="left voicemail")
 
-    events = recorded(lead)
+    events = [e for e in recorded(lead) if e[0] == "ActivityRecorded"]
     assert [(e[2]["activity"], e[2]["category"]) for e in events] == [
         ("download", "behaviour"),
         ("call", "follow_up"),
@@ -286,7 +293,7 @@ def test_profile_updates_record_only_what_changed() -> None:
         {"company": "Acme", "source": "web", "attributes.industry": "retail"}, PIPELINE, ctx(1)
     )
 
-    [(_, _, data)] = recorded(lead)
+    [(_, _, data)] = [e for e in recorded(lead) if e[0] == "ProfileUpdated"]
     assert data["changes"] == {"company": "Acme", "attributes.industry": "retail"}
     assert lead.attributes == {"industry": "retail"}
 

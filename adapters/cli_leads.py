@@ -1,0 +1,315 @@
+"""CLI commands for the roster, the public pool, redistribution, unmerge and bulk import.
+
+Registered on the main app by :func:`register` (see ``cli._register_plugins``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from leadflow.adapters.cli import (
+    Actor,
+    At,
+    Db,
+    Json,
+    LeadArg,
+    Reason,
+    _lead_id,
+    _report,
+    _when,
+    emit,
+    err,
+    handles_errors,
+    out,
+    parse_time,
+    store,
+)
+from leadflow.adapters.importer import Format, import_file
+
+__all__ = ["register"]
+
+rep_app = typer.Typer(
+    help="Reps on the roster: add, change, absences, leave.", no_args_is_help=True
+)
+team_app = typer.Typer(help="Teams and their managers.", no_args_is_help=True)
+dedupe_app = typer.Typer(help="The dedupe index of contact keys.", no_args_is_help=True)
+
+RepArg = Annotated[str, typer.Argument(help="Rep id, e.g. rep:li.", show_default=False)]
+
+
+def _roster_report(result: Any, as_json: bool) -> None:
+    if as_json:
+        emit({"events": [{"position": e.position, "type": e.type} for e in result.events]}, True)
+        return
+    for e in result.events:
+        err.print(f"  recorded {e.type} at position {e.position} by {e.actor}", markup=False)
+
+
+@rep_app.command("add")
+@handles_errors
+def rep_add(
+    rep: RepArg,
+    team: Annotated[str | None, typer.Option(help="The rep's team.")] = None,
+    capacity: Annotated[
+        int | None, typer.Option(help="Most open leads (default: assignment.max_open_leads).")
+    ] = None,
+    weight: Annotated[float, typer.Option(help="Share under the weighted strategy.")] = 1.0,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Put a rep on the roster, or change their team, capacity or weight."""
+    result = store(db, actor).add_rep(
+        rep, team=team, capacity=capacity, weight=weight, at=_when(at)
+    )
+    _roster_report(result, json_out)
+
+
+@rep_app.command("absent")
+@handles_errors
+def rep_absent(
+    rep: RepArg,
+    start: Annotated[str, typer.Option("--from", help="Start (ISO 8601).")],
+    until: Annotated[str, typer.Option("--until", help="End, exclusive (ISO 8601).")],
+    reason: Annotated[str | None, typer.Option(help="Why (leave, training …).")] = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Record an absence: the rep gets no new leads then, and keeps their credit."""
+    result = store(db, actor).record_absence(
+        rep, parse_time(start, "from"), parse_time(until, "until"), reason=reason
+    )
+    _roster_report(result, json_out)
+
+
+@rep_app.command("leave")
+@handles_errors
+def rep_leave(
+    rep: RepArg,
+    reason: Reason,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """The rep leaves: their open leads are redistributed by policy, in one append."""
+    result = store(db, actor).redistribute(rep, reason, leave=True, at=_when(at))
+    _roster_report(result, json_out)
+
+
+@rep_app.command("list")
+@handles_errors
+def rep_list(
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version", help="The roster as it stood then (a LeadAssigned's roster_version)."
+        ),
+    ] = None,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """Reps with team, capacity, weight, open leads and absences (now, or at a version)."""
+    lf = store(db)
+    roster = lf.roster() if version is None else lf.roster_at(version)
+    rows: list[dict[str, Any]] = [
+        {
+            "rep": rep,
+            "team": info.team,
+            "capacity": info.capacity,
+            "weight": info.weight,
+            "open_leads": roster.load(rep),
+            "absences": [[s.isoformat(), e.isoformat()] for s, e in info.absences],
+        }
+        for rep, info in sorted(roster.reps.items())
+    ]
+    if json_out:
+        emit({"roster_version": roster.version, "reps": rows}, True)
+        return
+    table = Table(title=f"roster (version {roster.version})")
+    for column in ("rep", "team", "capacity", "weight", "open leads", "absent"):
+        table.add_column(column)
+    now = lf.clock()
+    for rep, info in sorted(roster.reps.items()):
+        table.add_row(
+            rep,
+            info.team or "-",
+            "-" if info.capacity is None else str(info.capacity),
+            f"{info.weight:g}",
+            str(roster.load(rep)),
+            "yes" if info.absent_at(now) else "",
+        )
+    out.print(table)
+
+
+@team_app.command("define")
+@handles_errors
+def team_define(
+    team: Annotated[str, typer.Argument(help="Team name.")],
+    manager: Annotated[
+        list[str] | None, typer.Option("--manager", help="A manager's user id (repeatable).")
+    ] = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Define a team and its managers (who may assign its reps' leads)."""
+    _roster_report(store(db, actor).define_team(team, manager or []), json_out)
+
+
+def redistribute(
+    rep: RepArg,
+    reason: Reason,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Give all of a rep's open leads to other reps by the assignment policy (one append)."""
+    _roster_report(store(db, actor).redistribute(rep, reason, at=_when(at)), json_out)
+
+
+def unmerge(
+    lead: LeadArg,
+    reason: Reason,
+    at: At = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Undo a merge with compensating events; the duplicate's contact keys move back."""
+    _report(store(db, actor).unmerge(_lead_id(lead), reason=reason, at=_when(at)), json_out)
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file.", show_default=False)],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: from the suffix).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per atomic save.")] = 500,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
+) -> None:
+    """Import leads; bad rows go to FILE.errors.csv; a second run imports nothing new."""
+    if fmt is not None and fmt not in ("csv", "jsonl"):
+        from leadflow.errors import InvalidInput
+
+        raise InvalidInput("format", f"{fmt!r} is not one of: csv, jsonl")
+    lf = store(db, actor)
+    chosen: Format | None = "csv" if fmt == "csv" else "jsonl" if fmt == "jsonl" else None
+    size = file.stat().st_size if file.is_file() else 0
+    with Progress(
+        TextColumn("importing {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=json_out,
+    ) as bar:
+        task = bar.add_task(file.name, total=size)
+        summary = import_file(
+            lf,
+            file,
+            fmt=chosen,
+            batch_size=batch_size,
+            progress=lambda done: bar.update(task, completed=done),
+        )
+    if json_out:
+        emit(summary.to_json_dict(), True)
+        return
+    table = Table(title=f"import {file.name}", show_header=False)
+    for key in ("rows", "created", "touched", "already_imported", "invalid", "assigned"):
+        table.add_row(key.replace("_", " "), str(getattr(summary, key)))
+    table.add_row("seconds", f"{summary.seconds:.2f}")
+    out.print(table)
+    if summary.errors_file:
+        out.print(f"invalid rows reported in {summary.errors_file}", markup=False)
+
+
+def pool(
+    limit: Annotated[int, typer.Option(help="Show at most this many leads.")] = 50,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """Leads in the public pool (no owner, not merged), oldest first."""
+    lf = store(db)
+    owners: dict[str, str | None] = {}
+    open_: dict[str, bool] = {}
+    captured: dict[str, str] = {}
+    for record in lf.read_events(
+        types=[
+            "LeadCaptured",
+            "LeadAssigned",
+            "LeadClaimed",
+            "LeadReleased",
+            "HandOffAccepted",
+            "LeadMerged",
+            "LeadUnmerged",
+            "PersonalDataErased",
+        ]
+    ):
+        key = str(record.lead_id)
+        match record.type:
+            case "LeadCaptured":
+                owners[key], open_[key] = None, True
+                captured[key] = record.occurred_at.isoformat()
+            case "LeadAssigned" | "LeadClaimed":
+                owners[key] = record.data["owner"]
+            case "LeadReleased":
+                owners[key] = None
+            case "HandOffAccepted":
+                owners[key] = "(accepted)"
+            case "LeadMerged" | "PersonalDataErased":
+                open_[key] = False
+            case "LeadUnmerged":
+                open_[key] = True
+    waiting = [k for k in owners if owners[k] is None and open_.get(k, False)]
+    shown = waiting[:limit]
+    if json_out:
+        emit(
+            {
+                "count": len(waiting),
+                "leads": [{"lead_id": k, "captured_at": captured[k]} for k in shown],
+            },
+            True,
+        )
+        return
+    table = Table(title=f"public pool: {len(waiting)} leads")
+    table.add_column("lead")
+    table.add_column("captured")
+    for key in shown:
+        table.add_row(key, captured[key])
+    out.print(table)
+
+
+@dedupe_app.command("reindex")
+@handles_errors
+def dedupe_reindex(db: Db = None, json_out: Json = False) -> None:
+    """Reserve the contact keys of leads recorded before dedupe (idempotent)."""
+    lf = store(db, "system:dedupe-reindex")
+    with Progress(
+        TextColumn("reindexing: {task.completed} events read"), console=err, transient=True,
+        disable=json_out,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("reindex", total=None)
+        counts = lf.reindex_contact_keys(progress=lambda done: bar.update(task, completed=done))
+    emit(counts, json_out, f"{counts['reserved']} keys reserved ({counts['seen']} events read)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rep_app, name="rep")
+    app.add_typer(dedupe_app, name="dedupe")
+    app.add_typer(team_app, name="team")
+    app.command("redistribute")(handles_errors(redistribute))
+    app.command("unmerge")(handles_errors(unmerge))
+    app.command("import")(handles_errors(import_command))
+    app.command("pool")(handles_errors(pool))

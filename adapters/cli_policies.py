@@ -1,0 +1,210 @@
+"""CLI commands for the lead policies: ``sweep``, ``explain`` and ``qualify``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from types import ModuleType
+from typing import Annotated
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from leadflow.application import CommandResult, Leadflow
+from leadflow.explain import explain_lead
+from leadflow.pipeline import Pipeline
+
+__all__ = ["register"]
+
+# The shared options, as in ``cli`` (typer reads them from this module's annotations).
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db", envvar="LEADFLOW_DB", help="Store URL: sqlite:///file.db or postgresql://…"
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+Actor = Annotated[
+    str | None, typer.Option("--actor", envvar="LEADFLOW_ACTOR", help="Who acts (user id).")
+]
+At = Annotated[
+    str | None,
+    typer.Option("--at", help="When it happened (ISO 8601; default now). May backdate."),
+]
+LeadArg = Annotated[str, typer.Argument(help="Lead id.", show_default=False)]
+
+_Command = Callable[..., None]
+
+
+def _fmt_score(value: float) -> str:
+    return f"{value:g}"
+
+
+def _cli_of(app: typer.Typer) -> ModuleType:
+    """The module that owns ``app``, with the shared helpers (error mapping, store, output).
+
+    Resolved at registration, not imported at the top: ``cli`` imports this module while
+    it registers its plugins. Under ``python -m leadflow.adapters.cli`` that module is
+    ``__main__``; using it (not a second copy) keeps ``--db`` and the like in one place.
+    """
+    main = sys.modules.get("__main__")
+    if getattr(main, "app", None) is app:
+        assert main is not None
+        return main
+    return importlib.import_module("leadflow.adapters.cli")
+
+
+def register(app: typer.Typer) -> None:
+    cli = _cli_of(app)
+    handles_errors: Callable[[_Command], _Command] = cli.handles_errors
+    store: Callable[..., Leadflow] = cli.store
+    emit: Callable[..., None] = cli.emit
+    out: Console = cli.out
+    err: Console = cli.err
+    parse_time: Callable[..., datetime] = cli.parse_time
+    lead_id_of: Callable[[str], UUID] = cli._lead_id
+    report: Callable[[CommandResult, bool], None] = cli._report
+    when: Callable[[str | None], datetime | None] = cli._when
+
+    @app.command()
+    @handles_errors
+    def sweep(
+        now: Annotated[
+            str | None,
+            typer.Option("--now", help="Fire rules due at or before this instant (default now)."),
+        ] = None,
+        db: Db = None,
+        json_out: Json = False,
+    ) -> None:
+        """Run the time-driven rules: decay, no follow-up, SLAs, stalled stages.
+
+        Idempotent: a second sweep at the same --now records nothing.
+        """
+        lf = store(db, "system:sweep")
+        at = parse_time(now, "now") if now else None
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+            disable=json_out,
+        ) as progress:
+            task = progress.add_task("reading", total=None)
+
+            def show(phase: str, done: int, total: int) -> None:
+                progress.update(task, description=phase, completed=done, total=total)
+
+            result = lf.sweep(at, progress=show)
+        summary = {
+            "now": result.now.isoformat(),
+            "leads": result.leads,
+            "changed": result.changed,
+            "events": len(result.events),
+            "by_rule": result.by_rule,
+            "failed": {str(k): v for k, v in result.failed.items()},
+        }
+        if json_out:
+            emit(summary, True)
+            return
+        out.print(
+            f"swept {result.leads} leads as of {result.now.isoformat()}: "
+            f"{len(result.events)} events on {result.changed} leads",
+            markup=False,
+        )
+        for rule, count in sorted(result.by_rule.items()):
+            out.print(f"  {rule}: {count}", markup=False)
+        for lead_id, error in result.failed.items():
+            err.print(f"  failed {lead_id}: {error}", markup=False)
+
+    @app.command()
+    @handles_errors
+    def explain(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
+        """How the lead's score came to be, and every automatic decision, from its events."""
+        lf = store(db)
+        lead_id = lead_id_of(lead)
+        versions = lf.pipeline_log().versions
+
+        def pipeline_of(version: str) -> Pipeline | None:
+            return versions.get(version)
+
+        explanation = explain_lead(lead_id, lf.lead_history(lead_id), pipeline_of)
+        if json_out:
+            emit(explanation.to_json_dict(), True)
+            return
+        table = Table(title=f"score of {lead_id}: {_fmt_score(explanation.score)}")
+        for column in ("#", "time", "rule", "kind", "delta", "score", "why"):
+            table.add_column(
+                column, justify="right" if column in ("#", "delta", "score") else "left"
+            )
+        for step in explanation.steps:
+            why = step.reason
+            if step.cause:
+                why += f" ← {step.cause}"
+            if step.due_at:
+                why += f" (deadline {step.due_at.isoformat(timespec='seconds')})"
+            table.add_row(
+                str(step.sequence),
+                step.at.isoformat(timespec="seconds"),
+                step.rule or step.actor,
+                step.kind,
+                f"{step.delta:+g}",
+                _fmt_score(step.score),
+                why,
+            )
+        out.print(table)
+        for promo in explanation.promotions:
+            threshold = "?" if promo.threshold is None else _fmt_score(promo.threshold)
+            out.print(
+                f"#{promo.sequence} {promo.at.isoformat(timespec='seconds')} {promo.rule}: "
+                f"{promo.from_stage} → {promo.stage} at score {_fmt_score(promo.score)} "
+                f"(threshold {threshold}, pipeline {promo.pipeline_version})",
+                markup=False,
+            )
+        if explanation.decisions:
+            decisions = Table(title="other automatic decisions")
+            for column in ("#", "time", "event", "rule", "deadline", "details"):
+                decisions.add_column(column)
+            for d in explanation.decisions:
+                decisions.add_row(
+                    str(d.sequence),
+                    d.at.isoformat(timespec="seconds"),
+                    d.type,
+                    d.rule,
+                    d.due_at.isoformat(timespec="seconds") if d.due_at else "",
+                    d.summary,
+                )
+            out.print(decisions)
+        if not explanation.consistent:
+            err.print("warning: the recorded deltas do not add up to the score", markup=False)
+
+    @app.command()
+    @handles_errors
+    def qualify(
+        lead: LeadArg,
+        budget: Annotated[bool | None, typer.Option("--budget/--no-budget")] = None,
+        authority: Annotated[bool | None, typer.Option("--authority/--no-authority")] = None,
+        need: Annotated[bool | None, typer.Option("--need/--no-need")] = None,
+        timeline: Annotated[bool | None, typer.Option("--timeline/--no-timeline")] = None,
+        note: Annotated[str | None, typer.Option(help="What was learned.")] = None,
+        at: At = None,
+        db: Db = None,
+        json_out: Json = False,
+        actor: Actor = None,
+    ) -> None:
+        """Record BANT answers (budget, authority, need, timeline)."""
+        result = store(db, actor).qualify(
+            lead_id_of(lead),
+            budget=budget,
+            authority=authority,
+            need=need,
+            timeline=timeline,
+            note=note,
+            at=when(at),
+        )
+        report(result, json_out)

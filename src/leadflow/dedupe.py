@@ -1,0 +1,159 @@
+"""Dedupe: one small aggregate per normalised contact key says which lead holds it.
+
+A contact key is ``email:ada@example.com``, ``phone:+8613800138000`` or
+``wechat:ada_li``. Its aggregate id is ``uuid5(namespace, key)``, so finding the lead
+that holds a key is a primary-key read, constant time however many leads there are.
+
+Capture saves the new lead *and* a ``ContactKeyReserved`` event for each of its keys in
+one atomic append. Two concurrent captures of the same person both try to write version 1
+of the same key aggregate; the store accepts one and refuses the other (optimistic
+concurrency), and the loser's retry finds the match. No read model can lag behind: the
+index is written in the same transaction as the lead.
+
+The key events store the key's kind and the lead, never the value: the id is a one-way
+hash, so erasing a lead's personal data leaves no address in the index. Import keys
+(``import:<external id or row hash>``) use the same aggregate, so a re-imported row is
+recognised in constant time too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from leadflow.events import Payload, RecordedEvent, register_events
+from leadflow.lead import Context
+
+__all__ = [
+    "ContactKey",
+    "ContactKeyMoved",
+    "ContactKeyReserved",
+    "contact_keys",
+    "key_id",
+]
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://leadflow.dev/contact-keys")
+
+
+def key_id(kind: str, value: str) -> UUID:
+    """The id of the aggregate for one normalised key (``kind`` is email, phone, wechat, import)."""
+    return uuid5(_NAMESPACE, f"{kind}:{value}")
+
+
+def contact_keys(values: Mapping[str, str | None], kinds: Sequence[str]) -> list[tuple[str, UUID]]:
+    """``(kind, key id)`` of each present, already normalised value, in ``kinds`` order."""
+    return [(kind, key_id(kind, value)) for kind in kinds if (value := values.get(kind))]
+
+
+class KeyReservedData(Payload):
+    kind: str
+    """``email``, ``phone``, ``wechat`` or ``import`` (the value is never stored)."""
+    lead_id: UUID
+    """The lead that holds the key from now on."""
+    reason: str
+    """``capture``, ``touch`` (a matched touch brought a new key), ``import`` …"""
+
+
+class KeyMovedData(Payload):
+    kind: str
+    """``email``, ``phone``, ``wechat`` or ``import``."""
+    from_lead_id: UUID
+    """The lead that held the key."""
+    lead_id: UUID
+    """The lead that holds it now."""
+    reason: str
+    """``merge``, ``unmerge``, ``released`` (the holder's personal data was erased) …"""
+
+
+D = TypeVar("D", bound=Payload)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyEvent(RecordedEvent[D]):
+    FAMILY = "leadflow.contact"
+
+    def mutate(self, aggregate: ContactKey | None) -> ContactKey:
+        key = aggregate if aggregate is not None else ContactKey(id=self.originator_id)
+        if self.originator_version != key.version + 1:
+            raise ValueError(f"key event {self.originator_version} does not follow {key.version}")
+        data: Any = self.data
+        key.kind = data.kind
+        key.history.append(data.lead_id)
+        key.lead_id = data.lead_id
+        key.version = self.originator_version
+        return key
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactKeyReserved(KeyEvent[KeyReservedData]):
+    """A contact (or import) key now leads to a lead; the first writer wins."""
+
+    TYPE = "ContactKeyReserved"
+    DATA = KeyReservedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactKeyMoved(KeyEvent[KeyMovedData]):
+    """A key moved to another lead (merge, unmerge, or its holder's data was erased)."""
+
+    TYPE = "ContactKeyMoved"
+    DATA = KeyMovedData
+
+
+register_events(ContactKeyReserved, ContactKeyMoved)
+
+
+@dataclass(eq=False)
+class ContactKey:
+    """Which lead holds one contact key, and every lead that held it before."""
+
+    id: UUID
+    version: int = 0
+    kind: str = ""
+    lead_id: UUID | None = None
+    history: list[UUID] = field(default_factory=list)
+    """Every lead that held the key, in order (the current holder last)."""
+    _pending: list[KeyEvent[Any]] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def reserve(cls, key: UUID, kind: str, lead_id: UUID, reason: str, ctx: Context) -> ContactKey:
+        aggregate = cls(id=key)
+        aggregate._trigger(
+            ContactKeyReserved, KeyReservedData(kind=kind, lead_id=lead_id, reason=reason), ctx
+        )
+        return aggregate
+
+    @property
+    def previous(self) -> UUID | None:
+        """The lead that held the key before the current holder."""
+        return self.history[-2] if len(self.history) > 1 else None
+
+    def move(self, to_lead_id: UUID, reason: str, ctx: Context) -> None:
+        assert self.lead_id is not None, "a key is reserved before it moves"
+        if to_lead_id == self.lead_id:
+            return
+        self._trigger(
+            ContactKeyMoved,
+            KeyMovedData(
+                kind=self.kind, from_lead_id=self.lead_id, lead_id=to_lead_id, reason=reason
+            ),
+            ctx,
+        )
+
+    def _trigger(self, cls: type[KeyEvent[D]], data: D, ctx: Context) -> None:
+        event = cls(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=ctx.recorded_at,
+            occurred_at=ctx.occurred_at,
+            actor=ctx.actor,
+            data=data,
+        )
+        event.mutate(self)
+        self._pending.append(event)
+
+    def collect_events(self) -> list[KeyEvent[Any]]:
+        events, self._pending = self._pending, []
+        return events

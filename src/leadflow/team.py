@@ -1,0 +1,442 @@
+"""The roster: reps, teams, managers, capacities, absences and who holds which open lead.
+
+One org-level aggregate (:data:`ROSTER_ID`, topic family ``leadflow.team``) records
+every change as an event, so the roster as it stood for any past assignment can be
+rebuilt (``LeadAssigned.roster_version``). It also keeps the ledger of open leads per
+rep and of claims per rep per day: each change to a lead's owner (or to whether the lead
+still counts as open) is saved together with a ``LoadChanged`` event on the roster, in
+the same atomic append. Two writers deciding on the same roster conflict in the store;
+a load is never updated on a stale read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from pydantic import Field
+
+from leadflow.errors import InvalidInput
+from leadflow.events import Payload, RecordedEvent, register_events
+from leadflow.lead import Context
+
+__all__ = [
+    "ROSTER_ID",
+    "AbsenceRecorded",
+    "LoadChanged",
+    "RepChanged",
+    "RepInfo",
+    "RepJoined",
+    "RepLeft",
+    "Roster",
+    "RosterEvent",
+    "RosterSnapshot",
+    "TeamDefined",
+]
+
+ROSTER_ID = uuid5(NAMESPACE_URL, "https://leadflow.dev/roster")
+
+
+# ---- payloads ----------------------------------------------------------------------------
+
+
+class RepJoinedData(Payload):
+    rep: str
+    """The rep's id (e.g. ``rep:li``)."""
+    team: str | None = None
+    """Their team (``None``: no team)."""
+    capacity: int | None = Field(default=None, ge=0)
+    """Most open leads this rep may hold; ``None``: the pipeline's ``max_open_leads``."""
+    weight: float = Field(default=1.0, gt=0)
+    """Share of new leads under the ``weighted`` strategy."""
+
+
+class RepChangedData(Payload):
+    """The rep's settings from now on (all of them, not only what changed)."""
+
+    rep: str
+    """The rep's id."""
+    team: str | None = None
+    """Their team."""
+    capacity: int | None = Field(default=None, ge=0)
+    """Most open leads (``None``: the pipeline's ``max_open_leads``)."""
+    weight: float = Field(default=1.0, gt=0)
+    """Share of new leads under the ``weighted`` strategy."""
+
+
+class RepLeftData(Payload):
+    rep: str
+    """The rep who left the roster (their open leads were redistributed)."""
+    reason: str
+    """Why."""
+
+
+class AbsenceData(Payload):
+    rep: str
+    """The absent rep."""
+    start: datetime
+    """First instant of the absence."""
+    end: datetime
+    """End of the absence (exclusive)."""
+    reason: str | None = None
+    """Leave, training, …"""
+
+
+class TeamDefinedData(Payload):
+    team: str
+    """The team."""
+    managers: list[str]
+    """User ids of its managers (who may ``assign`` its reps' leads)."""
+
+
+class LoadChangedData(Payload):
+    lead_id: UUID
+    """The lead."""
+    from_rep: str | None
+    """The rep it counted for before (``None``: nobody)."""
+    to_rep: str | None
+    """The rep it counts for now (``None``: nobody: pooled, closed, merged)."""
+    cause: str
+    """The lead event that moved it (``LeadAssigned``, ``LeadReleased``, ``StageChanged`` …)."""
+    claim_day: str | None = None
+    """For claims: the claim day (``YYYY-MM-DD`` in ``pool.day_timezone``)."""
+
+
+# ---- events ------------------------------------------------------------------------------
+
+D = TypeVar("D", bound=Payload)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosterEvent(RecordedEvent[D]):
+    FAMILY = "leadflow.team"
+
+    def mutate(self, aggregate: Roster | None) -> Roster:
+        roster = aggregate if aggregate is not None else Roster(id=self.originator_id)
+        if self.originator_version != roster.version + 1:
+            raise ValueError(
+                f"roster event version {self.originator_version} does not follow {roster.version}"
+            )
+        roster._apply(self)
+        roster.version = self.originator_version
+        return roster
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepJoined(RosterEvent[RepJoinedData]):
+    """A rep joined the roster."""
+
+    TYPE = "RepJoined"
+    DATA = RepJoinedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepChanged(RosterEvent[RepChangedData]):
+    """A rep's team, capacity or weight changed."""
+
+    TYPE = "RepChanged"
+    DATA = RepChangedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepLeft(RosterEvent[RepLeftData]):
+    """A rep left the roster; nobody else's counts change."""
+
+    TYPE = "RepLeft"
+    DATA = RepLeftData
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsenceRecorded(RosterEvent[AbsenceData]):
+    """A rep will be away: skipped by assignment then, keeping their credit."""
+
+    TYPE = "AbsenceRecorded"
+    DATA = AbsenceData
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeamDefined(RosterEvent[TeamDefinedData]):
+    """A team and its managers."""
+
+    TYPE = "TeamDefined"
+    DATA = TeamDefinedData
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadChanged(RosterEvent[LoadChangedData]):
+    """A lead started or stopped counting toward a rep's open leads."""
+
+    TYPE = "LoadChanged"
+    DATA = LoadChangedData
+
+
+class RepStateData(Payload):
+    team: str | None = None
+    """The rep's team."""
+    capacity: int | None = None
+    """Their capacity."""
+    weight: float = 1.0
+    """Their weight."""
+    absences: list[tuple[datetime, datetime]] = Field(default_factory=list)
+    """Their absences, ``[start, end)``."""
+
+
+class RosterStateData(Payload):
+    reps: dict[str, RepStateData]
+    """Reps on the roster."""
+    teams: dict[str, list[str]]
+    """Team → managers."""
+    open_leads: dict[str, list[UUID]]
+    """Rep → the open leads counting for them."""
+    last_given: dict[str, int]
+    """Rep → roster version of their last lead."""
+    claims: dict[str, tuple[str, int]]
+    """Rep → (claim day, claims that day)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosterSnapshot(RosterEvent[RosterStateData]):
+    """The whole roster at a version. Kept in the snapshot table, never in the log: a fresh
+    process loads the latest one and only the roster events after it."""
+
+    TYPE = "RosterSnapshot"
+    DATA = RosterStateData
+
+    def mutate(self, aggregate: Roster | None) -> Roster:
+        d = self.data
+        roster = Roster(id=self.originator_id, version=self.originator_version)
+        roster.reps = {
+            rep: RepInfo(info.team, info.capacity, info.weight, list(info.absences))
+            for rep, info in d.reps.items()
+        }
+        roster.teams = {team: list(managers) for team, managers in d.teams.items()}
+        roster.open_leads = {rep: set(leads) for rep, leads in d.open_leads.items()}
+        roster.holder = {lead: rep for rep, leads in d.open_leads.items() for lead in leads}
+        roster.last_given = dict(d.last_given)
+        roster.claims = dict(d.claims)
+        return roster
+
+    @classmethod
+    def take(cls, roster: Roster) -> RosterSnapshot:
+        now = datetime.now(UTC)
+        return cls(
+            originator_id=roster.id,
+            originator_version=roster.version,
+            timestamp=now,
+            occurred_at=now,
+            actor="system:roster-snapshot",
+            data=RosterStateData(
+                reps={
+                    rep: RepStateData(
+                        team=info.team,
+                        capacity=info.capacity,
+                        weight=info.weight,
+                        absences=list(info.absences),
+                    )
+                    for rep, info in roster.reps.items()
+                },
+                teams={team: list(managers) for team, managers in roster.teams.items()},
+                open_leads={
+                    rep: sorted(leads, key=str) for rep, leads in roster.open_leads.items() if leads
+                },
+                last_given=dict(roster.last_given),
+                claims=dict(roster.claims),
+            ),
+        )
+
+
+register_events(
+    RepJoined, RepChanged, RepLeft, AbsenceRecorded, TeamDefined, LoadChanged, RosterSnapshot
+)
+
+
+# ---- the aggregate -----------------------------------------------------------------------
+
+
+@dataclass
+class RepInfo:
+    team: str | None
+    capacity: int | None
+    weight: float
+    absences: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def absent_at(self, at: datetime) -> bool:
+        return any(start <= at < end for start, end in self.absences)
+
+
+@dataclass(eq=False)
+class Roster:
+    id: UUID = ROSTER_ID
+    version: int = 0
+    reps: dict[str, RepInfo] = field(default_factory=dict)
+    """Reps on the roster now (a rep who left is gone; their open leads stay counted)."""
+    teams: dict[str, list[str]] = field(default_factory=dict)
+    """Team → its managers."""
+    holder: dict[UUID, str] = field(default_factory=dict)
+    """Open lead → the rep it counts for."""
+    open_leads: dict[str, set[UUID]] = field(default_factory=dict)
+    last_given: dict[str, int] = field(default_factory=dict)
+    """Rep → roster version at which they last received a lead (the round-robin tie-break)."""
+    claims: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Rep → (claim day, claims that day)."""
+    _pending: list[RosterEvent[Any]] = field(default_factory=list, repr=False)
+
+    def collect_events(self) -> list[RosterEvent[Any]]:
+        events, self._pending = self._pending, []
+        return events
+
+    # -- reading --------------------------------------------------------------------------
+
+    def load(self, rep: str) -> int:
+        return len(self.open_leads.get(rep, ()))
+
+    def claims_on(self, rep: str, day: str) -> int:
+        last_day, count = self.claims.get(rep, ("", 0))
+        return count if last_day == day else 0
+
+    def members(self, team: str | None) -> list[str]:
+        """Reps of ``team`` (every rep when ``None``), in a stable order."""
+        return sorted(r for r, info in self.reps.items() if team is None or info.team == team)
+
+    def managers_of(self, rep: str) -> list[str]:
+        info = self.reps.get(rep)
+        if info is None or info.team is None:
+            return []
+        return list(self.teams.get(info.team, []))
+
+    def require_rep(self, rep: str, field_name: str = "rep") -> RepInfo:
+        info = self.reps.get(rep)
+        if info is None:
+            known = ", ".join(sorted(self.reps)) or "none yet (add one with `leadflow rep add`)"
+            raise InvalidInput(field_name, f"{rep!r} is not on the roster; reps: {known}")
+        return info
+
+    # -- state evolution ------------------------------------------------------------------
+
+    def _apply(self, event: RosterEvent[Any]) -> None:
+        d: Any = event.data
+        match event:
+            case RepJoined():
+                self.reps[d.rep] = RepInfo(d.team, d.capacity, d.weight)
+            case RepChanged():
+                info = self.reps[d.rep]
+                info.team, info.capacity, info.weight = d.team, d.capacity, d.weight
+            case RepLeft():
+                del self.reps[d.rep]
+            case AbsenceRecorded():
+                self.reps[d.rep].absences.append((d.start, d.end))
+            case TeamDefined():
+                self.teams[d.team] = list(d.managers)
+            case LoadChanged():
+                if d.from_rep is not None:
+                    self.open_leads.get(d.from_rep, set()).discard(d.lead_id)
+                    self.holder.pop(d.lead_id, None)
+                if d.to_rep is not None:
+                    self.open_leads.setdefault(d.to_rep, set()).add(d.lead_id)
+                    self.holder[d.lead_id] = d.to_rep
+                    self.last_given[d.to_rep] = event.originator_version
+                if d.claim_day is not None and d.to_rep is not None:
+                    count = self.claims_on(d.to_rep, d.claim_day)
+                    self.claims[d.to_rep] = (d.claim_day, count + 1)
+            case _:
+                raise TypeError(f"no roster change defined for {type(event).__name__}")
+
+    def _trigger(self, cls: type[RosterEvent[D]], data: D, ctx: Context) -> None:
+        event = cls(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=ctx.recorded_at,
+            occurred_at=ctx.occurred_at,
+            actor=ctx.actor,
+            data=data,
+        )
+        event.mutate(self)
+        self._pending.append(event)
+
+    # -- commands -------------------------------------------------------------------------
+
+    def add_rep(
+        self,
+        rep: str,
+        ctx: Context,
+        *,
+        team: str | None = None,
+        capacity: int | None = None,
+        weight: float = 1.0,
+    ) -> None:
+        _require("rep", rep)
+        if team is not None:
+            _require("team", team)
+        _check_numbers(capacity, weight)
+        if rep in self.reps:
+            info = self.reps[rep]
+            if (info.team, info.capacity, info.weight) == (team, capacity, weight):
+                raise InvalidInput("rep", f"{rep!r} is already on the roster with these settings")
+            self._trigger(
+                RepChanged,
+                RepChangedData(rep=rep, team=team, capacity=capacity, weight=weight),
+                ctx,
+            )
+            return
+        self._trigger(
+            RepJoined, RepJoinedData(rep=rep, team=team, capacity=capacity, weight=weight), ctx
+        )
+
+    def remove_rep(self, rep: str, reason: str, ctx: Context) -> None:
+        _require("reason", reason)
+        self.require_rep(rep)
+        self._trigger(RepLeft, RepLeftData(rep=rep, reason=reason), ctx)
+
+    def record_absence(
+        self, rep: str, start: datetime, end: datetime, ctx: Context, *, reason: str | None = None
+    ) -> None:
+        self.require_rep(rep)
+        if end <= start:
+            raise InvalidInput(
+                "until", f"the absence must end after it starts ({start.isoformat()})"
+            )
+        self._trigger(
+            AbsenceRecorded, AbsenceData(rep=rep, start=start, end=end, reason=reason), ctx
+        )
+
+    def define_team(self, team: str, managers: list[str], ctx: Context) -> None:
+        _require("team", team)
+        for i, manager in enumerate(managers):
+            _require(f"managers[{i}]", manager)
+        self._trigger(TeamDefined, TeamDefinedData(team=team, managers=list(managers)), ctx)
+
+    def track(
+        self,
+        lead_id: UUID,
+        to_rep: str | None,
+        cause: str,
+        ctx: Context,
+        *,
+        claim_day: str | None = None,
+    ) -> bool:
+        """Make ``lead_id`` count for ``to_rep`` (``None``: for nobody); False if it did."""
+        from_rep = self.holder.get(lead_id)
+        if from_rep == to_rep and claim_day is None:
+            return False
+        self._trigger(
+            LoadChanged,
+            LoadChangedData(
+                lead_id=lead_id, from_rep=from_rep, to_rep=to_rep, cause=cause, claim_day=claim_day
+            ),
+            ctx,
+        )
+        return True
+
+
+def _require(field_name: str, value: str) -> None:
+    if not value or not value.strip():
+        raise InvalidInput(field_name, "must not be empty")
+
+
+def _check_numbers(capacity: int | None, weight: float) -> None:
+    if capacity is not None and capacity < 0:
+        raise InvalidInput("capacity", "must be 0 or more")
+    if not weight > 0:
+        raise InvalidInput("weight", "must be more than 0")

@@ -1,0 +1,79 @@
+"""Helpers for policy tests: pipelines with overridden sections, leads driven in memory."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+from uuid import UUID
+
+from leadflow.events import ActivityKind, LeadEvent
+from leadflow.lead import Context, Lead
+from leadflow.pipeline import Pipeline, parse_pipeline
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+LEAD_ID = UUID("00000000-0000-4000-8000-000000000001")
+
+
+def default_document() -> dict[str, Any]:
+    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def pipeline_with(**sections: Any) -> Pipeline:
+    """The shipped pipeline with whole top-level sections replaced (``None`` removes one)."""
+    document = default_document()
+    for key, value in sections.items():
+        if value is None:
+            document.pop(key, None)
+        else:
+            document[key] = value
+    return parse_pipeline(document)
+
+
+class Driver:
+    """Drives one lead through domain commands on a hand-moved clock; keeps every event."""
+
+    def __init__(self, pipeline: Pipeline, **capture: Any) -> None:
+        self.pipeline = pipeline
+        self.now = T0
+        self.events: list[LeadEvent[Any]] = []
+        self.lead = Lead.capture(LEAD_ID, pipeline, self.ctx(), **capture)
+        self.flush()
+
+    def ctx(self, actor: str = "user:test") -> Context:
+        return Context(actor=actor, occurred_at=self.now, recorded_at=self.now)
+
+    def at(self, **delta: float) -> Driver:
+        self.now += timedelta(**delta)
+        return self
+
+    def flush(self) -> list[LeadEvent[Any]]:
+        new = self.lead.collect_events()
+        self.events.extend(new)
+        return new
+
+    def activity(self, kind: str) -> list[LeadEvent[Any]]:
+        self.lead.record_activity(ActivityKind(kind), self.pipeline, self.ctx())
+        return self.flush()
+
+    def do(self, command: str, *args: Any, **kwargs: Any) -> list[LeadEvent[Any]]:
+        getattr(self.lead, command)(*args, self.pipeline, self.ctx(), **kwargs)
+        return self.flush()
+
+    def sweep(self, now: datetime | None = None) -> list[LeadEvent[Any]]:
+        self.lead.sweep(self.pipeline, now or self.now, self.now)
+        return self.flush()
+
+    def replayed(self) -> Lead:
+        lead: Lead | None = None
+        for event in self.events:
+            lead = Lead.evolve(lead, event)
+        assert lead is not None
+        return lead
+
+
+def scored(events: list[LeadEvent[Any]]) -> list[tuple[str | None, float, float]]:
+    """(rule, delta, score) of each LeadScored event."""
+    return [(e.data.rule, e.data.delta, e.data.score) for e in events if e.TYPE == "LeadScored"]
