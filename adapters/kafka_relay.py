@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import structlog
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from sqlalchemy import Table, insert, select, update
@@ -267,7 +269,11 @@ class Relay:
         poll_interval_s: float = 0.5,
         max_backoff_s: float = 10.0,
     ) -> int:
-        """Tail the log until ``stop`` is set; outages are waited out, never skipped."""
+        """Tail the log until ``stop`` is set.
+
+        Broker and database outages are logged (``relay_waiting``) and waited out with
+        exponential backoff; the position never moves past an unacknowledged event.
+        """
         total = 0
         backoff = 0.2
         failing = False
@@ -275,7 +281,12 @@ class Relay:
         while not stop.is_set():
             try:
                 count = self.publish_available(stop=stop)
-            except (PublishFailed, SqlOperationalError) as exc:
+            except (
+                PublishFailed,  # the broker did not acknowledge
+                SqlOperationalError,  # the position table is unreachable
+                StoreOperationalError,  # the log is unreachable
+                StoreInterfaceError,
+            ) as exc:
                 failing = True
                 self.failed_attempts += 1
                 log.warning(
