@@ -6,6 +6,7 @@ Exit codes beyond the CLI's own: 5 when the broker did not acknowledge (without
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -78,6 +79,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Publish the event log to Kafka as CloudEvents, in log order, keyed by lead id."""
         url = db or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
+        _quiet_kafka_client()
         lf = open_store(url)
         relay = Relay(
             lf,
@@ -129,6 +131,14 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1 if stale else 0)
         written = write_schemas(out)
         Console().print(f"wrote {len(written)} schemas to {out}")
+
+
+def _quiet_kafka_client() -> None:
+    """kafka-python logs every failed connection as plain text on stderr; the relay reports
+    outages itself as structured events (``relay_waiting``), so keep stderr JSON-only."""
+    client_log = logging.getLogger("kafka")
+    client_log.addHandler(logging.NullHandler())
+    client_log.propagate = False
 
 
 def _publish_to_end(relay: Relay, end: int, json_out: bool) -> int:
