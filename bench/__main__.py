@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, imports, scan, stream, sweep
+from bench import commands, imports, readside, scan, stream, sweep
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
@@ -26,33 +28,68 @@ BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "stream": stream.run,
     "sweep": sweep.run,
 }
+READ_SIDE: dict[str, Callable[[int, Path, str | None], list[dict[str, Any]]]] = {
+    "rebuild": readside.rebuild,
+    "funnel": readside.funnel_figures,
+    "dedupe": readside.dedupe,
+    "memory": readside.memory,
+}
+"""Benchmarks on one shared synthetic store (``bench.synth``); these honour ``--db``."""
+ALL = sorted([*BENCHMARKS, *READ_SIDE])
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--size", type=int, default=2000, help="leads per benchmark")
-    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
+    parser.add_argument("--only", choices=ALL, action="append")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--db",
+        help="PostgreSQL URL for the read-side benchmarks (rebuild, funnel, dedupe, memory), "
+        "e.g. postgresql://postgres@127.0.0.1:5432/test?schema=bench_x (schemas "
+        "<schema>_* are dropped and created); default: SQLite files in --workdir",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="where stores are written (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    console = Console()
+    console = Console(width=max(Console().width, 150))
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.only or list(BENCHMARKS):
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        for name in args.only or ALL:
             workdir = Path(tmp) / name
             workdir.mkdir()
+            shared = Path(tmp) / "synthetic"
+            shared.mkdir(exist_ok=True)
             with console.status(f"running {name} at size {args.size}"):
-                for row in BENCHMARKS[name](args.size, workdir):
+                started = time.perf_counter()
+                rows = (
+                    READ_SIDE[name](args.size, shared, args.db)
+                    if name in READ_SIDE
+                    else BENCHMARKS[name](args.size, workdir)
+                )
+                for row in rows:
                     results.append({"benchmark": name, "size": args.size, **row})
-    table = Table(title=f"leadflow benchmarks, {args.size} leads, {platform.machine()} "
-                  f"{platform.python_implementation()} {platform.python_version()}")  # fmt: skip
+            console.print(f"{name}: done in {time.perf_counter() - started:,.1f} s")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    store = "PostgreSQL" if args.db else "SQLite"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    table = Table(
+        title=f"leadflow benchmarks, {args.size:,} leads, read side on {store}, "
+        f"{platform.machine()} {python}, {os.cpu_count()} CPUs, load average {load}"
+    )
     for column in ("figure", "value", "baseline", "ratio", "target", "met"):
         table.add_column(column)
     for row in results:
         table.add_row(
             row["figure"],
-            f"{row['value']:,.0f}",
-            f"{row['baseline']:,.0f}" if "baseline" in row else "",
+            _fmt(row["value"]),
+            _fmt(row["baseline"]) if "baseline" in row else "",
             f"{row['ratio']:.2f}x" if "ratio" in row else "",
             row.get("target", ""),
             {True: "yes", False: "NO"}.get(row.get("met"), ""),  # type: ignore[arg-type]

@@ -1,0 +1,59 @@
+"""Work measured in a fresh process, so that its peak RSS is its own.
+
+``python -m bench.child rebuild URL``: rebuild every read model of the store at URL.
+``python -m bench.child import CSV URL``: import the CSV into the (new) store at URL.
+
+Prints one JSON line: what was done, the seconds it took and ``peak_rss_mb`` (the
+process's RSS high-water mark, ``ru_maxrss``: interpreter and imports included).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+import structlog
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def main(argv: list[str]) -> int:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    from leadflow.adapters.cli_projections import projection_runner
+    from leadflow.adapters.store import open_store
+
+    if argv[0] == "rebuild":
+        url = argv[1]
+        app = open_store(url, actor="user:bench")
+        runner = projection_runner(url)
+        runner.ensure_tables()
+        started = time.perf_counter()
+        events = runner.rebuild(
+            lambda after: app.read_events(after=after, batch_size=10_000), head=app.max_position
+        )
+        seconds = time.perf_counter() - started
+        result = {"events": events, "seconds": seconds, "peak_rss_mb": _peak_mb()}
+    elif argv[0] == "import":
+        from leadflow.adapters.importer import import_file
+
+        source, url = Path(argv[1]), argv[2]
+        app = open_store(url, actor="user:bench")
+        started = time.perf_counter()
+        summary = import_file(app, source, batch_size=500)
+        seconds = time.perf_counter() - started
+        result = {"rows": summary.created, "seconds": seconds, "peak_rss_mb": _peak_mb()}
+    else:
+        raise SystemExit(f"unknown work {argv[0]!r}")
+    app.close()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
