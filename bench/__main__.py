@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -56,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", type=Path, help="where stores are written (default: a temp dir)"
     )
+    parser.add_argument("--keep", action="store_true", help="keep the stores after the run")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     console = Console(width=max(Console().width, 150))
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+    tmp = tempfile.mkdtemp(prefix="bench-", dir=args.workdir)
+    try:
         for name in args.only or ALL:
             workdir = Path(tmp) / name
             workdir.mkdir()
@@ -76,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                 for row in rows:
                     results.append({"benchmark": name, "size": args.size, **row})
             console.print(f"{name}: done in {time.perf_counter() - started:,.1f} s")
+    finally:
+        if args.keep:
+            console.print(f"stores kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     store = "PostgreSQL" if args.db else "SQLite"
     python = f"{platform.python_implementation()} {platform.python_version()}"

@@ -20,6 +20,15 @@ import structlog
 
 
 def _peak_mb() -> float:
+    """This process's RSS high-water mark. ``VmHWM`` belongs to the process image, so it
+    starts afresh at exec; ``ru_maxrss`` would carry the parent's peak across the fork."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
