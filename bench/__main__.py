@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, help="where stores are written (default: a temp dir)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the stores after the run")
+    parser.add_argument(
+        "--stores",
+        type=Path,
+        help="directory for the synthetic SQLite stores, kept and reused by later runs",
+    )
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     console = Console(width=max(Console().width, 150))
@@ -67,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.only or ALL:
             workdir = Path(tmp) / name
             workdir.mkdir()
-            shared = Path(tmp) / "synthetic"
-            shared.mkdir(exist_ok=True)
+            shared = args.stores or Path(tmp) / "synthetic"
+            shared.mkdir(exist_ok=True, parents=True)
             with console.status(f"running {name} at size {args.size}"):
                 started = time.perf_counter()
                 rows = (

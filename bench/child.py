@@ -2,6 +2,8 @@
 
 ``python -m bench.child rebuild URL``: rebuild every read model of the store at URL.
 ``python -m bench.child import CSV URL``: import the CSV into the (new) store at URL.
+``python -m bench.child dedupe URL EMAILS``: look up the contact keys of the emails in the
+file (held) and as many free keys, each once, timing each lookup.
 
 Prints one JSON line: what was done, the seconds it took and ``peak_rss_mb`` (the
 process's RSS high-water mark, ``ru_maxrss``: interpreter and imports included).
@@ -57,6 +59,26 @@ def main(argv: list[str]) -> int:
         summary = import_file(app, source, batch_size=500)
         seconds = time.perf_counter() - started
         result = {"rows": summary.created, "seconds": seconds, "peak_rss_mb": _peak_mb()}
+    elif argv[0] == "dedupe":
+        from leadflow.dedupe import key_id
+
+        url = argv[1]
+        held = [key_id("email", e) for e in Path(argv[2]).read_text().split()]
+        free = [key_id("email", f"nobody{i}@example.org") for i in range(len(held))]
+        app = open_store(url, actor="user:bench")
+        app.pipeline  # noqa: B018 - read once, as any capture does before its lookups
+        samples: list[float] = []
+        found = 0
+        # Interleaved, each key once: nothing is served from the aggregate cache.
+        for h, f in zip(held, free, strict=True):
+            for kid in (h, f):
+                started = time.perf_counter()
+                key = app._find_key(kid)
+                samples.append((time.perf_counter() - started) * 1000)
+                found += key is not None
+        if found != len(held):
+            raise SystemExit(f"{found} of {len(held)} held keys found")
+        result = {"samples_ms": samples, "peak_rss_mb": _peak_mb()}
     else:
         raise SystemExit(f"unknown work {argv[0]!r}")
     app.close()
