@@ -292,6 +292,7 @@ def dedupe(size: int, workdir: Path, db: str | None = None) -> list[dict[str, An
     samples = sorted(result["samples_ms"])
     p99 = samples[int(len(samples) * 0.99) - 1]
     p50 = samples[len(samples) // 2]
+    cpu = sorted(result["cpu_ms"])
     return [
         {
             "figure": f"dedupe key lookup at capture, p50, ms ({len(samples):,} lookups)",
@@ -303,6 +304,13 @@ def dedupe(size: int, workdir: Path, db: str | None = None) -> list[dict[str, An
             "value": p99,
             "target": "< 1 ms",
             "met": p99 < 1.0,
+            "unit": "ms",
+        },
+        {
+            # Wall-clock tails on a loaded 2-core machine are mostly time spent descheduled;
+            # the on-CPU time of the same lookups shows what the lookup itself costs.
+            "figure": "dedupe key lookup at capture, p99 on-CPU time (thread_time), ms",
+            "value": cpu[int(len(cpu) * 0.99) - 1],
             "unit": "ms",
         },
     ]

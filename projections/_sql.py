@@ -164,6 +164,9 @@ _STATEMENTS: dict[
 
 
 _TEXT: dict[datetime, str] = {}
+_TEXT_MAX = 20_000
+"""Times repeat within a batch (one event's time goes to several rows and columns), so a
+memo the size of a batch keeps the gain; a larger one only grows a rebuild's memory."""
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
@@ -175,7 +178,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
         return None
     text = _TEXT.get(value)
     if text is None:
-        if len(_TEXT) > 200_000:
+        if len(_TEXT) > _TEXT_MAX:
             _TEXT.clear()
         text = _TEXT[value] = utc(value).isoformat(" ", "microseconds")[:26]
     return text
