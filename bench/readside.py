@@ -127,7 +127,7 @@ def _raw_scan(url: str) -> tuple[int, float]:
         with psycopg.connect(url.split("?")[0]) as conn, conn.cursor(name="scan") as cur:
             cur.itersize = 10_000
             cur.execute(
-                f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{schema}".stored_events WHERE topic = ANY(%s) ORDER BY notification_id',  # noqa: E501
+                f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{schema}".leadflow_events WHERE topic = ANY(%s) ORDER BY notification_id',  # noqa: E501
                 (topics,),
             )
             for row in cur:
