@@ -174,6 +174,7 @@ class Simulation:
     # -- the queue ------------------------------------------------------------------------
 
     def at(self, when: datetime, action: Action) -> None:
+        when = when.replace(microsecond=0)  # times as people write them
         if when <= END:
             heapq.heappush(self.queue, _Scheduled(when, self.seq, action))
             self.seq += 1
@@ -385,13 +386,25 @@ class Simulation:
         )
         if result is None or result.lead_id != duplicate_id:
             return
-        manager = "manager:ivy" if p.region in ("east", "north") else "manager:omar"
         self.at(
             self.clock.now + timedelta(days=rng.uniform(1, 20)),
-            lambda: self._do(
-                "merge", lambda: self.app.merge(duplicate_id, p.lead_id, actor=manager)
-            ),
+            lambda: self._merge(p, duplicate_id),
         )
+
+    def _merge(self, p: Person, duplicate_id: UUID) -> None:
+        """A manager spots the duplicate; now and then the merge was a mistake and is undone."""
+        manager = "manager:ivy" if p.region in ("east", "north") else "manager:omar"
+        merged = self._do("merge", lambda: self.app.merge(duplicate_id, p.lead_id, actor=manager))
+        if merged is not None and p.rng.random() < 0.1:
+            self.at(
+                self.clock.now + timedelta(days=p.rng.uniform(1, 10)),
+                lambda: self._do(
+                    "unmerge",
+                    lambda: self.app.unmerge(
+                        duplicate_id, reason="a namesake, not the same person", actor=manager
+                    ),
+                ),
+            )
 
     def _behave(self, p: Person) -> None:
         """One thing the person does on their own (tracked by marketing systems)."""
@@ -452,6 +465,25 @@ class Simulation:
         actor = lead.owner or MARKETING_OPS
         reason = "unsubscribed" if p.rng.random() < 0.5 else "contact unreachable"
         self._do("disqualify", lambda: self.app.disqualify(p.lead_id, reason, actor=actor))
+        if p.rng.random() < 0.1:  # months later they come back
+            self.at(
+                self.clock.now + timedelta(days=p.rng.uniform(30, 150)),
+                lambda: self._re_enter(p),
+            )
+
+    def _re_enter(self, p: Person) -> None:
+        lead = self._lead(p)
+        if lead is None or lead.stage != "disqualified":
+            return
+        self._do(
+            "re-entry",
+            lambda: self.app.change_stage(
+                p.lead_id, "lead", reason="asked for a demo again", actor=MARKETING_OPS
+            ),
+        )
+        p.stopped = False
+        p.behaviours_left += p.rng.randint(2, 6)
+        self.at(self.clock.now + timedelta(days=p.rng.uniform(1, 10)), lambda: self._behave(p))
 
     # -- reps -----------------------------------------------------------------------------
 
@@ -479,7 +511,7 @@ class Simulation:
         if happened is not None:
             # Backdated, but never before the lead's latest event (the engine refuses that).
             latest = lead.last_occurred_at or happened
-            at = max(happened, latest)
+            at = max(happened.replace(microsecond=0), latest)
         kind = p.rng.choice(["call", "email", "call", "meeting"])
         self._do(
             "activity",
@@ -666,7 +698,7 @@ class Simulation:
         kind = p.rng.choice(["meeting", "call", "email"])
         if p.rng.random() < 0.08:  # a meeting logged days late
             latest = lead.last_occurred_at or self.clock.now
-            at = max(latest, self.clock.now - timedelta(days=p.rng.uniform(1.5, 5)))
+            at = max(latest, self.clock.now - timedelta(days=p.rng.randint(2, 5)))
             self._do(
                 "activity",
                 lambda: self.app.record_activity(
@@ -723,8 +755,10 @@ class Simulation:
     # -- the daily routine ----------------------------------------------------------------
 
     def _sweep(self) -> None:
-        self.app.sweep(self.clock.now)
+        result = self.app.sweep(self.clock.now)
         self.sweeps += 1
+        for error in result.failed.values():
+            self.refused[f"sweep: {error}"] += 1
         self._observe()
 
     def _observe(self) -> None:
