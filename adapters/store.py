@@ -8,15 +8,25 @@ PostgreSQL recorder (psycopg 3). Read models live in the same database.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from leadflow.application import Leadflow, utc_now
-from leadflow.errors import InvalidInput
+import psycopg
+from psycopg import sql
 
-__all__ = ["DEFAULT_DB_URL", "open_store", "persistence_env", "sqlalchemy_url"]
+from leadflow.application import Leadflow, utc_now
+from leadflow.errors import InvalidInput, LeadflowError
+
+
+class StoreUnavailable(LeadflowError):
+    """The database behind a store URL cannot be reached."""
+
+
+__all__ = ["DEFAULT_DB_URL", "StoreUnavailable", "open_store", "persistence_env", "sqlalchemy_url"]
 
 DEFAULT_DB_URL = "sqlite:///leadflow.db"
 
@@ -85,27 +95,40 @@ def open_store(
     """Open (creating if needed) the store at ``url`` (default: ``$LEADFLOW_DB``)."""
     url = url or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
     env = persistence_env(url)
-    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres" and "POSTGRES_SCHEMA" in env:
-        _ensure_schema(env)
-    return Leadflow(env, clock=clock, actor=actor or _default_actor())
+    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+        return Leadflow(env, clock=clock, actor=actor or _default_actor())
+    # Several processes opening a new store at once would race on CREATE TABLE
+    # ("tuple concurrently updated"): serialise the creation with an advisory lock.
+    with _postgres_connection(env) as conn:
+        key = zlib.crc32(f"leadflow:{env.get('POSTGRES_SCHEMA', 'public')}".encode())
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            if "POSTGRES_SCHEMA" in env:
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                        sql.Identifier(env["POSTGRES_SCHEMA"])
+                    )
+                )
+            return Leadflow(env, clock=clock, actor=actor or _default_actor())
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
-def _ensure_schema(env: dict[str, str]) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        connect_timeout=5,
-        autocommit=True,
-    ) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"]))
+def _postgres_connection(env: dict[str, str]) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=int(env["POSTGRES_PORT"]),
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            connect_timeout=5,
+            autocommit=True,
         )
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(
+            f"PostgreSQL at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}: {exc}"
+        ) from exc
 
 
 def _default_actor() -> str:
