@@ -714,14 +714,19 @@ class Simulation:
             return
         rng = p.rng
         owner = lead.owner or "manager:lena"
+        at = None
+        if rng.random() < 0.15:  # the rep updates the CRM days after the deal was decided
+            latest = lead.last_occurred_at or self.clock.now
+            at = max(latest, self.clock.now - timedelta(days=rng.randint(2, 6)))
         if rng.random() < (0.55 if p.interest == "hot" else 0.35):
             self._do(
-                "win", lambda: self.app.win(p.lead_id, amount=amount, currency="CNY", actor=owner)
+                "win",
+                lambda: self.app.win(p.lead_id, amount=amount, currency="CNY", at=at, actor=owner),
             )
             self._customer(p)
         else:
             reason = rng.choice(["price", "competitor", "no decision"])
-            self._do("lose", lambda: self.app.lose(p.lead_id, reason, actor=owner))
+            self._do("lose", lambda: self.app.lose(p.lead_id, reason, at=at, actor=owner))
 
     def _customer(self, p: Person) -> None:
         rng = p.rng

@@ -21,6 +21,7 @@ from leadflow.adapters.demo import START, DemoResult, SimClock, funnel, run_demo
 from leadflow.adapters.store import open_store
 from leadflow.application import Leadflow
 from leadflow.codec import EventRecord
+from leadflow.projections.reference import funnel_from_events
 
 runner = CliRunner()
 MODERATE = 400
@@ -184,6 +185,21 @@ def test_some_activity_is_recorded_days_after_it_happened(history: History) -> N
     for record in late:
         earlier = [r for r in by_lead[record.lead_id] if r.position < record.position]
         assert all(r.occurred_at <= record.occurred_at for r in earlier)
+
+
+def test_late_recorded_deals_make_a_past_funnel_differ_from_what_was_known_then(
+    history: History,
+) -> None:
+    late_wins = [
+        r for r in history.of("DealWon") if r.occurred_at < r.recorded_at - timedelta(days=1)
+    ]
+    assert late_wins
+    day = late_wins[0].occurred_at + timedelta(hours=1)
+    as_known_now = funnel_from_events(history.records, history.app.pipeline, day)
+    as_known_then = funnel_from_events(history.records, history.app.pipeline, day, as_known_at=day)
+    customers_now = next(row.in_stage for row in as_known_now if row.stage == "customer")
+    customers_then = next(row.in_stage for row in as_known_then if row.stage == "customer")
+    assert customers_now > customers_then
 
 
 def test_every_stage_is_reached(history: History) -> None:
