@@ -37,6 +37,7 @@ from rich.table import Table
 from leadflow.adapters.store import open_store
 from leadflow.application import Leadflow
 from leadflow.errors import InvalidInput, LeadflowError
+from leadflow.events import EVENT_TYPES
 from leadflow.lead import Lead
 from leadflow.pipeline import Pipeline, parse_pipeline
 from leadflow.projections.reference import FunnelRow, funnel_from_events
@@ -96,7 +97,7 @@ def demo_pipeline() -> Pipeline:
             },
         ],
     }
-    data["sla"]["handoff"]["escalate_to"] = "manager:lena"
+    data["sla"]["handoff"]["escalate_to"] = "user:head-of-sales"  # when a team has no manager
     return parse_pipeline(data, "demo pipeline")
 
 
@@ -272,7 +273,7 @@ class Simulation:
             ("inside_west", ["manager:omar"]),
             ("key_accounts", ["manager:ivy"]),
             ("sales_east", ["manager:lena"]),
-            ("sales_west", ["manager:lena"]),
+            ("sales_west", ["manager:ravi"]),
         ]:
             app.define_team(team, managers, actor=admin)
         cap = self.sdr_capacity
@@ -555,7 +556,7 @@ class Simulation:
                             p.lead_id,
                             rep,
                             reason="qualified by SDR",
-                            actor="manager:lena",
+                            actor=self._manager_of(rep),
                         ),
                     )
                     self._follow_up_later(p, self.clock.now, chance=0.95)
@@ -578,6 +579,10 @@ class Simulation:
             self.at(now + timedelta(hours=rng.uniform(2, 40)), lambda: self._answer(p, False))
         else:
             self.at(now + timedelta(hours=rng.uniform(1, 40)), lambda: self._answer(p, True))
+
+    def _manager_of(self, rep: str) -> str:
+        managers = self.app.roster().managers_of(rep)
+        return managers[0] if managers else "user:head-of-sales"
 
     def _sales_rep(self, p: Person) -> str | None:
         """The least-loaded available rep of the person's regional sales team."""
@@ -651,7 +656,7 @@ class Simulation:
         if lead is None or lead.stage != "sql":
             return
         rng = p.rng
-        owner = lead.owner or "manager:lena"
+        owner = lead.owner or "user:head-of-sales"
         roll = rng.random()
         account = f"acct-{self.seed}-{p.index:06d}"
         if roll < 0.72:
@@ -713,7 +718,7 @@ class Simulation:
         if lead is None or lead.stage != "opportunity":
             return
         rng = p.rng
-        owner = lead.owner or "manager:lena"
+        owner = lead.owner or "user:head-of-sales"
         at = None
         if rng.random() < 0.15:  # the rep updates the CRM days after the deal was decided
             latest = lead.last_occurred_at or self.clock.now
@@ -847,7 +852,12 @@ def print_summary(app: Leadflow, result: DemoResult, console: Console) -> None:
     by_rule: Counter[str] = Counter()
     moves: Counter[str] = Counter()
     owner: dict[UUID, str | None] = {}
-    for record in app.read_events():
+    left: dict[str, str] = {}
+    for record in app.read_events(include_org=True):
+        if record.type == "RepLeft":
+            left[str(record.data["rep"])] = record.occurred_at.date().isoformat()
+        if record.type not in EVENT_TYPES:
+            continue  # roster and pipeline bookkeeping
         by_type[record.type] += 1
         if record.type == "StageChanged":
             moves[str(record.data["kind"])] += 1
@@ -888,11 +898,11 @@ def print_summary(app: Leadflow, result: DemoResult, console: Console) -> None:
     reps = Table(title=f"Reps' open leads on {result.as_of.date().isoformat()}")
     for column in ("rep", "team", "capacity", "weight", "open leads"):
         reps.add_column(column, justify="left" if column in ("rep", "team") else "right")
-    for rep in sorted(set(roster.reps) | set(roster.open_leads)):
+    for rep in sorted(set(roster.reps) | set(roster.open_leads) | set(left)):
         info = roster.reps.get(rep)
         reps.add_row(
             rep,
-            (info.team or "-") if info else "(left)",
+            (info.team or "-") if info else f"(left on {left.get(rep, '?')})",
             str(info.capacity) if info and info.capacity is not None else "-",
             f"{info.weight:g}" if info else "-",
             str(roster.load(rep)),

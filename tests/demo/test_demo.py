@@ -143,6 +143,8 @@ def test_time_driven_rules_fire_from_the_sweep(history: History) -> None:
     breaches = history.of("SlaBreached")
     assert breaches
     assert all(r.actor == "system:handoff-sla" for r in breaches)
+    escalated_to = {r.data["to"] for r in history.of("HandOffEscalated")}
+    assert escalated_to == {"manager:lena", "manager:ravi"}  # the sales teams' managers
     assert any(r.actor == "system:opportunity-stalled" for r in history.of("LeadRecycled"))
     assert history.result.sweeps >= 365
 
