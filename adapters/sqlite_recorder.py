@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing import sqlite as es_sqlite
 from eventsourcing.persistence import Notification
@@ -71,6 +72,27 @@ class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
             raw: sqlite3.Cursor = cursor.sqlite_cursor
             raw.row_factory = None
             rows = raw.execute(statement, params).fetchall()
+        return [
+            Notification(
+                id=rowid,
+                originator_id=originator_id,
+                originator_version=version,
+                topic=topic,
+                state=state,
+            )
+            for rowid, originator_id, version, topic, state in rows
+        ]
+
+    def select_lead_notifications(self, lead_id: UUID) -> Sequence[Notification]:
+        """One lead's events with their log positions, by the (originator_id, version) key."""
+        statement = (
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} WHERE originator_id=? ORDER BY originator_version"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            raw: sqlite3.Cursor = cursor.sqlite_cursor
+            raw.row_factory = None
+            rows = raw.execute(statement, (lead_id.hex,)).fetchall()
         return [
             Notification(
                 id=rowid,

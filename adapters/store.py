@@ -29,6 +29,7 @@ class StoreUnavailable(LeadflowError):
 __all__ = ["DEFAULT_DB_URL", "StoreUnavailable", "open_store", "persistence_env", "sqlalchemy_url"]
 
 DEFAULT_DB_URL = "sqlite:///leadflow.db"
+POSTGRES_MODULE = "leadflow.adapters.postgres_recorder"
 
 
 def persistence_env(url: str) -> dict[str, str]:
@@ -53,7 +54,7 @@ def persistence_env(url: str) -> dict[str, str]:
     if scheme in ("postgres", "postgresql"):
         query = parse_qs(parts.query)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": POSTGRES_MODULE,
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parts.port or 5432),
@@ -95,7 +96,7 @@ def open_store(
     """Open (creating if needed) the store at ``url`` (default: ``$LEADFLOW_DB``)."""
     url = url or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
     env = persistence_env(url)
-    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+    if env["PERSISTENCE_MODULE"] != POSTGRES_MODULE:
         return Leadflow(env, clock=clock, actor=actor or _default_actor())
     # Several processes opening a new store at once would race on CREATE TABLE
     # ("tuple concurrently updated"): serialise the creation with an advisory lock.

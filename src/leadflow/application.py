@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from eventsourcing.persistence import (
     EventStore,
     IntegrityError,
     Mapper,
+    Notification,
     PersistenceError,
     Recording,
 )
@@ -70,6 +71,14 @@ class CommandResult:
     lead_id: UUID
     version: int
     events: tuple[RecordedEventRef, ...]
+
+
+@runtime_checkable
+class LeadIndexedRecorder(Protocol):
+    """A recorder that reads one lead's events with their positions by its key
+    (both of leadflow's recorders do; see ``leadflow.adapters``)."""
+
+    def select_lead_notifications(self, lead_id: UUID) -> Sequence[Notification]: ...
 
 
 def _project_lead(lead: Lead | None, events: Iterable[Any]) -> Lead | None:
@@ -1111,11 +1120,19 @@ class Leadflow(Application[UUID]):
         since: datetime | None,
         until: datetime | None,
     ) -> Iterator[EventRecord]:
-        # Positions of one lead come from the application sequence, so scan it by topic
-        # filter but keep only this lead: simple, and correct on every recorder.
-        for record in self.read_events(after=after, types=(), include_org=False):
-            if record.lead_id != lead_id:
-                continue
+        if isinstance(self.recorder, LeadIndexedRecorder):
+            mapper = self.mapper
+            assert isinstance(mapper, EventMapper)
+            records: Iterable[EventRecord] = (
+                mapper.to_record(n.id, n)
+                for n in self.recorder.select_lead_notifications(lead_id)
+                if n.id > after and n.topic in LEAD_TOPICS
+            )
+        else:  # a recorder without a per-lead read: scan the log, keep this lead
+            records = (
+                r for r in self.read_events(after=after, include_org=False) if r.lead_id == lead_id
+            )
+        for record in records:
             if topics and f"leadflow.lead:{record.type}" not in topics:
                 continue
             if since is not None and record.occurred_at < since:

@@ -238,3 +238,21 @@ def test_a_stale_cached_lead_conflicts_once_then_reads_fresh(db_url: str) -> Non
         "ActivityRecorded",
         "StageChanged",
     ]
+
+
+def test_one_leads_events_are_read_by_its_key_not_by_scanning_the_log(app: Leadflow) -> None:
+    from leadflow.application import LeadIndexedRecorder
+
+    ann = app.capture(email="ann@example.com").lead_id
+    app.capture(email="bob@example.com")
+    app.record_activity(ann, "call")
+
+    assert isinstance(app.recorder, LeadIndexedRecorder)
+    assert [(r.type, r.sequence) for r in app.read_events(lead_id=ann)] == [
+        ("LeadCaptured", 1),
+        ("ActivityRecorded", 2),
+    ]
+    first = next(iter(app.read_events(lead_id=ann)))
+    assert [r.type for r in app.read_events(lead_id=ann, after=first.position)] == [
+        "ActivityRecorded"
+    ]

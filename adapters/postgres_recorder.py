@@ -1,0 +1,43 @@
+"""PostgreSQL persistence: the eventsourcing library's recorder plus a per-lead read.
+
+Named in ``PERSISTENCE_MODULE``; the library looks for exactly one infrastructure factory
+class in it, so the library's classes are referenced via their module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing import postgres as es_postgres
+from eventsourcing.persistence import Notification
+from psycopg.sql import SQL, Identifier
+
+__all__ = ["Factory"]
+
+
+class _ApplicationRecorder(es_postgres.PostgresApplicationRecorder):
+    def select_lead_notifications(self, lead_id: UUID) -> Sequence[Notification]:
+        """One lead's events with their log positions, by the (originator_id, version) key."""
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE originator_id = %s ORDER BY originator_version"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, [lead_id], prepare=True)
+            rows: list[dict[str, Any]] = cursor.fetchall()
+        return [
+            Notification(
+                id=row["notification_id"],
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in rows
+        ]
+
+
+class Factory(es_postgres.PostgresFactory):
+    application_recorder_class = _ApplicationRecorder
