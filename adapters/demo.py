@@ -97,6 +97,8 @@ def demo_pipeline() -> Pipeline:
             },
         ],
     }
+    # a signal for managers: MQLs and SALs left waiting past their stage's `sla`
+    data["sla"]["stage"] = {"id": "stage-sla", "stages": ["mql", "sal"]}
     data["sla"]["handoff"]["escalate_to"] = "user:head-of-sales"  # when a team has no manager
     return parse_pipeline(data, "demo pipeline")
 
@@ -529,7 +531,8 @@ class Simulation:
         rng = p.rng
         owner = lead.owner
         if owner is None:
-            return  # in the pool: whoever claims it will work it
+            p.mql_handled_at = None  # in the pool: whoever claims it will work it
+            return
         if rng.random() < 0.2:
             # Qualified on the phone by the SDR: BANT makes it an SQL, a manager gives it to sales.
             answers = [rng.random() < 0.8 for _ in range(4)]
@@ -615,7 +618,7 @@ class Simulation:
             return
         now = self.clock.now
         self._follow_up_later(p, now, chance=0.93)
-        self.at(now + timedelta(days=rng.uniform(3, 12)), lambda: self._sal(p))
+        self.at(now + timedelta(days=rng.uniform(1, 7)), lambda: self._sal(p))
 
     def _sal(self, p: Person) -> None:
         lead = self._lead(p)
