@@ -142,6 +142,8 @@ class DemoResult:
     as_of: datetime
     refused: Counter[str] = field(default_factory=Counter)
     """Commands the engine refused, by reason kind (claims past the daily limit, …)."""
+    sweep_seconds: float = 0.0
+    """Wall time spent in ``sweep`` (not part of the history: for the operator)."""
 
 
 Action = Callable[[], None]
@@ -167,6 +169,7 @@ class Simulation:
         self.seq = 0
         self.commands = 0
         self.sweeps = 0
+        self.sweep_seconds = 0.0
         self.refused: Counter[str] = Counter()
         self.people: dict[UUID, Person] = {}
         self.pool: dict[UUID, None] = {}  # ordered: oldest in the pool first
@@ -192,7 +195,9 @@ class Simulation:
             if on_day is not None and (item.at - START).days > day:
                 day = (item.at - START).days
                 on_day(day)
-        return DemoResult(self.leads, self.commands, self.sweeps, END, self.refused)
+        return DemoResult(
+            self.leads, self.commands, self.sweeps, END, self.refused, self.sweep_seconds
+        )
 
     def _do(self, kind: str, command: Callable[[], Any]) -> Any:
         """Run one engine command; a refusal is counted, as a person would shrug it off."""
@@ -768,7 +773,9 @@ class Simulation:
     # -- the daily routine ----------------------------------------------------------------
 
     def _sweep(self) -> None:
+        started = time.monotonic()
         result = self.app.sweep(self.clock.now)
+        self.sweep_seconds += time.monotonic() - started
         self.sweeps += 1
         for error in result.failed.values():
             self.refused[f"sweep: {error}"] += 1
@@ -953,7 +960,8 @@ def register(app: typer.Typer) -> None:
         elapsed = time.monotonic() - started
         console.print(
             f"{leads} people, {result.commands} commands, {result.sweeps} sweeps, "
-            f"{lf.max_position()} events in {url} ({elapsed:.0f} s)"
+            f"{lf.max_position()} events in {url} ({elapsed:.0f} s, of which sweeps "
+            f"{result.sweep_seconds:.0f} s)"
         )
         print_summary(lf, result, console)
         print_funnel(
