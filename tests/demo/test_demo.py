@@ -21,6 +21,7 @@ from leadflow.adapters.demo import START, DemoResult, SimClock, funnel, run_demo
 from leadflow.adapters.store import open_store
 from leadflow.application import Leadflow
 from leadflow.codec import EventRecord
+from leadflow.events import EVENT_TYPES
 from leadflow.projections.reference import funnel_from_events
 
 runner = CliRunner()
@@ -70,13 +71,14 @@ def test_the_same_seed_writes_the_same_log_and_another_seed_a_different_one(
         roster_and_pipeline = [
             orjson.dumps(r.to_json_dict()).decode()
             for r in app.read_events(include_org=True)
-            if not r.type.startswith("Lead") or r.type == "LeadScored"
+            if r.type not in EVENT_TYPES
         ]
         app.close()
         logs.append((_events_json(url), roster_and_pipeline))
     (same_a, org_a), (same_b, org_b), (other, _) = logs
     assert len(same_a) > 1000
     assert same_a == same_b
+    assert len(org_a) > 100  # the pipeline, the roster and its loads
     assert org_a == org_b
     assert other != same_a
 
