@@ -79,6 +79,8 @@ OptReason = Annotated[str | None, typer.Option("--reason", help="Why.")]
 class _State:
     db: str | None = None
     json: bool = False
+    opened: tuple[str | None, Leadflow, int] | None = None
+    """The store the running command opened (URL as given, application, log position)."""
 
 
 _state = _State()
@@ -133,8 +135,11 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         as_json = bool(kwargs.get("json_out", False))
+        _state.opened = None
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            _after_write()
+            return result
         except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
             _fail(EXIT_INVALID, exc, as_json)
         except ConcurrencyConflict as exc:
@@ -148,7 +153,21 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def store(db: str | None, actor: str | None = None) -> Leadflow:
-    return open_store(db or _state.db, actor=actor)
+    lf = open_store(db or _state.db, actor=actor)
+    _state.opened = (db or _state.db, lf, lf.max_position())
+    return lf
+
+
+def _after_write() -> None:
+    """After a command that recorded events, bring the read models up to date."""
+    if _state.opened is None:
+        return
+    url, lf, position = _state.opened
+    _state.opened = None
+    if lf.max_position() > position:
+        from leadflow.adapters.cli_projections import catch_up_after_write
+
+        catch_up_after_write(url, lf)
 
 
 def _when(at: str | None) -> datetime | None:
@@ -598,11 +617,13 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import cli_leads, cli_policies, demo
+    from leadflow.adapters import cli_leads, cli_policies, cli_projections, cli_stream, demo
 
     demo.register(app)
     cli_policies.register(app)
     cli_leads.register(app)
+    cli_projections.register(app)
+    cli_stream.register(app)
 
 
 if __name__ != "__main__":

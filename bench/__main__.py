@@ -17,12 +17,13 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, imports, scan, sweep
+from bench import commands, imports, scan, stream, sweep
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
     "import": imports.run,
     "scan": scan.run,
+    "stream": stream.run,
     "sweep": sweep.run,
 }
 

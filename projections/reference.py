@@ -13,19 +13,33 @@ recording time ``as_known_at``:
 * ``reached``: leads that were in this stage at any time up to ``as_of``;
 * ``conversion_to_next``: ``reached`` of the next stage on the main path divided by
   ``reached`` of this one (``None`` for the last stage, or when nothing reached it).
+
+Restrictions and groups (``leadflow funnel --cohort-from/--cohort-to/--by``):
+
+* a capture cohort keeps the leads whose capture ``occurred_at`` falls on those days
+  (UTC, both ends inclusive);
+* ``source``, ``campaign``, ``region`` (``attributes.region``) group leads by their
+  attribution as captured; ``owner`` by the owner at the instant: set by
+  ``LeadAssigned``/``LeadClaimed`` (``owner``), by ``HandOffAccepted`` (the pending
+  ``LeadHandedOff``'s ``to_owner``, or whom a ``HandOffEscalated`` reassigned it to),
+  cleared by ``LeadReleased``. A missing value is
+  the group ``(none)``; ``cohort`` groups by the capture month (``YYYY-MM``, UTC).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID
 
 from leadflow.codec import EventRecord
 from leadflow.pipeline import Pipeline
 
-__all__ = ["FunnelRow", "funnel_from_events"]
+__all__ = ["NO_VALUE", "FunnelRow", "funnel_by_from_events", "funnel_from_events"]
+
+NO_VALUE = "(none)"
 
 STAGE_SETTING_TYPES = frozenset({"LeadCaptured", "StageChanged"})
 
@@ -43,23 +57,90 @@ def funnel_from_events(
     pipeline: Pipeline,
     as_of: datetime,
     as_known_at: datetime | None = None,
+    cohort_from: date | None = None,
+    cohort_to: date | None = None,
 ) -> list[FunnelRow]:
-    stage_events: dict[UUID, list[tuple[datetime, int, str]]] = {}
+    groups = funnel_by_from_events(
+        records, pipeline, as_of, as_known_at, None, cohort_from, cohort_to
+    )
+    return groups[0][1] if groups else _rows(pipeline, [])
+
+
+def funnel_by_from_events(
+    records: Iterable[EventRecord],
+    pipeline: Pipeline,
+    as_of: datetime,
+    as_known_at: datetime | None = None,
+    by: str | None = None,
+    cohort_from: date | None = None,
+    cohort_to: date | None = None,
+) -> list[tuple[str, list[FunnelRow]]]:
+    """The funnel per group (sorted by key); one group keyed ``""`` when ``by`` is None."""
+    counted: dict[UUID, list[EventRecord]] = {}
     for record in records:
-        if record.type not in STAGE_SETTING_TYPES or record.occurred_at > as_of:
+        if record.occurred_at > as_of:
             continue
         if as_known_at is not None and record.recorded_at > as_known_at:
             continue
-        stage_events.setdefault(record.lead_id, []).append(
-            (record.occurred_at, record.position, record.data["stage"])
-        )
+        counted.setdefault(record.lead_id, []).append(record)
+    groups: dict[str, list[list[str]]] = {}
+    for events in counted.values():
+        events.sort(key=lambda r: (r.occurred_at, r.position))
+        captures = [r for r in events if r.type == "LeadCaptured"]
+        if captures and not _in_cohort(captures[0], cohort_from, cohort_to):
+            continue
+        if not captures and (cohort_from or cohort_to):
+            continue
+        changes = [r.data["stage"] for r in events if r.type in STAGE_SETTING_TYPES]
+        if changes:
+            groups.setdefault(_key(by, events, captures), []).append(changes)
+    return [(key, _rows(pipeline, groups[key])) for key in sorted(groups)]
+
+
+def _in_cohort(capture: EventRecord, start: date | None, end: date | None) -> bool:
+    day = capture.occurred_at.astimezone(UTC).date()
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def _key(by: str | None, events: list[EventRecord], captures: list[EventRecord]) -> str:
+    if by is None:
+        return ""
+    if by == "owner":
+        owner: str | None = None
+        pending: str | None = None
+        for r in events:
+            if r.type in ("LeadAssigned", "LeadClaimed"):
+                owner = r.data["owner"]
+            elif r.type == "LeadReleased":
+                owner = None
+            elif r.type == "LeadHandedOff":
+                pending = r.data["to_owner"]
+            elif r.type == "HandOffAccepted":
+                owner, pending = pending or owner, None
+            elif r.type == "HandOffRejected":
+                pending = None
+            elif r.type == "HandOffEscalated" and pending and r.data.get("reassigned_to"):
+                pending = r.data["reassigned_to"]
+        return owner or NO_VALUE
+    if by == "cohort":
+        if not captures:
+            return NO_VALUE
+        at = captures[0].occurred_at.astimezone(UTC)
+        return f"{at.year:04d}-{at.month:02d}"
+    data: dict[str, Any] = captures[0].data if captures else {}
+    value = (data.get("attributes") or {}).get("region") if by == "region" else data.get(by)
+    return value or NO_VALUE
+
+
+def _rows(pipeline: Pipeline, leads: list[list[str]]) -> list[FunnelRow]:
     in_stage = dict.fromkeys(pipeline.stages, 0)
     reached = dict.fromkeys(pipeline.stages, 0)
-    for changes in stage_events.values():
-        changes.sort()
-        in_stage[changes[-1][2]] += 1
-        for stage in {stage for _, _, stage in changes}:
-            reached[stage] += 1
+    for changes in leads:
+        if changes[-1] in in_stage:
+            in_stage[changes[-1]] += 1
+        for stage in set(changes):
+            if stage in reached:
+                reached[stage] += 1
     rows = []
     for stage in pipeline.stages:
         following = pipeline.next_on_main_path(stage)

@@ -1,0 +1,459 @@
+"""The read side of the command line: projections, funnels, history, audit, report, replay.
+
+Every read command first catches the read models up with the log (cheap: only the
+events since the last run), so answers are never stale. Write commands catch up too,
+right after they succeed (:func:`catch_up_after_write`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import structlog
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leadflow.adapters.store import DEFAULT_DB_URL, schema_of, sqlalchemy_url
+from leadflow.application import Leadflow
+from leadflow.errors import InvalidInput
+from leadflow.pipeline import load_pipeline
+from leadflow.projections import (
+    FunnelQuery,
+    FunnelRow,
+    ProjectionRunner,
+    audit_trail,
+    funnel,
+    funnel_by,
+    funnel_json,
+    lead_history,
+)
+from leadflow.projections.funnel import GROUPINGS
+from leadflow.projections.replay import replay, replay_json
+from leadflow.projections.report import render_report
+
+__all__ = ["catch_up_after_write", "projection_runner", "register"]
+
+log = structlog.get_logger("leadflow.cli")
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db", envvar="LEADFLOW_DB", help="Store URL: sqlite:///file.db or postgresql://…"
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Business time to answer for (ISO 8601; default now)."),
+]
+AsKnownAt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-known-at",
+        help="Count only events recorded by then: reproduces a report printed at that time.",
+    ),
+]
+
+_engines: dict[str, sa.Engine] = {}
+
+
+def _resolve(url: str | None) -> str:
+    return url or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
+
+
+def projection_runner(url: str | None, *, batch_size: int = 1000) -> ProjectionRunner:
+    """The read models of the store at ``url`` (its database, its schema)."""
+    resolved = _resolve(url)
+    engine = _engines.get(resolved)
+    if engine is None:
+        target = sqlalchemy_url(resolved)
+        connect_args: dict[str, Any] = {"timeout": 30} if target.startswith("sqlite") else {}
+        engine = sa.create_engine(target, connect_args=connect_args)
+        if target.startswith("sqlite"):
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        _engines[resolved] = engine
+    return ProjectionRunner(engine, schema=schema_of(resolved), batch_size=batch_size)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The store runs SQLite in WAL mode; NORMAL sync is SQLite's advice for WAL and what
+    # the event store uses: a commit survives a process crash (even SIGKILL), so positions
+    # and rows stay consistent; only an OS crash may lose the last commits, together.
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def _reader(lf: Leadflow) -> Any:
+    return lambda after: lf.read_events(after=after)
+
+
+@contextmanager
+def _progress(label: str, total: int, start: int) -> Iterator[Any]:
+    """A rich progress bar over log positions (hidden when there is little to do)."""
+    if total - start < 5000:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    from leadflow.adapters.cli import err
+
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total - start)
+        yield lambda position: bar.update(task, completed=position - start)
+
+
+def catch_up(lf: Leadflow, runner: ProjectionRunner) -> int:
+    runner.ensure_tables()
+    start = min(runner.positions().values(), default=0)
+    with _progress("catching up", lf.max_position(), start) as progress:
+        return runner.catch_up(_reader(lf), progress, head=lf.max_position)
+
+
+def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
+    """Bring the read models up to date after a write command; never fails the command."""
+    try:
+        applied = catch_up(lf, projection_runner(url))
+        log.debug("projections_caught_up", events=applied)
+    except Exception as exc:  # the write succeeded; the next read catches up again
+        log.warning("projection_catch_up_failed", error=str(exc))
+
+
+def _time(value: str | None, name: str, default: datetime) -> datetime:
+    from leadflow.adapters.cli import parse_time
+
+    return parse_time(value, name, end_of_day=True) if value else default
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _print_funnel(rows: list[FunnelRow], title: str) -> None:
+    from leadflow.adapters.cli import out
+
+    table = Table(title=title)
+    for column in ("stage", "in stage", "reached", "conversion to next"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for row in rows:
+        conversion = f"{row.conversion_to_next:.1%}" if row.conversion_to_next is not None else "-"
+        table.add_row(row.stage, str(row.in_stage), str(row.reached), conversion)
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    from leadflow.adapters.cli import emit, handles_errors, out, store
+
+    @app.command("projections")
+    @handles_errors
+    def projections_(db: Db = None, json_out: Json = False) -> None:
+        """Each read model's log position and lag (events not yet applied)."""
+        lf = store(db)
+        runner = projection_runner(db)
+        head = lf.max_position()
+        rows = [
+            {"name": name, "position": position, "lag": max(head - position, 0)}
+            for name, position in runner.positions().items()
+        ]
+        if json_out:
+            emit({"log_position": head, "projections": rows}, True)
+            return
+        table = Table(title=f"read models (log at position {head})")
+        for column in ("name", "position", "lag"):
+            table.add_column(column, justify="left" if column == "name" else "right")
+        for row in rows:
+            table.add_row(str(row["name"]), str(row["position"]), str(row["lag"]))
+        out.print(table)
+
+    @app.command()
+    @handles_errors
+    def rebuild(
+        name: Annotated[
+            str | None, typer.Argument(help="Read model to rebuild (default: all).")
+        ] = None,
+        db: Db = None,
+        json_out: Json = False,
+    ) -> None:
+        """Drop a read model and rebuild it from the whole log."""
+        lf = store(db)
+        runner = projection_runner(db)
+        names = [p.name for p in runner.projections]
+        if name is not None and name not in names:
+            raise InvalidInput("name", f"unknown read model {name!r}; read models: {names}")
+        started = time.perf_counter()
+        columns = (TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        from leadflow.adapters.cli import err
+
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task("rebuild", total=lf.max_position())
+            applied = runner.rebuild(
+                _reader(lf),
+                [name] if name else None,
+                lambda position: bar.update(task, completed=position),
+                head=lf.max_position,
+            )
+        seconds = time.perf_counter() - started
+        rebuilt = [name] if name else names
+        result = {"rebuilt": rebuilt, "events": applied, "seconds": seconds}
+        emit(result, json_out, f"rebuilt {', '.join(rebuilt)}: {applied} events")
+
+    @app.command()
+    @handles_errors
+    def project(
+        follow: Annotated[
+            bool, typer.Option("--follow", help="Keep polling the log for new events.")
+        ] = False,
+        interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
+        db: Db = None,
+    ) -> None:
+        """Catch the read models up with the log (once, or continuously with --follow)."""
+        lf = store(db)
+        runner = projection_runner(db)
+        while True:
+            applied = catch_up(lf, runner)
+            if applied:
+                log.info("projections_caught_up", events=applied, positions=runner.positions())
+            if not follow:
+                return
+            time.sleep(interval)
+
+    @app.command("funnel")
+    @handles_errors
+    def funnel_(
+        as_of: AsOf = None,
+        as_known_at: AsKnownAt = None,
+        cohort_from: Annotated[
+            str | None, typer.Option("--cohort-from", help="Captured on or after (YYYY-MM-DD).")
+        ] = None,
+        cohort_to: Annotated[
+            str | None, typer.Option("--cohort-to", help="Captured on or before (YYYY-MM-DD).")
+        ] = None,
+        by: Annotated[
+            str | None,
+            typer.Option(
+                "--by", help="Group by source, campaign, owner, region or cohort (capture month)."
+            ),
+        ] = None,
+        db: Db = None,
+        json_out: Json = False,
+    ) -> None:
+        """Per stage: leads in it, leads that reached it, conversion to the next stage."""
+        if by is not None and by not in GROUPINGS:
+            raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
+        lf = store(db)
+        now = lf.clock()
+        query = FunnelQuery(
+            as_of=_time(as_of, "as_of", now),
+            as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
+            cohort_from=_day(cohort_from, "cohort_from"),
+            cohort_to=_day(cohort_to, "cohort_to"),
+        )
+        runner = projection_runner(db)
+        catch_up(lf, runner)
+        pipeline = lf.pipeline
+        with runner.engine.connect() as conn:
+            if by is None:
+                rows = funnel(conn, pipeline, query)
+                if json_out:
+                    emit(funnel_json(query, rows=rows), True)
+                else:
+                    _print_funnel(rows, _title(query))
+                return
+            groups = funnel_by(conn, pipeline, query, by)
+        if json_out:
+            emit(funnel_json(query, groups=groups), True)
+            return
+        for key, group_rows in groups:
+            _print_funnel(group_rows, f"{by} = {key}: {_title(query)}")
+
+    @app.command()
+    @handles_errors
+    def history(
+        lead: Annotated[str, typer.Argument(help="Lead id.", show_default=False)],
+        db: Db = None,
+        json_out: Json = False,
+    ) -> None:
+        """A lead's stage intervals: durations, owners, and the events behind each change."""
+        from leadflow.adapters.cli import _lead_id
+
+        lead_id = _lead_id(lead)
+        lf = store(db)
+        lf.get_lead(lead_id)  # not found → exit 4
+        runner = projection_runner(db)
+        catch_up(lf, runner)
+        with runner.engine.connect() as conn:
+            result = lead_history(conn, lead_id, lf.clock())
+        if json_out:
+            emit(result, True)
+            return
+        table = Table(title=f"stage history of {lead_id}")
+        for column in ("stage", "entered", "left", "duration", "owners", "by", "why"):
+            table.add_column(column)
+        for interval in result["intervals"]:
+            why = interval["rule"] or interval["reason"] or interval["kind"]
+            cause = interval["events"]["cause"]
+            if cause:
+                why = f"{why} (after {cause['type']})"
+            table.add_row(
+                interval["stage"],
+                interval["entered_at"][:19],
+                (interval["exited_at"] or "(now)")[:19],
+                _duration(interval["duration_seconds"]),
+                ", ".join(interval["owners"]) or "-",
+                interval["entered_by"],
+                str(why),
+            )
+        out.print(table)
+
+    @app.command()
+    @handles_errors
+    def audit(
+        lead: Annotated[str | None, typer.Option("--lead", help="Only this lead.")] = None,
+        rep: Annotated[
+            str | None, typer.Option("--rep", help="Only hand-offs from or to this rep.")
+        ] = None,
+        from_: Annotated[
+            str | None, typer.Option("--from", help="Handed off on or after (ISO 8601).")
+        ] = None,
+        to: Annotated[
+            str | None, typer.Option("--to", help="Handed off on or before (ISO 8601).")
+        ] = None,
+        db: Db = None,
+        json_out: Json = False,
+    ) -> None:
+        """The hand-off audit trail: who handed which lead to whom, and what came of it."""
+        from leadflow.adapters.cli import _lead_id, parse_time
+
+        lf = store(db)
+        runner = projection_runner(db)
+        catch_up(lf, runner)
+        with runner.engine.connect() as conn:
+            trail = audit_trail(
+                conn,
+                lead_id=_lead_id(lead) if lead else None,
+                rep=rep,
+                since=parse_time(from_, "from") if from_ else None,
+                until=parse_time(to, "to", end_of_day=True) if to else None,
+                now=lf.clock(),
+            )
+        if json_out:
+            emit(trail, True)
+            return
+        table = Table(title="hand-offs")
+        for column in ("handed off", "lead", "from → to", "SLA due", "outcome", "by", "took"):
+            table.add_column(column)
+        for row in trail:
+            outcome = row["outcome"] + (" (overdue)" if row["overdue"] else "")
+            if row["sla_met"] is False:
+                outcome += " (late)"
+            if row["recycled_at"]:
+                outcome += ", recycled"
+            table.add_row(
+                row["handed_off_at"][:16],
+                row["lead_id"][:8],
+                f"{row['from_owner'] or '-'} → {row['to_owner']}",
+                (row["sla_due"] or "-")[:16],
+                outcome,
+                row["decided_by"] or "-",
+                _duration(row["response_seconds"]) if row["response_seconds"] is not None else "-",
+            )
+        out.print(table)
+
+    @app.command()
+    @handles_errors
+    def report(
+        output: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+        as_of: AsOf = None,
+        db: Db = None,
+        json_out: Json = False,
+    ) -> None:
+        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage."""
+        lf = store(db)
+        when = _time(as_of, "as_of", lf.clock())
+        runner = projection_runner(db)
+        catch_up(lf, runner)
+        with runner.engine.connect() as conn:
+            html = render_report(conn, lf.pipeline, when)
+        output.write_text(html, encoding="utf-8")
+        emit({"report": str(output), "as_of": when.isoformat()}, json_out, f"wrote {output}")
+
+    @app.command("replay")
+    @handles_errors
+    def replay_(
+        pipeline: Annotated[
+            Path, typer.Option("--pipeline", help="The other pipeline (TOML) to replay under.")
+        ],
+        as_of: AsOf = None,
+        stage: Annotated[
+            str, typer.Option("--stage", help="The decision to compare: entry into this stage.")
+        ] = "mql",
+        db: Db = None,
+        json_out: Json = False,
+    ) -> None:
+        """What if other rules had been in force? Recompute decisions; never writes the log."""
+        other = load_pipeline(pipeline)
+        if stage not in other.stages:
+            raise InvalidInput("stage", f"{stage!r} is not a stage of {pipeline}")
+        lf = store(db)
+        when = _time(as_of, "as_of", lf.clock())
+        result = replay(lf.read_events(until=when), lf.pipeline, other, when, stage=stage)
+        payload = replay_json(result)
+        if json_out:
+            emit(payload, True)
+            return
+        out.print(
+            f"replayed {result.leads} leads under {other.name} ({other.version}) "
+            f"as of {when.isoformat()}; {result.refused} recorded commands refused by it",
+            markup=False,
+        )
+        counts = payload["summary"]
+        out.print(
+            f"{stage}: {counts['only_replayed']} would newly reach it, "
+            f"{counts['only_actual']} would not, {counts['earlier']} earlier, "
+            f"{counts['later']} later",
+            markup=False,
+        )
+        table = Table(title="funnel delta (replayed - actual)")
+        for column in ("stage", "in stage", "reached", "actual reached", "replayed reached"):
+            table.add_column(column, justify="left" if column == "stage" else "right")
+        for row in payload["funnel_delta"]:
+            table.add_row(
+                row["stage"],
+                f"{row['in_stage_delta']:+d}",
+                f"{row['reached_delta']:+d}",
+                str(row["actual_reached"]),
+                str(row["replayed_reached"]),
+            )
+        out.print(table)
+
+
+def _title(query: FunnelQuery) -> str:
+    title = f"Funnel as of {query.as_of.isoformat(timespec='seconds')}"
+    if query.as_known_at:
+        title += f", as known at {query.as_known_at.isoformat(timespec='seconds')}"
+    if query.cohort_from or query.cohort_to:
+        title += f", captured {query.cohort_from or '…'} to {query.cohort_to or '…'}"
+    return title
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"

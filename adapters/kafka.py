@@ -1,0 +1,392 @@
+"""Consumer toolkit for the lead event stream (what ``leadflow publish`` writes).
+
+- :class:`LeadEventConsumer` subscribes as a consumer group and hands typed, validated
+  events (:class:`ConsumedEvent`: the :class:`~leadflow.codec.EventRecord` plus its
+  pydantic payload, upcast to the current version) to a handler, one batch per partition
+  per poll. Offsets are committed only after the handler returned; if it raises, the
+  partition is rewound to the batch and retried after a pause, so the stream of each
+  lead is never skipped.
+- A message that is not a valid leadflow CloudEvent (bad JSON, unknown type, invalid
+  payload, …) is logged and copied to ``<topic>.dlq`` with ``dlq_*`` headers saying why;
+  its offset is then committed like any other, so one bad message cannot stall a
+  partition.
+- The relay publishes at least once, so consumers see redeliveries (same event ``id``).
+  :class:`SequenceGuard` (and :func:`idempotent`) keep, per consumer and lead, the last
+  applied sequence in the consumer's own database, in the same transaction as the
+  consumer's writes: an event at or below it is a redelivery and is dropped; an event
+  beyond the next one means the stream jumped ahead (an earlier event is still to be
+  re-sent) and is held back until the missing one arrives again.
+- :class:`KafkaProjectionFeeder` feeds any projection (``name``, ``tables``,
+  ``handle(conn, records)``, ``reset(conn)``) from Kafka alone, deduplicated the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
+
+from leadflow.adapters.cloudevents import LeadCloudEvent, MalformedEvent, decode_event
+from leadflow.adapters.kafka_admin import DEFAULT_TOPIC, dead_letter_topic, ensure_topic
+from leadflow.adapters.kafka_tables import consumer_sequences_table, utc_now
+from leadflow.codec import EventRecord
+from leadflow.events import Payload
+
+__all__ = [
+    "DEFAULT_TOPIC",
+    "BatchHandler",
+    "ConsumedEvent",
+    "KafkaProjectionFeeder",
+    "LeadEventConsumer",
+    "MalformedEvent",
+    "Projection",
+    "SequenceGuard",
+    "consumer_config",
+    "dead_letter_topic",
+    "decode_event",
+    "idempotent",
+]
+
+log = structlog.get_logger("leadflow.kafka")
+
+
+@dataclass(frozen=True)
+class ConsumedEvent:
+    """A lead event read from Kafka: the record, its typed payload and where it was."""
+
+    record: EventRecord
+    payload: Payload
+    source: str
+    topic: str
+    partition: int
+    offset: int
+
+    @classmethod
+    def of(cls, event: LeadCloudEvent, topic: str, partition: int, offset: int) -> ConsumedEvent:
+        return cls(event.record, event.payload, event.source, topic, partition, offset)
+
+
+BatchHandler = Callable[[Sequence[ConsumedEvent]], None]
+"""Handles the events of one partition from one poll, in partition (= per-lead) order."""
+
+
+def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """Group consumer settings: manual commits, start at the beginning of the topic.
+
+    ``max_poll_interval_ms`` is also the rebalance timeout kafka-python sends when
+    joining: the broker holds a JoinGroup that long waiting for members, so a small value
+    makes a fresh consumer start in seconds (it also bounds how long a handler may take).
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "client_id": f"leadflow-{group_id}",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_interval_ms": 30_000,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 2_000,
+        "max_poll_records": 500,
+        "reconnect_backoff_max_ms": 2_000,
+    }
+    config.update(overrides)
+    return config
+
+
+class LeadEventConsumer:
+    """A consumer-group member reading lead events; see the module docstring."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        *,
+        topic: str = DEFAULT_TOPIC,
+        dead_letters: bool = True,
+        retry_pause_s: float = 0.5,
+        **consumer_overrides: Any,
+    ) -> None:
+        self.topic = topic
+        self.group_id = group_id
+        self.bootstrap = bootstrap
+        self.dead_letter_topic = dead_letter_topic(topic) if dead_letters else None
+        self.retry_pause_s = retry_pause_s
+        self._consumer = KafkaConsumer(**consumer_config(bootstrap, group_id, **consumer_overrides))
+        self._consumer.subscribe([topic])
+        self._dlq: KafkaProducer | None = None
+
+    # -- dead letters ------------------------------------------------------------------
+
+    def _dead_letter(self, message: Any, problem: MalformedEvent) -> None:
+        log.warning(
+            "event_dead_lettered",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            reason=problem.reason,
+            detail=problem.detail[:500],
+            group=self.group_id,
+        )
+        if self.dead_letter_topic is None:
+            return
+        if self._dlq is None:
+            ensure_topic(self.bootstrap, self.dead_letter_topic, partitions=1)
+            self._dlq = KafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id=f"leadflow-{self.group_id}-dlq",
+                acks="all",
+                request_timeout_ms=5_000,
+                max_block_ms=10_000,
+            )
+        headers = [
+            *(message.headers or []),
+            ("dlq_reason", problem.reason.encode()),
+            ("dlq_detail", problem.detail[:2000].encode()),
+            ("dlq_source_topic", message.topic.encode()),
+            ("dlq_source_partition", str(message.partition).encode()),
+            ("dlq_source_offset", str(message.offset).encode()),
+            ("dlq_consumer_group", self.group_id.encode()),
+        ]
+        self._dlq.send(
+            self.dead_letter_topic, key=message.key, value=message.value, headers=headers
+        ).get(timeout=30)
+
+    # -- consuming ---------------------------------------------------------------------
+
+    def poll(self, handler: BatchHandler, timeout_ms: int = 1000) -> int:
+        """Poll once, handle what arrived, commit what was handled; returns that count."""
+        polled: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=timeout_ms)
+        commits: dict[TopicPartition, OffsetAndMetadata] = {}
+        handled = 0
+        for partition, messages in polled.items():
+            try:
+                events = self._decode(messages)
+                if events:
+                    handler(events)
+            except Exception as exc:  # the handler's failure must not lose the events
+                log.error(
+                    "handler_failed",
+                    topic=partition.topic,
+                    partition=partition.partition,
+                    offset=messages[0].offset,
+                    error=repr(exc),
+                    group=self.group_id,
+                )
+                self._consumer.seek(partition, messages[0].offset)
+                time.sleep(self.retry_pause_s)
+                continue
+            commits[partition] = OffsetAndMetadata(messages[-1].offset + 1, "", -1)
+            handled += len(events)
+        if commits:
+            try:
+                self._consumer.commit(commits)
+            except CommitFailedError as exc:  # rebalanced meanwhile: redelivered, deduped
+                log.warning("offset_commit_failed", error=str(exc), group=self.group_id)
+        return handled
+
+    def _decode(self, messages: Iterable[Any]) -> list[ConsumedEvent]:
+        events = []
+        for message in messages:
+            try:
+                event = decode_event(message.value)
+            except MalformedEvent as problem:
+                self._dead_letter(message, problem)
+                continue
+            events.append(ConsumedEvent.of(event, message.topic, message.partition, message.offset))
+        return events
+
+    def assigned(self) -> bool:
+        """Whether this member holds partitions yet (joining a group takes seconds)."""
+        return bool(self._consumer.assignment())
+
+    def run(
+        self,
+        handler: BatchHandler,
+        stop: threading.Event,
+        *,
+        poll_timeout_ms: int = 500,
+    ) -> int:
+        """Poll and handle until ``stop`` is set; broker outages are logged and waited out."""
+        handled = 0
+        while not stop.is_set():
+            try:
+                handled += self.poll(handler, poll_timeout_ms)
+            except KafkaError as exc:
+                log.warning("consumer_waiting", error=repr(exc), group=self.group_id)
+                stop.wait(self.retry_pause_s)
+        return handled
+
+    def close(self) -> None:
+        if self._dlq is not None:
+            self._dlq.close(timeout=5)
+        self._consumer.close()
+
+
+# -- idempotence ----------------------------------------------------------------------------
+
+
+class SequenceGuard:
+    """Per consumer and lead, the last applied sequence (table ``lf_consumer_sequences``)."""
+
+    def __init__(self, engine: Engine, consumer: str, *, schema: str | None = None) -> None:
+        self.consumer = consumer
+        self.table: Table = consumer_sequences_table(schema)
+        self.table.metadata.create_all(engine)
+
+    def last_applied(self, conn: Connection, lead_ids: Iterable[UUID]) -> dict[UUID, int]:
+        table = self.table
+        keys = sorted({str(lead) for lead in lead_ids})
+        found: dict[UUID, int] = {}
+        for start in range(0, len(keys), 500):
+            rows = conn.execute(
+                select(table.c.lead_id, table.c.sequence).where(
+                    table.c.consumer == self.consumer,
+                    table.c.lead_id.in_(keys[start : start + 500]),
+                )
+            )
+            found.update({UUID(lead): int(sequence) for lead, sequence in rows})
+        return found
+
+    def claim(self, conn: Connection, events: Sequence[ConsumedEvent]) -> list[ConsumedEvent]:
+        """The events to apply now, in order; records them as applied in ``conn``'s transaction."""
+        known = self.last_applied(conn, (e.record.lead_id for e in events))
+        last = dict(known)
+        fresh = []
+        for event in events:
+            record = event.record
+            current = last.get(record.lead_id, 0)
+            if record.sequence <= current:
+                log.info(
+                    "event_redelivery_dropped",
+                    consumer=self.consumer,
+                    lead_id=str(record.lead_id),
+                    sequence=record.sequence,
+                    position=record.position,
+                )
+                continue
+            if record.sequence > current + 1:
+                log.warning(
+                    "event_held_back",
+                    consumer=self.consumer,
+                    lead_id=str(record.lead_id),
+                    sequence=record.sequence,
+                    expected=current + 1,
+                    position=record.position,
+                )
+                continue
+            last[record.lead_id] = record.sequence
+            fresh.append(event)
+        self._store(conn, known, last)
+        return fresh
+
+    def _store(self, conn: Connection, known: dict[UUID, int], last: dict[UUID, int]) -> None:
+        table = self.table
+        now = utc_now()
+        new = [
+            {"consumer": self.consumer, "lead_id": str(lead), "sequence": seq, "updated_at": now}
+            for lead, seq in last.items()
+            if lead not in known
+        ]
+        if new:
+            conn.execute(insert(table), new)
+        for lead, seq in last.items():
+            if lead in known and seq != known[lead]:
+                conn.execute(
+                    update(table)
+                    .where(table.c.consumer == self.consumer, table.c.lead_id == str(lead))
+                    .values(sequence=seq, updated_at=now)
+                )
+
+    def reset(self, conn: Connection) -> None:
+        conn.execute(delete(self.table).where(self.table.c.consumer == self.consumer))
+
+
+def idempotent(
+    engine: Engine,
+    consumer: str,
+    handler: Callable[[Connection, Sequence[ConsumedEvent]], None],
+    *,
+    schema: str | None = None,
+) -> BatchHandler:
+    """A batch handler that applies each event once, in per-lead order, in one transaction.
+
+    ``handler`` gets the open connection: whatever it writes commits together with the
+    sequence bookkeeping, or not at all.
+    """
+    guard = SequenceGuard(engine, consumer, schema=schema)
+
+    def handle(events: Sequence[ConsumedEvent]) -> None:
+        with engine.begin() as conn:
+            fresh = guard.claim(conn, events)
+            if fresh:
+                handler(conn, fresh)
+
+    return handle
+
+
+# -- projections ----------------------------------------------------------------------------
+
+
+class Projection(Protocol):
+    """A read model fed by records in per-lead order (``leadflow.projections``' contract)."""
+
+    name: str
+
+    @property
+    def tables(self) -> Sequence[Table]: ...
+
+    def handle(self, conn: Connection, records: Sequence[EventRecord]) -> None: ...
+
+    def reset(self, conn: Connection) -> None: ...
+
+
+class KafkaProjectionFeeder:
+    """Keeps projections up to date from the Kafka stream alone (a :data:`BatchHandler`).
+
+    Each batch is applied to every projection and recorded in the per-lead sequence
+    table in one transaction, so redeliveries and restarts never double-count.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        projections: Sequence[Projection],
+        *,
+        name: str = "projections",
+        schema: str | None = None,
+    ) -> None:
+        # Always set (even to None), as ProjectionRunner does: projections may compile
+        # statements with the connection's schema_translate_map.
+        self.engine = engine.execution_options(schema_translate_map={None: schema})
+        self.projections = tuple(projections)
+        self.guard = SequenceGuard(engine, f"feeder:{name}", schema=schema)
+        with self.engine.begin() as conn:
+            for projection in self.projections:
+                for table in projection.tables:
+                    table.create(conn, checkfirst=True)
+
+    def __call__(self, events: Sequence[ConsumedEvent]) -> None:
+        with self.engine.begin() as conn:
+            fresh = self.guard.claim(conn, events)
+            if not fresh:
+                return
+            records = [event.record for event in fresh]
+            for projection in self.projections:
+                projection.handle(conn, records)
+        log.debug("projections_fed", count=len(records), last_position=records[-1].position)
+
+    def reset(self) -> None:
+        """Empty the projections and forget what was applied (then re-read the topic)."""
+        with self.engine.begin() as conn:
+            for projection in self.projections:
+                projection.reset(conn)
+            self.guard.reset(conn)

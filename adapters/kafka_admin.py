@@ -1,0 +1,47 @@
+"""Topic names and topic creation shared by the relay and the consumers."""
+
+from __future__ import annotations
+
+import structlog
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+__all__ = ["DEFAULT_PARTITIONS", "DEFAULT_TOPIC", "dead_letter_topic", "ensure_topic"]
+
+DEFAULT_TOPIC = "leadflow.lead-events"
+DEFAULT_PARTITIONS = 6
+
+log = structlog.get_logger("leadflow.kafka")
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Where consumers of ``topic`` park messages they cannot read."""
+    return f"{topic}.dlq"
+
+
+def ensure_topic(
+    bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS, timeout_s: float = 10.0
+) -> bool:
+    """Create ``topic`` if it does not exist; True if this call created it.
+
+    Lead events are keyed by lead id, so the partition count bounds how many consumers
+    of one group share the work; it cannot be lowered later without reordering.
+    """
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="leadflow-admin",
+        request_timeout_ms=int(timeout_s * 1000),
+        bootstrap_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        if topic in admin.list_topics():
+            return False
+        try:
+            admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=int(timeout_s * 1000))
+        except TopicAlreadyExistsError:
+            return False
+        log.info("topic_created", topic=topic, partitions=partitions)
+        return True
+    finally:
+        admin.close()

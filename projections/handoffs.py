@@ -1,0 +1,240 @@
+"""Read model ``handoffs``: the hand-off audit trail.
+
+One row in ``lf_handoffs`` per hand-off (``LeadHandedOff``): who handed which lead to
+whom and when, the SLA due time, and how it ended: ``accepted`` or ``rejected`` (by
+whom, when, why, how long it took, whether within the SLA) or still ``pending``.
+If the lead is later recycled back to marketing (a ``StageChanged`` of kind
+``recycle``, or a ``LeadRecycled``, e.g. after a rejection or a lost deal), the
+latest hand-off records that too; so does it record an SLA breach and an escalation
+(and to whom a breached hand-off was reassigned) while it is pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from leadflow.codec import EventRecord
+from leadflow.projections._sql import (
+    READ_MODELS,
+    RowSet,
+    Timestamp,
+    as_utc,
+    by_lead,
+    iso,
+    lead_ids_in,
+    utc,
+)
+
+__all__ = ["HANDOFFS", "HandOffs", "audit_trail"]
+
+HANDOFFS = sa.Table(
+    "lf_handoffs",
+    READ_MODELS,
+    sa.Column("lead_id", sa.String(36), primary_key=True),
+    sa.Column("handed_off_sequence", sa.Integer, primary_key=True),
+    sa.Column("handoff_event_id", sa.String(36), nullable=False),
+    sa.Column("handed_off_position", sa.BigInteger, nullable=False),
+    sa.Column("from_owner", sa.String(200)),
+    sa.Column("to_owner", sa.String(200), nullable=False),
+    sa.Column("handed_off_by", sa.String(200), nullable=False),
+    sa.Column("handed_off_at", Timestamp, nullable=False),
+    sa.Column("handed_off_recorded_at", Timestamp, nullable=False),
+    sa.Column("sla_due", Timestamp),
+    sa.Column("note", sa.Text),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("decided_at", Timestamp),
+    sa.Column("decided_by", sa.String(200)),
+    sa.Column("decided_position", sa.BigInteger),
+    sa.Column("reason", sa.Text),
+    sa.Column("response_seconds", sa.Float),
+    sa.Column("sla_met", sa.Boolean),
+    sa.Column("breached_at", Timestamp),
+    sa.Column("escalated_to", sa.String(200)),
+    sa.Column("reassigned_to", sa.String(200)),
+    sa.Column("recycled_at", Timestamp),
+    sa.Column("recycled_by", sa.String(200)),
+    sa.Column("recycled_position", sa.BigInteger),
+    sa.Column("recycle_reason", sa.Text),
+    sa.Index("lf_handoffs_to_owner", "to_owner", "handed_off_at"),
+    sa.Index("lf_handoffs_from_owner", "from_owner", "handed_off_at"),
+    sa.Index("lf_handoffs_at", "handed_off_at"),
+)
+
+_RELEVANT = frozenset(
+    {
+        "LeadHandedOff",
+        "HandOffAccepted",
+        "HandOffRejected",
+        "StageChanged",
+        "LeadRecycled",
+        "SlaBreached",
+        "HandOffEscalated",
+    }
+)
+
+
+class HandOffs:
+    name = "handoffs"
+    tables = [HANDOFFS]
+
+    def reset(self, conn: sa.Connection) -> None:
+        conn.execute(HANDOFFS.delete())
+
+    def handle(self, conn: sa.Connection, records: Sequence[EventRecord]) -> None:
+        grouped = {
+            lead: events
+            for lead, events in by_lead(records).items()
+            if any(r.type in _RELEVANT for r in events)
+        }
+        rows = RowSet(HANDOFFS)
+        latest: dict[str, dict[str, Any]] = {}
+        for where in lead_ids_in(HANDOFFS.c.lead_id, grouped):
+            for row in rows.load(conn, where):
+                current = latest.get(row["lead_id"])
+                if current is None or row["handed_off_sequence"] > current["handed_off_sequence"]:
+                    latest[row["lead_id"]] = row
+        for lead_uuid, events in grouped.items():
+            lead_id = str(lead_uuid)
+            for record in events:
+                kind = record.type
+                if kind not in _RELEVANT:
+                    continue
+                last = latest.get(lead_id)
+                if kind == "LeadHandedOff":
+                    latest[lead_id] = rows.add(_handed_off(lead_id, record))
+                elif kind in ("HandOffAccepted", "HandOffRejected"):
+                    if last is None or last["outcome"] != "pending":
+                        continue
+                    _decide(last, record)
+                    rows.touch(last)
+                elif kind in ("SlaBreached", "HandOffEscalated"):
+                    if last is None or last["outcome"] != "pending":
+                        continue
+                    if kind == "HandOffEscalated":
+                        last["escalated_to"] = record.data.get("to")
+                        last["reassigned_to"] = record.data.get("reassigned_to")
+                    elif record.data.get("sla") == "handoff" and not last["breached_at"]:
+                        last["breached_at"] = utc(record.occurred_at)
+                    rows.touch(last)
+                elif kind == "LeadRecycled" or record.data.get("kind") == "recycle":
+                    if last is None or last["outcome"] == "pending" or last["recycled_at"]:
+                        continue
+                    last["recycled_at"] = utc(record.occurred_at)
+                    last["recycled_by"] = record.actor
+                    last["recycled_position"] = record.position
+                    last["recycle_reason"] = record.data.get("reason")
+                    rows.touch(last)
+        rows.flush(conn)
+
+
+def _handed_off(lead_id: str, record: EventRecord) -> dict[str, Any]:
+    data = record.data
+    due = data.get("sla_due")
+    return {
+        "lead_id": lead_id,
+        "handed_off_sequence": record.sequence,
+        "handoff_event_id": str(record.id),
+        "handed_off_position": record.position,
+        "from_owner": data.get("from_owner"),
+        "to_owner": data["to_owner"],
+        "handed_off_by": record.actor,
+        "handed_off_at": utc(record.occurred_at),
+        "handed_off_recorded_at": utc(record.recorded_at),
+        "sla_due": utc(datetime.fromisoformat(due)) if due else None,
+        "note": data.get("note"),
+        "outcome": "pending",
+        "decided_at": None,
+        "decided_by": None,
+        "decided_position": None,
+        "reason": None,
+        "response_seconds": None,
+        "sla_met": None,
+        "breached_at": None,
+        "escalated_to": None,
+        "reassigned_to": None,
+        "recycled_at": None,
+        "recycled_by": None,
+        "recycled_position": None,
+        "recycle_reason": None,
+    }
+
+
+def _decide(row: dict[str, Any], record: EventRecord) -> None:
+    at = utc(record.occurred_at)
+    row["outcome"] = "accepted" if record.type == "HandOffAccepted" else "rejected"
+    row["decided_at"] = at
+    row["decided_by"] = record.data.get("by") or record.actor
+    row["decided_position"] = record.position
+    row["reason"] = record.data.get("reason")
+    row["response_seconds"] = (at - row["handed_off_at"]).total_seconds()
+    row["sla_met"] = at <= row["sla_due"] if row["sla_due"] is not None else None
+
+
+# -- queries --------------------------------------------------------------------------------
+
+
+def audit_trail(
+    conn: sa.Connection,
+    *,
+    lead_id: UUID | None = None,
+    rep: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The documented JSON shape of ``leadflow audit --json`` (a list, oldest first).
+
+    ``rep`` matches either side of the hand-off (from or to); ``since``/``until``
+    bound ``handed_off_at``. A pending hand-off past its due time at ``now`` is
+    reported as ``overdue``.
+    """
+    h = HANDOFFS
+    query = sa.select(h).order_by(h.c.handed_off_at, h.c.handed_off_position)
+    if lead_id is not None:
+        query = query.where(h.c.lead_id == str(lead_id))
+    if rep is not None:
+        query = query.where(sa.or_(h.c.to_owner == rep, h.c.from_owner == rep))
+    if since is not None:
+        query = query.where(h.c.handed_off_at >= utc(since))
+    if until is not None:
+        query = query.where(h.c.handed_off_at <= utc(until))
+    result = []
+    for row in conn.execute(query).mappings():
+        due = as_utc(row["sla_due"])
+        result.append(
+            {
+                "lead_id": row["lead_id"],
+                "handoff_event_id": row["handoff_event_id"],
+                "position": row["handed_off_position"],
+                "from_owner": row["from_owner"],
+                "to_owner": row["to_owner"],
+                "handed_off_by": row["handed_off_by"],
+                "handed_off_at": iso(row["handed_off_at"]),
+                "sla_due": iso(due),
+                "note": row["note"],
+                "outcome": row["outcome"],
+                "decided_by": row["decided_by"],
+                "decided_at": iso(row["decided_at"]),
+                "reason": row["reason"],
+                "response_seconds": row["response_seconds"],
+                "sla_met": row["sla_met"],
+                "breached_at": iso(row["breached_at"]),
+                "escalated_to": row["escalated_to"],
+                "reassigned_to": row["reassigned_to"],
+                "overdue": bool(
+                    row["outcome"] == "pending"
+                    and due is not None
+                    and now is not None
+                    and now > due
+                ),
+                "recycled_at": iso(row["recycled_at"]),
+                "recycled_by": row["recycled_by"],
+                "recycle_reason": row["recycle_reason"],
+            }
+        )
+    return result

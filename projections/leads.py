@@ -1,0 +1,305 @@
+"""Read model ``leads``: one row per lead, and who owned it when.
+
+``lf_leads`` is the lead as it stands now (stage, status, owner, score) plus its
+attribution as captured (source, campaign, region, capture cohort). It answers the
+public pool (``owner IS NULL``), the score ranking and the ``--by`` / cohort
+dimensions of the funnel. Personal data (names, emails, phones) is deliberately
+not copied: read models need no erasure.
+
+``lf_ownership`` holds one row per period a rep owned a lead, with the first
+follow-up and the conversion inside that period: rep performance is a ``GROUP BY``
+over it (see :func:`rep_performance`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadflow.codec import EventRecord
+from leadflow.projections._sql import (
+    READ_MODELS,
+    RowSet,
+    Timestamp,
+    as_utc,
+    by_lead,
+    lead_ids_in,
+    utc,
+)
+
+__all__ = ["LEADS", "OWNERSHIP", "Leads", "RepPerformance", "rep_performance"]
+
+LEADS = sa.Table(
+    "lf_leads",
+    READ_MODELS,
+    sa.Column("lead_id", sa.String(36), primary_key=True),
+    sa.Column("captured_at", Timestamp, nullable=False),
+    sa.Column("captured_recorded_at", Timestamp, nullable=False),
+    sa.Column("cohort_month", sa.String(7), nullable=False),
+    sa.Column("source", sa.String(200)),
+    sa.Column("campaign", sa.String(200)),
+    sa.Column("region", sa.String(200)),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("owned_since", Timestamp),
+    sa.Column("pending_handoff_to", sa.String(200)),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("merged_into", sa.String(36)),
+    sa.Column("erased", sa.Boolean, nullable=False),
+    sa.Column("last_event_at", Timestamp, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+    sa.Index("lf_leads_owner", "owner"),
+    sa.Index("lf_leads_score", "score"),
+    sa.Index("lf_leads_cohort", "captured_at"),
+)
+
+OWNERSHIP = sa.Table(
+    "lf_ownership",
+    READ_MODELS,
+    sa.Column("lead_id", sa.String(36), primary_key=True),
+    sa.Column("started_sequence", sa.Integer, primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("how", sa.String(16), nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("started_recorded_at", Timestamp, nullable=False),
+    sa.Column("started_position", sa.BigInteger, nullable=False),
+    sa.Column("started_by", sa.String(200), nullable=False),
+    sa.Column("ended_at", Timestamp),
+    sa.Column("ended_recorded_at", Timestamp),
+    sa.Column("ended_position", sa.BigInteger),
+    sa.Column("first_touch_at", Timestamp),
+    sa.Column("converted_at", Timestamp),
+    sa.Index("lf_ownership_owner", "owner", "started_at"),
+    sa.Index("lf_ownership_open", "lead_id", "ended_position"),
+)
+
+_OWNER_CHANGES = {"LeadAssigned": "assigned", "LeadClaimed": "claimed"}
+
+
+class Leads:
+    name = "leads"
+    tables = [LEADS, OWNERSHIP]
+
+    def reset(self, conn: sa.Connection) -> None:
+        conn.execute(OWNERSHIP.delete())
+        conn.execute(LEADS.delete())
+
+    def handle(self, conn: sa.Connection, records: Sequence[EventRecord]) -> None:
+        grouped = by_lead(records)
+        leads, ownership = RowSet(LEADS), RowSet(OWNERSHIP)
+        for where in lead_ids_in(LEADS.c.lead_id, grouped):
+            leads.load(conn, where)
+        open_periods: dict[str, dict[str, Any]] = {}
+        for where in lead_ids_in(OWNERSHIP.c.lead_id, grouped):
+            for row in ownership.load(conn, sa.and_(where, OWNERSHIP.c.ended_position.is_(None))):
+                open_periods[row["lead_id"]] = row
+        for lead_uuid, events in grouped.items():
+            lead_id = str(lead_uuid)
+            lead = leads.rows.get((lead_id,))
+            for record in events:
+                if lead is None:
+                    if record.type != "LeadCaptured":
+                        continue  # a lead whose capture is not in the log: nothing to attach to
+                    lead = leads.add(_captured(lead_id, record))
+                    continue
+                self._apply(record, lead, open_periods, ownership)
+                lead["last_event_at"] = utc(record.occurred_at)
+                lead["last_position"] = record.position
+                leads.touch(lead)
+        leads.flush(conn)
+        ownership.flush(conn)
+
+    @staticmethod
+    def _apply(
+        record: EventRecord,
+        lead: dict[str, Any],
+        open_periods: dict[str, dict[str, Any]],
+        ownership: RowSet,
+    ) -> None:
+        kind, data = record.type, record.data
+        lead_id = lead["lead_id"]
+        if kind == "StageChanged":
+            lead["stage"] = data["stage"]
+        elif kind == "StatusChanged":
+            lead["status"] = data["status"]
+        elif kind == "LeadScored":
+            lead["score"] = float(data["score"])
+        elif kind in _OWNER_CHANGES or kind == "HandOffAccepted":
+            if kind == "HandOffAccepted":
+                owner, how = lead["pending_handoff_to"], "handoff"
+                lead["pending_handoff_to"] = None
+            else:
+                owner, how = data["owner"], _OWNER_CHANGES[kind]
+            if owner is None:
+                return
+            _end_period(open_periods, ownership, lead_id, record)
+            at = utc(record.occurred_at)
+            open_periods[lead_id] = ownership.add(
+                {
+                    "lead_id": lead_id,
+                    "started_sequence": record.sequence,
+                    "owner": owner,
+                    "how": how,
+                    "started_at": at,
+                    "started_recorded_at": utc(record.recorded_at),
+                    "started_position": record.position,
+                    "started_by": record.actor,
+                    "ended_at": None,
+                    "ended_recorded_at": None,
+                    "ended_position": None,
+                    "first_touch_at": None,
+                    "converted_at": None,
+                }
+            )
+            lead["owner"], lead["owned_since"] = owner, at
+        elif kind == "LeadReleased":
+            _end_period(open_periods, ownership, lead_id, record)
+            lead["owner"] = lead["owned_since"] = None
+        elif kind == "LeadHandedOff":
+            lead["pending_handoff_to"] = data["to_owner"]
+        elif kind == "HandOffRejected":
+            lead["pending_handoff_to"] = None
+        elif kind == "HandOffEscalated":
+            if data.get("reassigned_to") and lead["pending_handoff_to"] is not None:
+                lead["pending_handoff_to"] = data["reassigned_to"]
+        elif kind == "ActivityRecorded":
+            period = open_periods.get(lead_id)
+            if data.get("category") == "follow_up" and period and not period["first_touch_at"]:
+                period["first_touch_at"] = utc(record.occurred_at)
+                ownership.touch(period)
+        elif kind == "LeadConverted":
+            period = open_periods.get(lead_id)
+            if period and not period["converted_at"]:
+                period["converted_at"] = utc(record.occurred_at)
+                ownership.touch(period)
+        elif kind == "LeadMerged":
+            lead["merged_into"] = str(data["into_lead_id"])
+        elif kind == "LeadUnmerged":
+            lead["merged_into"] = None
+        elif kind == "PersonalDataErased":
+            lead["erased"] = True
+
+
+def _captured(lead_id: str, record: EventRecord) -> dict[str, Any]:
+    data = record.data
+    at = utc(record.occurred_at)
+    return {
+        "lead_id": lead_id,
+        "captured_at": at,
+        "captured_recorded_at": utc(record.recorded_at),
+        "cohort_month": f"{at.year:04d}-{at.month:02d}",
+        "source": data.get("source"),
+        "campaign": data.get("campaign"),
+        "region": (data.get("attributes") or {}).get("region"),
+        "stage": data["stage"],
+        "status": data["status"],
+        "owner": None,
+        "owned_since": None,
+        "pending_handoff_to": None,
+        "score": 0.0,
+        "merged_into": None,
+        "erased": False,
+        "last_event_at": at,
+        "last_position": record.position,
+    }
+
+
+def _end_period(
+    open_periods: dict[str, dict[str, Any]], ownership: RowSet, lead_id: str, record: EventRecord
+) -> None:
+    period = open_periods.pop(lead_id, None)
+    if period is None:
+        return
+    period["ended_at"] = utc(record.occurred_at)
+    period["ended_recorded_at"] = utc(record.recorded_at)
+    period["ended_position"] = record.position
+    ownership.touch(period)
+
+
+# -- queries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepPerformance:
+    rep: str
+    assigned: int
+    """Ownership periods that started in the window (assignments, claims, accepted hand-offs)."""
+    touched: int
+    """Of those, how many got a follow-up (call, email, meeting, note) while the rep owned it."""
+    avg_hours_to_first_touch: float | None
+    handoffs_decided: int
+    """Hand-offs to this rep that were accepted or rejected."""
+    sla_met_pct: float | None
+    """Share of decided hand-offs decided by their SLA due time."""
+    converted: int
+    """Ownership periods during which the lead converted."""
+
+
+def rep_performance(
+    conn: sa.Connection, since: datetime | None = None, until: datetime | None = None
+) -> list[RepPerformance]:
+    """Per rep: assigned, time to first touch, hand-off SLA met %, converted."""
+    from leadflow.projections.handoffs import HANDOFFS
+
+    o = OWNERSHIP
+    periods = sa.select(
+        o.c.owner,
+        sa.func.count().label("assigned"),
+        sa.func.count(o.c.first_touch_at).label("touched"),
+        sa.func.count(o.c.converted_at).label("converted"),
+    ).group_by(o.c.owner)
+    if since is not None:
+        periods = periods.where(o.c.started_at >= utc(since))
+    if until is not None:
+        periods = periods.where(o.c.started_at <= utc(until))
+    touch_hours: dict[str, list[float]] = {}
+    touches = sa.select(o.c.owner, o.c.started_at, o.c.first_touch_at).where(
+        o.c.first_touch_at.is_not(None)
+    )
+    if since is not None:
+        touches = touches.where(o.c.started_at >= utc(since))
+    if until is not None:
+        touches = touches.where(o.c.started_at <= utc(until))
+    for owner, started, touched in conn.execute(touches):
+        start, touch = as_utc(started), as_utc(touched)
+        assert start is not None
+        assert touch is not None
+        touch_hours.setdefault(owner, []).append((touch - start).total_seconds() / 3600)
+    h = HANDOFFS
+    decided = (
+        sa.select(
+            h.c.to_owner,
+            sa.func.count(h.c.sla_met).label("decided"),
+            sa.func.sum(sa.case((h.c.sla_met.is_(True), 1), else_=0)).label("met"),
+        )
+        .where(h.c.outcome != "pending")
+        .group_by(h.c.to_owner)
+    )
+    if since is not None:
+        decided = decided.where(h.c.handed_off_at >= utc(since))
+    if until is not None:
+        decided = decided.where(h.c.handed_off_at <= utc(until))
+    sla = {row.to_owner: (int(row.decided), int(row.met or 0)) for row in conn.execute(decided)}
+    stats = {row.owner: row for row in conn.execute(periods)}
+    result = []
+    for rep in sorted(set(stats) | set(sla)):
+        row = stats.get(rep)
+        hours = touch_hours.get(rep)
+        n_decided, met = sla.get(rep, (0, 0))
+        result.append(
+            RepPerformance(
+                rep=rep,
+                assigned=int(row.assigned) if row else 0,
+                touched=int(row.touched) if row else 0,
+                avg_hours_to_first_touch=sum(hours) / len(hours) if hours else None,
+                handoffs_decided=n_decided,
+                sla_met_pct=100.0 * met / n_decided if n_decided else None,
+                converted=int(row.converted) if row else 0,
+            )
+        )
+    return result

@@ -1,0 +1,326 @@
+"""Running projections over the log: exactly once, crash-safe, rebuildable.
+
+A projection turns batches of events into rows. The runner pulls events after the
+lowest position any projection has reached, and applies each batch to each
+projection inside ONE database transaction that also moves that projection's row in
+``lf_projection_positions``. A crash (even SIGKILL) therefore loses a whole batch or
+nothing: on restart the runner resumes from the committed position, and no event is
+applied twice.
+
+Two runners may race (a command's catch-up and ``leadflow project --follow``). Each
+transaction first moves the position with a compare-and-set
+(``UPDATE … WHERE position = <what this runner read>``); that write takes the row
+lock (PostgreSQL) or the database write lock (SQLite) before any read-model row is
+touched, and if another runner got there first the batch is rolled back and the
+runner continues from the committed position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from leadflow.codec import EventRecord
+from leadflow.projections._sql import READ_MODELS, Timestamp
+
+__all__ = [
+    "POSITIONS",
+    "Projection",
+    "ProjectionRunner",
+    "Read",
+    "all_projections",
+]
+
+
+def _log() -> Any:
+    # Looked up at each use: the CLI may configure (and re-point) logging after import.
+    return structlog.get_logger("leadflow.projections")
+
+
+POSITIONS = sa.Table(
+    "lf_projection_positions",
+    READ_MODELS,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
+)
+"""The last log position each projection has applied (0: nothing yet), and the
+fingerprint of the tables and code that wrote its rows."""
+
+REBUILD_BATCH = 10_000
+"""The most events per transaction (batches grow to it when far behind the log)."""
+
+Read = Callable[[int], Iterable[EventRecord]]
+"""Lead events in log order after a position.
+
+E.g. ``lambda after: app.read_events(after=after)``.
+"""
+
+Progress = Callable[[int], None]
+"""Called after each committed batch with the last position applied."""
+
+
+@runtime_checkable
+class Projection(Protocol):
+    """A read model fed by the log.
+
+    ``handle`` applies a batch inside the caller's transaction. It must give the same
+    tables for any interleaving of different leads' events as long as each lead's
+    events keep their order (Kafka keeps order per lead, not across leads), and it
+    must ignore event types it does not know.
+
+    A projection may also have an integer ``version``: raise it when ``handle`` changes
+    what it writes, and every store rebuilds that read model on its next catch-up.
+    """
+
+    name: str
+    tables: list[sa.Table]
+
+    def handle(self, conn: sa.Connection, records: Sequence[EventRecord]) -> None: ...
+
+    def reset(self, conn: sa.Connection) -> None: ...
+
+
+def all_projections() -> list[Projection]:
+    """The built-in read models, in the order they are applied."""
+    from leadflow.projections.handoffs import HandOffs
+    from leadflow.projections.leads import Leads
+    from leadflow.projections.stage_history import StageHistory
+
+    return [Leads(), StageHistory(), HandOffs()]
+
+
+def _fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
+    """What the projection's rows depend on: its tables' DDL and its code's ``version``."""
+    digest = hashlib.sha256(f"{projection.name}/{getattr(projection, 'version', 1)}".encode())
+    for table in projection.tables:
+        digest.update(str(CreateTable(table).compile(dialect=dialect)).encode())
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            digest.update(str(CreateIndex(index).compile(dialect=dialect)).encode())
+    return digest.hexdigest()[:32]
+
+
+class _Overtaken(Exception):
+    """Another runner committed this projection's position first."""
+
+
+class ProjectionRunner:
+    """Feeds projections from the log and keeps their positions.
+
+    ``engine`` is the store's database; ``schema`` the PostgreSQL schema the store
+    lives in (read models are created beside the events).
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        projections: Sequence[Projection] | None = None,
+        schema: str | None = None,
+        *,
+        batch_size: int = 1000,
+    ) -> None:
+        self.engine = engine.execution_options(schema_translate_map={None: schema})
+        self.schema = schema
+        self.projections = list(projections if projections is not None else all_projections())
+        names = [p.name for p in self.projections]
+        if len(set(names)) != len(names):
+            raise ValueError(f"projection names must be unique: {names}")
+        self.batch_size = batch_size
+        self._ready = False
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        """Create missing read-model tables and position rows (idempotent).
+
+        A projection whose fingerprint (its tables' DDL and its ``version``) differs from
+        the one stored with its position was written by other code: its tables are
+        dropped and created anew at position 0, and the next catch-up rebuilds it.
+
+        Two processes may do this at once on a new store (a command's catch-up and a
+        follower): the loser of a ``CREATE TABLE`` race tries again. Each lost race means
+        another process created a table, so one attempt per table always suffices.
+        """
+        if self._ready:
+            return
+        tables = [POSITIONS] + [t for p in self.projections for t in p.tables]
+        attempts = len(tables) + 1
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    self._create(conn)
+                break
+            except sa.exc.DBAPIError as exc:
+                if attempt == attempts - 1:
+                    raise
+                _log().info("read_models_creation_raced", error=str(exc.orig))
+        self._ready = True
+
+    def _create(self, conn: sa.Connection) -> None:
+        inspector = sa.inspect(conn)
+        schema = self.schema
+        if inspector.has_table(POSITIONS.name, schema=schema):
+            columns = {c["name"] for c in inspector.get_columns(POSITIONS.name, schema=schema)}
+            if columns != {c.name for c in POSITIONS.columns}:
+                # Positions from before fingerprints: nothing they describe can be trusted.
+                _log().warning("read_model_positions_outdated", action="rebuild_all")
+                POSITIONS.drop(conn)
+        POSITIONS.create(conn, checkfirst=True)
+        stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.fingerprint)).all())
+        now = datetime.now(UTC)
+        for projection in self.projections:
+            fingerprint = _fingerprint(projection, conn.dialect)
+            if stored.get(projection.name) == fingerprint:
+                READ_MODELS.create_all(conn, tables=projection.tables, checkfirst=True)
+                continue
+            if projection.name in stored:
+                _log().warning("read_model_outdated", projection=projection.name, action="rebuild")
+            READ_MODELS.drop_all(conn, tables=projection.tables, checkfirst=True)
+            READ_MODELS.create_all(conn, tables=projection.tables, checkfirst=True)
+            conn.execute(POSITIONS.delete().where(POSITIONS.c.name == projection.name))
+            conn.execute(
+                POSITIONS.insert().values(
+                    name=projection.name, position=0, updated_at=now, fingerprint=fingerprint
+                )
+            )
+
+    def positions(self) -> dict[str, int]:
+        """Each projection's last applied log position."""
+        self.ensure_tables()
+        with self.engine.connect() as conn:
+            stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.position)).all())
+        return {p.name: int(stored.get(p.name, 0)) for p in self.projections}
+
+    def projection(self, name: str) -> Projection:
+        for projection in self.projections:
+            if projection.name == name:
+                return projection
+        raise KeyError(name)
+
+    # -- running ------------------------------------------------------------------------
+
+    def catch_up(
+        self,
+        read: Read,
+        progress: Progress | None = None,
+        head: Callable[[], int] | None = None,
+    ) -> int:
+        """Apply every event not yet applied; returns how many events were applied.
+
+        ``head`` (e.g. ``app.max_position``) is the log's last position, events of any
+        kind. Positions then move past trailing events that ``read`` does not yield
+        (a pipeline activation), so that lag reads 0 when nothing is left to apply.
+        """
+        self.ensure_tables()
+        positions = self.positions()
+        if not self.projections:
+            return 0
+        # Read the head first: every event up to it is committed, so after reading
+        # everything, no event a projection wants can hide at or below it.
+        top = head() if head is not None else 0
+        applied = 0
+        batch: list[EventRecord] = []
+        # Far behind (a first build, an upgrade), batches grow: fewer, larger transactions.
+        size = self.batch_size
+        for record in read(min(positions.values())):
+            batch.append(record)
+            if len(batch) >= size:
+                applied += self._apply(batch, positions)
+                batch = []
+                size = min(size * 2, max(self.batch_size, REBUILD_BATCH))
+                if progress:
+                    progress(min(positions.values()))
+        if batch:
+            applied += self._apply(batch, positions)
+            if progress:
+                progress(min(positions.values()))
+        if top > min(positions.values()):
+            self._advance(top, positions)
+        return applied
+
+    def _advance(self, top: int, positions: dict[str, int]) -> None:
+        """Move positions up to ``top`` where no wanted event lies in between."""
+        with self.engine.begin() as conn:
+            for name, position in positions.items():
+                if position < top:
+                    conn.execute(
+                        POSITIONS.update()
+                        .where(POSITIONS.c.name == name, POSITIONS.c.position == position)
+                        .values(position=top, updated_at=datetime.now(UTC))
+                    )
+        positions.update(self.positions())
+
+    def _apply(self, batch: list[EventRecord], positions: dict[str, int]) -> int:
+        """Apply one batch to every projection behind it; ``positions`` is updated."""
+        first, last = batch[0].position, batch[-1].position
+        while True:
+            work = [
+                (
+                    p,
+                    batch
+                    if positions[p.name] < first
+                    else [r for r in batch if r.position > positions[p.name]],
+                )
+                for p in self.projections
+                if positions[p.name] < last
+            ]
+            work = [(p, records) for p, records in work if records]
+            if not work:
+                return 0
+            try:
+                with self.engine.begin() as conn:
+                    now = datetime.now(UTC)
+                    for projection, records in work:
+                        moved = conn.execute(
+                            POSITIONS.update()
+                            .where(POSITIONS.c.name == projection.name)
+                            .where(POSITIONS.c.position == positions[projection.name])
+                            .values(position=records[-1].position, updated_at=now)
+                        )
+                        if moved.rowcount != 1:
+                            raise _Overtaken(projection.name)
+                    for projection, records in work:
+                        projection.handle(conn, records)
+            except _Overtaken as overtaken:
+                _log().info("projection_overtaken", projection=str(overtaken))
+                positions.update(self.positions())
+                continue
+            for projection, records in work:
+                positions[projection.name] = records[-1].position
+            _log().debug(
+                "projection_batch_applied",
+                projections=[p.name for p, _ in work],
+                first_position=batch[0].position,
+                last_position=last,
+            )
+            return max(len(records) for _, records in work)
+
+    def rebuild(
+        self,
+        read: Read,
+        names: Sequence[str] | None = None,
+        progress: Progress | None = None,
+        head: Callable[[], int] | None = None,
+    ) -> int:
+        """Drop the named projections' rows (all if ``names`` is None) and replay the log."""
+        self.ensure_tables()
+        chosen = [self.projection(name) for name in names] if names else list(self.projections)
+        with self.engine.begin() as conn:
+            for projection in chosen:
+                projection.reset(conn)
+                conn.execute(
+                    POSITIONS.update()
+                    .where(POSITIONS.c.name == projection.name)
+                    .values(position=0, updated_at=datetime.now(UTC))
+                )
+        _log().info("projections_reset", projections=[p.name for p in chosen])
+        runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
+        runner._ready = True
+        return runner.catch_up(read, progress, head)
