@@ -34,12 +34,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.store import open_store
 from leadflow.application import Leadflow
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.events import EVENT_TYPES
 from leadflow.lead import Lead
 from leadflow.pipeline import Pipeline, parse_pipeline
+from leadflow.projections.funnel import FunnelQuery
+from leadflow.projections.funnel import funnel as sql_funnel
 from leadflow.projections.reference import FunnelRow, funnel_from_events
 
 __all__ = ["DemoResult", "demo_pipeline", "register", "run_demo"]
@@ -844,6 +847,7 @@ def run_demo(
 
 
 def funnel(app: Leadflow, as_of: datetime) -> list[FunnelRow]:
+    """The funnel recomputed from the raw log (the reference the read models are tested on)."""
     return funnel_from_events(app.read_events(), app.pipeline, as_of)
 
 
@@ -964,6 +968,10 @@ def register(app: typer.Typer) -> None:
             f"{result.sweep_seconds:.0f} s)"
         )
         print_summary(lf, result, console)
-        print_funnel(
-            funnel(lf, result.as_of), f"Funnel as of {result.as_of.date().isoformat()}", console
-        )
+        # The read models the `funnel`, `history` and `report` commands use: built now, so
+        # those answer at once on the demo store.
+        runner = projection_runner(url)
+        catch_up(lf, runner)
+        with runner.engine.connect() as conn:
+            rows = sql_funnel(conn, lf.pipeline, FunnelQuery(as_of=result.as_of))
+        print_funnel(rows, f"Funnel as of {result.as_of.date().isoformat()}", console)

@@ -17,11 +17,14 @@ import pytest
 from typer.testing import CliRunner
 
 from leadflow.adapters.cli import app as cli
+from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.demo import START, DemoResult, SimClock, funnel, run_demo
 from leadflow.adapters.store import open_store
 from leadflow.application import Leadflow
 from leadflow.codec import EventRecord
 from leadflow.events import EVENT_TYPES
+from leadflow.projections.funnel import FunnelQuery
+from leadflow.projections.funnel import funnel as sql_funnel
 from leadflow.projections.reference import funnel_from_events
 
 runner = CliRunner()
@@ -42,6 +45,7 @@ def _simulate(url: str, leads: int, seed: int) -> tuple[Leadflow, DemoResult]:
 
 @dataclass
 class History:
+    url: str
     app: Leadflow
     result: DemoResult
     records: list[EventRecord]
@@ -54,7 +58,7 @@ class History:
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
     app, result = _simulate(url, MODERATE, seed=11)
-    yield History(app, result, list(app.read_events()))
+    yield History(url, app, result, list(app.read_events()))
     app.close()
 
 
@@ -207,6 +211,18 @@ def test_late_recorded_deals_make_a_past_funnel_differ_from_what_was_known_then(
     customers_now = next(row.in_stage for row in as_known_now if row.stage == "customer")
     customers_then = next(row.in_stage for row in as_known_then if row.stage == "customer")
     assert customers_now > customers_then
+
+
+def test_the_read_model_funnel_the_demo_prints_equals_the_reference_funnel(
+    history: History,
+) -> None:
+    url = history.url
+    runner = projection_runner(url)
+    catch_up(history.app, runner)
+    for day in (history.result.as_of - timedelta(days=200), history.result.as_of):
+        with runner.engine.connect() as conn:
+            rows = sql_funnel(conn, history.app.pipeline, FunnelQuery(as_of=day))
+        assert rows == funnel(history.app, day)
 
 
 def test_every_stage_is_reached(history: History) -> None:
