@@ -11,6 +11,17 @@ import structlog
 __all__ = ["configure_logging"]
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured
+    (test runners swap it; a cached logger must not keep writing to a closed one)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str | None = None, *, json: bool | None = None) -> None:
     """``level`` defaults to ``$LEADFLOW_LOG_LEVEL`` or ``warning``; JSON lines when not a TTY."""
     name = (level or os.environ.get("LEADFLOW_LOG_LEVEL") or "warning").upper()
@@ -28,6 +39,6 @@ def configure_logging(level: str | None = None, *, json: bool | None = None) -> 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
