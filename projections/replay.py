@@ -130,7 +130,11 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
     swept_at: datetime | None = None
     for index, record in enumerate(events):
         try:
-            if record.data.get("rule") is not None:
+            if lead is not None and _roster_decision(record):
+                # The roster decided it (assignment at capture, redistribution), not this
+                # lead's rules: a lead alone cannot decide it again, so it is given as recorded.
+                _COMMANDS[record.type](lead, record.data, pipeline, _context(record))
+            elif record.data.get("rule") is not None:
                 if lead is None or record.recorded_at in command_times:
                     continue  # a rule's consequence of a command: decided afresh
                 if swept_at == record.recorded_at:
@@ -156,6 +160,16 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
         if lead is not None:
             produced.extend(lead.collect_events())
     return Decision([_as_record(event) for event in produced], refused)
+
+
+def _roster_decision(record: EventRecord) -> bool:
+    """An automatic assignment, or a release by redistribution: decided over the roster."""
+    rule = record.data.get("rule")
+    if rule is None:
+        return False
+    if record.type == "LeadAssigned":
+        return record.data.get("strategy") is not None
+    return record.type == "LeadReleased" and str(rule).startswith("assignment.")
 
 
 def _context(record: EventRecord) -> Context:

@@ -104,6 +104,13 @@ def run_sweep(
         )
     read = states.catch_up(app, progress=progress)
     pipeline = app.pipeline
+    roster = app.roster()
+
+    def manager_of(rep: str) -> str | None:
+        """A breach escalates to the first manager of the rep's team on the roster now."""
+        managers = roster.managers_of(rep)
+        return managers[0] if managers else None
+
     refs: list[RecordedEventRef] = []
     changed = 0
     failed: dict[UUID, str] = {}
@@ -116,7 +123,7 @@ def run_sweep(
         for attempt in range(1, 4):
             lead = copy.deepcopy(states.leads[lead_id])  # the fold changes only once saved
             try:
-                lead.sweep(pipeline, now, recorded_at)
+                lead.sweep(pipeline, now, recorded_at, manager_of=manager_of)
                 result = app._commit("sweep", lead)
             except ConcurrencyConflict:
                 states.leads[lead_id] = app.get_lead(lead_id)

@@ -15,11 +15,9 @@ from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
-from rich.console import Console
-from rich.progress import Progress
 
 from leadflow.adapters.demo import START as DEMO_START
-from leadflow.adapters.demo import _SimClock, run_demo
+from leadflow.adapters.demo import SimClock, run_demo
 from leadflow.application import Leadflow
 
 # Consumer-group timeouts small enough that joining a group takes seconds (see NOTES).
@@ -148,10 +146,9 @@ def values(messages: list[Any]) -> list[dict[str, Any]]:
 
 def run_demo_into(app: Leadflow, leads: int, seed: int = 7) -> int:
     """Fill ``app`` with a deterministic demo history (``leadflow demo``'s simulator)."""
-    clock = _SimClock(DEMO_START)
+    clock = SimClock(DEMO_START)
     app.clock = clock
-    with Progress(console=Console(quiet=True), disable=True) as progress:
-        run_demo(app, clock, leads, seed, progress)
+    run_demo(app, clock, leads, seed)
     return app.max_position()
 
 

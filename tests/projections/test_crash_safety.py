@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from projection_histories import dump
-from rich.console import Console
-from rich.progress import Progress
 
-from leadflow.adapters.demo import START, _SimClock, run_demo
+from leadflow.adapters.demo import START, SimClock, run_demo
 from leadflow.adapters.store import open_store, schema_of, sqlalchemy_url
 from leadflow.projections import POSITIONS, ProjectionRunner
 
@@ -53,11 +51,10 @@ CHILD = textwrap.dedent(
 
 @pytest.fixture
 def demo_store(db_url: str) -> str:
-    """About 3,400 events of a simulated year, on SQLite and on PostgreSQL."""
-    clock = _SimClock(START)
+    """About 3,800 events of a simulated year, on SQLite and on PostgreSQL."""
+    clock = SimClock(START)
     app = open_store(db_url, clock=clock, actor="user:demo")
-    with Progress(console=Console(quiet=True), disable=True) as progress:
-        run_demo(app, clock, 400, 11, progress)
+    run_demo(app, clock, 150, 11)
     app.close()
     return db_url
 

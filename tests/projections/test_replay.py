@@ -72,7 +72,8 @@ def test_replaying_the_demo_under_the_pipeline_in_force_changes_nothing(demo_url
 
     result = replay(app.read_events(), app.pipeline, app.pipeline, as_of)
 
-    assert result.leads == 300
+    # every lead the demo captured (300 people, a few captured twice under a new address)
+    assert result.leads == sum(1 for _ in app.read_events(types=["LeadCaptured"]))
     assert result.changes == []
     assert result.replayed == result.actual
     assert result.refused == 0
