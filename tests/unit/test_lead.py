@@ -383,3 +383,15 @@ def test_state_rebuilt_from_the_events_equals_the_live_state() -> None:
     lead.change_status("qualified", PIPELINE, ctx(5))
 
     assert replayed(lead.collect_events()) == lead
+
+
+def test_a_hand_off_between_sales_reps_after_sal_is_accepted_without_a_stage_change() -> None:
+    lead = sql_lead()
+    lead.assign("rep:li", PIPELINE, ctx(3))
+    lead.hand_off("rep:ae-kim", PIPELINE, ctx(4), note="enterprise deal")
+    lead.collect_events()
+
+    lead.accept_handoff(PIPELINE, ctx(5, actor="rep:ae-kim"))
+
+    assert [e.TYPE for e in lead.collect_events()] == ["HandOffAccepted"]
+    assert (lead.stage, lead.owner) == ("sql", "rep:ae-kim")

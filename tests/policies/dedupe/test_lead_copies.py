@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 from dataclasses import fields
 
+import orjson
 import pytest
 
 from leadflow.application import Leadflow
 from leadflow.errors import IllegalTransition
+from leadflow.pipeline import Pipeline, default_pipeline, parse_pipeline
 
 
 def test_a_copied_lead_shares_no_mutable_field_with_the_original(app: Leadflow) -> None:
@@ -24,7 +26,16 @@ def test_a_copied_lead_shares_no_mutable_field_with_the_original(app: Leadflow) 
             assert getattr(copied, f.name) is not value, f.name
 
 
+def pipeline_accepting_hand_offs_into_sal_from_any_stage() -> Pipeline:
+    document = orjson.loads(default_pipeline().canonical_json())
+    for rule in document["automation"]:
+        if rule["id"] == "handoff-accepted-to-sal":
+            rule["when"] = {"event": "HandOffAccepted"}
+    return parse_pipeline(document)
+
+
 def test_a_refused_hand_off_acceptance_leaves_the_lead_as_stored(app: Leadflow) -> None:
+    app.activate_pipeline(pipeline_accepting_hand_offs_into_sal_from_any_stage())
     lead_id = app.capture(email="ada@example.com", stage="subscriber").lead_id
     app.assign(lead_id, "rep:a")
     app.hand_off(lead_id, "rep:b")
