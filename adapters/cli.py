@@ -378,20 +378,6 @@ def claim(
 
 @app.command()
 @handles_errors
-def release(
-    lead: LeadArg,
-    reason: Reason,
-    at: At = None,
-    db: Db = None,
-    json_out: Json = False,
-    actor: Actor = None,
-) -> None:
-    """Send a lead back to the public pool."""
-    _report(store(db, actor).release(_lead_id(lead), reason, at=_when(at)), json_out)
-
-
-@app.command()
-@handles_errors
 def promote(
     lead: LeadArg,
     stage: Annotated[str, typer.Argument(help="Target stage.")],
@@ -466,20 +452,6 @@ def accept(
 
 @app.command()
 @handles_errors
-def reject(
-    lead: LeadArg,
-    reason: Reason,
-    at: At = None,
-    db: Db = None,
-    json_out: Json = False,
-    actor: Actor = None,
-) -> None:
-    """Sales rejects a hand-off (the pipeline recycles it to marketing)."""
-    _report(store(db, actor).reject_handoff(_lead_id(lead), reason, at=_when(at)), json_out)
-
-
-@app.command()
-@handles_errors
 def convert(
     lead: LeadArg,
     target: Annotated[str, typer.Argument(help="opportunity or customer")],
@@ -532,6 +504,10 @@ def _reasoned_command(name: str, method: str, doc: str) -> None:
     app.command(name)(handles_errors(command))
 
 
+_reasoned_command("release", "release", "Send a lead back to the public pool.")
+_reasoned_command(
+    "reject", "reject_handoff", "Sales rejects a hand-off (the pipeline recycles it to marketing)."
+)
 _reasoned_command("lose", "lose", "The deal was lost.")
 _reasoned_command("churn", "churn", "A customer churned.")
 _reasoned_command("disqualify", "disqualify", "Disqualify a lead.")

@@ -209,3 +209,19 @@ def test_the_installed_leadflow_command_runs_the_same_contract(db_url: str) -> N
 
     assert refused.returncode == 2
     assert "unknown stage 'won'" in refused.stderr
+
+
+def test_release_and_reject_take_a_reason_and_record_it(db_url: str) -> None:
+    lead_id = capture(db_url, "--email", "ann@example.com")
+    leadflow(db_url, "claim", lead_id, "rep:mei")
+    leadflow(db_url, "release", lead_id, "--reason", "going on leave")
+    leadflow(db_url, "promote", lead_id, "mql")
+    leadflow(db_url, "handoff", lead_id, "rep:li")
+
+    leadflow(db_url, "reject", lead_id, "--reason", "no budget", "--actor", "rep:li")
+    missing = runner.invoke(app, ["reject", lead_id, "--db", db_url])
+
+    by_type = {e["type"]: e["data"] for e in events(db_url, "--lead", lead_id)}
+    assert by_type["LeadReleased"]["reason"] == "going on leave"
+    assert by_type["HandOffRejected"] == {"by": "rep:li", "reason": "no budget"}
+    assert missing.exit_code == 2  # --reason is required
