@@ -7,34 +7,39 @@ Exit codes: 0 ok, 2 invalid input or illegal transition, 3 concurrency conflict,
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
-from uuid import UUID
+from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from leadflow.adapters.logging_setup import configure_logging
-from leadflow.adapters.store import open_store
-from leadflow.application import CommandResult, Leadflow
-from leadflow.errors import (
-    ConcurrencyConflict,
-    IllegalTransition,
-    InvalidInput,
-    LeadflowError,
-    LeadNotFound,
-    PipelineInvalid,
+from leadflow.adapters.cli_support import (
+    Actor,
+    At,
+    Db,
+    Json,
+    LeadArg,
+    OptReason,
+    Reason,
+    emit,
+    handles_errors,
+    lead_id_of,
+    out,
+    parse_time,
+    report,
+    state,
+    store,
+    when,
 )
+from leadflow.adapters.logging_setup import configure_logging
+from leadflow.errors import InvalidInput
 from leadflow.lead import Lead
 from leadflow.pipeline import load_pipeline
 
-__all__ = ["app", "main", "parse_time"]
+__all__ = ["app", "handles_errors", "main", "parse_time"]
 
 app = typer.Typer(
     name="leadflow",
@@ -46,45 +51,6 @@ app = typer.Typer(
 pipeline_app = typer.Typer(help="Show, validate and activate pipelines.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND = 2, 3, 4
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-Db = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="LEADFLOW_DB", help="Store URL: sqlite:///file.db or postgresql://…"
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-Actor = Annotated[
-    str | None, typer.Option("--actor", envvar="LEADFLOW_ACTOR", help="Who acts (user id).")
-]
-At = Annotated[
-    str | None,
-    typer.Option("--at", help="When it happened (ISO 8601; default now). May backdate."),
-]
-LeadArg = Annotated[str, typer.Argument(help="Lead id.", show_default=False)]
-Reason = Annotated[str, typer.Option("--reason", help="Why.")]
-OptReason = Annotated[str | None, typer.Option("--reason", help="Why.")]
-
-
-# -- plumbing ---------------------------------------------------------------------------
-
-
-class _State:
-    db: str | None = None
-    json: bool = False
-    opened: tuple[str | None, Leadflow, int] | None = None
-    """The store the running command opened (URL as given, application, log position)."""
-
-
-_state = _State()
-
 
 @app.callback()
 def _global(
@@ -94,110 +60,8 @@ def _global(
     ] = None,
 ) -> None:
     """leadflow: every lead action is an immutable event; everything else is derived."""
-    _state.db = db
+    state.db = db
     configure_logging(log_level)
-
-
-def parse_time(value: str, field: str, *, end_of_day: bool = False) -> datetime:
-    """ISO 8601; a time without an offset is UTC; a bare date is midnight UTC."""
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day, time.max if end_of_day else time.min, UTC)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(field, f"{value!r} is not an ISO 8601 date or time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _lead_id(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise InvalidInput("lead_id", f"{value!r} is not a lead id (a UUID)") from None
-
-
-def _fail(code: int, exc: Exception, as_json: bool) -> NoReturn:
-    if as_json:
-        payload: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
-        if isinstance(exc, InvalidInput):
-            payload["field"] = exc.field
-        if isinstance(exc, IllegalTransition):
-            payload.update(**{"from": exc.from_, "to": exc.to, "allowed": exc.allowed})
-        out.print(orjson.dumps({"error": payload}).decode(), markup=False)
-    err.print(f"error: {exc}", markup=False)
-    raise typer.Exit(code)
-
-
-def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Map leadflow's errors to the documented exit codes."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        as_json = bool(kwargs.get("json_out", False))
-        _state.opened = None
-        try:
-            result = func(*args, **kwargs)
-            _after_write()
-            return result
-        except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
-            _fail(EXIT_INVALID, exc, as_json)
-        except ConcurrencyConflict as exc:
-            _fail(EXIT_CONFLICT, exc, as_json)
-        except LeadNotFound as exc:
-            _fail(EXIT_NOT_FOUND, exc, as_json)
-        except LeadflowError as exc:
-            _fail(1, exc, as_json)
-
-    return wrapper
-
-
-def store(db: str | None, actor: str | None = None) -> Leadflow:
-    lf = open_store(db or _state.db, actor=actor)
-    _state.opened = (db or _state.db, lf, lf.max_position())
-    return lf
-
-
-def _after_write() -> None:
-    """After a command that recorded events, bring the read models up to date."""
-    if _state.opened is None:
-        return
-    url, lf, position = _state.opened
-    _state.opened = None
-    if lf.max_position() > position:
-        from leadflow.adapters.cli_projections import catch_up_after_write
-
-        catch_up_after_write(url, lf)
-
-
-def _when(at: str | None) -> datetime | None:
-    return parse_time(at, "at") if at else None
-
-
-def emit(value: Any, as_json: bool, text: str | None = None) -> None:
-    if as_json:
-        out.print(orjson.dumps(value, default=str).decode(), markup=False)
-    else:
-        out.print(text if text is not None else str(value), markup=False)
-
-
-def _report(result: CommandResult, as_json: bool) -> None:
-    if as_json:
-        emit(
-            {
-                "lead_id": str(result.lead_id),
-                "version": result.version,
-                "events": [
-                    {"position": e.position, "type": e.type, "actor": e.actor}
-                    for e in result.events
-                ],
-            },
-            True,
-        )
-        return
-    for e in result.events:
-        err.print(f"  recorded {e.type} at position {e.position} by {e.actor}", markup=False)
-    out.print(str(result.lead_id), markup=False)
 
 
 # -- set-up -----------------------------------------------------------------------------
@@ -321,12 +185,12 @@ def capture(
         campaign=campaign,
         attributes=_parse_attrs(attr),
         stage=stage,
-        at=_when(at),
+        at=when(at),
     )
     if json_out:
         emit({"lead_id": str(result.lead_id)}, True)
     else:
-        _report(result, False)
+        report(result, False)
 
 
 @app.command()
@@ -343,9 +207,9 @@ def activity(
 ) -> None:
     """Record behaviour (page visit, download, …) or a follow-up (call, meeting, …)."""
     result = store(db, actor).record_activity(
-        _lead_id(lead), kind, detail=detail, ref=ref, at=_when(at)
+        lead_id_of(lead), kind, detail=detail, ref=ref, at=when(at)
     )
-    _report(result, json_out)
+    report(result, json_out)
 
 
 @app.command()
@@ -360,7 +224,7 @@ def assign(
     actor: Actor = None,
 ) -> None:
     """Assign a lead to a rep (a manager's decision)."""
-    _report(store(db, actor).assign(_lead_id(lead), owner, reason=reason, at=_when(at)), json_out)
+    report(store(db, actor).assign(lead_id_of(lead), owner, reason=reason, at=when(at)), json_out)
 
 
 @app.command()
@@ -373,7 +237,7 @@ def claim(
     json_out: Json = False,
 ) -> None:
     """A rep claims a lead from the public pool."""
-    _report(store(db).claim(_lead_id(lead), rep, at=_when(at)), json_out)
+    report(store(db).claim(lead_id_of(lead), rep, at=when(at)), json_out)
 
 
 @app.command()
@@ -388,8 +252,8 @@ def promote(
     actor: Actor = None,
 ) -> None:
     """Move a lead to another stage (any transition the pipeline allows)."""
-    _report(
-        store(db, actor).change_stage(_lead_id(lead), stage, reason=reason, at=_when(at)), json_out
+    report(
+        store(db, actor).change_stage(lead_id_of(lead), stage, reason=reason, at=when(at)), json_out
     )
 
 
@@ -405,8 +269,8 @@ def status(
     actor: Actor = None,
 ) -> None:
     """Set a lead's status."""
-    _report(
-        store(db, actor).change_status(_lead_id(lead), new_status, reason=reason, at=_when(at)),
+    report(
+        store(db, actor).change_status(lead_id_of(lead), new_status, reason=reason, at=when(at)),
         json_out,
     )
 
@@ -423,7 +287,7 @@ def score(
     actor: Actor = None,
 ) -> None:
     """Set a lead's score by hand (scoring rules do this automatically)."""
-    _report(store(db, actor).set_score(_lead_id(lead), value, reason, at=_when(at)), json_out)
+    report(store(db, actor).set_score(lead_id_of(lead), value, reason, at=when(at)), json_out)
 
 
 @app.command()
@@ -438,7 +302,7 @@ def handoff(
     actor: Actor = None,
 ) -> None:
     """Hand a lead off to sales; sales must accept or reject within the hand-off SLA."""
-    _report(store(db, actor).hand_off(_lead_id(lead), to, note=note, at=_when(at)), json_out)
+    report(store(db, actor).hand_off(lead_id_of(lead), to, note=note, at=when(at)), json_out)
 
 
 @app.command()
@@ -447,7 +311,7 @@ def accept(
     lead: LeadArg, at: At = None, db: Db = None, json_out: Json = False, actor: Actor = None
 ) -> None:
     """Sales accepts a hand-off."""
-    _report(store(db, actor).accept_handoff(_lead_id(lead), at=_when(at)), json_out)
+    report(store(db, actor).accept_handoff(lead_id_of(lead), at=when(at)), json_out)
 
 
 @app.command()
@@ -467,9 +331,9 @@ def convert(
 ) -> None:
     """Convert a lead to an opportunity or a customer."""
     result = store(db, actor).convert(
-        _lead_id(lead), target, account, opportunity_ref=opportunity, amount=amount, at=_when(at)
+        lead_id_of(lead), target, account, opportunity_ref=opportunity, amount=amount, at=when(at)
     )
-    _report(result, json_out)
+    report(result, json_out)
 
 
 @app.command()
@@ -484,8 +348,8 @@ def win(
     actor: Actor = None,
 ) -> None:
     """The deal was won."""
-    result = store(db, actor).win(_lead_id(lead), amount=amount, currency=currency, at=_when(at))
-    _report(result, json_out)
+    result = store(db, actor).win(lead_id_of(lead), amount=amount, currency=currency, at=when(at))
+    report(result, json_out)
 
 
 def _reasoned_command(name: str, method: str, doc: str) -> None:
@@ -498,7 +362,7 @@ def _reasoned_command(name: str, method: str, doc: str) -> None:
         actor: Actor = None,
     ) -> None:
         lf = store(db, actor)
-        _report(getattr(lf, method)(_lead_id(lead), reason, at=_when(at)), json_out)
+        report(getattr(lf, method)(lead_id_of(lead), reason, at=when(at)), json_out)
 
     command.__doc__ = doc
     app.command(name)(handles_errors(command))
@@ -525,7 +389,7 @@ def merge(
     actor: Actor = None,
 ) -> None:
     """Merge a duplicate lead into another; both keep their history."""
-    _report(store(db, actor).merge(_lead_id(duplicate), _lead_id(into), at=_when(at)), json_out)
+    report(store(db, actor).merge(lead_id_of(duplicate), lead_id_of(into), at=when(at)), json_out)
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -544,7 +408,7 @@ def lead_as_dict(lead: Lead) -> dict[str, Any]:
 @handles_errors
 def show(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
     """A lead's current state, derived from its events."""
-    current = store(db).get_lead(_lead_id(lead))
+    current = store(db).get_lead(lead_id_of(lead))
     data = lead_as_dict(current)
     if json_out:
         emit(data, True)
@@ -572,7 +436,7 @@ def events(
     """The lead event log in log order (``--json``: one object per line)."""
     lf = store(db)
     records = lf.read_events(
-        lead_id=_lead_id(lead) if lead else None,
+        lead_id=lead_id_of(lead) if lead else None,
         types=type_ or (),
         since=parse_time(since, "since") if since else None,
         until=parse_time(until, "until", end_of_day=True) if until else None,

@@ -12,22 +12,22 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from leadflow.adapters.cli import (
+from leadflow.adapters.cli_support import (
     Actor,
     At,
     Db,
     Json,
     LeadArg,
     Reason,
-    _lead_id,
-    _report,
-    _when,
     emit,
     err,
     handles_errors,
+    lead_id_of,
     out,
     parse_time,
+    report,
     store,
+    when,
 )
 from leadflow.adapters.importer import Format, import_file
 
@@ -65,9 +65,7 @@ def rep_add(
     actor: Actor = None,
 ) -> None:
     """Put a rep on the roster, or change their team, capacity or weight."""
-    result = store(db, actor).add_rep(
-        rep, team=team, capacity=capacity, weight=weight, at=_when(at)
-    )
+    result = store(db, actor).add_rep(rep, team=team, capacity=capacity, weight=weight, at=when(at))
     _roster_report(result, json_out)
 
 
@@ -100,7 +98,7 @@ def rep_leave(
     actor: Actor = None,
 ) -> None:
     """The rep leaves: their open leads are redistributed by policy, in one append."""
-    result = store(db, actor).redistribute(rep, reason, leave=True, at=_when(at))
+    result = store(db, actor).redistribute(rep, reason, leave=True, at=when(at))
     _roster_report(result, json_out)
 
 
@@ -173,7 +171,7 @@ def redistribute(
     actor: Actor = None,
 ) -> None:
     """Give all of a rep's open leads to other reps by the assignment policy (one append)."""
-    _roster_report(store(db, actor).redistribute(rep, reason, at=_when(at)), json_out)
+    _roster_report(store(db, actor).redistribute(rep, reason, at=when(at)), json_out)
 
 
 def unmerge(
@@ -185,7 +183,7 @@ def unmerge(
     actor: Actor = None,
 ) -> None:
     """Undo a merge with compensating events; the duplicate's contact keys move back."""
-    _report(store(db, actor).unmerge(_lead_id(lead), reason=reason, at=_when(at)), json_out)
+    report(store(db, actor).unmerge(lead_id_of(lead), reason=reason, at=when(at)), json_out)
 
 
 def import_command(

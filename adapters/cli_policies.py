@@ -2,74 +2,39 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from collections.abc import Callable
-from datetime import datetime
-from types import ModuleType
 from typing import Annotated
-from uuid import UUID
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from leadflow.application import CommandResult, Leadflow
+from leadflow.adapters.cli_support import (
+    Actor,
+    At,
+    Db,
+    Json,
+    LeadArg,
+    emit,
+    err,
+    handles_errors,
+    lead_id_of,
+    out,
+    parse_time,
+    report,
+    store,
+    when,
+)
 from leadflow.explain import explain_lead
 from leadflow.pipeline import Pipeline
 
 __all__ = ["register"]
-
-# The shared options, as in ``cli`` (typer reads them from this module's annotations).
-Db = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="LEADFLOW_DB", help="Store URL: sqlite:///file.db or postgresql://…"
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-Actor = Annotated[
-    str | None, typer.Option("--actor", envvar="LEADFLOW_ACTOR", help="Who acts (user id).")
-]
-At = Annotated[
-    str | None,
-    typer.Option("--at", help="When it happened (ISO 8601; default now). May backdate."),
-]
-LeadArg = Annotated[str, typer.Argument(help="Lead id.", show_default=False)]
-
-_Command = Callable[..., None]
 
 
 def _fmt_score(value: float) -> str:
     return f"{value:g}"
 
 
-def _cli_of(app: typer.Typer) -> ModuleType:
-    """The module that owns ``app``, with the shared helpers (error mapping, store, output).
-
-    Resolved at registration, not imported at the top: ``cli`` imports this module while
-    it registers its plugins. Under ``python -m leadflow.adapters.cli`` that module is
-    ``__main__``; using it (not a second copy) keeps ``--db`` and the like in one place.
-    """
-    main = sys.modules.get("__main__")
-    if getattr(main, "app", None) is app:
-        assert main is not None
-        return main
-    return importlib.import_module("leadflow.adapters.cli")
-
-
 def register(app: typer.Typer) -> None:
-    cli = _cli_of(app)
-    handles_errors: Callable[[_Command], _Command] = cli.handles_errors
-    store: Callable[..., Leadflow] = cli.store
-    emit: Callable[..., None] = cli.emit
-    out: Console = cli.out
-    err: Console = cli.err
-    parse_time: Callable[..., datetime] = cli.parse_time
-    lead_id_of: Callable[[str], UUID] = cli._lead_id
-    report: Callable[[CommandResult, bool], None] = cli._report
-    when: Callable[[str | None], datetime | None] = cli._when
 
     @app.command()
     @handles_errors

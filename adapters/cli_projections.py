@@ -7,7 +7,6 @@ right after they succeed (:func:`catch_up_after_write`).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,19 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadflow.adapters.store import DEFAULT_DB_URL, schema_of, sqlalchemy_url
+from leadflow.adapters.cli_support import (
+    Db,
+    Json,
+    emit,
+    err,
+    handles_errors,
+    lead_id_of,
+    out,
+    parse_time,
+    state,
+    store,
+)
+from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
 from leadflow.application import Leadflow
 from leadflow.errors import InvalidInput
 from leadflow.pipeline import load_pipeline
@@ -43,13 +54,6 @@ __all__ = ["catch_up_after_write", "projection_runner", "register"]
 
 log = structlog.get_logger("leadflow.cli")
 
-Db = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="LEADFLOW_DB", help="Store URL: sqlite:///file.db or postgresql://…"
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 AsOf = Annotated[
     str | None,
     typer.Option("--as-of", help="Business time to answer for (ISO 8601; default now)."),
@@ -66,7 +70,7 @@ _engines: dict[str, sa.Engine] = {}
 
 
 def _resolve(url: str | None) -> str:
-    return url or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
+    return resolve_url(url or state.db)  # the global ``leadflow --db URL`` counts too
 
 
 def projection_runner(url: str | None, *, batch_size: int = 1000) -> ProjectionRunner:
@@ -106,8 +110,6 @@ def _progress(label: str, total: int, start: int) -> Iterator[Any]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    from leadflow.adapters.cli import err
-
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(label, total=total - start)
         yield lambda position: bar.update(task, completed=position - start)
@@ -130,8 +132,6 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:
-    from leadflow.adapters.cli import parse_time
-
     return parse_time(value, name, end_of_day=True) if value else default
 
 
@@ -145,8 +145,6 @@ def _day(value: str | None, name: str) -> date | None:
 
 
 def _print_funnel(rows: list[FunnelRow], title: str) -> None:
-    from leadflow.adapters.cli import out
-
     table = Table(title=title)
     for column in ("stage", "in stage", "reached", "conversion to next"):
         table.add_column(column, justify="left" if column == "stage" else "right")
@@ -157,8 +155,6 @@ def _print_funnel(rows: list[FunnelRow], title: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from leadflow.adapters.cli import emit, handles_errors, out, store
-
     @app.command("projections")
     @handles_errors
     def projections_(db: Db = None, json_out: Json = False) -> None:
@@ -197,8 +193,6 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput("name", f"unknown read model {name!r}; read models: {names}")
         started = time.perf_counter()
         columns = (TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        from leadflow.adapters.cli import err
-
         with Progress(*columns, console=err, transient=True) as bar:
             task = bar.add_task("rebuild", total=lf.max_position())
             applied = runner.rebuild(
@@ -289,9 +283,7 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """A lead's stage intervals: durations, owners, and the events behind each change."""
-        from leadflow.adapters.cli import _lead_id
-
-        lead_id = _lead_id(lead)
+        lead_id = lead_id_of(lead)
         lf = store(db)
         lf.get_lead(lead_id)  # not found → exit 4
         runner = projection_runner(db)
@@ -337,15 +329,13 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """The hand-off audit trail: who handed which lead to whom, and what came of it."""
-        from leadflow.adapters.cli import _lead_id, parse_time
-
         lf = store(db)
         runner = projection_runner(db)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             trail = audit_trail(
                 conn,
-                lead_id=_lead_id(lead) if lead else None,
+                lead_id=lead_id_of(lead) if lead else None,
                 rep=rep,
                 since=parse_time(from_, "from") if from_ else None,
                 until=parse_time(to, "to", end_of_day=True) if to else None,

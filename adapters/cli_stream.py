@@ -7,7 +7,6 @@ Exit codes beyond the CLI's own: 5 when the broker did not acknowledge (without
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -20,10 +19,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from leadflow.adapters.cli_support import state
 from leadflow.adapters.event_schemas import stale_schema_files, write_schemas
 from leadflow.adapters.kafka_admin import DEFAULT_PARTITIONS, DEFAULT_TOPIC
 from leadflow.adapters.kafka_relay import PublishFailed, Relay, RelayProgress
-from leadflow.adapters.store import DEFAULT_DB_URL, open_store
+from leadflow.adapters.store import open_store, resolve_url
 
 __all__ = ["EXIT_UNAVAILABLE", "register"]
 
@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Publish the event log to Kafka as CloudEvents, in log order, keyed by lead id."""
-        url = db or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
+        url = resolve_url(db or state.db)
         _quiet_kafka_client()
         lf = open_store(url)
         relay = Relay(

@@ -26,7 +26,14 @@ class StoreUnavailable(LeadflowError):
     """The database behind a store URL cannot be reached."""
 
 
-__all__ = ["DEFAULT_DB_URL", "StoreUnavailable", "open_store", "persistence_env", "sqlalchemy_url"]
+__all__ = [
+    "DEFAULT_DB_URL",
+    "StoreUnavailable",
+    "open_store",
+    "persistence_env",
+    "resolve_url",
+    "sqlalchemy_url",
+]
 
 DEFAULT_DB_URL = "sqlite:///leadflow.db"
 POSTGRES_MODULE = "leadflow.adapters.postgres_recorder"
@@ -87,6 +94,11 @@ def schema_of(url: str) -> str | None:
     return values[0] if values else None
 
 
+def resolve_url(url: str | None) -> str:
+    """The store URL to use: the one given, else ``$LEADFLOW_DB``, else the default."""
+    return url or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
+
+
 def open_store(
     url: str | None = None,
     *,
@@ -94,8 +106,7 @@ def open_store(
     actor: str | None = None,
 ) -> Leadflow:
     """Open (creating if needed) the store at ``url`` (default: ``$LEADFLOW_DB``)."""
-    url = url or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
-    env = persistence_env(url)
+    env = persistence_env(resolve_url(url))
     if env["PERSISTENCE_MODULE"] != POSTGRES_MODULE:
         return Leadflow(env, clock=clock, actor=actor or _default_actor())
     # Several processes opening a new store at once would race on CREATE TABLE

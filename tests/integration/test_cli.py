@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -225,3 +226,22 @@ def test_release_and_reject_take_a_reason_and_record_it(db_url: str) -> None:
     assert by_type["LeadReleased"]["reason"] == "going on leave"
     assert by_type["HandOffRejected"] == {"by": "rep:li", "reason": "no budget"}
     assert missing.exit_code == 2  # --reason is required
+
+
+def test_the_global_db_option_reaches_the_read_models(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # a stray default store would appear here
+    monkeypatch.delenv("LEADFLOW_DB", raising=False)
+    assert (
+        runner.invoke(app, ["--db", db_url, "capture", "--email", "ann@example.com"]).exit_code == 0
+    )
+
+    result = runner.invoke(app, ["--db", db_url, "funnel", "--json"])
+
+    assert result.exit_code == 0, result.stderr
+    stages = {row["stage"]: row for row in orjson.loads(result.stdout)["stages"]}
+    assert stages["lead"]["in_stage"] == 1
+    assert not (workdir / "leadflow.db").exists()

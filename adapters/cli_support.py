@@ -1,0 +1,193 @@
+"""What every ``leadflow`` command shares: the common options, the error-to-exit-code
+mapping, opening the store, and output.
+
+A leaf module: ``cli`` and each command plugin import it, and it imports none of them
+(the read-model catch-up after a write is imported when it runs), so any of them can be
+imported first.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from uuid import UUID
+
+import orjson
+import typer
+from rich.console import Console
+
+from leadflow.adapters.store import open_store
+from leadflow.application import CommandResult, Leadflow
+from leadflow.errors import (
+    ConcurrencyConflict,
+    IllegalTransition,
+    InvalidInput,
+    LeadflowError,
+    LeadNotFound,
+    PipelineInvalid,
+)
+
+__all__ = [
+    "EXIT_CONFLICT",
+    "EXIT_INVALID",
+    "EXIT_NOT_FOUND",
+    "Actor",
+    "At",
+    "Db",
+    "Json",
+    "LeadArg",
+    "OptReason",
+    "Reason",
+    "emit",
+    "err",
+    "handles_errors",
+    "lead_id_of",
+    "out",
+    "parse_time",
+    "report",
+    "state",
+    "store",
+    "when",
+]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND = 2, 3, 4
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db", envvar="LEADFLOW_DB", help="Store URL: sqlite:///file.db or postgresql://…"
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+Actor = Annotated[
+    str | None, typer.Option("--actor", envvar="LEADFLOW_ACTOR", help="Who acts (user id).")
+]
+At = Annotated[
+    str | None,
+    typer.Option("--at", help="When it happened (ISO 8601; default now). May backdate."),
+]
+LeadArg = Annotated[str, typer.Argument(help="Lead id.", show_default=False)]
+Reason = Annotated[str, typer.Option("--reason", help="Why.")]
+OptReason = Annotated[str | None, typer.Option("--reason", help="Why.")]
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+
+class _State:
+    db: str | None = None
+    opened: tuple[str | None, Leadflow, int] | None = None
+    """The store the running command opened (URL as given, application, log position)."""
+
+
+state = _State()
+
+
+def parse_time(value: str, field: str, *, end_of_day: bool = False) -> datetime:
+    """ISO 8601; a time without an offset is UTC; a bare date is midnight UTC."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max if end_of_day else time.min, UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"{value!r} is not an ISO 8601 date or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def lead_id_of(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidInput("lead_id", f"{value!r} is not a lead id (a UUID)") from None
+
+
+def _fail(code: int, exc: Exception, as_json: bool) -> NoReturn:
+    if as_json:
+        payload: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+        if isinstance(exc, InvalidInput):
+            payload["field"] = exc.field
+        if isinstance(exc, IllegalTransition):
+            payload.update(**{"from": exc.from_, "to": exc.to, "allowed": exc.allowed})
+        out.print(orjson.dumps({"error": payload}).decode(), markup=False)
+    err.print(f"error: {exc}", markup=False)
+    raise typer.Exit(code)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Map leadflow's errors to the documented exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        as_json = bool(kwargs.get("json_out", False))
+        state.opened = None
+        try:
+            result = func(*args, **kwargs)
+            _after_write()
+            return result
+        except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
+            _fail(EXIT_INVALID, exc, as_json)
+        except ConcurrencyConflict as exc:
+            _fail(EXIT_CONFLICT, exc, as_json)
+        except LeadNotFound as exc:
+            _fail(EXIT_NOT_FOUND, exc, as_json)
+        except LeadflowError as exc:
+            _fail(1, exc, as_json)
+
+    return wrapper
+
+
+def store(db: str | None, actor: str | None = None) -> Leadflow:
+    lf = open_store(db or state.db, actor=actor)
+    state.opened = (db or state.db, lf, lf.max_position())
+    return lf
+
+
+def _after_write() -> None:
+    """After a command that recorded events, bring the read models up to date."""
+    if state.opened is None:
+        return
+    url, lf, position = state.opened
+    state.opened = None
+    if lf.max_position() > position:
+        from leadflow.adapters.cli_projections import catch_up_after_write
+
+        catch_up_after_write(url, lf)
+
+
+def when(at: str | None) -> datetime | None:
+    return parse_time(at, "at") if at else None
+
+
+def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        out.print(orjson.dumps(value, default=str).decode(), markup=False)
+    else:
+        out.print(text if text is not None else str(value), markup=False)
+
+
+def report(result: CommandResult, as_json: bool) -> None:
+    if as_json:
+        emit(
+            {
+                "lead_id": str(result.lead_id),
+                "version": result.version,
+                "events": [
+                    {"position": e.position, "type": e.type, "actor": e.actor}
+                    for e in result.events
+                ],
+            },
+            True,
+        )
+        return
+    for e in result.events:
+        err.print(f"  recorded {e.type} at position {e.position} by {e.actor}", markup=False)
+    out.print(str(result.lead_id), markup=False)
