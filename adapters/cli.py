@@ -35,9 +35,9 @@ from leadflow.adapters.cli_support import (
     when,
 )
 from leadflow.adapters.logging_setup import configure_logging
+from leadflow.domain.lead import Lead
 from leadflow.errors import InvalidInput
-from leadflow.lead import Lead
-from leadflow.pipeline import load_pipeline
+from leadflow.service.pipeline_files import load_pipeline
 
 __all__ = ["app", "handles_errors", "main", "parse_time"]
 

@@ -24,8 +24,8 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
-from leadflow.explain import explain_lead
-from leadflow.pipeline import Pipeline
+from leadflow.domain.explain import explain_lead
+from leadflow.domain.pipeline import Pipeline
 
 __all__ = ["register"]
 

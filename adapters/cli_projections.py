@@ -33,9 +33,7 @@ from leadflow.adapters.cli_support import (
     store,
 )
 from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
-from leadflow.application import Leadflow
 from leadflow.errors import InvalidInput
-from leadflow.pipeline import load_pipeline
 from leadflow.projections import (
     FunnelQuery,
     FunnelRow,
@@ -49,6 +47,8 @@ from leadflow.projections import (
 from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.replay import replay, replay_json
 from leadflow.projections.report import render_report
+from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import load_pipeline
 
 __all__ = ["catch_up_after_write", "projection_runner", "register"]
 

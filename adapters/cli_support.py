@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 
 from leadflow.adapters.store import open_store
-from leadflow.application import CommandResult, Leadflow
 from leadflow.errors import (
     ConcurrencyConflict,
     IllegalTransition,
@@ -28,6 +27,7 @@ from leadflow.errors import (
     LeadNotFound,
     PipelineInvalid,
 )
+from leadflow.service.application import CommandResult, Leadflow
 
 __all__ = [
     "EXIT_CONFLICT",

@@ -28,8 +28,8 @@ from uuid import UUID
 import orjson
 from pydantic import ValidationError
 
-from leadflow.codec import EventRecord, event_id
-from leadflow.events import EVENT_TYPES, LeadEvent, Payload
+from leadflow.domain.events import EVENT_TYPES, LeadEvent, Payload
+from leadflow.service.codec import EventRecord, event_id
 
 __all__ = [
     "CONTENT_TYPE",

@@ -36,14 +36,14 @@ from rich.table import Table
 
 from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
+from leadflow.domain.events import EVENT_TYPES
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import InvalidInput, LeadflowError
-from leadflow.events import EVENT_TYPES
-from leadflow.lead import Lead
-from leadflow.pipeline import Pipeline, parse_pipeline
 from leadflow.projections.funnel import FunnelQuery
 from leadflow.projections.funnel import funnel as sql_funnel
 from leadflow.projections.reference import FunnelRow, funnel_from_events
+from leadflow.service.application import Leadflow
 
 __all__ = ["DemoResult", "demo_pipeline", "register", "run_demo"]
 

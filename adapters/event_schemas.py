@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from leadflow.adapters.cloudevents import ce_type
-from leadflow.events import EVENT_TYPES
+from leadflow.domain.events import EVENT_TYPES
 
 __all__ = ["event_schemas", "stale_schema_files", "write_schemas"]
 

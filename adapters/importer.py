@@ -31,9 +31,9 @@ from uuid import UUID
 import orjson
 import structlog
 
-from leadflow.application import Leadflow
-from leadflow.commands import CaptureLead
+from leadflow.domain.commands import CaptureLead
 from leadflow.errors import InvalidInput
+from leadflow.service.application import Leadflow
 
 __all__ = ["ImportSummary", "RowError", "errors_path", "import_file", "read_rows"]
 

@@ -38,8 +38,8 @@ from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 from leadflow.adapters.cloudevents import LeadCloudEvent, MalformedEvent, decode_event
 from leadflow.adapters.kafka_admin import DEFAULT_TOPIC, dead_letter_topic, ensure_topic
 from leadflow.adapters.kafka_tables import consumer_sequences_table, utc_now
-from leadflow.codec import EventRecord
-from leadflow.events import Payload
+from leadflow.domain.events import Payload
+from leadflow.service.codec import EventRecord
 
 __all__ = [
     "DEFAULT_TOPIC",

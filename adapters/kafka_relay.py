@@ -34,8 +34,8 @@ from sqlalchemy.exc import OperationalError as SqlOperationalError
 from leadflow.adapters.cloudevents import encode_event
 from leadflow.adapters.kafka_admin import DEFAULT_PARTITIONS, DEFAULT_TOPIC, ensure_topic
 from leadflow.adapters.kafka_tables import engine_for, relay_positions_table, utc_now
-from leadflow.application import Leadflow
-from leadflow.codec import EventRecord
+from leadflow.service.application import Leadflow
+from leadflow.service.codec import EventRecord
 
 __all__ = ["PublishFailed", "Relay", "RelayProgress", "producer_config", "source_of"]
 

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from leadflow.application import Leadflow, utc_now
 from leadflow.errors import InvalidInput, LeadflowError
+from leadflow.service.application import Leadflow, utc_now
 
 
 class StoreUnavailable(LeadflowError):

@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
         seconds = time.perf_counter() - started
         result = {"rows": summary.created, "seconds": seconds, "peak_rss_mb": _peak_mb()}
     elif argv[0] == "dedupe":
-        from leadflow.dedupe import key_id
+        from leadflow.domain.dedupe import key_id
 
         url = argv[1]
         held = [key_id("email", e) for e in Path(argv[2]).read_text().split()]

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from bench.plain import open_plain
 from leadflow.adapters.store import persistence_env
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 
 def _leadflow_run(app: Any, size: int) -> float:

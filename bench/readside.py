@@ -31,10 +31,10 @@ import orjson
 
 from bench.synth import DAYS, START, Generated, generate
 from leadflow.adapters.store import open_store, schema_of
-from leadflow.application import Leadflow
-from leadflow.codec import LEAD_TOPICS
 from leadflow.projections.funnel import FunnelQuery, funnel
 from leadflow.projections.reference import funnel_from_events
+from leadflow.service.application import Leadflow
+from leadflow.service.codec import LEAD_TOPICS
 
 __all__ = ["Store", "dedupe", "funnel_figures", "memory", "rebuild", "store"]
 

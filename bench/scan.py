@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from leadflow.adapters.store import persistence_env
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 
 def _fill(app: Leadflow, size: int) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from leadflow.adapters.store import persistence_env
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 
 class _Clock:

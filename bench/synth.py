@@ -28,10 +28,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from leadflow.application import Leadflow
-from leadflow.dedupe import ContactKey, key_id
-from leadflow.events import ActivityKind
-from leadflow.lead import Context, Lead
+from leadflow.domain.context import Context
+from leadflow.domain.dedupe import ContactKey, key_id
+from leadflow.domain.events import ActivityKind
+from leadflow.domain.lead import Lead
+from leadflow.service.application import Leadflow
 
 __all__ = ["CHUNK", "DAYS", "START", "Generated", "generate"]
 

@@ -45,7 +45,7 @@ from sqlalchemy import (
 
 from leadflow.adapters.kafka import DEFAULT_TOPIC, KafkaProjectionFeeder, LeadEventConsumer
 from leadflow.adapters.logging_setup import configure_logging
-from leadflow.codec import EventRecord
+from leadflow.service.codec import EventRecord
 
 STAGE_SETTING_TYPES = frozenset({"LeadCaptured", "StageChanged"})
 

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from leadflow.codec import EventRecord
+from leadflow.service.codec import EventRecord
 
 __all__ = [
     "IN_CHUNK",

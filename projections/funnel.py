@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from leadflow.pipeline import Pipeline
+from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import utc
 from leadflow.projections.leads import LEADS, OWNERSHIP
 from leadflow.projections.reference import NO_VALUE, FunnelRow

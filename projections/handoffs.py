@@ -18,7 +18,6 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from leadflow.codec import EventRecord
 from leadflow.projections._sql import (
     READ_MODELS,
     RowSet,
@@ -29,6 +28,7 @@ from leadflow.projections._sql import (
     lead_ids_in,
     utc,
 )
+from leadflow.service.codec import EventRecord
 
 __all__ = ["HANDOFFS", "HandOffs", "audit_trail"]
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadflow.codec import EventRecord
 from leadflow.projections._sql import (
     READ_MODELS,
     RowSet,
@@ -30,6 +29,7 @@ from leadflow.projections._sql import (
     lead_ids_in,
     utc,
 )
+from leadflow.service.codec import EventRecord
 
 __all__ = ["LEADS", "OWNERSHIP", "Leads", "RepPerformance", "rep_performance"]
 

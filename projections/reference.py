@@ -34,8 +34,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from leadflow.codec import EventRecord
-from leadflow.pipeline import Pipeline
+from leadflow.domain.pipeline import Pipeline
+from leadflow.service.codec import EventRecord
 
 __all__ = ["NO_VALUE", "FunnelRow", "funnel_by_from_events", "funnel_from_events"]
 

@@ -24,17 +24,18 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from leadflow.codec import EventRecord
+from leadflow.domain.context import Context
+from leadflow.domain.events import ActivityKind, LeadEvent, TouchData
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
-from leadflow.events import ActivityKind, LeadEvent, TouchData
-from leadflow.lead import Context, Lead
-from leadflow.pipeline import Pipeline
 from leadflow.projections._sql import as_utc, by_lead
 from leadflow.projections.funnel import FunnelQuery, funnel
 from leadflow.projections.leads import LEADS, Leads
 from leadflow.projections.reference import FunnelRow
 from leadflow.projections.runner import ProjectionRunner
 from leadflow.projections.stage_history import STAGE_REACHED, StageHistory
+from leadflow.service.codec import EventRecord
 
 __all__ = [
     "Decide",

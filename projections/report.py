@@ -14,7 +14,7 @@ from html import escape
 
 import sqlalchemy as sa
 
-from leadflow.pipeline import Pipeline
+from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import as_utc, utc
 from leadflow.projections.funnel import FunnelQuery, funnel, funnel_by
 from leadflow.projections.handoffs import HANDOFFS

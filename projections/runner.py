@@ -26,8 +26,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from leadflow.codec import EventRecord
 from leadflow.projections._sql import READ_MODELS, Timestamp
+from leadflow.service.codec import EventRecord
 
 __all__ = [
     "POSITIONS",

@@ -31,7 +31,6 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leadflow.codec import EventRecord, event_id
 from leadflow.projections._sql import (
     READ_MODELS,
     RowSet,
@@ -42,6 +41,7 @@ from leadflow.projections._sql import (
     lead_ids_in,
     utc,
 )
+from leadflow.service.codec import EventRecord, event_id
 
 __all__ = [
     "FUNNEL_DAILY",

@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 REQUIRE_SERVICES = os.environ.get("LEADFLOW_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES")

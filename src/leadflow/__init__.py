@@ -1,7 +1,7 @@
 """leadflow: an event-sourced lead lifecycle engine."""
 
-from leadflow.application import CommandResult, Leadflow
-from leadflow.codec import EventRecord
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import (
     ConcurrencyConflict,
     IllegalTransition,
@@ -10,8 +10,9 @@ from leadflow.errors import (
     LeadNotFound,
     PipelineInvalid,
 )
-from leadflow.lead import Lead
-from leadflow.pipeline import Pipeline, default_pipeline, load_pipeline
+from leadflow.service.application import CommandResult, Leadflow
+from leadflow.service.codec import EventRecord
+from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
 __all__ = [
     "CommandResult",

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from leadflow.events import TOPICS, RecordedEvent
+from leadflow.domain.events import TOPICS, RecordedEvent
 
 __all__ = ["BEGIN", "END", "render_tables", "update_document"]
 
@@ -76,7 +76,7 @@ def update_document(text: str) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintenance command
-    import leadflow.application  # noqa: F401  (registers org-level, roster and key events)
+    import leadflow.service.application  # noqa: F401  (registers org-level, roster and key events)
 
     target = Path(sys.argv[1])
     target.write_text(update_document(target.read_text(encoding="utf-8")), encoding="utf-8")

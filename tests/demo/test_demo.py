@@ -20,12 +20,12 @@ from leadflow.adapters.cli import app as cli
 from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.demo import START, DemoResult, SimClock, funnel, run_demo
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
-from leadflow.codec import EventRecord
-from leadflow.events import EVENT_TYPES
+from leadflow.domain.events import EVENT_TYPES
 from leadflow.projections.funnel import FunnelQuery
 from leadflow.projections.funnel import funnel as sql_funnel
 from leadflow.projections.reference import funnel_from_events
+from leadflow.service.application import Leadflow
+from leadflow.service.codec import EventRecord
 
 runner = CliRunner()
 MODERATE = 400

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadflow.adapters.importer import errors_path, import_file
-from leadflow.application import Leadflow
 from leadflow.errors import InvalidInput
+from leadflow.service.application import Leadflow
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -194,7 +194,7 @@ def test_the_store_is_asked_once_per_batch_which_keys_exist(app: Leadflow, tmp_p
 
     lookup = app.existing_ids
     assert lookup is not None
-    from leadflow.dedupe import key_id
+    from leadflow.domain.dedupe import key_id
 
     wanted = [key_id("email", "person1@example.com"), key_id("email", "person9@example.com")]
     assert lookup(wanted) == {wanted[0]}

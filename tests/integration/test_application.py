@@ -11,8 +11,8 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from leadflow.adapters.store import open_store, persistence_env
-from leadflow.application import Leadflow
 from leadflow.errors import ConcurrencyConflict, IllegalTransition, InvalidInput, LeadNotFound
+from leadflow.service.application import Leadflow
 
 from conftest import FakeClock
 
@@ -204,7 +204,8 @@ def test_a_stored_version_1_activity_is_read_as_version_2(app: Leadflow) -> None
 
 
 def test_each_pipeline_version_is_recorded_once(app: Leadflow) -> None:
-    from leadflow.pipeline import default_pipeline, parse_pipeline
+    from leadflow.domain.pipeline import parse_pipeline
+    from leadflow.service.pipeline_files import default_pipeline
 
     default = default_pipeline()
     document = orjson.loads(default.canonical_json())
@@ -241,7 +242,7 @@ def test_a_stale_cached_lead_conflicts_once_then_reads_fresh(db_url: str) -> Non
 
 
 def test_one_leads_events_are_read_by_its_key_not_by_scanning_the_log(app: Leadflow) -> None:
-    from leadflow.application import LeadIndexedRecorder
+    from leadflow.service.application import LeadIndexedRecorder
 
     ann = app.capture(email="ann@example.com").lead_id
     app.capture(email="bob@example.com")

@@ -23,7 +23,7 @@ import structlog
 from kafka_stream.kafkatest import Broker, TansuProcess, free_port, tansu_binary
 from leadflow.adapters.kafka_admin import ensure_topic
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 from conftest import service_unavailable
 

@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from leadflow.adapters.demo import START as DEMO_START
 from leadflow.adapters.demo import SimClock, run_demo
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 # Consumer-group timeouts small enough that joining a group takes seconds (see NOTES).
 GROUP_TIMEOUTS: dict[str, Any] = {

@@ -16,9 +16,9 @@ from leadflow.adapters.cloudevents import (
     encode_event,
 )
 from leadflow.adapters.event_schemas import event_schemas, stale_schema_files
-from leadflow.application import Leadflow
-from leadflow.codec import EventRecord, event_id
-from leadflow.events import EVENT_TYPES, ActivityRecorded
+from leadflow.domain.events import EVENT_TYPES, ActivityRecorded
+from leadflow.service.application import Leadflow
+from leadflow.service.codec import EventRecord, event_id
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 

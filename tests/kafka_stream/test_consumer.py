@@ -23,10 +23,10 @@ from leadflow.adapters.kafka import (
     dead_letter_topic,
 )
 from leadflow.adapters.kafka_relay import Relay
-from leadflow.application import Leadflow
-from leadflow.codec import EventRecord
-from leadflow.events import EVENT_TYPES, CapturedData
+from leadflow.domain.events import EVENT_TYPES, CapturedData
 from leadflow.projections.reference import funnel_from_events
+from leadflow.service.application import Leadflow
+from leadflow.service.codec import EventRecord
 
 pytestmark = pytest.mark.kafka
 

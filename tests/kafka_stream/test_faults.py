@@ -35,7 +35,7 @@ from kafka_stream.kafkatest import (
 from leadflow.adapters.kafka import ConsumedEvent, LeadEventConsumer, idempotent
 from leadflow.adapters.kafka_relay import Relay
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -14,8 +14,8 @@ from leadflow.adapters.cli import app as cli
 from leadflow.adapters.cloudevents import REQUIRED_ATTRIBUTES
 from leadflow.adapters.kafka_relay import Relay
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
-from leadflow.events import EVENT_TYPES
+from leadflow.domain.events import EVENT_TYPES
+from leadflow.service.application import Leadflow
 
 pytestmark = pytest.mark.kafka
 

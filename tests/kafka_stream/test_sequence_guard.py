@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine
 
 from leadflow.adapters.kafka import ConsumedEvent, SequenceGuard, idempotent
-from leadflow.codec import EventRecord
-from leadflow.events import ReasonData
+from leadflow.domain.events import ReasonData
+from leadflow.service.codec import EventRecord
 
 AT = datetime(2026, 1, 5, tzinfo=UTC)
 

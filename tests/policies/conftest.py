@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from leadflow.application import Leadflow
-from leadflow.pipeline import Pipeline, default_pipeline, parse_pipeline
+from leadflow.domain.pipeline import Pipeline, parse_pipeline
+from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import default_pipeline
 
 UsePipeline = Callable[..., Pipeline]
 

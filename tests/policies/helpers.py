@@ -8,9 +8,10 @@ from importlib import resources
 from typing import Any
 from uuid import UUID
 
-from leadflow.events import ActivityKind, LeadEvent
-from leadflow.lead import Context, Lead
-from leadflow.pipeline import Pipeline, parse_pipeline
+from leadflow.domain.context import Context
+from leadflow.domain.events import ActivityKind, LeadEvent
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline, parse_pipeline
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LEAD_ID = UUID("00000000-0000-4000-8000-000000000001")

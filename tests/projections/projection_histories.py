@@ -18,13 +18,15 @@ from uuid import UUID
 import sqlalchemy as sa
 from hypothesis import strategies as st
 
-from leadflow.codec import EventRecord
+from leadflow.domain.context import Context
+from leadflow.domain.events import ActivityKind, LeadEvent
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import LeadflowError
-from leadflow.events import ActivityKind, LeadEvent
-from leadflow.lead import Context, Lead
-from leadflow.pipeline import Pipeline, default_pipeline
 from leadflow.projections import ProjectionRunner
 from leadflow.projections._sql import READ_MODELS
+from leadflow.service.codec import EventRecord
+from leadflow.service.pipeline_files import default_pipeline
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PIPELINE = default_pipeline()

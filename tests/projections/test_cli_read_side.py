@@ -13,8 +13,8 @@ import pytest
 from projection_cli import as_json, cli, demo_store, leadflow, runner
 
 from leadflow.adapters.store import open_store
-from leadflow.codec import EventRecord
 from leadflow.projections.reference import funnel_from_events
+from leadflow.service.codec import EventRecord
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from projection_histories import (
     scratch_runner,
 )
 
-from leadflow.codec import EventRecord
 from leadflow.projections import FunnelQuery, funnel, funnel_by
 from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.reference import funnel_by_from_events, funnel_from_events
+from leadflow.service.codec import EventRecord
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

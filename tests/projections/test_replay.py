@@ -9,9 +9,9 @@ from projection_cli import as_json, demo_store
 from tests_support import FakeClockLike
 
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
-from leadflow.pipeline import default_pipeline, load_pipeline
 from leadflow.projections.replay import replay
+from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
 WEBINAR_MAKES_MQL = """
 [[automation]]

@@ -17,8 +17,6 @@ from projection_histories import build_history, dump, reader, scratch_runner
 from tests_support import FakeClockLike
 
 from leadflow.adapters.store import open_store, schema_of, sqlalchemy_url
-from leadflow.application import Leadflow
-from leadflow.codec import EventRecord
 from leadflow.projections import (
     HANDOFFS,
     LEADS,
@@ -29,6 +27,8 @@ from leadflow.projections import (
     rep_performance,
 )
 from leadflow.projections.reference import funnel_from_events
+from leadflow.service.application import Leadflow
+from leadflow.service.codec import EventRecord
 
 
 @pytest.fixture(autouse=True)

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from leadflow.adapters.store import persistence_env
-from leadflow.application import Leadflow
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import parse_pipeline
 from leadflow.errors import LeadflowError
-from leadflow.lead import Lead
-from leadflow.pipeline import default_pipeline, parse_pipeline
+from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import default_pipeline
 
 from conftest import FakeClock
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import leadflow.application  # noqa: F401  (registers organisation-level, roster and key events)
+import leadflow.service.application  # noqa: F401  (registers organisation-level, roster and key events)
 from leadflow.catalogue import BEGIN, END, render_tables
-from leadflow.events import TOPICS
+from leadflow.domain.events import TOPICS
 
 CATALOGUE = Path(__file__).parents[2] / "docs" / "events.md"
 

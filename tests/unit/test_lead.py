@@ -8,10 +8,12 @@ from uuid import uuid4
 
 import pytest
 
+from leadflow.domain.context import Context
+from leadflow.domain.events import ActivityKind, LeadEvent
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import IllegalTransition, InvalidInput
-from leadflow.events import ActivityKind, LeadEvent
-from leadflow.lead import Context, Lead
-from leadflow.pipeline import Pipeline, default_pipeline
+from leadflow.service.pipeline_files import default_pipeline
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PIPELINE = default_pipeline()

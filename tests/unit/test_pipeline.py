@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from leadflow.domain.pipeline import parse_pipeline
 from leadflow.errors import IllegalTransition, PipelineInvalid
-from leadflow.pipeline import default_pipeline, load_pipeline, parse_pipeline
+from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
 
 def default_document() -> dict[str, Any]:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from leadflow.application import Leadflow
-from leadflow.commands import CaptureLead
+from leadflow.domain.commands import CaptureLead
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import ConcurrencyConflict, InvalidInput
-from leadflow.pipeline import Pipeline
+from leadflow.service.application import Leadflow
 
 UsePipeline = Callable[..., Pipeline]
 
@@ -196,7 +196,7 @@ def test_writers_racing_to_assign_lose_no_load_update(db_url: str) -> None:
 def test_a_capture_refused_after_its_assignment_leaves_the_roster_untouched(
     app: Leadflow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leadflow.dedupe import ContactKey
+    from leadflow.domain.dedupe import ContactKey
 
     app.add_rep("rep:a")
     version = app.roster().version

@@ -7,10 +7,10 @@ from uuid import UUID
 
 import pytest
 
-from leadflow.application import Leadflow
+from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.roster import Roster
 from leadflow.errors import InvalidInput
-from leadflow.pipeline import Pipeline
-from leadflow.team import Roster
+from leadflow.service.application import Leadflow
 
 UsePipeline = Callable[..., Pipeline]
 

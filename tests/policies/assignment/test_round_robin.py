@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from leadflow.application import Leadflow
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import PipelineInvalid
-from leadflow.pipeline import Pipeline
+from leadflow.service.application import Leadflow
 
 UsePipeline = Callable[..., Pipeline]
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from leadflow.application import Leadflow
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import InvalidInput, PipelineInvalid
-from leadflow.pipeline import Pipeline
+from leadflow.service.application import Leadflow
 
 UsePipeline = Callable[..., Pipeline]
 

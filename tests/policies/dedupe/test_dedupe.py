@@ -7,11 +7,11 @@ from uuid import uuid4
 
 import pytest
 
-from leadflow.application import Leadflow
-from leadflow.commands import CaptureLead
-from leadflow.dedupe import key_id
+from leadflow.domain.commands import CaptureLead
+from leadflow.domain.dedupe import key_id
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import ConcurrencyConflict, InvalidInput
-from leadflow.pipeline import Pipeline
+from leadflow.service.application import Leadflow
 
 UsePipeline = Callable[..., Pipeline]
 

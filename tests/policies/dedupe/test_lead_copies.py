@@ -8,9 +8,10 @@ from dataclasses import fields
 import orjson
 import pytest
 
-from leadflow.application import Leadflow
+from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import IllegalTransition
-from leadflow.pipeline import Pipeline, default_pipeline, parse_pipeline
+from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import default_pipeline
 
 
 def test_a_copied_lead_shares_no_mutable_field_with_the_original(app: Leadflow) -> None:

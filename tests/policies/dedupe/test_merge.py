@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.application import Leadflow
-from leadflow.dedupe import key_id
+from leadflow.domain.dedupe import key_id
 from leadflow.errors import InvalidInput
+from leadflow.service.application import Leadflow
 
 
 def test_merge_moves_the_duplicates_keys_to_the_survivor(app: Leadflow) -> None:

@@ -6,8 +6,8 @@ from uuid import UUID, uuid4
 
 from typer.testing import CliRunner
 
-from leadflow.application import Leadflow
-from leadflow.lead import Lead
+from leadflow.domain.lead import Lead
+from leadflow.service.application import Leadflow
 
 
 def legacy_capture(app: Leadflow, **contact: str) -> UUID:

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from leadflow.adapters.cli import app as cli
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
-from leadflow.explain import explain_lead
+from leadflow.domain.explain import explain_lead
+from leadflow.service.application import Leadflow
 
 from ..helpers import default_document, pipeline_with
 from conftest import FakeClock

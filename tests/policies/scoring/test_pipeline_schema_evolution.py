@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from leadflow.lead import Context
-from leadflow.pipeline_log import PipelineLog
+from leadflow.domain.context import Context
+from leadflow.domain.pipeline_log import PipelineLog
 
 from ..helpers import default_document, pipeline_with
 from conftest import FakeClock

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.pipeline import BantRule, MqlRule, ProfileRule, ScoringRules
-from leadflow.scoring import bant_decision, bounded, crosses_mql, fit_holds
+from leadflow.domain.pipeline import BantRule, MqlRule, ProfileRule, ScoringRules
+from leadflow.domain.scoring import bant_decision, bounded, crosses_mql, fit_holds
 
 
 def _fit(**condition: object) -> ProfileRule:

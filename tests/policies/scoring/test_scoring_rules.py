@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from leadflow.domain.events import ScoreKind
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import PipelineInvalid
-from leadflow.events import ScoreKind
-from leadflow.pipeline import Pipeline
 
 from ..helpers import Driver, default_document, pipeline_with, scored
 

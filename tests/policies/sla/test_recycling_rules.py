@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import PipelineInvalid
-from leadflow.pipeline import Pipeline
 
 from ..helpers import Driver, default_document, pipeline_with
 
@@ -171,7 +171,7 @@ def test_a_recycle_rule_with_targets_makes_the_moves_itself() -> None:
         r for r in document["automation"] if r["id"] != "handoff-rejected-to-nurture"
     ]
     document["recycling"]["on_rejection"] = {"to_stage": "lead", "to_status": "nurturing"}
-    from leadflow.pipeline import parse_pipeline
+    from leadflow.domain.pipeline import parse_pipeline
 
     d = Driver(parse_pipeline(document), email="a@x.com")
     d.at(hours=1).do("change_stage", "mql")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 from conftest import FakeClock
 

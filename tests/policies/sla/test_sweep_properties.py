@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from leadflow.adapters.store import open_store
+from leadflow.domain.events import ActivityKind
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import LeadflowError
-from leadflow.events import ActivityKind
-from leadflow.pipeline import Pipeline
 
 from ..helpers import T0, Driver, default_document, pipeline_with
 

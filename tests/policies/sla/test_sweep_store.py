@@ -8,8 +8,8 @@ from uuid import UUID
 import pytest
 
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
 from leadflow.errors import InvalidInput
+from leadflow.service.application import Leadflow
 
 from conftest import FakeClock
 

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from leadflow.errors import InvalidInput, PipelineInvalid
-from leadflow.events import (  # policies: scoring, recycling and SLAs
+from leadflow.domain.context import Context
+from leadflow.domain.events import (
     ActivityCategory,
     ActivityKind,
     ActivityRecorded,
@@ -77,9 +77,8 @@ from leadflow.events import (  # policies: scoring, recycling and SLAs
     TouchRecorded,
     UnmergedData,
 )
-from leadflow.pipeline import AutomationRule, Pipeline
-from leadflow.recycling import Due, DueKind, next_due
-from leadflow.scoring import (
+from leadflow.domain.pipeline import AutomationRule, Pipeline
+from leadflow.domain.scoring import (
     BANT_CRITERIA,
     ScoreChange,
     bant_decision,
@@ -88,8 +87,10 @@ from leadflow.scoring import (
     crosses_mql,
     profile_changes,
 )
+from leadflow.domain.timers import Due, DueKind, next_due
+from leadflow.errors import InvalidInput, PipelineInvalid
 
-__all__ = ["PROFILE_FIELDS", "Context", "HandOff", "Lead"]
+__all__ = ["PROFILE_FIELDS", "HandOff", "Lead"]
 
 PROFILE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 PERSONAL_FIELDS = ("email", "phone", "wechat", "name")
@@ -98,32 +99,6 @@ MAX_AUTOMATION_STEPS = 20
 MAX_SWEEP_STEPS = 1000
 
 P = TypeVar("P", bound=Payload)
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who acts, and when: business time (``occurred_at``) and recording time."""
-
-    actor: str
-    occurred_at: datetime
-    recorded_at: datetime
-
-    def __post_init__(self) -> None:
-        if not self.actor.strip():
-            raise InvalidInput("actor", "must not be empty")
-        for name in ("occurred_at", "recorded_at"):
-            value: datetime = getattr(self, name)
-            if value.tzinfo is None:
-                raise InvalidInput(name, "must include a UTC offset")
-        if self.occurred_at > self.recorded_at:
-            raise InvalidInput(
-                "occurred_at",
-                f"{self.occurred_at.isoformat()} is in the future "
-                f"(now is {self.recorded_at.isoformat()})",
-            )
-
-    def as_rule(self, rule_id: str) -> Context:
-        return replace(self, actor=f"system:{rule_id}")
 
 
 @dataclass(frozen=True)

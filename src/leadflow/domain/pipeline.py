@@ -12,8 +12,6 @@ import re
 import tomllib
 from datetime import timedelta
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -53,9 +51,8 @@ __all__ = [
     "StalledRule",
     "StatusConfig",
     "TransitionKind",
-    "default_pipeline",
-    "load_pipeline",
     "parse_pipeline",
+    "parse_pipeline_toml",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -483,7 +480,7 @@ class Pipeline(_Config):
             check_stage(f"{key}.then.stage", rule.then.stage)
             check_status(f"{key}.then.status", rule.then.status)
             if rule.when.event is not None:
-                from leadflow.events import EVENT_TYPES  # events import pipeline types
+                from leadflow.domain.events import EVENT_TYPES  # events import pipeline types
 
                 if rule.when.event not in EVENT_TYPES:
                     problems.append(
@@ -502,7 +499,7 @@ class Pipeline(_Config):
 
     @model_validator(mode="after")
     def _policies_resolve(self) -> Pipeline:
-        from leadflow.events import ActivityKind  # events import pipeline types
+        from leadflow.domain.events import ActivityKind  # events import pipeline types
 
         problems: list[tuple[str, str]] = []
         stages, statuses = self.stages, self.statuses
@@ -673,18 +670,10 @@ def parse_pipeline(data: dict[str, Any], source: str = "pipeline") -> Pipeline:
         raise PipelineInvalid(problems, source) from None
 
 
-def load_pipeline(path: str | Path) -> Pipeline:
-    path = Path(path)
+def parse_pipeline_toml(text: str, source: str = "pipeline") -> Pipeline:
+    """Validate a pipeline given as TOML text; a syntax error names its line."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineInvalid([("(file)", f"{path} does not exist")], str(path)) from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PipelineInvalid([("(syntax)", str(exc))], str(path)) from None
-    return parse_pipeline(data, str(path))
-
-
-def default_pipeline() -> Pipeline:
-    """The shipped B2B lifecycle (``default_pipeline.toml``)."""
-    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
-    return parse_pipeline(tomllib.loads(text), "default_pipeline.toml")
+        raise PipelineInvalid([("(syntax)", str(exc))], source) from None
+    return parse_pipeline(data, source)

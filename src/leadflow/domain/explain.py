@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from leadflow.events import LeadEvent, LeadScored, StageChanged
-from leadflow.pipeline import Pipeline
+from leadflow.domain.events import LeadEvent, LeadScored, StageChanged
+from leadflow.domain.pipeline import Pipeline
 
 __all__ = ["Decision", "Explanation", "Promotion", "ScoreStep", "explain_lead"]
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
-from leadflow.assignment import Decision, counts_for, decide
-from leadflow.commands import CaptureLead
-from leadflow.dedupe import ContactKey, contact_keys, key_id
-from leadflow.events import TouchData
-from leadflow.lead import Context, Lead
-from leadflow.pipeline import Pipeline
-from leadflow.team import Roster
+from leadflow.domain.commands import CaptureLead
+from leadflow.domain.context import Context
+from leadflow.domain.dedupe import ContactKey, contact_keys, key_id
+from leadflow.domain.events import TouchData
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.roster import Roster
+from leadflow.domain.routing import Decision, counts_for, decide
 
 __all__ = ["CaptureOutcome", "Intake", "sync_load"]
 

@@ -31,18 +31,20 @@ from eventsourcing.persistence import (
     Recording,
 )
 
-from leadflow.assignment import consider, counts_for, decide
-from leadflow.codec import LEAD_TOPICS, EventMapper, EventRecord
-from leadflow.commands import CaptureLead, RecordActivity, validate_command
-from leadflow.dedupe import ContactKey, key_id
+from leadflow.domain.commands import CaptureLead, RecordActivity, validate_command
+from leadflow.domain.context import Context
+from leadflow.domain.dedupe import ContactKey, key_id
+from leadflow.domain.events import EVENT_TYPES, CandidateLoad, LeadEvent
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineLog
+from leadflow.domain.roster import ROSTER_ID, Roster, RosterEvent, RosterSnapshot
+from leadflow.domain.routing import consider, counts_for, decide
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadNotFound
-from leadflow.events import EVENT_TYPES, CandidateLoad, LeadEvent
-from leadflow.intake import CaptureOutcome, Intake, apply_decision, sync_load
-from leadflow.lead import Context, Lead
-from leadflow.pipeline import Pipeline, default_pipeline
-from leadflow.pipeline_log import PIPELINE_LOG_ID, PipelineLog
-from leadflow.sweep import LeadStates, Progress, SweepResult, run_sweep
-from leadflow.team import ROSTER_ID, Roster, RosterEvent, RosterSnapshot
+from leadflow.service.codec import LEAD_TOPICS, EventMapper, EventRecord
+from leadflow.service.intake import CaptureOutcome, Intake, apply_decision, sync_load
+from leadflow.service.pipeline_files import default_pipeline
+from leadflow.service.sweep import LeadStates, Progress, SweepResult, run_sweep
 
 __all__ = ["CommandResult", "Leadflow", "RecordedEventRef"]
 

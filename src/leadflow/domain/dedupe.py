@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from leadflow.events import Payload, RecordedEvent, register_events
-from leadflow.lead import Context
+from leadflow.domain.context import Context
+from leadflow.domain.events import Payload, RecordedEvent, register_events
 
 __all__ = [
     "ContactKey",

@@ -25,10 +25,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from leadflow.events import CandidateLoad
-from leadflow.lead import Lead
-from leadflow.pipeline import AssignmentRule, Pipeline
-from leadflow.team import Roster
+from leadflow.domain.events import CandidateLoad
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import AssignmentRule, Pipeline
+from leadflow.domain.roster import Roster
 
 __all__ = ["Decision", "consider", "counts_for", "decide", "matching_rule", "pick"]
 

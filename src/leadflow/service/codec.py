@@ -20,7 +20,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
-from leadflow.events import TOPICS, LeadEvent, RecordedEvent
+from leadflow.domain.events import TOPICS, LeadEvent, RecordedEvent
 
 __all__ = ["LEAD_TOPICS", "EventMapper", "EventRecord", "decode_state", "event_id"]
 

@@ -22,14 +22,14 @@ from uuid import UUID
 
 import structlog
 
-from leadflow.codec import LEAD_TOPICS
+from leadflow.domain.events import EVENT_TYPES, LeadEvent
+from leadflow.domain.lead import Lead
+from leadflow.domain.timers import next_due
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadflowError
-from leadflow.events import EVENT_TYPES, LeadEvent
-from leadflow.lead import Lead
-from leadflow.recycling import next_due
+from leadflow.service.codec import LEAD_TOPICS
 
 if TYPE_CHECKING:
-    from leadflow.application import Leadflow, RecordedEventRef
+    from leadflow.service.application import Leadflow, RecordedEventRef
 
 __all__ = ["LeadStates", "SweepResult", "run_sweep"]
 

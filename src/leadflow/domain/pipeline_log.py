@@ -12,9 +12,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
 
-from leadflow.events import Payload, RecordedEvent, register_events
-from leadflow.lead import Context
-from leadflow.pipeline import Pipeline, parse_pipeline
+from leadflow.domain.context import Context
+from leadflow.domain.events import Payload, RecordedEvent, register_events
+from leadflow.domain.pipeline import Pipeline, parse_pipeline
 
 __all__ = ["PIPELINE_LOG_ID", "PipelineActivated", "PipelineLog"]
 

@@ -18,9 +18,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import Field
 
+from leadflow.domain.context import Context
+from leadflow.domain.events import Payload, RecordedEvent, register_events
 from leadflow.errors import InvalidInput
-from leadflow.events import Payload, RecordedEvent, register_events
-from leadflow.lead import Context
 
 __all__ = [
     "ROSTER_ID",

@@ -14,11 +14,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from leadflow.pipeline import Pipeline, StalledRule
-from leadflow.scoring import ScoreChange, decay_due
+from leadflow.domain.pipeline import Pipeline, StalledRule
+from leadflow.domain.scoring import ScoreChange, decay_due
 
 if TYPE_CHECKING:
-    from leadflow.lead import Lead
+    from leadflow.domain.lead import Lead
 
 __all__ = ["RULE_ORDER", "Due", "DueKind", "next_due"]
 

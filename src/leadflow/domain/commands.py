@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from leadflow.contact import normalise_email, normalise_phone, normalise_wechat
+from leadflow.domain.contact import normalise_email, normalise_phone, normalise_wechat
+from leadflow.domain.events import ActivityKind
 from leadflow.errors import InvalidInput
-from leadflow.events import ActivityKind
 
 __all__ = ["CaptureLead", "RecordActivity", "validate_command"]
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from leadflow.events import ActivityKind, ScoreKind
-from leadflow.pipeline import BantRule, BehaviourRule, MqlRule, ProfileRule, ScoringRules
+from leadflow.domain.events import ActivityKind, ScoreKind
+from leadflow.domain.pipeline import BantRule, BehaviourRule, MqlRule, ProfileRule, ScoringRules
 
 if TYPE_CHECKING:
-    from leadflow.lead import Lead
+    from leadflow.domain.lead import Lead
 
 __all__ = [
     "BANT_CRITERIA",

@@ -20,7 +20,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from leadflow.lead import Lead
+    from leadflow.domain.lead import Lead
 
 __all__ = [
     "EVENT_TYPES",
@@ -462,7 +462,7 @@ class LeadEvent(RecordedEvent[D]):
 
     def mutate(self, aggregate: Lead | None) -> Lead:
         """Apply this event to the lead (eventsourcing's aggregate projector protocol)."""
-        from leadflow.lead import Lead
+        from leadflow.domain.lead import Lead
 
         return Lead.evolve(aggregate, self)
 

@@ -1,0 +1,40 @@
+"""Who acts, and when: the context every domain command is given.
+
+Commands never read a clock: the caller (a use case) passes business time
+(``occurred_at``, which may be backdated) and recording time (``recorded_at``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from leadflow.errors import InvalidInput
+
+__all__ = ["Context"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who acts, and when: business time (``occurred_at``) and recording time."""
+
+    actor: str
+    occurred_at: datetime
+    recorded_at: datetime
+
+    def __post_init__(self) -> None:
+        if not self.actor.strip():
+            raise InvalidInput("actor", "must not be empty")
+        for name in ("occurred_at", "recorded_at"):
+            value: datetime = getattr(self, name)
+            if value.tzinfo is None:
+                raise InvalidInput(name, "must include a UTC offset")
+        if self.occurred_at > self.recorded_at:
+            raise InvalidInput(
+                "occurred_at",
+                f"{self.occurred_at.isoformat()} is in the future "
+                f"(now is {self.recorded_at.isoformat()})",
+            )
+
+    def as_rule(self, rule_id: str) -> Context:
+        return replace(self, actor=f"system:{rule_id}")
