@@ -36,6 +36,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -209,10 +210,23 @@ def machine_pipeline() -> Pipeline:
         ],
     )
     document["pool"].update(daily_claim_limit=2, reclaim_after="1d")
+    document["sla"]["handoff"]["reassign_to"] = "rep:c"
+    return parse_pipeline(document)
+
+
+def loose_pipeline() -> Pipeline:
+    """Anyone may assign, no rules, no caps; the same closed stages (see
+    ``test_loads_follow_a_change_of_closed_stages`` for a change of those)."""
+    document = orjson.loads(default_pipeline().canonical_json())
+    document["assignment"]["strategy"] = "weighted"
+    document["pool"]["reclaim_after"] = "0s"
     return parse_pipeline(document)
 
 
 PIPELINE = machine_pipeline()
+LOOSE = loose_pipeline()
+assert PIPELINE.assignment.closed_stages == LOOSE.assignment.closed_stages
+STATUSES = list(PIPELINE.statuses)
 
 
 # ---- stores, one per example --------------------------------------------------------------
@@ -254,15 +268,16 @@ class WholeStateRules(RuleBasedStateMachine):
         super().__init__()
         self.store = type(self).new_store()
         self.clock = FakeClock()
-        self.app = open_store(self.store.url, clock=self.clock, actor="user:machine")
+        self.app = self.open_process("user:machine")
         self.app.activate_pipeline(PIPELINE)
         # A second process on the same store, with its own lead cache, roster and sweep fold.
-        self.other = open_store(self.store.url, clock=self.clock, actor="user:other")
+        self.other = self.open_process("user:other")
         self.writer = self.app
         self.engine = sa.create_engine(sqlalchemy_url(self.store.url))
         self.runner = ProjectionRunner(self.engine, schema=schema_of(self.store.url))
         self.lead_ids: set[UUID] = set()
         self.departed: set[str] = set()
+        self.merged: set[UUID] = set()
 
     def teardown(self) -> None:
         try:
@@ -288,6 +303,11 @@ class WholeStateRules(RuleBasedStateMachine):
             assert self.app.max_position() == before, "a refused command wrote events"
             return False
         return True
+
+    def open_process(self, actor: str) -> Leadflow:
+        app = open_store(self.store.url, clock=self.clock, actor=actor)
+        app.roster_snapshot_every = 7  # fresh processes start from a roster snapshot
+        return app
 
     def all_leads(self) -> dict[UUID, Lead]:
         return {lead_id: self.app.get_lead(lead_id) for lead_id in self.lead_ids}
@@ -379,12 +399,27 @@ class WholeStateRules(RuleBasedStateMachine):
         else:
             self.attempt(lambda: self.writer.reject_handoff(lead, "too late"))
 
+    @rule(lead=leads, status=st.sampled_from(STATUSES))
+    def change_status(self, lead: UUID, status: str) -> None:
+        self.attempt(lambda: self.writer.change_status(lead, status))
+
     @rule(lead=leads, pick=st.integers(0, 7))
     def promote(self, lead: UUID, pick: int) -> None:
         """A stage change the pipeline allows from where the lead is (mostly forward)."""
         here = self.app.get_lead(lead).stage
         moves = sorted(PIPELINE.stages[here].transitions)
         self.attempt(lambda: self.writer.change_stage(lead, moves[pick % len(moves)]))
+
+    @rule(lead=leads, goal=st.sampled_from(["mql", "sql", "opportunity", "customer"]))
+    def advance_along_the_main_path(self, lead: UUID, goal: str) -> None:
+        """One stage change after another along ``main_path`` (skipping sal) up to ``goal``."""
+        path = [stage for stage in PIPELINE.main_path if stage != "sal"]
+        for following in path[1 : path.index(goal) + 1]:
+            here = self.app.get_lead(lead).stage
+            if here not in path or path.index(here) >= path.index(following):
+                continue
+            if not self.attempt(lambda: self.writer.change_stage(lead, following)):  # noqa: B023
+                return
 
     @rule(lead=leads, stage=st.sampled_from(STAGES))
     def change_stage(self, lead: UUID, stage: str) -> None:
@@ -408,15 +443,24 @@ class WholeStateRules(RuleBasedStateMachine):
 
     @rule(lead=leads, other=leads)
     def merge(self, lead: UUID, other: UUID) -> None:
-        self.attempt(lambda: self.writer.merge(lead, other))
+        if self.attempt(lambda: self.writer.merge(lead, other)):
+            self.merged.add(lead)
 
     @rule(lead=leads)
     def unmerge(self, lead: UUID) -> None:
         self.attempt(lambda: self.writer.unmerge(lead, reason="not the same person"))
 
-    @rule(lead=leads, rarely=st.integers(0, 9))
-    def erase_personal_data(self, lead: UUID, rarely: int) -> None:
-        if rarely != 7:  # an erased lead refuses almost every command: keep erasures rare
+    @precondition(lambda self: self.merged)
+    @rule(pick=st.integers(0, 20))
+    def unmerge_a_merged_lead(self, pick: int) -> None:
+        merged = sorted(self.merged, key=str)
+        lead = merged[pick % len(merged)]
+        if self.attempt(lambda: self.writer.unmerge(lead, reason="not the same person")):
+            self.merged.discard(lead)
+
+    @rule(lead=leads, now=st.sampled_from([False, False, False, True]))
+    def erase_personal_data(self, lead: UUID, now: bool) -> None:
+        if not now:  # an erased lead refuses almost every command: keep erasures rare
             return
         self.attempt(lambda: self.writer.erase_personal_data(lead, "gdpr request"))
 
@@ -434,6 +478,18 @@ class WholeStateRules(RuleBasedStateMachine):
     @rule()
     def switch_process(self) -> None:
         self.writer = self.other if self.writer is self.app else self.app
+
+    @rule()
+    def restart_other_process(self) -> None:
+        self.other.close()
+        self.other = self.open_process("user:other")
+        self.writer = self.app
+
+    @rule(loose=st.booleans())
+    def activate_pipeline(self, loose: bool) -> None:
+        # Activated through the reader, who checks; the other process keeps the pipeline
+        # it read until it restarts (both have the same closed stages).
+        self.app.activate_pipeline(LOOSE if loose else PIPELINE)
 
     # -- the rules ------------------------------------------------------------------------------
 
