@@ -16,6 +16,7 @@ that a passing machine means something.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -578,3 +579,93 @@ def test_a_rep_who_leaves_keeps_no_lead(app: Leadflow) -> None:
     assert app.get_lead(customer).owner != "rep:a"
     app.change_stage(customer, "opportunity")  # an upsell: open again, counting for rep:a
     assert ownership.counts_for(app.get_lead(customer), closed) != "rep:a"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a pending hand-off to a rep survives their leaving; accepting it gives the "
+    "departed rep an open lead",
+)
+def test_a_rep_who_left_cannot_accept_a_hand_off(app: Leadflow) -> None:
+    app.add_rep("rep:a")
+    app.add_rep("rep:b")
+    lead = app.capture(email="ada@example.com").lead_id  # round robin: rep:a
+    app.hand_off(lead, "rep:b", actor="rep:a")
+    app.redistribute("rep:b", "left the company", leave=True)
+
+    with contextlib.suppress(LeadflowError):  # refusing is one right answer
+        app.accept_handoff(lead, actor="rep:b")
+
+    closed = app.pipeline.assignment.closed_stages
+    assert ownership.counts_for(app.get_lead(lead), closed) != "rep:b"
+    assert app.roster().load("rep:b") == 0
+
+
+@pytest.mark.xfail(
+    strict=True, reason="bug: a rep who left the roster can still claim leads from the pool"
+)
+def test_a_rep_who_left_cannot_claim(app: Leadflow) -> None:
+    app.add_rep("rep:a")
+    app.add_rep("rep:b")
+    app.capture(email="ada@example.com")  # round robin: rep:a
+    lead = app.capture(email="bob@example.com").lead_id  # rep:b
+    app.release(lead, "no answer")  # rep:a never owned it: no reclaim wait
+    app.redistribute("rep:a", "left the company", leave=True)
+
+    with contextlib.suppress(LeadflowError):
+        app.claim(lead, "rep:a")
+
+    assert app.get_lead(lead).owner is None
+    assert app.roster().load("rep:a") == 0
+
+
+def _with_closed_stages(pipeline: Pipeline, closed: list[str]) -> Pipeline:
+    document = orjson.loads(pipeline.canonical_json())
+    document["assignment"]["closed_stages"] = closed
+    return parse_pipeline(document)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: activating a pipeline with other assignment.closed_stages leaves every "
+    "rep's load counted by the old stages",
+)
+def test_loads_follow_a_change_of_closed_stages(app: Leadflow) -> None:
+    app.add_rep("rep:a")
+    lead = app.capture(email="ada@example.com").lead_id
+    for stage in ("mql", "sql"):
+        app.change_stage(lead, stage)
+    app.convert(lead, "opportunity", "acct")
+    assert app.roster().load("rep:a") == 1
+
+    app.activate_pipeline(
+        _with_closed_stages(app.pipeline, ["opportunity", "customer", "disqualified", "churned"])
+    )
+
+    closed = app.pipeline.assignment.closed_stages
+    assert ownership.counts_for(app.get_lead(lead), closed) is None
+    assert app.roster().load("rep:a") == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a process keeps the pipeline it first read; one activated by another "
+    "process is never seen (its rules are not enforced, its closed stages not used)",
+)
+def test_a_second_process_follows_a_newly_activated_pipeline(db_url: str) -> None:
+    clock = FakeClock()
+    first = open_store(db_url, clock=clock, actor="user:first")
+    second = open_store(db_url, clock=clock, actor="user:second")
+    try:
+        assert second.pipeline.version == first.pipeline.version
+        document = orjson.loads(first.pipeline.canonical_json())
+        document["assignment"]["require_manager"] = True
+        first.activate_pipeline(parse_pipeline(document))
+        lead = first.capture(email="ada@example.com").lead_id  # no rep: in the pool
+
+        assert second.pipeline.version == first.pipeline.version
+        with pytest.raises(LeadflowError):
+            second.assign(lead, "rep:a", actor="user:intern")
+    finally:
+        first.close()
+        second.close()
