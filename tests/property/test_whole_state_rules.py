@@ -10,8 +10,18 @@ on the same store (two processes, each with its own caches). After every step:
 3. the ``lf_leads`` read model, brought up to date, puts the same leads in the pool as
    the leads themselves do.
 
+The read model is checked after every step too: its catch-up is incremental (a step
+writes a handful of events), so this costs little next to the commands.
+
 The checkers are plain functions, each shown able to fail on a hand-built state, so
 that a passing machine means something.
+
+Two rules are checked by deterministic tests below rather than by the machine, because
+today's code breaks them (``xfail(strict=True)``, so each flips when fixed): a rep who
+left the roster keeps no lead and gains none, and loads follow a change of
+``assignment.closed_stages``. The machine therefore only checks, right after a
+``redistribute``, that none of the rep's open leads stayed with them, and it only
+switches between pipelines with the same closed stages.
 """
 
 from __future__ import annotations
@@ -281,13 +291,10 @@ class WholeStateRules(RuleBasedStateMachine):
         self.merged: set[UUID] = set()
 
     def teardown(self) -> None:
-        try:
-            self.read_model_pool_equals_the_leads_pool()
-        finally:
-            self.app.close()
-            self.other.close()
-            self.engine.dispose()
-            self.store.drop()
+        self.app.close()
+        self.other.close()
+        self.engine.dispose()
+        self.store.drop()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -496,10 +503,12 @@ class WholeStateRules(RuleBasedStateMachine):
 
     @invariant()
     def loads_equal_derived_loads(self) -> None:
-        roster = self.app.roster()
-        reps = {*roster.reps, *roster.open_leads, *self.departed}
-        wrong = load_mismatches(roster.load, reps, self.all_leads().values(), self.closed)
-        assert not wrong, f"rep: (roster load, leads counting for them): {wrong}"
+        leads = self.all_leads().values()
+        for process in (self.app, self.other):  # the other one may have just started
+            roster = process.roster()
+            reps = {*roster.reps, *roster.open_leads, *self.departed}
+            wrong = load_mismatches(roster.load, reps, leads, self.closed)
+            assert not wrong, f"rep: (roster load, leads counting for them): {wrong}"
 
     @invariant()
     def the_pool_is_well_formed(self) -> None:
