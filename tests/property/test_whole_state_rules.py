@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import orjson
 import psycopg
@@ -323,9 +323,12 @@ class WholeStateRules(RuleBasedStateMachine):
     # -- the roster ---------------------------------------------------------------------------
 
     @initialize()
-    def define_teams(self) -> None:
+    def a_roster(self) -> None:
+        """Two teams with their managers and three reps, so that captures get owners."""
         for team, managers in TEAMS.items():
             self.app.define_team(team, managers)
+        for rep, team in zip(REPS, [*TEAMS, None], strict=False):
+            self.app.add_rep(rep, team=team)
 
     @rule(
         rep=st.sampled_from(REPS),
@@ -370,8 +373,11 @@ class WholeStateRules(RuleBasedStateMachine):
     ) -> UUID:
         value = {"email": f"p{n}@example.com", "phone": f"+86138{n:08d}", "wechat": f"wx_{n:06d}"}
         attributes = {k: v for k, v in (("industry", industry), ("region", region)) if v}
+        # Ids from a counter, not uuid4: the order of leads (redistribute goes by id) is
+        # then the same each time hypothesis replays an example.
+        fresh = uuid5(NAMESPACE_URL, f"https://leadflow.dev/machine/{len(self.lead_ids)}")
         lead_id = self.writer.capture(
-            **{kind: value[kind]}, attributes=attributes, stage=stage
+            **{kind: value[kind]}, attributes=attributes, stage=stage, lead_id=fresh
         ).lead_id
         self.lead_ids.add(lead_id)
         return lead_id
@@ -454,19 +460,24 @@ class WholeStateRules(RuleBasedStateMachine):
         if self.attempt(lambda: self.writer.merge(lead, other)):
             self.merged.add(lead)
 
-    @rule(lead=leads)
-    def unmerge(self, lead: UUID) -> None:
-        self.attempt(lambda: self.writer.unmerge(lead, reason="not the same person"))
+    @rule(lead=leads, pick=st.integers(0, 20))
+    def merge_into_an_open_lead(self, lead: UUID, pick: int) -> None:
+        survivors = sorted(
+            (i for i, other in self.all_leads().items() if i != lead and other.merged_into is None),
+            key=str,
+        )
+        if survivors:
+            self.merge(lead, survivors[pick % len(survivors)])
 
     @precondition(lambda self: self.merged)
     @rule(pick=st.integers(0, 20))
-    def unmerge_a_merged_lead(self, pick: int) -> None:
+    def unmerge(self, pick: int) -> None:
         merged = sorted(self.merged, key=str)
         lead = merged[pick % len(merged)]
         if self.attempt(lambda: self.writer.unmerge(lead, reason="not the same person")):
             self.merged.discard(lead)
 
-    @rule(lead=leads, now=st.sampled_from([False, False, False, True]))
+    @rule(lead=leads, now=st.sampled_from([False, True]))
     def erase_personal_data(self, lead: UUID, now: bool) -> None:
         if not now:  # an erased lead refuses almost every command: keep erasures rare
             return
@@ -538,8 +549,10 @@ class WholeStateRulesOnPostgres(WholeStateRules):
 
 
 MACHINE_SETTINGS = settings(
-    max_examples=25,
-    stateful_step_count=30,
+    # Measured: a rule broken on purpose (a load event left out, a read-model event
+    # ignored) is caught in most runs at this size; at 25 x 30, in about half.
+    max_examples=40,
+    stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
