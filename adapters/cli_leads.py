@@ -54,18 +54,26 @@ def _roster_report(result: Any, as_json: bool) -> None:
 @handles_errors
 def rep_add(
     rep: RepArg,
-    team: Annotated[str | None, typer.Option(help="The rep's team.")] = None,
+    team: Annotated[str | None, typer.Option(help="The rep's team (defined first).")] = None,
     capacity: Annotated[
         int | None, typer.Option(help="Most open leads (default: assignment.max_open_leads).")
     ] = None,
-    weight: Annotated[float, typer.Option(help="Share under the weighted strategy.")] = 1.0,
+    weight: Annotated[
+        float | None, typer.Option(help="Share under the weighted strategy (default 1).")
+    ] = None,
+    clear: Annotated[
+        list[str] | None,
+        typer.Option("--clear", help="Reset a setting: team, capacity or weight (repeatable)."),
+    ] = None,
     at: At = None,
     db: Db = None,
     json_out: Json = False,
     actor: Actor = None,
 ) -> None:
-    """Put a rep on the roster, or change their team, capacity or weight."""
-    result = store(db, actor).add_rep(rep, team=team, capacity=capacity, weight=weight, at=when(at))
+    """Put a rep on the roster, or change only the settings given (the others stay)."""
+    result = store(db, actor).add_rep(
+        rep, team=team, capacity=capacity, weight=weight, clear=clear or (), at=when(at)
+    )
     _roster_report(result, json_out)
 
 

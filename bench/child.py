@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         for h, f in zip(held, free, strict=True):
             for kid in (h, f):
                 started, on_cpu = time.perf_counter(), time.thread_time()
-                key = app._find_key(kid)
+                key = app.key(kid)
                 samples.append((time.perf_counter() - started) * 1000)
                 cpu.append((time.thread_time() - on_cpu) * 1000)
                 found += key is not None

@@ -82,6 +82,7 @@ def test_capture_takes_contact_profile_attributes_and_business_time(db_url: str)
 def test_events_json_has_exactly_the_documented_shape_in_log_order(db_url: str) -> None:
     lead_id = capture(db_url, "--email", "ann@example.com")
     leadflow(db_url, "activity", lead_id, "download", "--detail", "pricing.pdf")
+    leadflow(db_url, "rep", "add", "rep:mei")
     leadflow(db_url, "assign", lead_id, "rep:mei")
     leadflow(db_url, "promote", lead_id, "mql", "--reason", "engaged")
     leadflow(db_url, "status", lead_id, "qualified")
@@ -167,6 +168,7 @@ def test_an_unknown_lead_exits_4(db_url: str) -> None:
 
 def test_show_prints_the_state_derived_from_events(db_url: str) -> None:
     lead_id = capture(db_url, "--email", "ann@example.com")
+    leadflow(db_url, "rep", "add", "rep:mei")
     leadflow(db_url, "assign", lead_id, "rep:mei")
 
     state = orjson.loads(leadflow(db_url, "show", lead_id, "--json"))
@@ -214,6 +216,8 @@ def test_the_installed_leadflow_command_runs_the_same_contract(db_url: str) -> N
 
 def test_release_and_reject_take_a_reason_and_record_it(db_url: str) -> None:
     lead_id = capture(db_url, "--email", "ann@example.com")
+    leadflow(db_url, "rep", "add", "rep:mei")
+    leadflow(db_url, "rep", "add", "rep:li")
     leadflow(db_url, "claim", lead_id, "rep:mei")
     leadflow(db_url, "release", lead_id, "--reason", "going on leave")
     leadflow(db_url, "promote", lead_id, "mql")

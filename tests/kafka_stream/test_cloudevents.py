@@ -20,12 +20,15 @@ from leadflow.domain.events import EVENT_TYPES, ActivityRecorded
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord, event_id
 
+from conftest import on_roster
+
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 
 def _records(app: Leadflow) -> list[EventRecord]:
     lead = app.capture(email="ada@example.com", source="web").lead_id
     app.record_activity(lead, "page_visit", detail="/pricing")
+    on_roster(app, "rep:li")
     app.assign(lead, "rep:li")
     return list(app.read_events())
 
