@@ -12,6 +12,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from leadflow import LeadView
 from leadflow.adapters.cli import app, handles_errors
 from leadflow.errors import ConcurrencyConflict
 
@@ -171,12 +172,51 @@ def test_show_prints_the_state_derived_from_events(db_url: str) -> None:
 
     state = orjson.loads(leadflow(db_url, "show", lead_id, "--json"))
 
-    assert (state["id"], state["stage"], state["status"], state["owner"]) == (
+    assert (state["lead_id"], state["stage"], state["status"], state["owner"]) == (
         lead_id,
         "lead",
         "open",
         "rep:mei",
     )
+
+
+def _handed_off_lead(db_url: str, name: str = "Ann Lee") -> str:
+    lead_id = capture(db_url, "--email", "ann@example.com", "--name", name, "--company", "Acme",
+                      "--at", "2026-01-05T09:00:00Z")  # fmt: skip
+    leadflow(db_url, "assign", lead_id, "rep:mei", "--at", "2026-01-05T10:00:00Z")
+    leadflow(db_url, "release", lead_id, "--reason", "leave", "--at", "2026-01-05T11:00:00Z")
+    leadflow(db_url, "claim", lead_id, "rep:li", "--at", "2026-01-05T12:00:00Z")
+    leadflow(db_url, "handoff", lead_id, "rep:bo", "--at", "2026-01-05T13:00:00Z")
+    return lead_id
+
+
+def test_show_json_is_exactly_the_lead_view_without_internal_fields(db_url: str) -> None:
+    lead_id = _handed_off_lead(db_url)
+
+    state = orjson.loads(leadflow(db_url, "show", lead_id, "--json"))
+
+    assert list(state) == list(LeadView.model_fields)
+    assert not {"fit", "awards", "lost_by", "known_contacts", "decay_anchor", "id"} & set(state)
+    assert state["captured_at"] == "2026-01-05T09:00:00+00:00"
+    assert state["pending_handoff"] == {
+        "from_owner": "rep:li",
+        "to_owner": "rep:bo",
+        "handed_off_at": "2026-01-05T13:00:00+00:00",
+        "sla_due": "2026-01-07T13:00:00+00:00",
+    }
+
+
+def test_show_prints_people_times_and_user_text_literally(db_url: str) -> None:
+    lead_id = _handed_off_lead(db_url, name="[bold]x[/]")
+
+    text = leadflow(db_url, "show", lead_id)
+
+    assert "datetime.datetime(" not in text
+    assert "days, " not in text
+    assert "[bold]x[/]" in text
+    assert "2026-01-05 09:00 UTC" in text  # captured_at
+    assert "to rep:bo from rep:li at 2026-01-05 13:00 UTC, due 2026-01-07 13:00 UTC" in text
+    assert "lost_by" not in text
 
 
 def test_a_concurrency_conflict_exits_3() -> None:
