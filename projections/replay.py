@@ -25,7 +25,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from leadflow.domain.context import Context
-from leadflow.domain.events import ActivityKind, LeadEvent, TouchData
+from leadflow.domain.events import ActivityKind, LeadEvent, TouchData, payload_json
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
@@ -210,7 +210,7 @@ def _as_record(event: LeadEvent[Any]) -> EventRecord:
         occurred_at=event.occurred_at,
         recorded_at=event.timestamp,
         actor=event.actor,
-        data=event.data.model_dump(mode="json"),
+        data=payload_json(event.data),
     )
 
 

@@ -219,6 +219,15 @@ def test_show_prints_people_times_and_user_text_literally(db_url: str) -> None:
     assert "lost_by" not in text
 
 
+def test_events_json_writes_payload_times_with_the_envelopes_offset(db_url: str) -> None:
+    lead_id = _handed_off_lead(db_url)
+
+    [handed_off] = events(db_url, "--lead", lead_id, "--type", "LeadHandedOff")
+
+    assert handed_off["data"]["sla_due"] == "2026-01-07T13:00:00+00:00"
+    assert handed_off["occurred_at"] == "2026-01-05T13:00:00+00:00"
+
+
 def test_a_concurrency_conflict_exits_3() -> None:
     @handles_errors
     def conflicting(json_out: bool = False) -> None:

@@ -11,6 +11,8 @@ pipeline in force) in their payload, so any decision can be explained from the l
 
 from __future__ import annotations
 
+import functools
+import typing
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -59,7 +61,10 @@ __all__ = [
     "StageChanged",
     "StatusChanged",
     "TouchRecorded",
+    "payload_json",
     "register_events",
+    "time_fields",
+    "with_offset_times",
 ]
 
 
@@ -67,6 +72,36 @@ class Payload(BaseModel):
     """Base of every event payload: immutable, no unknown keys."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+@functools.cache
+def time_fields(model: type[Payload]) -> tuple[str, ...]:
+    """The payload fields that hold a time (``datetime``, ``datetime | None``), once per class."""
+    return tuple(
+        name
+        for name, info in model.model_fields.items()
+        if info.annotation is datetime or datetime in typing.get_args(info.annotation)
+    )
+
+
+def with_offset_times(model: type[Payload], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a payload of ``model`` as JSON) with its times ending ``+00:00``, not ``Z``.
+
+    pydantic writes a UTC time as ``...Z``; the envelope, ``LeadView`` and the CLI write
+    ``+00:00``. One spelling lets readers compare times as text. Changes ``data`` in place
+    (readers get a fresh dict per event) and only the top-level time fields: no lead event
+    nests a time.
+    """
+    for name in time_fields(model):
+        value = data.get(name)
+        if value.__class__ is str and value.endswith("Z"):
+            data[name] = value[:-1] + "+00:00"
+    return data
+
+
+def payload_json(payload: Payload) -> dict[str, Any]:
+    """The payload as JSON-ready values, times with a numeric offset (see above)."""
+    return with_offset_times(type(payload), payload.model_dump(mode="json"))
 
 
 class Decision(Payload):
