@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -226,6 +227,44 @@ def test_events_json_writes_payload_times_with_the_envelopes_offset(db_url: str)
 
     assert handed_off["data"]["sla_due"] == "2026-01-07T13:00:00+00:00"
     assert handed_off["occurred_at"] == "2026-01-05T13:00:00+00:00"
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def test_explain_json_gives_every_decision_as_an_object_with_its_numbers(db_url: str) -> None:
+    leadflow(db_url, "rep", "add", "rep:mei", "--at", "2026-01-05T08:00:00Z")
+    lead_id = capture(db_url, "--email", "ann@example.com", "--company", "Acme",
+                      "--at", "2026-01-05T09:00:00Z")  # fmt: skip
+    for hour, kind in ((10, "webinar"), (11, "download"), (12, "form_submit")):
+        leadflow(db_url, "activity", lead_id, kind, "--at", f"2026-01-05T{hour}:00:00Z")
+    leadflow(db_url, "handoff", lead_id, "rep:li", "--at", "2026-01-05T13:00:00Z")
+    leadflow(db_url, "sweep", "--now", "2026-01-08T00:00:00Z")
+
+    explained = orjson.loads(leadflow(db_url, "explain", lead_id, "--json"))
+
+    assigned = next(d for d in explained["decisions"] if d["type"] == "LeadAssigned")
+    assert assigned["details"]["candidates"][0]["rep"] == "rep:mei"
+    breach = next(d for d in explained["decisions"] if d["type"] == "SlaBreached")
+    assert breach["due_at"] == "2026-01-07T13:00:00+00:00"
+    [promotion] = explained["promotions"]
+    assert (promotion["score"], promotion["threshold"]) == (50.0, 50.0)
+    step = explained["steps"][-1]
+    assert step["cause"] == {"sequence": step["sequence"] - 1, "type": "ActivityRecorded"}
+    for entry in explained["steps"] + explained["promotions"] + explained["decisions"]:
+        assert {"sequence", "type", "occurred_at", "actor", "rule", "pipeline_version"} <= set(
+            entry
+        )
+        assert entry["occurred_at"].endswith("+00:00")
+    for text in _strings(explained):
+        assert not re.search(r"[A-Za-z]\(|\{'|\['", text), text  # no Python repr
 
 
 def test_a_concurrency_conflict_exits_3() -> None:

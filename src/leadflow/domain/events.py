@@ -56,6 +56,7 @@ __all__ = [
     "ProfileUpdated",
     "QualificationRecorded",
     "RecordedEvent",
+    "RuleDecidedPayload",
     "ScoreKind",
     "SlaBreached",
     "StageChanged",
@@ -104,8 +105,9 @@ def payload_json(payload: Payload) -> dict[str, Any]:
     return with_offset_times(type(payload), payload.model_dump(mode="json"))
 
 
-class Decision(Payload):
-    """A payload that may record an automatic decision."""
+class RuleDecidedPayload(Payload):
+    """Base of the payloads that may record a rule's decision (a name of the code only:
+    stored payloads do not name their classes)."""
 
     rule: str | None = None
     """Id of the rule that decided this; ``None`` when a person did."""
@@ -151,7 +153,7 @@ _FOLLOW_UPS = frozenset(
 # Attribute docstrings are the field descriptions of docs/events.md and the JSON Schemas.
 
 
-class CapturedData(Decision):
+class CapturedData(RuleDecidedPayload):
     stage: str
     """The entry stage the lead was captured into."""
     status: str
@@ -201,7 +203,7 @@ class ScoreKind(StrEnum):
     DECAY = "decay"
 
 
-class ScoredData(Decision):
+class ScoredData(RuleDecidedPayload):
     score: float
     """The lead's score after this change."""
     delta: float
@@ -216,7 +218,7 @@ class ScoredData(Decision):
     """Sequence number of the lead's event that triggered the rule, if any."""
 
 
-class StageChangedData(Decision):
+class StageChangedData(RuleDecidedPayload):
     from_stage: str
     """The stage the lead left."""
     stage: str
@@ -228,7 +230,7 @@ class StageChangedData(Decision):
     """Why, in words (the rule's description for automatic changes)."""
 
 
-class StatusChangedData(Decision):
+class StatusChangedData(RuleDecidedPayload):
     from_status: str
     """The previous status."""
     status: str
@@ -252,7 +254,7 @@ class CandidateLoad(Payload):
     """Why the rep could not take the lead (``absent``, ``at_cap``); ``None`` if eligible."""
 
 
-class AssignedData(Decision):
+class AssignedData(RuleDecidedPayload):
     owner: str
     """The rep who now owns the lead."""
     previous_owner: str | None = None
@@ -284,7 +286,7 @@ class ClaimedData(Payload):
     """Content hash of the pipeline in force."""
 
 
-class ReleasedData(Decision):
+class ReleasedData(RuleDecidedPayload):
     previous_owner: str
     """The rep who owned the lead until now."""
     reason: str
@@ -414,14 +416,14 @@ class QualificationRecordedData(Payload):
     """What was learned, in words."""
 
 
-class SlaBreachedData(Decision):
+class SlaBreachedData(RuleDecidedPayload):
     sla: str
     """Which SLA: ``handoff``, or ``stage:<name>`` for the time allowed in a stage."""
     owner: str | None
     """Who had to act by ``due_at``; ``None`` when nobody owned the lead."""
 
 
-class HandOffEscalatedData(Decision):
+class HandOffEscalatedData(RuleDecidedPayload):
     to: str
     """Whom the breach is escalated to (a manager)."""
     reassigned_to: str | None = None
@@ -430,7 +432,7 @@ class HandOffEscalatedData(Decision):
     """The reassigned hand-off's new SLA deadline."""
 
 
-class RecycledData(Decision):
+class RecycledData(RuleDecidedPayload):
     reason: str
     """Why: a sales rejection's reason, or what the time-driven rule saw."""
     from_stage: str
