@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-import structlog
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -48,11 +47,12 @@ from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.replay import replay, replay_json
 from leadflow.projections.report import render_report
 from leadflow.service.application import Leadflow
+from leadflow.service.logs import get_logger
 from leadflow.service.pipeline_files import load_pipeline
 
 __all__ = ["catch_up_after_write", "projection_runner", "register"]
 
-log = structlog.get_logger("leadflow.cli")
+log = get_logger("leadflow.cli")
 
 AsOf = Annotated[
     str | None,
