@@ -27,7 +27,8 @@ def human_time(value: datetime) -> str:
 
 
 def human_duration(value: timedelta) -> str:
-    """``7d``, ``2d 3h``, ``45m``, ``30s``: the non-zero whole units, largest first."""
+    """``7d``, ``2d 3h``, ``45m``, ``30s``: the two largest non-zero whole units (a person
+    reading "2d 3h" does not need the minutes; the JSON outputs keep exact seconds)."""
     seconds = int(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     rest = abs(seconds)
@@ -36,7 +37,7 @@ def human_duration(value: timedelta) -> str:
         count, rest = divmod(rest, size)
         if count:
             parts.append(f"{count}{unit}")
-    return sign + (" ".join(parts) or "0s")
+    return sign + (" ".join(parts[:2]) or "0s")
 
 
 def iso_time(value: datetime) -> str:

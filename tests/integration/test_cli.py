@@ -267,6 +267,20 @@ def test_explain_json_gives_every_decision_as_an_object_with_its_numbers(db_url:
         assert not re.search(r"[A-Za-z]\(|\{'|\['", text), text  # no Python repr
 
 
+def test_human_outputs_print_times_and_durations_in_the_one_human_format(db_url: str) -> None:
+    lead_id = _handed_off_lead(db_url)
+
+    pipeline = leadflow(db_url, "pipeline", "show")
+    swept = leadflow(db_url, "sweep", "--now", "2026-01-08T00:00:00Z")
+    logged = leadflow(db_url, "events", "--lead", lead_id)
+
+    assert "3d" in pipeline  # the lead stage's SLA
+    assert "day" not in pipeline
+    assert "as of 2026-01-08 00:00 UTC" in swept
+    assert "2026-01-05 13:00 UTC" in logged
+    assert "T13:00:00+00:00  " not in logged
+
+
 def test_a_concurrency_conflict_exits_3() -> None:
     @handles_errors
     def conflicting(json_out: bool = False) -> None:

@@ -33,11 +33,12 @@ def test_a_time_without_an_offset_is_read_as_utc() -> None:
         (timedelta(minutes=45), "45m"),
         (timedelta(seconds=30), "30s"),
         (timedelta(days=1, minutes=30), "1d 30m"),
+        (timedelta(days=2, hours=3, minutes=14, seconds=7), "2d 3h"),
         (timedelta(0), "0s"),
         (-timedelta(hours=2), "-2h"),
     ],
 )
-def test_a_duration_is_its_non_zero_units_never_pythons_days_and_clock(
+def test_a_duration_is_its_two_largest_units_never_pythons_days_and_clock(
     duration: timedelta, shown: str
 ) -> None:
     assert human_duration(duration) == shown
