@@ -504,7 +504,6 @@ class LeadEvent(RecordedEvent[D]):
         return self.originator_id
 
 
-
 TOPICS: dict[str, type[RecordedEvent[Any]]] = {}
 """Every recorded event class by its stored topic."""
 
