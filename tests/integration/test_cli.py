@@ -184,6 +184,8 @@ def test_show_prints_the_state_derived_from_events(db_url: str) -> None:
 def _handed_off_lead(db_url: str, name: str = "Ann Lee") -> str:
     lead_id = capture(db_url, "--email", "ann@example.com", "--name", name, "--company", "Acme",
                       "--at", "2026-01-05T09:00:00Z")  # fmt: skip
+    for rep in ("rep:mei", "rep:li", "rep:bo"):  # after the capture: it stays unassigned
+        leadflow(db_url, "rep", "add", rep, "--at", "2026-01-05T09:30:00Z")
     leadflow(db_url, "assign", lead_id, "rep:mei", "--at", "2026-01-05T10:00:00Z")
     leadflow(db_url, "release", lead_id, "--reason", "leave", "--at", "2026-01-05T11:00:00Z")
     leadflow(db_url, "claim", lead_id, "rep:li", "--at", "2026-01-05T12:00:00Z")
@@ -243,6 +245,7 @@ def test_explain_json_gives_every_decision_as_an_object_with_its_numbers(db_url:
     leadflow(db_url, "rep", "add", "rep:mei", "--at", "2026-01-05T08:00:00Z")
     lead_id = capture(db_url, "--email", "ann@example.com", "--company", "Acme",
                       "--at", "2026-01-05T09:00:00Z")  # fmt: skip
+    leadflow(db_url, "rep", "add", "rep:li", "--at", "2026-01-05T09:30:00Z")
     for hour, kind in ((10, "webinar"), (11, "download"), (12, "form_submit")):
         leadflow(db_url, "activity", lead_id, kind, "--at", f"2026-01-05T{hour}:00:00Z")
     leadflow(db_url, "handoff", lead_id, "rep:li", "--at", "2026-01-05T13:00:00Z")

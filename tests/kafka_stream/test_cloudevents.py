@@ -84,6 +84,7 @@ def test_payload_times_are_published_and_decoded_with_a_numeric_offset(
     sqlite_app: Leadflow,
 ) -> None:
     lead = sqlite_app.capture(email="ada@example.com").lead_id
+    sqlite_app.add_rep("rep:li")  # hand-offs go to reps on the roster
     sqlite_app.hand_off(lead, "rep:li")
     record = next(r for r in sqlite_app.read_events() if r.type == "LeadHandedOff")
 
