@@ -5,12 +5,14 @@ Registered on the main app by :func:`register` (see ``cli._register_plugins``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from leadflow.adapters.cli_support import (
     Actor,
@@ -29,6 +31,7 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
+from leadflow.adapters.formatting import human_time, iso_time
 from leadflow.adapters.importer import Format, import_file
 
 __all__ = ["register"]
@@ -132,7 +135,7 @@ def rep_list(
             "capacity": info.capacity,
             "weight": info.weight,
             "open_leads": roster.load(rep),
-            "absences": [[s.isoformat(), e.isoformat()] for s, e in info.absences],
+            "absences": [[iso_time(s), iso_time(e)] for s, e in info.absences],
         }
         for rep, info in sorted(roster.reps.items())
     ]
@@ -145,8 +148,8 @@ def rep_list(
     now = lf.clock()
     for rep, info in sorted(roster.reps.items()):
         table.add_row(
-            rep,
-            info.team or "-",
+            Text(rep),
+            Text(info.team or "-"),
             "-" if info.capacity is None else str(info.capacity),
             f"{info.weight:g}",
             str(roster.load(rep)),
@@ -267,7 +270,7 @@ def pool(
         match record.type:
             case "LeadCaptured":
                 owners[key], open_[key] = None, True
-                captured[key] = record.occurred_at.isoformat()
+                captured[key] = iso_time(record.occurred_at)
             case "LeadAssigned" | "LeadClaimed":
                 owners[key] = record.data["owner"]
             case "LeadReleased":
@@ -293,7 +296,7 @@ def pool(
     table.add_column("lead")
     table.add_column("captured")
     for key in shown:
-        table.add_row(key, captured[key])
+        table.add_row(key, human_time(datetime.fromisoformat(captured[key])))
     out.print(table)
 
 

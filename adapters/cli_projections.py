@@ -10,15 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-import structlog
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from leadflow.adapters.cli_support import (
     Db,
@@ -32,6 +32,7 @@ from leadflow.adapters.cli_support import (
     state,
     store,
 )
+from leadflow.adapters.formatting import human_duration, human_time, iso_time
 from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
 from leadflow.errors import InvalidInput
 from leadflow.projections import (
@@ -48,11 +49,12 @@ from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.replay import replay, replay_json
 from leadflow.projections.report import render_report
 from leadflow.service.application import Leadflow
+from leadflow.service.logs import get_logger
 from leadflow.service.pipeline_files import load_pipeline
 
 __all__ = ["catch_up_after_write", "projection_runner", "register"]
 
-log = structlog.get_logger("leadflow.cli")
+log = get_logger("leadflow.cli")
 
 AsOf = Annotated[
     str | None,
@@ -302,13 +304,15 @@ def register(app: typer.Typer) -> None:
             if cause:
                 why = f"{why} (after {cause['type']})"
             table.add_row(
-                interval["stage"],
-                interval["entered_at"][:19],
-                (interval["exited_at"] or "(now)")[:19],
-                _duration(interval["duration_seconds"]),
-                ", ".join(interval["owners"]) or "-",
-                interval["entered_by"],
-                str(why),
+                *_texts(
+                    interval["stage"],
+                    _when(interval["entered_at"]),
+                    _when(interval["exited_at"]) if interval["exited_at"] else "(now)",
+                    _duration(interval["duration_seconds"]),
+                    ", ".join(interval["owners"]) or "-",
+                    interval["entered_by"],
+                    str(why),
+                )
             )
         out.print(table)
 
@@ -354,13 +358,17 @@ def register(app: typer.Typer) -> None:
             if row["recycled_at"]:
                 outcome += ", recycled"
             table.add_row(
-                row["handed_off_at"][:16],
-                row["lead_id"][:8],
-                f"{row['from_owner'] or '-'} → {row['to_owner']}",
-                (row["sla_due"] or "-")[:16],
-                outcome,
-                row["decided_by"] or "-",
-                _duration(row["response_seconds"]) if row["response_seconds"] is not None else "-",
+                *_texts(
+                    _when(row["handed_off_at"]),
+                    row["lead_id"][:8],
+                    f"{row['from_owner'] or '-'} → {row['to_owner']}",
+                    _when(row["sla_due"]) if row["sla_due"] else "-",
+                    outcome,
+                    row["decided_by"] or "-",
+                    _duration(row["response_seconds"])
+                    if row["response_seconds"] is not None
+                    else "-",
+                )
             )
         out.print(table)
 
@@ -380,7 +388,7 @@ def register(app: typer.Typer) -> None:
         with runner.engine.connect() as conn:
             html = render_report(conn, lf.pipeline, when)
         output.write_text(html, encoding="utf-8")
-        emit({"report": str(output), "as_of": when.isoformat()}, json_out, f"wrote {output}")
+        emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
 
     @app.command("replay")
     @handles_errors
@@ -408,7 +416,7 @@ def register(app: typer.Typer) -> None:
             return
         out.print(
             f"replayed {result.leads} leads under {other.name} ({other.version}) "
-            f"as of {when.isoformat()}; {result.refused} recorded commands refused by it",
+            f"as of {human_time(when)}; {result.refused} recorded commands refused by it",
             markup=False,
         )
         counts = payload["summary"]
@@ -433,17 +441,23 @@ def register(app: typer.Typer) -> None:
 
 
 def _title(query: FunnelQuery) -> str:
-    title = f"Funnel as of {query.as_of.isoformat(timespec='seconds')}"
+    title = f"Funnel as of {human_time(query.as_of)}"
     if query.as_known_at:
-        title += f", as known at {query.as_known_at.isoformat(timespec='seconds')}"
+        title += f", as known at {human_time(query.as_known_at)}"
     if query.cohort_from or query.cohort_to:
         title += f", captured {query.cohort_from or '…'} to {query.cohort_to or '…'}"
     return title
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400 * 2:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    return human_duration(timedelta(seconds=seconds))
+
+
+def _texts(*cells: str) -> list[Text]:
+    """Table cells as Text: reasons, owners and rule ids are user text, never rich markup."""
+    return [Text(cell) for cell in cells]
+
+
+def _when(iso: str) -> str:
+    """A read model's ISO time (as its JSON carries it) for people."""
+    return human_time(datetime.fromisoformat(iso))

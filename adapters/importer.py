@@ -28,15 +28,15 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 import orjson
-import structlog
 
 from leadflow.domain.commands import CaptureLead
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
+from leadflow.service.logs import get_logger
 
 __all__ = ["ImportSummary", "RowError", "errors_path", "import_file", "read_rows"]
 
-log = structlog.get_logger("leadflow.import")
+log = get_logger("leadflow.import")
 
 Format = Literal["csv", "jsonl"]
 FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign", "stage")

@@ -25,7 +25,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from leadflow.domain.context import Context
-from leadflow.domain.events import ActivityKind, LeadEvent, TouchData
+from leadflow.domain.events import ActivityKind, LeadEvent, TouchData, payload_json
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
@@ -39,8 +39,8 @@ from leadflow.service.codec import EventRecord
 
 __all__ = [
     "Decide",
-    "Decision",
     "ReplayResult",
+    "ReplayedHistory",
     "redecide",
     "replay",
     "replay_json",
@@ -48,7 +48,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Decision:
+class ReplayedHistory:
     """One lead's history as a pipeline decides it."""
 
     events: list[EventRecord]
@@ -56,7 +56,7 @@ class Decision:
     """Recorded commands the pipeline refuses (e.g. a transition it does not allow)."""
 
 
-Decide = Callable[[Sequence[EventRecord], Pipeline], Decision]
+Decide = Callable[[Sequence[EventRecord], Pipeline], ReplayedHistory]
 """One lead's recorded events (in order) + a pipeline → its history under that pipeline."""
 
 _Command = Callable[[Lead, dict[str, Any], Pipeline, Context], None]
@@ -115,7 +115,7 @@ other lead and are not replayed; unknown event types are skipped."""
 _CAPTURE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 
 
-def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
+def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> ReplayedHistory:
     """The built-in decider: re-issue the recorded commands under ``pipeline``.
 
     A recorded event with a ``rule`` was decided by the pipeline, not given: if it was
@@ -160,7 +160,7 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
             continue
         if lead is not None:
             produced.extend(lead.collect_events())
-    return Decision([_as_record(event) for event in produced], refused)
+    return ReplayedHistory([_as_record(event) for event in produced], refused)
 
 
 def _roster_decision(record: EventRecord) -> bool:
@@ -210,7 +210,7 @@ def _as_record(event: LeadEvent[Any]) -> EventRecord:
         occurred_at=event.occurred_at,
         recorded_at=event.timestamp,
         actor=event.actor,
-        data=event.data.model_dump(mode="json"),
+        data=payload_json(event.data),
     )
 
 

@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from leadflow.projections._sql import READ_MODELS, Timestamp
 from leadflow.service.codec import EventRecord
+from leadflow.service.logs import get_logger
 
 __all__ = [
     "POSITIONS",
@@ -40,7 +40,7 @@ __all__ = [
 
 def _log() -> Any:
     # Looked up at each use: the CLI may configure (and re-point) logging after import.
-    return structlog.get_logger("leadflow.projections")
+    return get_logger("leadflow.projections")
 
 
 POSITIONS = sa.Table(

@@ -20,7 +20,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
-from leadflow.domain.events import TOPICS, LeadEvent, RecordedEvent
+from leadflow.domain.events import TOPICS, LeadEvent, RecordedEvent, payload_json, with_offset_times
 
 __all__ = ["LEAD_TOPICS", "EventMapper", "EventRecord", "decode_state", "event_id"]
 
@@ -43,18 +43,20 @@ def encode_event(event: RecordedEvent[Any]) -> bytes:
             "occurred_at": event.occurred_at.isoformat(),
             "recorded_at": event.timestamp.isoformat(),
             "actor": event.actor,
-            "data": event.data.model_dump(mode="json"),
+            "data": payload_json(event.data),
         }
     )
 
 
 def decode_state(cls: type[RecordedEvent[Any]], state: bytes) -> dict[str, Any]:
-    """The stored envelope with its payload upcast to the current version (not validated)."""
+    """The stored envelope with its payload upcast to the current version (not validated),
+    its times written ``+00:00`` (events stored before that was so hold ``...Z``)."""
     envelope: dict[str, Any] = orjson.loads(state)
     stored_version = envelope.get("v", 1)
     if stored_version < cls.VERSION:
         envelope["data"] = cls.upcast(envelope["data"], stored_version)
         envelope["v"] = cls.VERSION
+    with_offset_times(cls.DATA, envelope["data"])
     return envelope
 
 
@@ -162,6 +164,8 @@ class EventRecord:
     recorded_at: datetime
     actor: str
     data: dict[str, Any]
+    """The payload as JSON values; times end ``+00:00`` like the envelope's
+    (:func:`leadflow.domain.events.payload_json`)."""
 
     @functools.cached_property
     def id(self) -> UUID:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from leadflow.adapters.cli import app as cli
 from leadflow.adapters.store import open_store
-from leadflow.domain.explain import explain_lead
+from leadflow.domain.explain import Cause, explain_lead
 from leadflow.service.application import Leadflow
 
 from ..helpers import default_document, pipeline_with
@@ -44,7 +44,7 @@ def test_explain_lists_every_score_change_with_rule_delta_and_score(
         ("unsubscribed", -30.0, 20.0),
         ("decay", -2.0, 18.0),
     ]
-    assert explanation.steps[2].cause == "#4 ActivityRecorded"
+    assert explanation.steps[2].cause == Cause(4, "ActivityRecorded")
     assert explanation.steps[-1].due_at == history[-2].occurred_at + timedelta(days=30)
     assert explanation.score == 18.0
     assert explanation.consistent
