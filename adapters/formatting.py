@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["human_duration", "human_time", "iso_time"]
+from leadflow.domain.durations import span
 
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+__all__ = ["human_duration", "human_time", "iso_time"]
 
 
 def _aware(value: datetime) -> datetime:
@@ -27,17 +27,9 @@ def human_time(value: datetime) -> str:
 
 
 def human_duration(value: timedelta) -> str:
-    """``7d``, ``2d 3h``, ``45m``, ``30s``: the two largest non-zero whole units (a person
-    reading "2d 3h" does not need the minutes; the JSON outputs keep exact seconds)."""
-    seconds = int(value.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    rest = abs(seconds)
-    parts = []
-    for unit, size in _UNITS:
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return sign + (" ".join(parts[:2]) or "0s")
+    """``7d``, ``2d 3h``, ``45m``, ``30s``: the engine's own
+    :func:`~leadflow.domain.durations.span`."""
+    return span(value)
 
 
 def iso_time(value: datetime) -> str:

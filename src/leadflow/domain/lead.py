@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.context import Context
+from leadflow.domain.durations import span
 from leadflow.domain.events import (
     ActivityCategory,
     ActivityKind,
@@ -506,7 +507,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
                 assert self.owner is not None
                 released = ReleasedData(
                     previous_owner=self.owner,
-                    reason=f"no follow-up within {_span(rule.after)} of assignment",
+                    reason=f"no follow-up within {span(rule.after)} of assignment",
                     rule=due.rule,
                     pipeline_version=version,
                     due_at=due.due_at,
@@ -552,7 +553,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
             case DueKind.STALLED:
                 stalled = due.stalled
                 assert stalled is not None
-                reason = f"no activity in stage {stalled.stage} for {_span(stalled.after)}"
+                reason = f"no activity in stage {stalled.stage} for {span(stalled.after)}"
                 moves = self._recycle(
                     due.rule, reason, stalled.to_stage, stalled.to_status, pipeline, ctx, due.due_at
                 )
@@ -759,7 +760,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
             raise InvalidInput(
                 "owner",
                 f"{owner} lost this lead at {lost_at.isoformat()} and may claim it again from "
-                f"{(lost_at + wait).isoformat()} (pool.reclaim_after = {wait})",
+                f"{(lost_at + wait).isoformat()} (pool.reclaim_after = {span(wait)})",
             )
         data = ClaimedData(
             owner=owner,
@@ -1060,13 +1061,6 @@ class Lead(Aggregate[LeadEvent[Any]]):
     def _require_handoff(self) -> None:
         if self.handoff is None:
             raise InvalidInput("lead_id", "the lead has no pending hand-off")
-
-
-def _span(value: timedelta) -> str:
-    days, rest = divmod(int(value.total_seconds()), 86400)
-    if not rest:
-        return f"{days}d"
-    return str(value)
 
 
 def _require(field_name: str, value: str) -> None:
