@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -44,6 +43,7 @@ from leadflow.projections.funnel import FunnelQuery
 from leadflow.projections.funnel import funnel as sql_funnel
 from leadflow.projections.reference import FunnelRow, funnel_from_events
 from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import default_pipeline_text
 
 __all__ = ["DemoResult", "demo_pipeline", "register", "run_demo"]
 
@@ -72,8 +72,7 @@ CLOSED = frozenset({"customer", "disqualified", "churned"})
 
 def demo_pipeline() -> Pipeline:
     """The shipped pipeline, with the demo organisation's assignment rules."""
-    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
-    data: dict[str, Any] = tomllib.loads(text)
+    data: dict[str, Any] = tomllib.loads(default_pipeline_text())
     data["name"] = "B2B default (demo organisation)"
     data["assignment"] = {
         "on_capture": True,
@@ -647,10 +646,8 @@ class Simulation:
             ),
         )
         if sum(answers) >= 3:
-            self._do(
-                "promote",
-                lambda: self.app.change_stage(p.lead_id, "sql", reason="BANT met", actor=owner),
-            )
+            # The BANT rule qualifies the lead and the pipeline's qualified-sal-to-sql
+            # automation makes it an SQL: nobody promotes it by hand.
             self.at(self.clock.now + timedelta(days=rng.uniform(3, 20)), lambda: self._sql(p))
         elif rng.random() < 0.5:
             self._do(
