@@ -970,7 +970,7 @@ def register(app: typer.Typer) -> None:
         print_summary(lf, result, console)
         # The read models the `funnel`, `history` and `report` commands use: built now, so
         # those answer at once on the demo store.
-        runner = projection_runner(url)
+        runner = projection_runner(url, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             rows = sql_funnel(conn, lf.pipeline, FunnelQuery(as_of=result.as_of))

@@ -18,7 +18,7 @@ runner continues from the committed position.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -77,7 +77,9 @@ class Projection(Protocol):
     must ignore event types it does not know.
 
     A projection may also have an integer ``version``: raise it when ``handle`` changes
-    what it writes, and every store rebuilds that read model on its next catch-up.
+    what it writes, and every store rebuilds that read model on its next catch-up. And
+    it may have a ``settings`` string: what else its rows depend on (``leads``: the
+    closed stages); a runner with other settings rebuilds it too.
     """
 
     name: str
@@ -88,18 +90,26 @@ class Projection(Protocol):
     def reset(self, conn: sa.Connection) -> None: ...
 
 
-def all_projections() -> list[Projection]:
-    """The built-in read models, in the order they are applied."""
+def all_projections(closed_stages: Collection[str] | None = None) -> list[Projection]:
+    """The built-in read models, in the order they are applied.
+
+    ``closed_stages``: the pipeline in force's ``assignment.closed_stages``, which decide
+    pool membership in ``lf_leads`` (default: the shipped pipeline's).
+    """
     from leadflow.projections.handoffs import HandOffs
     from leadflow.projections.leads import Leads
     from leadflow.projections.stage_history import StageHistory
 
-    return [Leads(), StageHistory(), HandOffs()]
+    return [Leads(closed_stages), StageHistory(), HandOffs()]
 
 
 def _fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
-    """What the projection's rows depend on: its tables' DDL and its code's ``version``."""
-    digest = hashlib.sha256(f"{projection.name}/{getattr(projection, 'version', 1)}".encode())
+    """What the projection's rows depend on: its tables' DDL, its ``version``, its ``settings``."""
+    key = f"{projection.name}/{getattr(projection, 'version', 1)}"
+    settings = getattr(projection, "settings", "")
+    if settings:  # only then: other read models keep their fingerprints, and their rows
+        key += f"/{settings}"
+    digest = hashlib.sha256(key.encode())
     for table in projection.tables:
         digest.update(str(CreateTable(table).compile(dialect=dialect)).encode())
         for index in sorted(table.indexes, key=lambda i: i.name or ""):

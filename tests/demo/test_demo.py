@@ -217,7 +217,7 @@ def test_the_read_model_funnel_the_demo_prints_equals_the_reference_funnel(
     history: History,
 ) -> None:
     url = history.url
-    runner = projection_runner(url)
+    runner = projection_runner(url, history.app)
     catch_up(history.app, runner)
     for day in (history.result.as_of - timedelta(days=200), history.result.as_of):
         with runner.engine.connect() as conn:
