@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.context import Context
 from leadflow.domain.events import Payload, RecordedEvent, register_events
 
@@ -74,17 +75,6 @@ D = TypeVar("D", bound=Payload)
 class KeyEvent(RecordedEvent[D]):
     FAMILY = "leadflow.contact"
 
-    def mutate(self, aggregate: ContactKey | None) -> ContactKey:
-        key = aggregate if aggregate is not None else ContactKey(id=self.originator_id)
-        if self.originator_version != key.version + 1:
-            raise ValueError(f"key event {self.originator_version} does not follow {key.version}")
-        data: Any = self.data
-        key.kind = data.kind
-        key.history.append(data.lead_id)
-        key.lead_id = data.lead_id
-        key.version = self.originator_version
-        return key
-
 
 @dataclass(frozen=True, kw_only=True)
 class ContactKeyReserved(KeyEvent[KeyReservedData]):
@@ -106,16 +96,21 @@ register_events(ContactKeyReserved, ContactKeyMoved)
 
 
 @dataclass(eq=False)
-class ContactKey:
+class ContactKey(Aggregate[KeyEvent[Any]]):
     """Which lead holds one contact key, and every lead that held it before."""
 
-    id: UUID
-    version: int = 0
+    FAMILY: ClassVar[str] = "leadflow.contact"
+
     kind: str = ""
     lead_id: UUID | None = None
     history: list[UUID] = field(default_factory=list)
     """Every lead that held the key, in order (the current holder last)."""
-    _pending: list[KeyEvent[Any]] = field(default_factory=list, repr=False)
+
+    def _apply(self, event: KeyEvent[Any]) -> None:
+        data: Any = event.data
+        self.kind = data.kind
+        self.history.append(data.lead_id)
+        self.lead_id = data.lead_id
 
     @classmethod
     def reserve(cls, key: UUID, kind: str, lead_id: UUID, reason: str, ctx: Context) -> ContactKey:
@@ -141,19 +136,3 @@ class ContactKey:
             ),
             ctx,
         )
-
-    def _trigger(self, cls: type[KeyEvent[D]], data: D, ctx: Context) -> None:
-        event = cls(
-            originator_id=self.id,
-            originator_version=self.version + 1,
-            timestamp=ctx.recorded_at,
-            occurred_at=ctx.occurred_at,
-            actor=ctx.actor,
-            data=data,
-        )
-        event.mutate(self)
-        self._pending.append(event)
-
-    def collect_events(self) -> list[KeyEvent[Any]]:
-        events, self._pending = self._pending, []
-        return events

@@ -19,8 +19,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadflow.domain.aggregate import FAMILIES
+
 if TYPE_CHECKING:
-    from leadflow.domain.lead import Lead
+    from leadflow.domain.aggregate import Aggregate
 
 __all__ = [
     "EVENT_TYPES",
@@ -441,6 +443,10 @@ class RecordedEvent(Generic[D]):
         """The stable topic stored with each event: never derived from a module path."""
         return f"{cls.FAMILY}:{cls.TYPE}"
 
+    def mutate(self, aggregate: Aggregate[Any] | None) -> Aggregate[Any]:
+        """Apply this event to its aggregate (eventsourcing's aggregate projector protocol)."""
+        return FAMILIES[self.FAMILY].evolve(aggregate, self)
+
     @classmethod
     def upcast(cls, data: dict[str, Any], from_version: int) -> dict[str, Any]:
         """Bring a stored payload of an older version up to :attr:`VERSION`."""
@@ -460,11 +466,6 @@ class LeadEvent(RecordedEvent[D]):
     def lead_id(self) -> UUID:
         return self.originator_id
 
-    def mutate(self, aggregate: Lead | None) -> Lead:
-        """Apply this event to the lead (eventsourcing's aggregate projector protocol)."""
-        from leadflow.domain.lead import Lead
-
-        return Lead.evolve(aggregate, self)
 
 
 TOPICS: dict[str, type[RecordedEvent[Any]]] = {}

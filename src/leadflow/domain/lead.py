@@ -13,9 +13,10 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
+from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.context import Context
 from leadflow.domain.events import (
     ActivityCategory,
@@ -112,11 +113,11 @@ class HandOff:
 
 
 @dataclass(eq=False)
-class Lead:
+class Lead(Aggregate[LeadEvent[Any]]):
     """A lead's current state. Build it with :meth:`capture` or from its events."""
 
-    id: UUID
-    version: int = 0
+    FAMILY: ClassVar[str] = "leadflow.lead"
+
     stage: str = ""
     status: str = ""
     owner: str | None = None
@@ -159,13 +160,6 @@ class Lead:
     bant: dict[str, bool] = field(default_factory=dict)
     stage_breached_for: datetime | None = None
     """The stage SLA deadline a breach was already recorded for."""
-    _pending: list[LeadEvent[Any]] = field(default_factory=list, repr=False)
-
-    # -- eventsourcing's aggregate protocol --------------------------------------------
-
-    def collect_events(self) -> list[LeadEvent[Any]]:
-        events, self._pending = self._pending, []
-        return events
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Lead:
         """A copy for a command to change (the aggregate cache hands these out)."""
@@ -189,22 +183,11 @@ class Lead:
 
     # -- state evolution: the only place state changes -----------------------------------
 
-    @staticmethod
-    def evolve(lead: Lead | None, event: LeadEvent[Any]) -> Lead:
-        if lead is None:
-            if not isinstance(event, LeadCaptured):
-                raise ValueError(f"the first event of a lead must be LeadCaptured, not {event}")
-            lead = Lead(id=event.originator_id)
-        if event.originator_id != lead.id:
-            raise ValueError(f"event for lead {event.originator_id} applied to lead {lead.id}")
-        if event.originator_version != lead.version + 1:
-            raise ValueError(
-                f"event version {event.originator_version} does not follow {lead.version}"
-            )
-        lead._apply(event)
-        lead.version = event.originator_version
-        lead.last_occurred_at = event.occurred_at
-        return lead
+    @classmethod
+    def _start(cls, event: LeadEvent[Any]) -> Lead:
+        if not isinstance(event, LeadCaptured):
+            raise ValueError(f"the first event of a lead must be LeadCaptured, not {event}")
+        return cls(id=event.originator_id)
 
     def _apply(self, event: LeadEvent[Any]) -> None:
         at = event.occurred_at
@@ -303,6 +286,7 @@ class Lead:
                 pass  # business facts; their stage effects are automation events
             case _:
                 raise TypeError(f"no state change defined for {type(event).__name__}")
+        self.last_occurred_at = at
 
     def _know(
         self, email: str | None = None, phone: str | None = None, wechat: str | None = None
@@ -327,12 +311,7 @@ class Lead:
         else:
             self.decay_anchor = event.occurred_at
 
-    def _trigger(
-        self,
-        event_class: type[LeadEvent[P]],
-        data: P,
-        ctx: Context,
-    ) -> LeadEvent[P]:
+    def _check_time(self, ctx: Context) -> None:
         if self.last_occurred_at is not None and ctx.occurred_at < self.last_occurred_at:
             raise InvalidInput(
                 "occurred_at",
@@ -340,17 +319,6 @@ class Lead:
                 f"({self.last_occurred_at.isoformat()}); events of a lead cannot be "
                 "backdated past each other",
             )
-        event = event_class(
-            originator_id=self.id,
-            originator_version=self.version + 1,
-            timestamp=ctx.recorded_at,
-            occurred_at=ctx.occurred_at,
-            actor=ctx.actor,
-            data=data,
-        )
-        Lead.evolve(self, event)
-        self._pending.append(event)
-        return event
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -631,7 +599,7 @@ class Lead:
             pipeline_version=pipeline.version,
             due_at=due_at,
         )
-        events = [self._trigger(LeadRecycled, data, ctx)]
+        events: list[LeadEvent[Any]] = [self._trigger(LeadRecycled, data, ctx)]
         if to_stage is not None and to_stage != self.stage:
             events.append(
                 self._move_to_stage(

@@ -7,11 +7,12 @@ rules behind any past decision can be read back from its ``pipeline_version``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
 
+from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.context import Context
 from leadflow.domain.events import Payload, RecordedEvent, register_events
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
@@ -38,32 +39,29 @@ class PipelineActivated(RecordedEvent[PipelineActivatedData]):
     TYPE = "PipelineActivated"
     DATA = PipelineActivatedData
 
-    def mutate(self, aggregate: PipelineLog | None) -> PipelineLog:
-        log = aggregate if aggregate is not None else PipelineLog(id=self.originator_id)
-        if self.originator_version != log.version + 1:
-            raise ValueError(
-                f"event version {self.originator_version} does not follow {log.version}"
-            )
-        pipeline = parse_pipeline(self.data.document, "stored pipeline")
-        # The recorded hash names this pipeline for good: a later schema that adds keys with
-        # defaults (e.g. [scoring]) would hash the same document differently.
-        pipeline.__dict__["_version"] = self.data.version
-        log.versions[self.data.version] = pipeline
-        log.history.append(self.data.version)
-        log.version = self.originator_version
-        return log
 
 
 register_events(PipelineActivated)
 
 
 @dataclass(eq=False)
-class PipelineLog:
+class PipelineLog(Aggregate[PipelineActivated]):
+    """Every pipeline version activated, in order; the last one is in force."""
+
+    FAMILY: ClassVar[str] = "leadflow.org"
+
     id: UUID = PIPELINE_LOG_ID
-    version: int = 0
     versions: dict[str, Pipeline] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
-    _pending: list[PipelineActivated] = field(default_factory=list, repr=False)
+
+    def _apply(self, event: PipelineActivated) -> None:
+        data: Any = event.data
+        pipeline = parse_pipeline(data.document, "stored pipeline")
+        # The recorded hash names this pipeline for good: a later schema that adds keys with
+        # defaults (e.g. [scoring]) would hash the same document differently.
+        pipeline.__dict__["_version"] = data.version
+        self.versions[data.version] = pipeline
+        self.history.append(data.version)
 
     @property
     def current(self) -> Pipeline | None:
@@ -73,22 +71,10 @@ class PipelineLog:
         """Record ``pipeline`` as the one in force; False if it already is."""
         if self.history and self.history[-1] == pipeline.version:
             return False
-        event = PipelineActivated(
-            originator_id=self.id,
-            originator_version=self.version + 1,
-            timestamp=ctx.recorded_at,
-            occurred_at=ctx.occurred_at,
-            actor=ctx.actor,
-            data=PipelineActivatedData(
-                version=pipeline.version,
-                name=pipeline.name,
-                document=orjson.loads(pipeline.canonical_json()),
-            ),
+        data = PipelineActivatedData(
+            version=pipeline.version,
+            name=pipeline.name,
+            document=orjson.loads(pipeline.canonical_json()),
         )
-        event.mutate(self)
-        self._pending.append(event)
+        self._trigger(PipelineActivated, data, ctx)
         return True
-
-    def collect_events(self) -> list[PipelineActivated]:
-        events, self._pending = self._pending, []
-        return events

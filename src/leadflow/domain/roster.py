@@ -12,12 +12,13 @@ a load is never updated on a stale read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import Field
 
+from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.context import Context
 from leadflow.domain.events import Payload, RecordedEvent, register_events
 from leadflow.errors import InvalidInput
@@ -113,16 +114,6 @@ D = TypeVar("D", bound=Payload)
 class RosterEvent(RecordedEvent[D]):
     FAMILY = "leadflow.team"
 
-    def mutate(self, aggregate: Roster | None) -> Roster:
-        roster = aggregate if aggregate is not None else Roster(id=self.originator_id)
-        if self.originator_version != roster.version + 1:
-            raise ValueError(
-                f"roster event version {self.originator_version} does not follow {roster.version}"
-            )
-        roster._apply(self)
-        roster.version = self.originator_version
-        return roster
-
 
 @dataclass(frozen=True, kw_only=True)
 class RepJoined(RosterEvent[RepJoinedData]):
@@ -204,7 +195,8 @@ class RosterSnapshot(RosterEvent[RosterStateData]):
     TYPE = "RosterSnapshot"
     DATA = RosterStateData
 
-    def mutate(self, aggregate: Roster | None) -> Roster:
+    def mutate(self, aggregate: Aggregate[Any] | None) -> Roster:
+        """A snapshot replaces the roster whole (it is never appended to the log)."""
         d = self.data
         roster = Roster(id=self.originator_id, version=self.originator_version)
         roster.reps = {
@@ -219,13 +211,13 @@ class RosterSnapshot(RosterEvent[RosterStateData]):
         return roster
 
     @classmethod
-    def take(cls, roster: Roster) -> RosterSnapshot:
-        now = datetime.now(UTC)
+    def take(cls, roster: Roster, at: datetime) -> RosterSnapshot:
+        """The roster's state at its current version, taken at instant ``at``."""
         return cls(
             originator_id=roster.id,
             originator_version=roster.version,
-            timestamp=now,
-            occurred_at=now,
+            timestamp=at,
+            occurred_at=at,
             actor="system:roster-snapshot",
             data=RosterStateData(
                 reps={
@@ -267,9 +259,12 @@ class RepInfo:
 
 
 @dataclass(eq=False)
-class Roster:
+class Roster(Aggregate[RosterEvent[Any]]):
+    """Reps, teams and managers, and the ledger of each rep's open leads and daily claims."""
+
+    FAMILY: ClassVar[str] = "leadflow.team"
+
     id: UUID = ROSTER_ID
-    version: int = 0
     reps: dict[str, RepInfo] = field(default_factory=dict)
     """Reps on the roster now (a rep who left is gone; their open leads stay counted)."""
     teams: dict[str, list[str]] = field(default_factory=dict)
@@ -281,11 +276,6 @@ class Roster:
     """Rep → roster version at which they last received a lead (the round-robin tie-break)."""
     claims: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Rep → (claim day, claims that day)."""
-    _pending: list[RosterEvent[Any]] = field(default_factory=list, repr=False)
-
-    def collect_events(self) -> list[RosterEvent[Any]]:
-        events, self._pending = self._pending, []
-        return events
 
     # -- reading --------------------------------------------------------------------------
 
@@ -342,18 +332,6 @@ class Roster:
                     self.claims[d.to_rep] = (d.claim_day, count + 1)
             case _:
                 raise TypeError(f"no roster change defined for {type(event).__name__}")
-
-    def _trigger(self, cls: type[RosterEvent[D]], data: D, ctx: Context) -> None:
-        event = cls(
-            originator_id=self.id,
-            originator_version=self.version + 1,
-            timestamp=ctx.recorded_at,
-            occurred_at=ctx.occurred_at,
-            actor=ctx.actor,
-            data=data,
-        )
-        event.mutate(self)
-        self._pending.append(event)
 
     # -- commands -------------------------------------------------------------------------
 

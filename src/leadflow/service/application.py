@@ -789,7 +789,7 @@ class Leadflow(Application[UUID]):
             return
         # IntegrityError: another process wrote this version's snapshot first.
         with contextlib.suppress(IntegrityError):
-            self._roster_snapshots().put([RosterSnapshot.take(roster)])
+            self._roster_snapshots().put([RosterSnapshot.take(roster, self.clock())])
         log.info("roster_snapshot_taken", version=roster.version)
 
     def roster_at(self, version: int) -> Roster:
