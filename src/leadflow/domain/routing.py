@@ -25,6 +25,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from leadflow.domain import ownership
 from leadflow.domain.events import CandidateLoad
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import AssignmentRule, Pipeline
@@ -142,13 +143,9 @@ def decide(
 
 
 def counts_for(lead: Lead, pipeline: Pipeline) -> str | None:
-    """The rep this lead counts toward as an open lead, if any.
+    """The rep this lead counts toward as an open lead under ``pipeline``, if any.
 
-    Open means owned, not merged away, not erased, and not in one of
-    ``assignment.closed_stages``: the one definition of a rep's load.
+    :func:`leadflow.domain.ownership.counts_for` is the rule; this only picks the
+    pipeline's ``assignment.closed_stages`` for it.
     """
-    if lead.owner is None or lead.merged_into is not None or lead.erased:
-        return None
-    if lead.stage in pipeline.assignment.closed_stages:
-        return None
-    return lead.owner
+    return ownership.counts_for(lead, pipeline.assignment.closed_stages)
