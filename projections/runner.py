@@ -12,7 +12,10 @@ transaction first moves the position with a compare-and-set
 (``UPDATE … WHERE position = <what this runner read>``); that write takes the row
 lock (PostgreSQL) or the database write lock (SQLite) before any read-model row is
 touched, and if another runner got there first the batch is rolled back and the
-runner continues from the committed position.
+runner continues from the committed position. The compare-and-set also checks the
+fingerprint: a runner whose read model another runner rebuilt under other code or
+settings (a pipeline that closes other stages) raises :class:`ReadModelReplaced`
+rather than add rows of its own rules to it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from leadflow.errors import LeadflowError
 from leadflow.projections._sql import READ_MODELS, Timestamp
 from leadflow.service.codec import EventRecord
 
@@ -34,6 +38,7 @@ __all__ = [
     "Projection",
     "ProjectionRunner",
     "Read",
+    "ReadModelReplaced",
     "all_projections",
 ]
 
@@ -121,6 +126,17 @@ class _Overtaken(Exception):
     """Another runner committed this projection's position first."""
 
 
+class ReadModelReplaced(LeadflowError):
+    """Another runner rebuilt a read model under other code or settings."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"read model {name!r} was rebuilt by a runner with other code or settings "
+            "(e.g. a pipeline that closes other stages): restart this runner"
+        )
+        self.name = name
+
+
 class ProjectionRunner:
     """Feeds projections from the log and keeps their positions.
 
@@ -144,6 +160,8 @@ class ProjectionRunner:
             raise ValueError(f"projection names must be unique: {names}")
         self.batch_size = batch_size
         self._ready = False
+        self._fingerprints: dict[str, str] = {}
+        """What this runner's projections write (set by :meth:`ensure_tables`)."""
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -186,7 +204,9 @@ class ProjectionRunner:
         stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.fingerprint)).all())
         now = datetime.now(UTC)
         for projection in self.projections:
-            fingerprint = _fingerprint(projection, conn.dialect)
+            fingerprint = self._fingerprints[projection.name] = _fingerprint(
+                projection, conn.dialect
+            )
             if stored.get(projection.name) == fingerprint:
                 READ_MODELS.create_all(conn, tables=projection.tables, checkfirst=True)
                 continue
@@ -207,6 +227,12 @@ class ProjectionRunner:
         with self.engine.connect() as conn:
             stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.position)).all())
         return {p.name: int(stored.get(p.name, 0)) for p in self.projections}
+
+    def _stored_fingerprint(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(POSITIONS.c.fingerprint).where(POSITIONS.c.name == name)
+            ).scalar_one_or_none()
 
     def projection(self, name: str) -> Projection:
         for projection in self.projections:
@@ -263,6 +289,7 @@ class ProjectionRunner:
                     conn.execute(
                         POSITIONS.update()
                         .where(POSITIONS.c.name == name, POSITIONS.c.position == position)
+                        .where(POSITIONS.c.fingerprint == self._fingerprints[name])
                         .values(position=top, updated_at=datetime.now(UTC))
                     )
         positions.update(self.positions())
@@ -292,6 +319,8 @@ class ProjectionRunner:
                             POSITIONS.update()
                             .where(POSITIONS.c.name == projection.name)
                             .where(POSITIONS.c.position == positions[projection.name])
+                            # Rows written under other settings must not be added to.
+                            .where(POSITIONS.c.fingerprint == self._fingerprints[projection.name])
                             .values(position=records[-1].position, updated_at=now)
                         )
                         if moved.rowcount != 1:
@@ -299,7 +328,10 @@ class ProjectionRunner:
                     for projection, records in work:
                         projection.handle(conn, records)
             except _Overtaken as overtaken:
-                _log().info("projection_overtaken", projection=str(overtaken))
+                name = str(overtaken)
+                if self._stored_fingerprint(name) != self._fingerprints[name]:
+                    raise ReadModelReplaced(name) from None
+                _log().info("projection_overtaken", projection=name)
                 positions.update(self.positions())
                 continue
             for projection, records in work:
@@ -333,4 +365,5 @@ class ProjectionRunner:
         _log().info("projections_reset", projections=[p.name for p in chosen])
         runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
         runner._ready = True
+        runner._fingerprints = self._fingerprints
         return runner.catch_up(read, progress, head)

@@ -20,6 +20,7 @@ from leadflow.domain.ownership import in_pool
 from leadflow.projections import LEADS, ProjectionRunner, all_projections
 from leadflow.projections.leads import pool
 from leadflow.projections.reference import pool_from_events
+from leadflow.projections.runner import ReadModelReplaced
 from leadflow.service.application import Leadflow
 
 
@@ -144,3 +145,21 @@ def test_last_touch_is_the_latest_activity_or_repeat_contact(
     assert untouched is None
     assert visited == captured + timedelta(hours=1)
     assert touched == told_late == captured + timedelta(hours=3)
+
+
+def test_a_runner_still_on_other_closed_stages_stops_instead_of_writing_under_them(
+    app: Leadflow, engine: sa.Engine, db_url: str
+) -> None:
+    lead = app.capture(email="dq@example.com").lead_id
+    reader = lambda after: app.read_events(after=after)  # noqa: E731
+    stale = ProjectionRunner(engine, all_projections(["customer"]), schema_of(db_url))
+    stale.catch_up(reader)  # e.g. `leadflow project --follow`, started before an activation
+    current = runner_for(app, engine, db_url)
+    current.catch_up(reader)
+    app.disqualify(lead, "student")
+
+    with pytest.raises(ReadModelReplaced, match="'leads' was rebuilt"):
+        stale.catch_up(reader)
+    current.catch_up(reader)
+
+    assert in_pool_column(current) == {lead: False}
