@@ -467,7 +467,6 @@ class LeadEvent(RecordedEvent[D]):
         return self.originator_id
 
 
-
 TOPICS: dict[str, type[RecordedEvent[Any]]] = {}
 """Every recorded event class by its stored topic."""
 

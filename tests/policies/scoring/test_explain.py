@@ -15,7 +15,7 @@ from leadflow.domain.explain import explain_lead
 from leadflow.service.application import Leadflow
 
 from ..helpers import default_document, pipeline_with
-from conftest import FakeClock
+from conftest import FakeClock, on_roster
 
 
 def _engaged_lead(app: Leadflow, clock: FakeClock) -> str:
@@ -96,6 +96,7 @@ def test_the_sweep_command_is_idempotent_at_the_same_now(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'lf.db'}"
     lf = open_store(url, clock=FakeClock())
     lead_id = lf.capture(email="a@example.com", at=None).lead_id
+    on_roster(lf, "rep:mei")
     lf.assign(lead_id, "rep:mei")
     lf.close()
     runner = CliRunner()
