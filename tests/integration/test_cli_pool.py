@@ -91,6 +91,7 @@ def test_each_pool_lead_has_what_an_owner_decides_on(db_url: str) -> None:
 
 def test_a_lead_released_back_to_the_pool_is_listed_again(db_url: str) -> None:
     lead = capture(db_url, "--email", "back@example.com", "--source", "partner")
+    leadflow(db_url, "rep", "add", "rep:li")  # after the capture: no assignment on capture
     leadflow(db_url, "claim", lead, "rep:li")
     claimed = pool(db_url)
 
@@ -108,6 +109,7 @@ def test_merged_erased_and_owned_leads_are_not_in_the_pool(db_url: str) -> None:
     duplicate = capture(db_url, "--phone", "13800138000", "--at", "2026-01-02T00:00:00Z")
     erased = capture(db_url, "--email", "gone@example.com", "--at", "2026-01-03T00:00:00Z")
     accepted = capture(db_url, "--email", "sales@example.com", "--at", "2026-01-04T00:00:00Z")
+    leadflow(db_url, "rep", "add", "rep:sales")  # after the captures: they stay in the pool
     leadflow(db_url, "merge", duplicate, survivor)
     leadflow(db_url, "erase", erased, "--reason", "asked to be forgotten")
     leadflow(db_url, "handoff", accepted, "rep:sales")

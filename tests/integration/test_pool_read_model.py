@@ -51,6 +51,8 @@ def in_pool_column(runner: ProjectionRunner) -> dict[UUID, bool]:
 def story(app: Leadflow) -> list[Callable[[], object]]:
     """Steps, each one command; the lead ids are fixed by the captures below."""
     a, b, c, d, e, f = (app.capture(email=f"{n}@example.com").lead_id for n in "abcdef")
+    for rep in ("rep:mei", "rep:li", "rep:sales"):  # after the captures: none is assigned
+        app.add_rep(rep)
     return [
         lambda: app.assign(a, "rep:mei"),
         lambda: app.claim(b, "rep:li"),
