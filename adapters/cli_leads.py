@@ -5,7 +5,6 @@ Registered on the main app by :func:`register` (see ``cli._register_plugins``).
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 from rich.text import Text
 
+from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.cli_support import (
     Actor,
     At,
@@ -33,6 +33,7 @@ from leadflow.adapters.cli_support import (
 )
 from leadflow.adapters.formatting import human_time, iso_time
 from leadflow.adapters.importer import Format, import_file
+from leadflow.projections.leads import pool as leads_pool
 
 __all__ = ["register"]
 
@@ -245,59 +246,57 @@ def import_command(
 
 
 def pool(
-    limit: Annotated[int, typer.Option(help="Show at most this many leads.")] = 50,
+    limit: Annotated[int, typer.Option(help="Show at most this many leads.", min=1)] = 50,
     db: Db = None,
     json_out: Json = False,
 ) -> None:
-    """Leads in the public pool (no owner, not merged), oldest first."""
+    """Leads waiting in the public pool (anyone may claim them), oldest capture first."""
     lf = store(db)
-    owners: dict[str, str | None] = {}
-    open_: dict[str, bool] = {}
-    captured: dict[str, str] = {}
-    for record in lf.read_events(
-        types=[
-            "LeadCaptured",
-            "LeadAssigned",
-            "LeadClaimed",
-            "LeadReleased",
-            "HandOffAccepted",
-            "LeadMerged",
-            "LeadUnmerged",
-            "PersonalDataErased",
-        ]
-    ):
-        key = str(record.lead_id)
-        match record.type:
-            case "LeadCaptured":
-                owners[key], open_[key] = None, True
-                captured[key] = iso_time(record.occurred_at)
-            case "LeadAssigned" | "LeadClaimed":
-                owners[key] = record.data["owner"]
-            case "LeadReleased":
-                owners[key] = None
-            case "HandOffAccepted":
-                owners[key] = "(accepted)"
-            case "LeadMerged" | "PersonalDataErased":
-                open_[key] = False
-            case "LeadUnmerged":
-                open_[key] = True
-    waiting = [k for k in owners if owners[k] is None and open_.get(k, False)]
-    shown = waiting[:limit]
+    runner = projection_runner(db, lf)
+    catch_up(lf, runner)
+    with runner.engine.connect() as conn:
+        page = leads_pool(conn, limit)
     if json_out:
         emit(
             {
-                "count": len(waiting),
-                "leads": [{"lead_id": k, "captured_at": captured[k]} for k in shown],
+                "count": page.count,
+                "shown": len(page.leads),
+                "leads": [
+                    {
+                        "lead_id": lead.lead_id,
+                        "source": lead.source,
+                        "stage": lead.stage,
+                        "score": lead.score,
+                        "captured_at": iso_time(lead.captured_at),
+                        "last_touch_at": iso_time(lead.last_touch_at)
+                        if lead.last_touch_at
+                        else None,
+                    }
+                    for lead in page.leads
+                ],
             },
             True,
         )
         return
-    table = Table(title=f"public pool: {len(waiting)} leads")
-    table.add_column("lead")
-    table.add_column("captured")
-    for key in shown:
-        table.add_row(key, human_time(datetime.fromisoformat(captured[key])))
+    table = Table(title=Text(f"public pool: {page.count} leads"))
+    table.add_column("lead", no_wrap=True, min_width=36)  # whole: it is what a claim takes
+    for column in ("source", "stage", "score", "captured", "last touch"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for lead in page.leads:
+        # Sources are user text: shown literally, never read as rich markup.
+        table.add_row(
+            Text(lead.lead_id),
+            Text(lead.source or "-"),
+            Text(lead.stage),
+            Text(f"{lead.score:g}"),
+            Text(human_time(lead.captured_at)),
+            Text(human_time(lead.last_touch_at) if lead.last_touch_at else "-"),
+        )
     out.print(table)
+    if len(page.leads) < page.count:
+        out.print(
+            f"showing {len(page.leads)} of {page.count}; use --limit to see more", markup=False
+        )
 
 
 @dedupe_app.command("reindex")

@@ -39,6 +39,7 @@ from leadflow.projections import (
     FunnelQuery,
     FunnelRow,
     ProjectionRunner,
+    all_projections,
     audit_trail,
     funnel,
     funnel_by,
@@ -50,7 +51,7 @@ from leadflow.projections.replay import replay, replay_json
 from leadflow.projections.report import render_report
 from leadflow.service.application import Leadflow
 from leadflow.service.logs import get_logger
-from leadflow.service.pipeline_files import load_pipeline
+from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
 __all__ = ["catch_up_after_write", "projection_runner", "register"]
 
@@ -75,8 +76,14 @@ def _resolve(url: str | None) -> str:
     return resolve_url(url or state.db)  # the global ``leadflow --db URL`` counts too
 
 
-def projection_runner(url: str | None, *, batch_size: int = 1000) -> ProjectionRunner:
-    """The read models of the store at ``url`` (its database, its schema)."""
+def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) -> ProjectionRunner:
+    """The read models of ``lf``, the store at ``url`` (its database, its schema).
+
+    The closed stages of the store's pipeline in force decide pool membership in
+    ``lf_leads``, as they decide claims and loads. Read without ``lf.pipeline``, which
+    would activate the default on a new store: a read must not write.
+    """
+    pipeline = lf.pipeline_log().current or default_pipeline()
     resolved = _resolve(url)
     engine = _engines.get(resolved)
     if engine is None:
@@ -86,7 +93,12 @@ def projection_runner(url: str | None, *, batch_size: int = 1000) -> ProjectionR
         if target.startswith("sqlite"):
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         _engines[resolved] = engine
-    return ProjectionRunner(engine, schema=schema_of(resolved), batch_size=batch_size)
+    return ProjectionRunner(
+        engine,
+        all_projections(pipeline.assignment.closed_stages),
+        schema=schema_of(resolved),
+        batch_size=batch_size,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -127,7 +139,7 @@ def catch_up(lf: Leadflow, runner: ProjectionRunner) -> int:
 def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
     """Bring the read models up to date after a write command; never fails the command."""
     try:
-        applied = catch_up(lf, projection_runner(url))
+        applied = catch_up(lf, projection_runner(url, lf))
         log.debug("projections_caught_up", events=applied)
     except Exception as exc:  # the write succeeded; the next read catches up again
         log.warning("projection_catch_up_failed", error=str(exc))
@@ -162,7 +174,7 @@ def register(app: typer.Typer) -> None:
     def projections_(db: Db = None, json_out: Json = False) -> None:
         """Each read model's log position and lag (events not yet applied)."""
         lf = store(db)
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         head = lf.max_position()
         rows = [
             {"name": name, "position": position, "lag": max(head - position, 0)}
@@ -189,7 +201,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Drop a read model and rebuild it from the whole log."""
         lf = store(db)
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         names = [p.name for p in runner.projections]
         if name is not None and name not in names:
             raise InvalidInput("name", f"unknown read model {name!r}; read models: {names}")
@@ -219,7 +231,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Catch the read models up with the log (once, or continuously with --follow)."""
         lf = store(db)
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         while True:
             applied = catch_up(lf, runner)
             if applied:
@@ -259,7 +271,7 @@ def register(app: typer.Typer) -> None:
             cohort_from=_day(cohort_from, "cohort_from"),
             cohort_to=_day(cohort_to, "cohort_to"),
         )
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         catch_up(lf, runner)
         pipeline = lf.pipeline
         with runner.engine.connect() as conn:
@@ -288,7 +300,7 @@ def register(app: typer.Typer) -> None:
         lead_id = lead_id_of(lead)
         lf = store(db)
         lf.get_lead(lead_id)  # not found → exit 4
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             result = lead_history(conn, lead_id, lf.clock())
@@ -334,7 +346,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The hand-off audit trail: who handed which lead to whom, and what came of it."""
         lf = store(db)
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             trail = audit_trail(
@@ -383,7 +395,7 @@ def register(app: typer.Typer) -> None:
         """One self-contained HTML report: funnel, conversion by source, SLA, time in stage."""
         lf = store(db)
         when = _time(as_of, "as_of", lf.clock())
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             html = render_report(conn, lf.pipeline, when)

@@ -37,10 +37,12 @@ from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.store import open_store
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.domain.lead import Lead
+from leadflow.domain.ownership import counts_for, in_pool
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.projections.funnel import FunnelQuery
 from leadflow.projections.funnel import funnel as sql_funnel
+from leadflow.projections.leads import pool as leads_pool
 from leadflow.projections.reference import FunnelRow, funnel_from_events
 from leadflow.service.application import Leadflow
 from leadflow.service.pipeline_files import default_pipeline_text
@@ -514,9 +516,9 @@ class Simulation:
 
     def _follow_up(self, p: Person, happened: datetime | None) -> None:
         lead = self._lead(p)
-        if lead is None or lead.owner is None or lead.stage in CLOSED:
-            return
-        owner = lead.owner
+        owner = counts_for(lead, CLOSED) if lead is not None else None
+        if lead is None or owner is None:
+            return  # nobody is working it
         at = None
         if happened is not None:
             # Backdated, but never before the lead's latest event (the engine refuses that).
@@ -815,7 +817,7 @@ class Simulation:
                 if person is None:
                     continue
                 lead = self._lead(person)
-                if lead is None or lead.owner is not None or lead.stage in CLOSED:
+                if lead is None or not in_pool(lead, CLOSED):
                     self.pool.pop(lead_id, None)
                     continue
                 result = self._do("claim", functools.partial(self.app.claim, lead_id, rep))
@@ -858,11 +860,11 @@ def print_funnel(rows: list[FunnelRow], title: str, console: Console) -> None:
     console.print(table)
 
 
-def print_summary(app: Leadflow, result: DemoResult, console: Console) -> None:
+def print_summary(app: Leadflow, result: DemoResult, console: Console, waiting: int) -> None:
+    """``waiting``: how many leads are in the public pool (``lf_leads``: ``leadflow pool``)."""
     by_type: Counter[str] = Counter()
     by_rule: Counter[str] = Counter()
     moves: Counter[str] = Counter()
-    owner: dict[UUID, str | None] = {}
     left: dict[str, str] = {}
     for record in app.read_events(include_org=True):
         if record.type == "RepLeft":
@@ -872,14 +874,6 @@ def print_summary(app: Leadflow, result: DemoResult, console: Console) -> None:
         by_type[record.type] += 1
         if record.type == "StageChanged":
             moves[str(record.data["kind"])] += 1
-        elif record.type in ("LeadAssigned", "LeadClaimed"):
-            owner[record.lead_id] = str(record.data["owner"])
-        elif record.type == "HandOffAccepted":
-            owner[record.lead_id] = str(record.data["by"])
-        elif record.type in ("LeadCaptured", "LeadReleased"):
-            owner[record.lead_id] = None
-        elif record.type == "LeadMerged":
-            owner.pop(record.lead_id, None)
         if record.actor.startswith("system:") and record.type in (
             "LeadReleased",
             "LeadRecycled",
@@ -902,8 +896,7 @@ def print_summary(app: Leadflow, result: DemoResult, console: Console) -> None:
     console.print(
         "stage changes by kind: "
         + ", ".join(f"{kind} {n}" for kind, n in sorted(moves.items()))
-        + f"; leads waiting in the public pool at the end: "
-        f"{sum(1 for o in owner.values() if o is None)}"
+        + f"; leads waiting in the public pool at the end: {waiting}"
     )
     roster = app.roster()
     reps = Table(title=f"Reps' open leads on {result.as_of.date().isoformat()}")
@@ -964,11 +957,12 @@ def register(app: typer.Typer) -> None:
             f"{lf.max_position()} events in {url} ({elapsed:.0f} s, of which sweeps "
             f"{result.sweep_seconds:.0f} s)"
         )
-        print_summary(lf, result, console)
-        # The read models the `funnel`, `history` and `report` commands use: built now, so
-        # those answer at once on the demo store.
-        runner = projection_runner(url)
+        # The read models the `pool`, `funnel`, `history` and `report` commands use: built
+        # now, so those answer at once on the demo store, and the summary's pool is theirs.
+        runner = projection_runner(url, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
+            waiting = leads_pool(conn, limit=1).count
             rows = sql_funnel(conn, lf.pipeline, FunnelQuery(as_of=result.as_of))
+        print_summary(lf, result, console, waiting)
         print_funnel(rows, f"Funnel as of {result.as_of.date().isoformat()}", console)

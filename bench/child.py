@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     if argv[0] == "rebuild":
         url = argv[1]
         app = open_store(url, actor="user:bench")
-        runner = projection_runner(url)
+        runner = projection_runner(url, app)
         runner.ensure_tables()
         started = time.perf_counter()
         events = runner.rebuild(

@@ -229,7 +229,7 @@ def funnel_figures(size: int, workdir: Path, db: str | None = None) -> list[dict
     pipeline = app.pipeline
     from leadflow.adapters.cli_projections import projection_runner
 
-    runner = projection_runner(s.url)
+    runner = projection_runner(s.url, app)
     as_of = START + timedelta(days=DAYS * 0.6, hours=13, minutes=17)
     q = FunnelQuery(as_of=as_of)
     with runner.engine.connect() as conn:

@@ -20,9 +20,23 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
-from leadflow.domain.events import TOPICS, LeadEvent, RecordedEvent, payload_json, with_offset_times
+from leadflow.domain.events import (
+    EVENT_TYPES,
+    TOPICS,
+    LeadEvent,
+    RecordedEvent,
+    payload_json,
+    with_offset_times,
+)
 
-__all__ = ["LEAD_TOPICS", "EventMapper", "EventRecord", "decode_state", "event_id"]
+__all__ = [
+    "LEAD_TOPICS",
+    "EventMapper",
+    "EventRecord",
+    "decode_state",
+    "event_id",
+    "lead_event",
+]
 
 _EVENT_ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://leadflow.dev/events")
 
@@ -185,3 +199,16 @@ class EventRecord:
             "actor": self.actor,
             "data": self.data,
         }
+
+
+def lead_event(record: EventRecord) -> LeadEvent[Any]:
+    """The domain event a lead record was read from, validated (e.g. for ``Lead.evolve``)."""
+    cls = EVENT_TYPES[record.type]
+    return cls(
+        originator_id=record.lead_id,
+        originator_version=record.sequence,
+        timestamp=record.recorded_at,
+        occurred_at=record.occurred_at,
+        actor=record.actor,
+        data=cls.DATA.model_validate(record.data),
+    )
