@@ -142,7 +142,10 @@ class LeadStore(Application[UUID]):
         current = self.pipeline_log().current
         if current is None:
             now = self.clock()
-            self.record_pipeline(default_pipeline(), Context("system:init", now, now))
+            # Another process opening the same new store may put it in force first: then
+            # this append conflicts, and the re-read finds theirs.
+            with contextlib.suppress(ConcurrencyConflict):
+                self.record_pipeline(default_pipeline(), Context("system:init", now, now))
             current = self.pipeline_log().current
             assert current is not None
         return current
@@ -287,6 +290,7 @@ class LeadStore(Application[UUID]):
         """Lead events in log order, after position ``after``; filters combine with AND.
 
         ``since``/``until`` bound ``occurred_at`` (inclusive); see :mod:`.log_reader`.
+        A generator of its own, so the store stays open while a caller reads.
         """
         mapper = self.mapper
         assert isinstance(mapper, EventMapper)
@@ -294,7 +298,7 @@ class LeadStore(Application[UUID]):
         if self._indexed:
             assert isinstance(self.recorder, IndexedRecorder)
             by_lead = self.recorder.select_lead_notifications
-        return log_reader.read_events(
+        yield from log_reader.read_events(
             self.recorder,
             mapper,
             by_lead,
