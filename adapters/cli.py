@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from leadflow.adapters.cli_support import (
     Actor,
@@ -34,8 +35,9 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
+from leadflow.adapters.formatting import human_duration, human_time
 from leadflow.adapters.logging_setup import configure_logging
-from leadflow.domain.lead import Lead
+from leadflow.domain.view import LeadView, PendingHandOff
 from leadflow.errors import InvalidInput
 from leadflow.service.pipeline_files import load_pipeline
 
@@ -136,7 +138,8 @@ def pipeline_show(db: Db = None, json_out: Json = False) -> None:
     for name, stage in current.stages.items():
         label = " / ".join([stage.label, *stage.labels.values()])
         moves = ", ".join(f"{t} ({k.value})" for t, k in stage.transitions.items())
-        table.add_row(name, label, stage.team, str(stage.sla or "-"), moves)
+        sla = human_duration(stage.sla) if stage.sla else "-"
+        table.add_row(Text(name), Text(label), Text(stage.team), Text(sla), Text(moves))
     out.print(table)
 
 
@@ -395,30 +398,47 @@ def merge(
 # -- reading ------------------------------------------------------------------------------
 
 
-def lead_as_dict(lead: Lead) -> dict[str, Any]:
-    fields = {k: v for k, v in vars(lead).items() if not k.startswith("_")}
-    fields["id"] = str(lead.id)
-    fields["handoff"] = vars(lead.handoff) if lead.handoff else None
-    fields["merged_into"] = str(lead.merged_into) if lead.merged_into else None
-    fields["merged_leads"] = [str(x) for x in lead.merged_leads]
-    return fields
+def _shown(value: object) -> str | None:
+    """A field of a lead's view as one line for people; ``None`` when it is empty."""
+    if value is None or value is False or value in ("", [], {}):
+        return None
+    if isinstance(value, datetime):
+        return human_time(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, PendingHandOff):
+        due = f", due {human_time(value.sla_due)}" if value.sla_due else ""
+        return (
+            f"to {value.to_owner} from {value.from_owner or 'the pool'} "
+            f"at {human_time(value.handed_off_at)}{due}"
+        )
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_answer(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return _answer(value)
+
+
+def _answer(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 @app.command()
 @handles_errors
 def show(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
     """A lead's current state, derived from its events."""
-    current = store(db).get_lead(lead_id_of(lead))
-    data = lead_as_dict(current)
+    view = LeadView.of(store(db).get_lead(lead_id_of(lead)))
     if json_out:
-        emit(data, True)
+        emit(view.model_dump(mode="json"), True)
         return
-    table = Table(show_header=False, box=None)
-    for key, value in data.items():
-        if value not in (None, [], {}, ""):
-            shown = value.isoformat() if isinstance(value, datetime) else value
-            table.add_row(key, str(shown))
-    out.print(table)
+    width = max(len(key) for key in LeadView.model_fields)
+    for key in LeadView.model_fields:
+        shown = _shown(getattr(view, key))
+        if shown is not None:
+            # markup=False: names and reasons are user text, never rich markup.
+            out.print(f"{key:<{width}}  {shown}", markup=False)
 
 
 @app.command()
@@ -450,7 +470,7 @@ def events(
                 f"{k}={v}" for k, v in record.data.items() if v not in (None, {}, [])
             )
             write(
-                f"{record.position:>8}  {record.occurred_at.isoformat(timespec='seconds')}  "
+                f"{record.position:>8}  {human_time(record.occurred_at):<23}  "
                 f"{record.lead_id}  {record.type:<18} {record.actor:<28} {summary}\n"
             )
     sys.stdout.flush()

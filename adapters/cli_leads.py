@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
+from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.cli_support import (
     Actor,
     At,
@@ -29,7 +31,9 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
+from leadflow.adapters.formatting import human_time, iso_time
 from leadflow.adapters.importer import Format, import_file
+from leadflow.projections.leads import pool as leads_pool
 
 __all__ = ["register"]
 
@@ -54,18 +58,26 @@ def _roster_report(result: Any, as_json: bool) -> None:
 @handles_errors
 def rep_add(
     rep: RepArg,
-    team: Annotated[str | None, typer.Option(help="The rep's team.")] = None,
+    team: Annotated[str | None, typer.Option(help="The rep's team (defined first).")] = None,
     capacity: Annotated[
         int | None, typer.Option(help="Most open leads (default: assignment.max_open_leads).")
     ] = None,
-    weight: Annotated[float, typer.Option(help="Share under the weighted strategy.")] = 1.0,
+    weight: Annotated[
+        float | None, typer.Option(help="Share under the weighted strategy (default 1).")
+    ] = None,
+    clear: Annotated[
+        list[str] | None,
+        typer.Option("--clear", help="Reset a setting: team, capacity or weight (repeatable)."),
+    ] = None,
     at: At = None,
     db: Db = None,
     json_out: Json = False,
     actor: Actor = None,
 ) -> None:
-    """Put a rep on the roster, or change their team, capacity or weight."""
-    result = store(db, actor).add_rep(rep, team=team, capacity=capacity, weight=weight, at=when(at))
+    """Put a rep on the roster, or change only the settings given (the others stay)."""
+    result = store(db, actor).add_rep(
+        rep, team=team, capacity=capacity, weight=weight, clear=clear or (), at=when(at)
+    )
     _roster_report(result, json_out)
 
 
@@ -124,7 +136,7 @@ def rep_list(
             "capacity": info.capacity,
             "weight": info.weight,
             "open_leads": roster.load(rep),
-            "absences": [[s.isoformat(), e.isoformat()] for s, e in info.absences],
+            "absences": [[iso_time(s), iso_time(e)] for s, e in info.absences],
         }
         for rep, info in sorted(roster.reps.items())
     ]
@@ -137,8 +149,8 @@ def rep_list(
     now = lf.clock()
     for rep, info in sorted(roster.reps.items()):
         table.add_row(
-            rep,
-            info.team or "-",
+            Text(rep),
+            Text(info.team or "-"),
             "-" if info.capacity is None else str(info.capacity),
             f"{info.weight:g}",
             str(roster.load(rep)),
@@ -234,59 +246,57 @@ def import_command(
 
 
 def pool(
-    limit: Annotated[int, typer.Option(help="Show at most this many leads.")] = 50,
+    limit: Annotated[int, typer.Option(help="Show at most this many leads.", min=1)] = 50,
     db: Db = None,
     json_out: Json = False,
 ) -> None:
-    """Leads in the public pool (no owner, not merged), oldest first."""
+    """Leads waiting in the public pool (anyone may claim them), oldest capture first."""
     lf = store(db)
-    owners: dict[str, str | None] = {}
-    open_: dict[str, bool] = {}
-    captured: dict[str, str] = {}
-    for record in lf.read_events(
-        types=[
-            "LeadCaptured",
-            "LeadAssigned",
-            "LeadClaimed",
-            "LeadReleased",
-            "HandOffAccepted",
-            "LeadMerged",
-            "LeadUnmerged",
-            "PersonalDataErased",
-        ]
-    ):
-        key = str(record.lead_id)
-        match record.type:
-            case "LeadCaptured":
-                owners[key], open_[key] = None, True
-                captured[key] = record.occurred_at.isoformat()
-            case "LeadAssigned" | "LeadClaimed":
-                owners[key] = record.data["owner"]
-            case "LeadReleased":
-                owners[key] = None
-            case "HandOffAccepted":
-                owners[key] = "(accepted)"
-            case "LeadMerged" | "PersonalDataErased":
-                open_[key] = False
-            case "LeadUnmerged":
-                open_[key] = True
-    waiting = [k for k in owners if owners[k] is None and open_.get(k, False)]
-    shown = waiting[:limit]
+    runner = projection_runner(db, lf)
+    catch_up(lf, runner)
+    with runner.engine.connect() as conn:
+        page = leads_pool(conn, limit)
     if json_out:
         emit(
             {
-                "count": len(waiting),
-                "leads": [{"lead_id": k, "captured_at": captured[k]} for k in shown],
+                "count": page.count,
+                "shown": len(page.leads),
+                "leads": [
+                    {
+                        "lead_id": lead.lead_id,
+                        "source": lead.source,
+                        "stage": lead.stage,
+                        "score": lead.score,
+                        "captured_at": iso_time(lead.captured_at),
+                        "last_touch_at": iso_time(lead.last_touch_at)
+                        if lead.last_touch_at
+                        else None,
+                    }
+                    for lead in page.leads
+                ],
             },
             True,
         )
         return
-    table = Table(title=f"public pool: {len(waiting)} leads")
-    table.add_column("lead")
-    table.add_column("captured")
-    for key in shown:
-        table.add_row(key, captured[key])
+    table = Table(title=Text(f"public pool: {page.count} leads"))
+    table.add_column("lead", no_wrap=True, min_width=36)  # whole: it is what a claim takes
+    for column in ("source", "stage", "score", "captured", "last touch"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for lead in page.leads:
+        # Sources are user text: shown literally, never read as rich markup.
+        table.add_row(
+            Text(lead.lead_id),
+            Text(lead.source or "-"),
+            Text(lead.stage),
+            Text(f"{lead.score:g}"),
+            Text(human_time(lead.captured_at)),
+            Text(human_time(lead.last_touch_at) if lead.last_touch_at else "-"),
+        )
     out.print(table)
+    if len(page.leads) < page.count:
+        out.print(
+            f"showing {len(page.leads)} of {page.count}; use --limit to see more", markup=False
+        )
 
 
 @dedupe_app.command("reindex")

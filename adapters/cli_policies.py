@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
+import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from leadflow.adapters.cli_support import (
     Actor,
@@ -24,7 +27,9 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
-from leadflow.domain.explain import explain_lead
+from leadflow.adapters.formatting import human_time, iso_time
+from leadflow.domain.events import EVENT_TYPES, time_fields
+from leadflow.domain.explain import ExplainedDecision, explain_lead
 from leadflow.domain.pipeline import Pipeline
 
 __all__ = ["register"]
@@ -32,6 +37,26 @@ __all__ = ["register"]
 
 def _fmt_score(value: float) -> str:
     return f"{value:g}"
+
+
+def _cells(*values: str) -> list[Text]:
+    """Table cells as Text: reasons and rule ids are user text, never rich markup."""
+    return [Text(value) for value in values]
+
+
+def _details(decision: ExplainedDecision) -> str:
+    """``key=value, …`` with times for people and nested values as JSON (no Python reprs)."""
+    times = time_fields(EVENT_TYPES[decision.type].DATA) if decision.type in EVENT_TYPES else ()
+    shown = []
+    for key, value in decision.details.items():
+        if key in times and isinstance(value, str):
+            text = human_time(datetime.fromisoformat(value))
+        elif isinstance(value, str):
+            text = value
+        else:
+            text = orjson.dumps(value).decode()
+        shown.append(f"{key}={text}")
+    return ", ".join(shown)
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +92,7 @@ def register(app: typer.Typer) -> None:
 
             result = lf.sweep(at, progress=show)
         summary = {
-            "now": result.now.isoformat(),
+            "now": iso_time(result.now),
             "leads": result.leads,
             "changed": result.changed,
             "events": len(result.events),
@@ -78,7 +103,7 @@ def register(app: typer.Typer) -> None:
             emit(summary, True)
             return
         out.print(
-            f"swept {result.leads} leads as of {result.now.isoformat()}: "
+            f"swept {result.leads} leads as of {human_time(result.now)}: "
             f"{len(result.events)} events on {result.changed} leads",
             markup=False,
         )
@@ -110,23 +135,25 @@ def register(app: typer.Typer) -> None:
         for step in explanation.steps:
             why = step.reason
             if step.cause:
-                why += f" ← {step.cause}"
+                why += f" ← #{step.cause.sequence} {step.cause.type}"
             if step.due_at:
-                why += f" (deadline {step.due_at.isoformat(timespec='seconds')})"
+                why += f" (deadline {human_time(step.due_at)})"
             table.add_row(
-                str(step.sequence),
-                step.at.isoformat(timespec="seconds"),
-                step.rule or step.actor,
-                step.kind,
-                f"{step.delta:+g}",
-                _fmt_score(step.score),
-                why,
+                *_cells(
+                    str(step.sequence),
+                    human_time(step.occurred_at),
+                    step.rule or step.actor,
+                    step.kind,
+                    f"{step.delta:+g}",
+                    _fmt_score(step.score),
+                    why,
+                )
             )
         out.print(table)
         for promo in explanation.promotions:
             threshold = "?" if promo.threshold is None else _fmt_score(promo.threshold)
             out.print(
-                f"#{promo.sequence} {promo.at.isoformat(timespec='seconds')} {promo.rule}: "
+                f"#{promo.sequence} {human_time(promo.occurred_at)} {promo.rule}: "
                 f"{promo.from_stage} → {promo.stage} at score {_fmt_score(promo.score)} "
                 f"(threshold {threshold}, pipeline {promo.pipeline_version})",
                 markup=False,
@@ -137,12 +164,14 @@ def register(app: typer.Typer) -> None:
                 decisions.add_column(column)
             for d in explanation.decisions:
                 decisions.add_row(
-                    str(d.sequence),
-                    d.at.isoformat(timespec="seconds"),
-                    d.type,
-                    d.rule,
-                    d.due_at.isoformat(timespec="seconds") if d.due_at else "",
-                    d.summary,
+                    *_cells(
+                        str(d.sequence),
+                        human_time(d.occurred_at),
+                        d.type,
+                        d.rule,
+                        human_time(d.due_at) if d.due_at else "",
+                        _details(d),
+                    )
                 )
             out.print(decisions)
         if not explanation.consistent:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-import structlog
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from leadflow.adapters.cli_support import (
     Db,
@@ -32,12 +32,14 @@ from leadflow.adapters.cli_support import (
     state,
     store,
 )
+from leadflow.adapters.formatting import human_duration, human_time, iso_time
 from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
 from leadflow.errors import InvalidInput
 from leadflow.projections import (
     FunnelQuery,
     FunnelRow,
     ProjectionRunner,
+    all_projections,
     audit_trail,
     funnel,
     funnel_by,
@@ -48,11 +50,12 @@ from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.replay import replay, replay_json
 from leadflow.projections.report import render_report
 from leadflow.service.application import Leadflow
-from leadflow.service.pipeline_files import load_pipeline
+from leadflow.service.logs import get_logger
+from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
 __all__ = ["catch_up_after_write", "projection_runner", "register"]
 
-log = structlog.get_logger("leadflow.cli")
+log = get_logger("leadflow.cli")
 
 AsOf = Annotated[
     str | None,
@@ -73,8 +76,14 @@ def _resolve(url: str | None) -> str:
     return resolve_url(url or state.db)  # the global ``leadflow --db URL`` counts too
 
 
-def projection_runner(url: str | None, *, batch_size: int = 1000) -> ProjectionRunner:
-    """The read models of the store at ``url`` (its database, its schema)."""
+def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) -> ProjectionRunner:
+    """The read models of ``lf``, the store at ``url`` (its database, its schema).
+
+    The closed stages of the store's pipeline in force decide pool membership in
+    ``lf_leads``, as they decide claims and loads. Read without ``lf.pipeline``, which
+    would activate the default on a new store: a read must not write.
+    """
+    pipeline = lf.pipeline_log().current or default_pipeline()
     resolved = _resolve(url)
     engine = _engines.get(resolved)
     if engine is None:
@@ -84,7 +93,12 @@ def projection_runner(url: str | None, *, batch_size: int = 1000) -> ProjectionR
         if target.startswith("sqlite"):
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         _engines[resolved] = engine
-    return ProjectionRunner(engine, schema=schema_of(resolved), batch_size=batch_size)
+    return ProjectionRunner(
+        engine,
+        all_projections(pipeline.assignment.closed_stages),
+        schema=schema_of(resolved),
+        batch_size=batch_size,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -125,7 +139,7 @@ def catch_up(lf: Leadflow, runner: ProjectionRunner) -> int:
 def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
     """Bring the read models up to date after a write command; never fails the command."""
     try:
-        applied = catch_up(lf, projection_runner(url))
+        applied = catch_up(lf, projection_runner(url, lf))
         log.debug("projections_caught_up", events=applied)
     except Exception as exc:  # the write succeeded; the next read catches up again
         log.warning("projection_catch_up_failed", error=str(exc))
@@ -160,7 +174,7 @@ def register(app: typer.Typer) -> None:
     def projections_(db: Db = None, json_out: Json = False) -> None:
         """Each read model's log position and lag (events not yet applied)."""
         lf = store(db)
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         head = lf.max_position()
         rows = [
             {"name": name, "position": position, "lag": max(head - position, 0)}
@@ -187,7 +201,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Drop a read model and rebuild it from the whole log."""
         lf = store(db)
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         names = [p.name for p in runner.projections]
         if name is not None and name not in names:
             raise InvalidInput("name", f"unknown read model {name!r}; read models: {names}")
@@ -217,7 +231,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Catch the read models up with the log (once, or continuously with --follow)."""
         lf = store(db)
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         while True:
             applied = catch_up(lf, runner)
             if applied:
@@ -257,7 +271,7 @@ def register(app: typer.Typer) -> None:
             cohort_from=_day(cohort_from, "cohort_from"),
             cohort_to=_day(cohort_to, "cohort_to"),
         )
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         catch_up(lf, runner)
         pipeline = lf.pipeline
         with runner.engine.connect() as conn:
@@ -286,7 +300,7 @@ def register(app: typer.Typer) -> None:
         lead_id = lead_id_of(lead)
         lf = store(db)
         lf.get_lead(lead_id)  # not found → exit 4
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             result = lead_history(conn, lead_id, lf.clock())
@@ -302,13 +316,15 @@ def register(app: typer.Typer) -> None:
             if cause:
                 why = f"{why} (after {cause['type']})"
             table.add_row(
-                interval["stage"],
-                interval["entered_at"][:19],
-                (interval["exited_at"] or "(now)")[:19],
-                _duration(interval["duration_seconds"]),
-                ", ".join(interval["owners"]) or "-",
-                interval["entered_by"],
-                str(why),
+                *_texts(
+                    interval["stage"],
+                    _when(interval["entered_at"]),
+                    _when(interval["exited_at"]) if interval["exited_at"] else "(now)",
+                    _duration(interval["duration_seconds"]),
+                    ", ".join(interval["owners"]) or "-",
+                    interval["entered_by"],
+                    str(why),
+                )
             )
         out.print(table)
 
@@ -330,7 +346,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The hand-off audit trail: who handed which lead to whom, and what came of it."""
         lf = store(db)
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             trail = audit_trail(
@@ -354,13 +370,17 @@ def register(app: typer.Typer) -> None:
             if row["recycled_at"]:
                 outcome += ", recycled"
             table.add_row(
-                row["handed_off_at"][:16],
-                row["lead_id"][:8],
-                f"{row['from_owner'] or '-'} → {row['to_owner']}",
-                (row["sla_due"] or "-")[:16],
-                outcome,
-                row["decided_by"] or "-",
-                _duration(row["response_seconds"]) if row["response_seconds"] is not None else "-",
+                *_texts(
+                    _when(row["handed_off_at"]),
+                    row["lead_id"][:8],
+                    f"{row['from_owner'] or '-'} → {row['to_owner']}",
+                    _when(row["sla_due"]) if row["sla_due"] else "-",
+                    outcome,
+                    row["decided_by"] or "-",
+                    _duration(row["response_seconds"])
+                    if row["response_seconds"] is not None
+                    else "-",
+                )
             )
         out.print(table)
 
@@ -375,12 +395,12 @@ def register(app: typer.Typer) -> None:
         """One self-contained HTML report: funnel, conversion by source, SLA, time in stage."""
         lf = store(db)
         when = _time(as_of, "as_of", lf.clock())
-        runner = projection_runner(db)
+        runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             html = render_report(conn, lf.pipeline, when)
         output.write_text(html, encoding="utf-8")
-        emit({"report": str(output), "as_of": when.isoformat()}, json_out, f"wrote {output}")
+        emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
 
     @app.command("replay")
     @handles_errors
@@ -408,7 +428,7 @@ def register(app: typer.Typer) -> None:
             return
         out.print(
             f"replayed {result.leads} leads under {other.name} ({other.version}) "
-            f"as of {when.isoformat()}; {result.refused} recorded commands refused by it",
+            f"as of {human_time(when)}; {result.refused} recorded commands refused by it",
             markup=False,
         )
         counts = payload["summary"]
@@ -433,17 +453,23 @@ def register(app: typer.Typer) -> None:
 
 
 def _title(query: FunnelQuery) -> str:
-    title = f"Funnel as of {query.as_of.isoformat(timespec='seconds')}"
+    title = f"Funnel as of {human_time(query.as_of)}"
     if query.as_known_at:
-        title += f", as known at {query.as_known_at.isoformat(timespec='seconds')}"
+        title += f", as known at {human_time(query.as_known_at)}"
     if query.cohort_from or query.cohort_to:
         title += f", captured {query.cohort_from or '…'} to {query.cohort_to or '…'}"
     return title
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400 * 2:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    return human_duration(timedelta(seconds=seconds))
+
+
+def _texts(*cells: str) -> list[Text]:
+    """Table cells as Text: reasons, owners and rule ids are user text, never rich markup."""
+    return [Text(cell) for cell in cells]
+
+
+def _when(iso: str) -> str:
+    """A read model's ISO time (as its JSON carries it) for people."""
+    return human_time(datetime.fromisoformat(iso))

@@ -25,6 +25,7 @@ from leadflow.errors import (
     InvalidInput,
     LeadflowError,
     LeadNotFound,
+    NotPermitted,
     PipelineInvalid,
 )
 from leadflow.service.application import CommandResult, Leadflow
@@ -33,6 +34,7 @@ __all__ = [
     "EXIT_CONFLICT",
     "EXIT_INVALID",
     "EXIT_NOT_FOUND",
+    "EXIT_NOT_PERMITTED",
     "Actor",
     "At",
     "Db",
@@ -55,7 +57,7 @@ __all__ = [
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
-EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND = 2, 3, 4
+EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND, EXIT_NOT_PERMITTED = 2, 3, 4, 6
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -117,6 +119,8 @@ def _fail(code: int, exc: Exception, as_json: bool) -> NoReturn:
             payload["field"] = exc.field
         if isinstance(exc, IllegalTransition):
             payload.update(**{"from": exc.from_, "to": exc.to, "allowed": exc.allowed})
+        if isinstance(exc, NotPermitted):
+            payload.update(actor=exc.actor, allowed=exc.allowed)
         out.print(orjson.dumps({"error": payload}).decode(), markup=False)
     err.print(f"error: {exc}", markup=False)
     raise typer.Exit(code)
@@ -139,6 +143,8 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             _fail(EXIT_CONFLICT, exc, as_json)
         except LeadNotFound as exc:
             _fail(EXIT_NOT_FOUND, exc, as_json)
+        except NotPermitted as exc:
+            _fail(EXIT_NOT_PERMITTED, exc, as_json)
         except LeadflowError as exc:
             _fail(1, exc, as_json)
 

@@ -28,7 +28,7 @@ from uuid import UUID
 import orjson
 from pydantic import ValidationError
 
-from leadflow.domain.events import EVENT_TYPES, LeadEvent, Payload
+from leadflow.domain.events import EVENT_TYPES, LeadEvent, Payload, payload_json
 from leadflow.service.codec import EventRecord, event_id
 
 __all__ = [
@@ -226,6 +226,6 @@ def decode_event(value: bytes | None) -> LeadCloudEvent:
         occurred_at=_time(event, "time"),
         recorded_at=_time(event, "recordedtime"),
         actor=_attribute(event, "actor", str),
-        data=payload.model_dump(mode="json"),
+        data=payload_json(payload),
     )
     return LeadCloudEvent(record=record, payload=payload, source=_attribute(event, "source", str))

@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -38,12 +37,15 @@ from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.store import open_store
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.domain.lead import Lead
+from leadflow.domain.ownership import counts_for, in_pool
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.projections.funnel import FunnelQuery
 from leadflow.projections.funnel import funnel as sql_funnel
+from leadflow.projections.leads import pool as leads_pool
 from leadflow.projections.reference import FunnelRow, funnel_from_events
 from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import default_pipeline_text
 
 __all__ = ["DemoResult", "demo_pipeline", "register", "run_demo"]
 
@@ -72,8 +74,7 @@ CLOSED = frozenset({"customer", "disqualified", "churned"})
 
 def demo_pipeline() -> Pipeline:
     """The shipped pipeline, with the demo organisation's assignment rules."""
-    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
-    data: dict[str, Any] = tomllib.loads(text)
+    data: dict[str, Any] = tomllib.loads(default_pipeline_text())
     data["name"] = "B2B default (demo organisation)"
     data["assignment"] = {
         "on_capture": True,
@@ -515,9 +516,9 @@ class Simulation:
 
     def _follow_up(self, p: Person, happened: datetime | None) -> None:
         lead = self._lead(p)
-        if lead is None or lead.owner is None or lead.stage in CLOSED:
-            return
-        owner = lead.owner
+        owner = counts_for(lead, CLOSED) if lead is not None else None
+        if lead is None or owner is None:
+            return  # nobody is working it
         at = None
         if happened is not None:
             # Backdated, but never before the lead's latest event (the engine refuses that).
@@ -647,10 +648,8 @@ class Simulation:
             ),
         )
         if sum(answers) >= 3:
-            self._do(
-                "promote",
-                lambda: self.app.change_stage(p.lead_id, "sql", reason="BANT met", actor=owner),
-            )
+            # The BANT rule qualifies the lead and the pipeline's qualified-sal-to-sql
+            # automation makes it an SQL: nobody promotes it by hand.
             self.at(self.clock.now + timedelta(days=rng.uniform(3, 20)), lambda: self._sql(p))
         elif rng.random() < 0.5:
             self._do(
@@ -818,7 +817,7 @@ class Simulation:
                 if person is None:
                     continue
                 lead = self._lead(person)
-                if lead is None or lead.owner is not None or lead.stage in CLOSED:
+                if lead is None or not in_pool(lead, CLOSED):
                     self.pool.pop(lead_id, None)
                     continue
                 result = self._do("claim", functools.partial(self.app.claim, lead_id, rep))
@@ -861,11 +860,11 @@ def print_funnel(rows: list[FunnelRow], title: str, console: Console) -> None:
     console.print(table)
 
 
-def print_summary(app: Leadflow, result: DemoResult, console: Console) -> None:
+def print_summary(app: Leadflow, result: DemoResult, console: Console, waiting: int) -> None:
+    """``waiting``: how many leads are in the public pool (``lf_leads``: ``leadflow pool``)."""
     by_type: Counter[str] = Counter()
     by_rule: Counter[str] = Counter()
     moves: Counter[str] = Counter()
-    owner: dict[UUID, str | None] = {}
     left: dict[str, str] = {}
     for record in app.read_events(include_org=True):
         if record.type == "RepLeft":
@@ -875,14 +874,6 @@ def print_summary(app: Leadflow, result: DemoResult, console: Console) -> None:
         by_type[record.type] += 1
         if record.type == "StageChanged":
             moves[str(record.data["kind"])] += 1
-        elif record.type in ("LeadAssigned", "LeadClaimed"):
-            owner[record.lead_id] = str(record.data["owner"])
-        elif record.type == "HandOffAccepted":
-            owner[record.lead_id] = str(record.data["by"])
-        elif record.type in ("LeadCaptured", "LeadReleased"):
-            owner[record.lead_id] = None
-        elif record.type == "LeadMerged":
-            owner.pop(record.lead_id, None)
         if record.actor.startswith("system:") and record.type in (
             "LeadReleased",
             "LeadRecycled",
@@ -905,8 +896,7 @@ def print_summary(app: Leadflow, result: DemoResult, console: Console) -> None:
     console.print(
         "stage changes by kind: "
         + ", ".join(f"{kind} {n}" for kind, n in sorted(moves.items()))
-        + f"; leads waiting in the public pool at the end: "
-        f"{sum(1 for o in owner.values() if o is None)}"
+        + f"; leads waiting in the public pool at the end: {waiting}"
     )
     roster = app.roster()
     reps = Table(title=f"Reps' open leads on {result.as_of.date().isoformat()}")
@@ -967,11 +957,12 @@ def register(app: typer.Typer) -> None:
             f"{lf.max_position()} events in {url} ({elapsed:.0f} s, of which sweeps "
             f"{result.sweep_seconds:.0f} s)"
         )
-        print_summary(lf, result, console)
-        # The read models the `funnel`, `history` and `report` commands use: built now, so
-        # those answer at once on the demo store.
-        runner = projection_runner(url)
+        # The read models the `pool`, `funnel`, `history` and `report` commands use: built
+        # now, so those answer at once on the demo store, and the summary's pool is theirs.
+        runner = projection_runner(url, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
+            waiting = leads_pool(conn, limit=1).count
             rows = sql_funnel(conn, lf.pipeline, FunnelQuery(as_of=result.as_of))
+        print_summary(lf, result, console, waiting)
         print_funnel(rows, f"Funnel as of {result.as_of.date().isoformat()}", console)

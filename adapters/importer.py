@@ -26,18 +26,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
-from uuid import UUID
 
 import orjson
-import structlog
 
 from leadflow.domain.commands import CaptureLead
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
+from leadflow.service.logs import get_logger
 
 __all__ = ["ImportSummary", "RowError", "errors_path", "import_file", "read_rows"]
 
-log = structlog.get_logger("leadflow.import")
+log = get_logger("leadflow.import")
 
 Format = Literal["csv", "jsonl"]
 FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign", "stage")
@@ -168,49 +167,6 @@ def to_capture(app: Leadflow, row: dict[str, Any]) -> tuple[CaptureLead, str]:
     return command, import_key
 
 
-def existing_ids_lookup(app: Leadflow) -> Callable[[list[UUID]], set[UUID]] | None:
-    """One query per batch for which aggregate ids exist, on the recorders we know."""
-    recorder: Any = app.recorder
-    table = getattr(recorder, "events_table_name", None)
-    datastore = getattr(recorder, "datastore", None)
-    if table is None or datastore is None:
-        return None
-    from eventsourcing.postgres import PostgresAggregateRecorder
-    from eventsourcing.sqlite import SQLiteAggregateRecorder
-
-    if isinstance(recorder, SQLiteAggregateRecorder):
-
-        def sqlite_lookup(ids: list[UUID]) -> set[UUID]:
-            found: set[UUID] = set()
-            for i in range(0, len(ids), 500):
-                chunk = [u.hex for u in ids[i : i + 500]]
-                marks = ",".join("?" * len(chunk))
-                with datastore.transaction(commit=False) as cursor:
-                    cursor.execute(
-                        f"SELECT DISTINCT originator_id FROM {table} "
-                        f"WHERE originator_id IN ({marks})",
-                        chunk,
-                    )
-                    found.update(UUID(str(row[0])) for row in cursor.fetchall())
-            return found
-
-        return sqlite_lookup
-    if isinstance(recorder, PostgresAggregateRecorder):
-        from psycopg.sql import SQL, Identifier
-
-        statement = SQL(
-            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
-        ).format(schema=Identifier(datastore.schema), table=Identifier(table))
-
-        def postgres_lookup(ids: list[UUID]) -> set[UUID]:
-            with datastore.get_connection() as conn, conn.cursor() as cursor:
-                cursor.execute(statement, [ids])
-                return {row["originator_id"] for row in cursor.fetchall()}
-
-        return postgres_lookup
-    return None
-
-
 def import_file(
     app: Leadflow,
     path: Path,
@@ -226,8 +182,6 @@ def import_file(
     if not path.is_file():
         raise InvalidInput("file", f"{path} is not a file")
     fmt = fmt or detect_format(path)
-    if app.existing_ids is None:
-        app.existing_ids = existing_ids_lookup(app)
     summary = ImportSummary(file=str(path), format=fmt)
     report = errors_path(path)
     report.unlink(missing_ok=True)  # a stale report would describe another run

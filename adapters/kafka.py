@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -40,6 +39,7 @@ from leadflow.adapters.kafka_admin import DEFAULT_TOPIC, dead_letter_topic, ensu
 from leadflow.adapters.kafka_tables import consumer_sequences_table, utc_now
 from leadflow.domain.events import Payload
 from leadflow.service.codec import EventRecord
+from leadflow.service.logs import get_logger
 
 __all__ = [
     "DEFAULT_TOPIC",
@@ -56,7 +56,7 @@ __all__ = [
     "idempotent",
 ]
 
-log = structlog.get_logger("leadflow.kafka")
+log = get_logger("leadflow.kafka")
 
 
 @dataclass(frozen=True)

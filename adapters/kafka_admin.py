@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import structlog
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+
+from leadflow.service.logs import get_logger
 
 __all__ = ["DEFAULT_PARTITIONS", "DEFAULT_TOPIC", "dead_letter_topic", "ensure_topic"]
 
 DEFAULT_TOPIC = "leadflow.lead-events"
 DEFAULT_PARTITIONS = 6
 
-log = structlog.get_logger("leadflow.kafka")
+log = get_logger("leadflow.kafka")
 
 
 def dead_letter_topic(topic: str) -> str:

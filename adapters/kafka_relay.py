@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import structlog
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from kafka import KafkaProducer
@@ -36,10 +35,11 @@ from leadflow.adapters.kafka_admin import DEFAULT_PARTITIONS, DEFAULT_TOPIC, ens
 from leadflow.adapters.kafka_tables import engine_for, relay_positions_table, utc_now
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
+from leadflow.service.logs import get_logger
 
 __all__ = ["PublishFailed", "Relay", "RelayProgress", "producer_config", "source_of"]
 
-log = structlog.get_logger("leadflow.relay")
+log = get_logger("leadflow.relay")
 
 
 class PublishFailed(Exception):

@@ -8,18 +8,9 @@ import sys
 
 import structlog
 
+from leadflow.service.logs import CurrentStderr
+
 __all__ = ["configure_logging"]
-
-
-class _CurrentStderr:
-    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured
-    (test runners swap it; a cached logger must not keep writing to a closed one)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
 
 
 def configure_logging(level: str | None = None, *, json: bool | None = None) -> None:
@@ -39,6 +30,6 @@ def configure_logging(level: str | None = None, *, json: bool | None = None) -> 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

@@ -38,6 +38,15 @@ class _ApplicationRecorder(es_postgres.PostgresApplicationRecorder):
             for row in rows
         ]
 
+    def select_existing_originators(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregate ids have events: one query."""
+        statement = SQL(
+            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, [list(ids)])
+            return {row["originator_id"] for row in cursor.fetchall()}
+
 
 class Factory(es_postgres.PostgresFactory):
     application_recorder_class = _ApplicationRecorder

@@ -104,6 +104,21 @@ class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
             for rowid, originator_id, version, topic, state in rows
         ]
 
+    def select_existing_originators(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregate ids have events: one query per 500 ids."""
+        found: set[UUID] = set()
+        for i in range(0, len(ids), 500):
+            chunk = [u.hex for u in ids[i : i + 500]]
+            marks = ",".join("?" * len(chunk))
+            statement = (
+                f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({marks})"
+            )
+            with self.datastore.transaction(commit=False) as cursor:
+                cursor.execute(statement, chunk)
+                found.update(UUID(str(row[0])) for row in cursor.fetchall())
+        return found
+
 
 class Factory(es_sqlite.SQLiteFactory):
     application_recorder_class = _ApplicationRecorder

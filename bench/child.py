@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     if argv[0] == "rebuild":
         url = argv[1]
         app = open_store(url, actor="user:bench")
-        runner = projection_runner(url)
+        runner = projection_runner(url, app)
         runner.ensure_tables()
         started = time.perf_counter()
         events = runner.rebuild(
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         for h, f in zip(held, free, strict=True):
             for kid in (h, f):
                 started, on_cpu = time.perf_counter(), time.thread_time()
-                key = app._find_key(kid)
+                key = app.key(kid)
                 samples.append((time.perf_counter() - started) * 1000)
                 cpu.append((time.thread_time() - on_cpu) * 1000)
                 found += key is not None

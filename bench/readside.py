@@ -7,8 +7,8 @@
   the log, ``projections.reference``) and vs DuckDB querying the raw events (loaded
   from the log into an in-memory DuckDB table; only the query is timed). All three
   answers are checked to be equal.
-* ``dedupe``: one contact-key lookup at capture (``Leadflow._find_key``, what
-  ``Intake.key`` calls), p99 over many keys, half held by a lead, half free.
+* ``dedupe``: one contact-key lookup at capture (``LeadStore.key``, what
+  ``UnitOfWork.key`` calls), p99 over many keys, half held by a lead, half free.
 * ``memory``: peak RSS of rebuild and of import, at the size and at a tenth of it, each
   in a fresh child process.
 """
@@ -229,7 +229,7 @@ def funnel_figures(size: int, workdir: Path, db: str | None = None) -> list[dict
     pipeline = app.pipeline
     from leadflow.adapters.cli_projections import projection_runner
 
-    runner = projection_runner(s.url)
+    runner = projection_runner(s.url, app)
     as_of = START + timedelta(days=DAYS * 0.6, hours=13, minutes=17)
     q = FunnelQuery(as_of=as_of)
     with runner.engine.connect() as conn:

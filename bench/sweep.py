@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from leadflow.adapters.store import persistence_env
+from leadflow.domain.pipeline import parse_pipeline
 from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import default_pipeline
 
 
 class _Clock:
@@ -27,6 +29,11 @@ class _Clock:
 
 def _fill(app: Leadflow, clock: _Clock, size: int) -> None:
     rng = random.Random(1)
+    document = default_pipeline().model_dump(mode="json")
+    document["assignment"]["on_capture"] = False  # leads wait in the pool until assigned
+    app.activate_pipeline(parse_pipeline(document))
+    for rep in ("rep:a", "rep:b", "rep:c", "rep:sales"):
+        app.add_rep(rep)
     for i in range(size):
         clock.now += timedelta(minutes=5)
         lead_id = app.capture(

@@ -2,9 +2,15 @@
 
 ``lf_leads`` is the lead as it stands now (stage, status, owner, score) plus its
 attribution as captured (source, campaign, region, capture cohort). It answers the
-public pool (``owner IS NULL``), the score ranking and the ``--by`` / cohort
-dimensions of the funnel. Personal data (names, emails, phones) is deliberately
+public pool (``in_pool``, see :func:`pool`), the score ranking and the ``--by`` /
+cohort dimensions of the funnel. Personal data (names, emails, phones) is deliberately
 not copied: read models need no erasure.
+
+``in_pool`` is :func:`leadflow.domain.ownership.in_pool` of the row, under the closed
+stages the projection was built with (the pipeline in force, given by the caller).
+They are part of the projection's fingerprint, so a pipeline that closes other stages
+rebuilds the table: every row is always the log folded under one rule, and a rebuild
+gives the same table as catching up.
 
 ``lf_ownership`` holds one row per period a rep owned a lead, with the first
 follow-up and the conversion inside that period: rep performance is a ``GROUP BY``
@@ -13,13 +19,14 @@ over it (see :func:`rep_performance`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from leadflow.domain.ownership import in_pool
 from leadflow.projections._sql import (
     READ_MODELS,
     RowSet,
@@ -30,8 +37,18 @@ from leadflow.projections._sql import (
     utc,
 )
 from leadflow.service.codec import EventRecord
+from leadflow.service.pipeline_files import default_pipeline
 
-__all__ = ["LEADS", "OWNERSHIP", "Leads", "RepPerformance", "rep_performance"]
+__all__ = [
+    "LEADS",
+    "OWNERSHIP",
+    "Leads",
+    "PoolLead",
+    "PoolPage",
+    "RepPerformance",
+    "pool",
+    "rep_performance",
+]
 
 LEADS = sa.Table(
     "lf_leads",
@@ -51,11 +68,15 @@ LEADS = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("merged_into", sa.String(36)),
     sa.Column("erased", sa.Boolean, nullable=False),
+    sa.Column("in_pool", sa.Boolean, nullable=False),
+    sa.Column("last_touch_at", Timestamp),
     sa.Column("last_event_at", Timestamp, nullable=False),
     sa.Column("last_position", sa.BigInteger, nullable=False),
     sa.Index("lf_leads_owner", "owner"),
     sa.Index("lf_leads_score", "score"),
     sa.Index("lf_leads_cohort", "captured_at"),
+    # The pool's own order: the oldest pool leads are read off the index, and counted from it.
+    sa.Index("lf_leads_pool", "in_pool", "captured_at", "lead_id"),
 )
 
 OWNERSHIP = sa.Table(
@@ -82,8 +103,23 @@ _OWNER_CHANGES = {"LeadAssigned": "assigned", "LeadClaimed": "claimed"}
 
 
 class Leads:
+    """``lf_leads`` and ``lf_ownership``; ``closed_stages`` decide ``in_pool``.
+
+    Pass the pipeline in force's ``assignment.closed_stages`` (the default is the shipped
+    pipeline's): the domain's claim and loads use the pipeline in force too.
+    """
+
     name = "leads"
     tables = [LEADS, OWNERSHIP]
+    version = 2
+    """2: ``in_pool`` and ``last_touch_at``."""
+
+    def __init__(self, closed_stages: Collection[str] | None = None) -> None:
+        if closed_stages is None:
+            closed_stages = default_pipeline().assignment.closed_stages
+        self.closed_stages = frozenset(closed_stages)
+        self.settings = "closed_stages=" + ",".join(sorted(self.closed_stages))
+        """What else the rows depend on; part of the fingerprint (see the runner)."""
 
     def reset(self, conn: sa.Connection) -> None:
         conn.execute(OWNERSHIP.delete())
@@ -111,6 +147,9 @@ class Leads:
                 lead["last_event_at"] = utc(record.occurred_at)
                 lead["last_position"] = record.position
                 leads.touch(lead)
+            if lead is not None:
+                # Once per lead and batch: membership depends on the state, not the path.
+                lead["in_pool"] = in_pool(_Facts(lead), self.closed_stages)
         leads.flush(conn)
         ownership.flush(conn)
 
@@ -168,6 +207,7 @@ class Leads:
             if data.get("reassigned_to") and lead["pending_handoff_to"] is not None:
                 lead["pending_handoff_to"] = data["reassigned_to"]
         elif kind == "ActivityRecorded":
+            _touched(lead, utc(record.occurred_at))
             period = open_periods.get(lead_id)
             if data.get("category") == "follow_up" and period and not period["first_touch_at"]:
                 period["first_touch_at"] = utc(record.occurred_at)
@@ -183,6 +223,29 @@ class Leads:
             lead["merged_into"] = None
         elif kind == "PersonalDataErased":
             lead["erased"] = True
+        elif kind == "TouchRecorded":
+            # ``touched_at``, not the event time: a touch may be recorded after it happened.
+            touched_at = as_utc(datetime.fromisoformat(data["touched_at"]))
+            assert touched_at is not None
+            _touched(lead, touched_at)
+
+
+def _touched(lead: dict[str, Any], at: datetime) -> None:
+    """``last_touch_at``: the latest activity (behaviour or follow-up) or repeat contact."""
+    if lead["last_touch_at"] is None or at > lead["last_touch_at"]:
+        lead["last_touch_at"] = at
+
+
+class _Facts:
+    """A row as :class:`~leadflow.domain.ownership.OwnershipFacts`."""
+
+    __slots__ = ("erased", "merged_into", "owner", "stage")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.owner: str | None = row["owner"]
+        self.stage: str = row["stage"]
+        self.merged_into: str | None = row["merged_into"]
+        self.erased: bool = bool(row["erased"])
 
 
 def _captured(lead_id: str, record: EventRecord) -> dict[str, Any]:
@@ -204,6 +267,8 @@ def _captured(lead_id: str, record: EventRecord) -> dict[str, Any]:
         "score": 0.0,
         "merged_into": None,
         "erased": False,
+        "in_pool": False,
+        "last_touch_at": None,
         "last_event_at": at,
         "last_position": record.position,
     }
@@ -222,6 +287,53 @@ def _end_period(
 
 
 # -- queries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolLead:
+    """What a rep looks at before claiming a lead from the pool."""
+
+    lead_id: str
+    source: str | None
+    stage: str
+    score: float
+    captured_at: datetime
+    last_touch_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PoolPage:
+    count: int
+    """How many leads are in the pool."""
+    leads: list[PoolLead]
+    """The oldest of them (by capture, then lead id), at most the limit asked for."""
+
+
+def pool(conn: sa.Connection, limit: int) -> PoolPage:
+    """The public pool, oldest capture first: ``in_pool`` rows (``lf_leads_pool`` index)."""
+    t = LEADS
+    count = conn.execute(sa.select(sa.func.count()).where(t.c.in_pool.is_(True))).scalar_one()
+    rows = conn.execute(
+        sa.select(t.c.lead_id, t.c.source, t.c.stage, t.c.score, t.c.captured_at, t.c.last_touch_at)
+        .where(t.c.in_pool.is_(True))
+        .order_by(t.c.captured_at, t.c.lead_id)
+        .limit(limit)
+    )
+    leads = []
+    for row in rows:
+        captured_at = as_utc(row.captured_at)
+        assert captured_at is not None
+        leads.append(
+            PoolLead(
+                lead_id=row.lead_id,
+                source=row.source,
+                stage=row.stage,
+                score=float(row.score),
+                captured_at=captured_at,
+                last_touch_at=as_utc(row.last_touch_at),
+            )
+        )
+    return PoolPage(count=int(count), leads=leads)
 
 
 @dataclass(frozen=True)

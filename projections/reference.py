@@ -19,25 +19,38 @@ Restrictions and groups (``leadflow funnel --cohort-from/--cohort-to/--by``):
 * a capture cohort keeps the leads whose capture ``occurred_at`` falls on those days
   (UTC, both ends inclusive);
 * ``source``, ``campaign``, ``region`` (``attributes.region``) group leads by their
-  attribution as captured; ``owner`` by the owner at the instant: set by
-  ``LeadAssigned``/``LeadClaimed`` (``owner``), by ``HandOffAccepted`` (the pending
-  ``LeadHandedOff``'s ``to_owner``, or whom a ``HandOffEscalated`` reassigned it to),
-  cleared by ``LeadReleased``. A missing value is
-  the group ``(none)``; ``cohort`` groups by the capture month (``YYYY-MM``, UTC).
+  attribution as captured; ``owner`` by the owner at the instant: the ``owner`` of the
+  :class:`~leadflow.domain.lead.Lead` folded from the events that count. A missing
+  value is the group ``(none)``; ``cohort`` groups by the capture month (``YYYY-MM``, UTC).
+
+The public pool (``leadflow pool``, ``lf_leads.in_pool``): the leads folded from the
+whole log for which :func:`leadflow.domain.ownership.in_pool` holds, oldest capture
+first (then lead id). Who owns a lead is only ever the aggregate's answer here, and
+pool membership only ever ownership's: this module restates neither.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+from leadflow.domain.events import EVENT_TYPES
+from leadflow.domain.lead import Lead
+from leadflow.domain.ownership import in_pool
 from leadflow.domain.pipeline import Pipeline
-from leadflow.service.codec import EventRecord
+from leadflow.service.codec import EventRecord, lead_event
 
-__all__ = ["NO_VALUE", "FunnelRow", "funnel_by_from_events", "funnel_from_events"]
+__all__ = [
+    "NO_VALUE",
+    "FunnelRow",
+    "funnel_by_from_events",
+    "funnel_from_events",
+    "leads_from_events",
+    "pool_from_events",
+]
 
 NO_VALUE = "(none)"
 
@@ -106,22 +119,10 @@ def _key(by: str | None, events: list[EventRecord], captures: list[EventRecord])
     if by is None:
         return ""
     if by == "owner":
-        owner: str | None = None
-        pending: str | None = None
-        for r in events:
-            if r.type in ("LeadAssigned", "LeadClaimed"):
-                owner = r.data["owner"]
-            elif r.type == "LeadReleased":
-                owner = None
-            elif r.type == "LeadHandedOff":
-                pending = r.data["to_owner"]
-            elif r.type == "HandOffAccepted":
-                owner, pending = pending or owner, None
-            elif r.type == "HandOffRejected":
-                pending = None
-            elif r.type == "HandOffEscalated" and pending and r.data.get("reassigned_to"):
-                pending = r.data["reassigned_to"]
-        return owner or NO_VALUE
+        # The events that count are a prefix of the lead's history: within a lead both
+        # times only grow, so (occurred_at, position) order is the lead's own order.
+        lead = _fold(events)
+        return (lead.owner if lead else None) or NO_VALUE
     if by == "cohort":
         if not captures:
             return NO_VALUE
@@ -147,3 +148,32 @@ def _rows(pipeline: Pipeline, leads: list[list[str]]) -> list[FunnelRow]:
         conversion = reached[following] / reached[stage] if following and reached[stage] else None
         rows.append(FunnelRow(stage, in_stage[stage], reached[stage], conversion))
     return rows
+
+
+def leads_from_events(records: Iterable[EventRecord]) -> dict[UUID, Lead]:
+    """Every lead in ``records`` (lead events in log order), folded with ``Lead.evolve``."""
+    histories: dict[UUID, list[EventRecord]] = {}
+    for record in records:
+        if record.type in EVENT_TYPES:
+            histories.setdefault(record.lead_id, []).append(record)
+    leads = {lead_id: _fold(events) for lead_id, events in histories.items()}
+    return {lead_id: lead for lead_id, lead in leads.items() if lead is not None}
+
+
+def pool_from_events(records: Iterable[EventRecord], closed_stages: Collection[str]) -> list[UUID]:
+    """The public pool now: leads ``in_pool``, oldest capture first, then by lead id."""
+    waiting = [lead for lead in leads_from_events(records).values() if in_pool(lead, closed_stages)]
+    waiting.sort(
+        key=lambda lead: (lead.captured_at or datetime.min.replace(tzinfo=UTC), str(lead.id))
+    )
+    return [lead.id for lead in waiting]
+
+
+def _fold(events: Iterable[EventRecord]) -> Lead | None:
+    """The lead as of its last event here; ``None`` when its capture is not among them."""
+    lead: Lead | None = None
+    for record in events:
+        if lead is None and record.type != "LeadCaptured":
+            return None  # a history without its capture: nothing to fold onto
+        lead = Lead.evolve(lead, lead_event(record))
+    return lead

@@ -23,9 +23,11 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
+from leadflow.domain.commands import command_for_event
 from leadflow.domain.context import Context
-from leadflow.domain.events import ActivityKind, LeadEvent, TouchData
+from leadflow.domain.events import LeadEvent, TouchData, payload_json
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
@@ -39,8 +41,8 @@ from leadflow.service.codec import EventRecord
 
 __all__ = [
     "Decide",
-    "Decision",
     "ReplayResult",
+    "ReplayedHistory",
     "redecide",
     "replay",
     "replay_json",
@@ -48,7 +50,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Decision:
+class ReplayedHistory:
     """One lead's history as a pipeline decides it."""
 
     events: list[EventRecord]
@@ -56,66 +58,50 @@ class Decision:
     """Recorded commands the pipeline refuses (e.g. a transition it does not allow)."""
 
 
-Decide = Callable[[Sequence[EventRecord], Pipeline], Decision]
+Decide = Callable[[Sequence[EventRecord], Pipeline], ReplayedHistory]
 """One lead's recorded events (in order) + a pipeline → its history under that pipeline."""
 
-_Command = Callable[[Lead, dict[str, Any], Pipeline, Context], None]
 
-_COMMANDS: dict[str, _Command] = {
-    "ProfileUpdated": lambda lead, d, p, c: lead.update_profile(d["changes"], p, c),
-    "ActivityRecorded": lambda lead, d, p, c: lead.record_activity(
-        ActivityKind(d["activity"]), p, c, detail=d.get("detail"), ref=d.get("ref")
-    ),
-    "LeadScored": lambda lead, d, p, c: lead.set_score(
-        float(d["score"]), d["reason"], p, c, rule=d.get("rule")
-    ),
-    "StageChanged": lambda lead, d, p, c: lead.change_stage(
-        d["stage"], p, c, reason=d.get("reason")
-    ),
-    "StatusChanged": lambda lead, d, p, c: lead.change_status(
-        d["status"], p, c, reason=d.get("reason")
-    ),
-    "LeadAssigned": lambda lead, d, p, c: lead.assign(
-        d["owner"], p, c, reason=d.get("reason"), rule=d.get("rule")
-    ),
-    "LeadClaimed": lambda lead, d, p, c: lead.claim(d["owner"], p, c),
-    "LeadReleased": lambda lead, d, p, c: lead.release(d["reason"], p, c, rule=d.get("rule")),
-    "LeadHandedOff": lambda lead, d, p, c: lead.hand_off(d["to_owner"], p, c, note=d.get("note")),
-    "HandOffAccepted": lambda lead, d, p, c: lead.accept_handoff(p, c),
-    "HandOffRejected": lambda lead, d, p, c: lead.reject_handoff(d["reason"], p, c),
-    "LeadConverted": lambda lead, d, p, c: lead.convert(
-        d["target"],
-        d["account_ref"],
-        p,
-        c,
-        opportunity_ref=d.get("opportunity_ref"),
-        amount=d.get("amount"),
-    ),
-    "DealWon": lambda lead, d, p, c: lead.win(
-        p, c, amount=d.get("amount"), currency=d.get("currency")
-    ),
-    "DealLost": lambda lead, d, p, c: lead.lose(d["reason"], p, c),
-    "LeadChurned": lambda lead, d, p, c: lead.churn(d["reason"], p, c),
-    "LeadDisqualified": lambda lead, d, p, c: lead.disqualify(d["reason"], p, c),
-    "PersonalDataErased": lambda lead, d, p, c: lead.erase_personal_data(d["reason"], p, c),
-    "TouchRecorded": lambda lead, d, p, c: lead.record_touch(TouchData.model_validate(d), p, c),
-    "QualificationRecorded": lambda lead, d, p, c: lead.qualify(
-        p,
-        c,
-        budget=d.get("budget"),
-        authority=d.get("authority"),
-        need=d.get("need"),
-        timeline=d.get("timeline"),
-        note=d.get("note"),
-    ),
-}
-"""How each recorded event is given again as a command. Merges and unmerges need the
-other lead and are not replayed; unknown event types are skipped."""
+def _give(record: EventRecord, lead: Lead, pipeline: Pipeline, ctx: Context) -> bool:
+    """Give a recorded person's command again, through the one list of commands
+    (:func:`~leadflow.domain.commands.command_for_event`); False if there is none."""
+    if record.type == "TouchRecorded":
+        lead.record_touch(TouchData.model_validate(record.data), pipeline, ctx)
+        return True
+    command = command_for_event(record.type)
+    if command is None:
+        return False  # merges and unmerges need the other lead: not replayed
+    try:
+        given = command.from_recorded(record.lead_id, record.data)
+    except ValidationError as exc:
+        raise InvalidInput(
+            record.type, f"cannot be given again: {exc.errors()[0]['msg']}"
+        ) from None
+    given.decide(lead, pipeline, ctx)
+    return True
+
+
+def _as_recorded(record: EventRecord, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+    """A roster decision (assignment at capture, redistribution), given as recorded."""
+    d = record.data
+    if record.type == "LeadAssigned":
+        lead.assign(
+            d["owner"],
+            pipeline,
+            ctx,
+            reason=d.get("reason"),
+            rule=d.get("rule"),
+            strategy=d.get("strategy"),
+            team=d.get("team"),
+        )
+    else:
+        lead.release(d["reason"], pipeline, ctx, rule=d.get("rule"))
+
 
 _CAPTURE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 
 
-def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
+def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> ReplayedHistory:
     """The built-in decider: re-issue the recorded commands under ``pipeline``.
 
     A recorded event with a ``rule`` was decided by the pipeline, not given: if it was
@@ -134,7 +120,7 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
             if lead is not None and _roster_decision(record):
                 # The roster decided it (assignment at capture, redistribution), not this
                 # lead's rules: a lead alone cannot decide it again, so it is given as recorded.
-                _COMMANDS[record.type](lead, record.data, pipeline, _context(record))
+                _as_recorded(record, lead, pipeline, _context(record))
             elif record.data.get("rule") is not None:
                 if lead is None or record.recorded_at in command_times:
                     continue  # a rule's consequence of a command: decided afresh
@@ -149,9 +135,7 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
                 lead.sweep(pipeline, sweep_to, swept_at)
             elif record.type == "LeadCaptured":
                 lead = _capture(record, pipeline, _context(record))
-            elif lead is not None and record.type in _COMMANDS:
-                _COMMANDS[record.type](lead, record.data, pipeline, _context(record))
-            else:
+            elif lead is None or not _give(record, lead, pipeline, _context(record)):
                 continue
         except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
             refused.append(f"{record.type} at position {record.position}: {exc}")
@@ -160,7 +144,7 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> Decision:
             continue
         if lead is not None:
             produced.extend(lead.collect_events())
-    return Decision([_as_record(event) for event in produced], refused)
+    return ReplayedHistory([_as_record(event) for event in produced], refused)
 
 
 def _roster_decision(record: EventRecord) -> bool:
@@ -210,7 +194,7 @@ def _as_record(event: LeadEvent[Any]) -> EventRecord:
         occurred_at=event.occurred_at,
         recorded_at=event.timestamp,
         actor=event.actor,
-        data=event.data.model_dump(mode="json"),
+        data=payload_json(event.data),
     )
 
 

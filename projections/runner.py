@@ -12,35 +12,40 @@ transaction first moves the position with a compare-and-set
 (``UPDATE … WHERE position = <what this runner read>``); that write takes the row
 lock (PostgreSQL) or the database write lock (SQLite) before any read-model row is
 touched, and if another runner got there first the batch is rolled back and the
-runner continues from the committed position.
+runner continues from the committed position. The compare-and-set also checks the
+fingerprint: a runner whose read model another runner rebuilt under other code or
+settings (a pipeline that closes other stages) raises :class:`ReadModelReplaced`
+rather than add rows of its own rules to it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from leadflow.errors import LeadflowError
 from leadflow.projections._sql import READ_MODELS, Timestamp
 from leadflow.service.codec import EventRecord
+from leadflow.service.logs import get_logger
 
 __all__ = [
     "POSITIONS",
     "Projection",
     "ProjectionRunner",
     "Read",
+    "ReadModelReplaced",
     "all_projections",
 ]
 
 
 def _log() -> Any:
     # Looked up at each use: the CLI may configure (and re-point) logging after import.
-    return structlog.get_logger("leadflow.projections")
+    return get_logger("leadflow.projections")
 
 
 POSITIONS = sa.Table(
@@ -77,7 +82,9 @@ class Projection(Protocol):
     must ignore event types it does not know.
 
     A projection may also have an integer ``version``: raise it when ``handle`` changes
-    what it writes, and every store rebuilds that read model on its next catch-up.
+    what it writes, and every store rebuilds that read model on its next catch-up. And
+    it may have a ``settings`` string: what else its rows depend on (``leads``: the
+    closed stages); a runner with other settings rebuilds it too.
     """
 
     name: str
@@ -88,18 +95,26 @@ class Projection(Protocol):
     def reset(self, conn: sa.Connection) -> None: ...
 
 
-def all_projections() -> list[Projection]:
-    """The built-in read models, in the order they are applied."""
+def all_projections(closed_stages: Collection[str] | None = None) -> list[Projection]:
+    """The built-in read models, in the order they are applied.
+
+    ``closed_stages``: the pipeline in force's ``assignment.closed_stages``, which decide
+    pool membership in ``lf_leads`` (default: the shipped pipeline's).
+    """
     from leadflow.projections.handoffs import HandOffs
     from leadflow.projections.leads import Leads
     from leadflow.projections.stage_history import StageHistory
 
-    return [Leads(), StageHistory(), HandOffs()]
+    return [Leads(closed_stages), StageHistory(), HandOffs()]
 
 
 def _fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
-    """What the projection's rows depend on: its tables' DDL and its code's ``version``."""
-    digest = hashlib.sha256(f"{projection.name}/{getattr(projection, 'version', 1)}".encode())
+    """What the projection's rows depend on: its tables' DDL, its ``version``, its ``settings``."""
+    key = f"{projection.name}/{getattr(projection, 'version', 1)}"
+    settings = getattr(projection, "settings", "")
+    if settings:  # only then: other read models keep their fingerprints, and their rows
+        key += f"/{settings}"
+    digest = hashlib.sha256(key.encode())
     for table in projection.tables:
         digest.update(str(CreateTable(table).compile(dialect=dialect)).encode())
         for index in sorted(table.indexes, key=lambda i: i.name or ""):
@@ -109,6 +124,17 @@ def _fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
 
 class _Overtaken(Exception):
     """Another runner committed this projection's position first."""
+
+
+class ReadModelReplaced(LeadflowError):
+    """Another runner rebuilt a read model under other code or settings."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"read model {name!r} was rebuilt by a runner with other code or settings "
+            "(e.g. a pipeline that closes other stages): restart this runner"
+        )
+        self.name = name
 
 
 class ProjectionRunner:
@@ -134,6 +160,8 @@ class ProjectionRunner:
             raise ValueError(f"projection names must be unique: {names}")
         self.batch_size = batch_size
         self._ready = False
+        self._fingerprints: dict[str, str] = {}
+        """What this runner's projections write (set by :meth:`ensure_tables`)."""
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -176,7 +204,9 @@ class ProjectionRunner:
         stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.fingerprint)).all())
         now = datetime.now(UTC)
         for projection in self.projections:
-            fingerprint = _fingerprint(projection, conn.dialect)
+            fingerprint = self._fingerprints[projection.name] = _fingerprint(
+                projection, conn.dialect
+            )
             if stored.get(projection.name) == fingerprint:
                 READ_MODELS.create_all(conn, tables=projection.tables, checkfirst=True)
                 continue
@@ -197,6 +227,12 @@ class ProjectionRunner:
         with self.engine.connect() as conn:
             stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.position)).all())
         return {p.name: int(stored.get(p.name, 0)) for p in self.projections}
+
+    def _stored_fingerprint(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(POSITIONS.c.fingerprint).where(POSITIONS.c.name == name)
+            ).scalar_one_or_none()
 
     def projection(self, name: str) -> Projection:
         for projection in self.projections:
@@ -253,6 +289,7 @@ class ProjectionRunner:
                     conn.execute(
                         POSITIONS.update()
                         .where(POSITIONS.c.name == name, POSITIONS.c.position == position)
+                        .where(POSITIONS.c.fingerprint == self._fingerprints[name])
                         .values(position=top, updated_at=datetime.now(UTC))
                     )
         positions.update(self.positions())
@@ -282,6 +319,8 @@ class ProjectionRunner:
                             POSITIONS.update()
                             .where(POSITIONS.c.name == projection.name)
                             .where(POSITIONS.c.position == positions[projection.name])
+                            # Rows written under other settings must not be added to.
+                            .where(POSITIONS.c.fingerprint == self._fingerprints[projection.name])
                             .values(position=records[-1].position, updated_at=now)
                         )
                         if moved.rowcount != 1:
@@ -289,7 +328,10 @@ class ProjectionRunner:
                     for projection, records in work:
                         projection.handle(conn, records)
             except _Overtaken as overtaken:
-                _log().info("projection_overtaken", projection=str(overtaken))
+                name = str(overtaken)
+                if self._stored_fingerprint(name) != self._fingerprints[name]:
+                    raise ReadModelReplaced(name) from None
+                _log().info("projection_overtaken", projection=name)
                 positions.update(self.positions())
                 continue
             for projection, records in work:
@@ -323,4 +365,5 @@ class ProjectionRunner:
         _log().info("projections_reset", projections=[p.name for p in chosen])
         runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
         runner._ready = True
+        runner._fingerprints = self._fingerprints
         return runner.catch_up(read, progress, head)

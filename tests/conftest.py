@@ -45,6 +45,16 @@ class FakeClock:
         return self.now
 
 
+def on_roster(app: Leadflow, *reps: str, team: str | None = None) -> None:
+    """Put these reps on the roster (once): only reps on the roster own, claim or receive
+    hand-offs. Add them after capturing leads that should stay in the pool."""
+    if team is not None and team not in app.roster().teams:
+        app.define_team(team, [])
+    for rep in reps:
+        if rep not in app.roster().reps:
+            app.add_rep(rep, team=team)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

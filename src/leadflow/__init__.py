@@ -2,6 +2,7 @@
 
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.view import LeadView
 from leadflow.errors import (
     ConcurrencyConflict,
     IllegalTransition,
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidInput",
     "Lead",
     "LeadNotFound",
+    "LeadView",
     "Leadflow",
     "LeadflowError",
     "Pipeline",

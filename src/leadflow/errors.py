@@ -11,6 +11,7 @@ __all__ = [
     "InvalidInput",
     "LeadNotFound",
     "LeadflowError",
+    "NotPermitted",
     "PipelineInvalid",
 ]
 
@@ -70,3 +71,16 @@ class LeadNotFound(LeadflowError):
     def __init__(self, lead_id: UUID | str) -> None:
         super().__init__(f"lead {lead_id} not found")
         self.lead_id = lead_id
+
+
+class NotPermitted(LeadflowError):
+    """The actor may not do this; ``allowed`` says who may (exit code 6 in the CLI)."""
+
+    def __init__(self, actor: str, action: str, allowed: Sequence[str], why: str = "") -> None:
+        who = ", ".join(allowed) if allowed else "nobody"
+        super().__init__(
+            f"{actor} may not {action}" + (f": {why}" if why else "") + f" (who may: {who})"
+        )
+        self.actor = actor
+        self.action = action
+        self.allowed = list(allowed)

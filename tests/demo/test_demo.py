@@ -23,7 +23,7 @@ from leadflow.adapters.store import open_store
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.projections.funnel import FunnelQuery
 from leadflow.projections.funnel import funnel as sql_funnel
-from leadflow.projections.reference import funnel_from_events
+from leadflow.projections.reference import funnel_from_events, pool_from_events
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
 
@@ -217,7 +217,7 @@ def test_the_read_model_funnel_the_demo_prints_equals_the_reference_funnel(
     history: History,
 ) -> None:
     url = history.url
-    runner = projection_runner(url)
+    runner = projection_runner(url, history.app)
     catch_up(history.app, runner)
     for day in (history.result.as_of - timedelta(days=200), history.result.as_of):
         with runner.engine.connect() as conn:
@@ -246,3 +246,20 @@ def test_the_demo_command_prints_the_funnel_and_refuses_a_store_that_holds_event
     again = runner.invoke(cli, ["demo", "--leads", "60", "--db", db_url])
     assert again.exit_code == 2
     assert "already holds events; the demo needs an empty store" in again.stderr
+
+
+def test_the_pool_the_demo_summary_counts_is_the_pool_command_and_the_oracle(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    printed = runner.invoke(cli, ["demo", "--leads", "400", "--seed", "7", "--db", url])
+    assert printed.exit_code == 0, printed.output
+    words = " ".join(printed.stdout.split())  # rich wraps the line at the terminal's width
+    listed = runner.invoke(cli, ["pool", "--json", "--db", url])
+    app = open_store(url)
+    oracle = pool_from_events(app.read_events(), app.pipeline.assignment.closed_stages)
+    app.close()
+
+    count = orjson.loads(listed.stdout)["count"]
+    assert f"leads waiting in the public pool at the end: {count} " in words
+    assert count == len(oracle) > 0

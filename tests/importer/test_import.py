@@ -188,16 +188,26 @@ def test_json_lines_are_imported_with_nested_attributes(app: Leadflow, tmp_path:
     assert first.data["attributes"] == {"region": "east", "industry": "retail"}
 
 
-def test_the_store_is_asked_once_per_batch_which_keys_exist(app: Leadflow, tmp_path: Path) -> None:
+def test_the_store_is_asked_once_per_batch_which_keys_exist(
+    app: Leadflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app.capture(email="person1@example.com")
-    import_file(app, write_csv(tmp_path / "leads.csv", people(3)))
+    asked: list[int] = []
+    existing = app.existing
 
-    lookup = app.existing_ids
-    assert lookup is not None
+    def counted(ids):  # type: ignore[no-untyped-def]
+        asked.append(len(ids))
+        return existing(ids)
+
+    monkeypatch.setattr(app, "existing", counted)
+    import_file(app, write_csv(tmp_path / "leads.csv", people(3)))
+    assert len(asked) == 1  # one query for the batch's keys, not one per key
+    monkeypatch.undo()
+
     from leadflow.domain.dedupe import key_id
 
     wanted = [key_id("email", "person1@example.com"), key_id("email", "person9@example.com")]
-    assert lookup(wanted) == {wanted[0]}
+    assert app.existing(wanted) == {wanted[0]}
 
 
 def test_saves_are_batched(app: Leadflow, tmp_path: Path) -> None:

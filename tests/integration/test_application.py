@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 import orjson
@@ -11,8 +11,9 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from leadflow.adapters.store import open_store, persistence_env
+from leadflow.domain.lead import Lead
 from leadflow.errors import ConcurrencyConflict, IllegalTransition, InvalidInput, LeadNotFound
-from leadflow.service.application import Leadflow
+from leadflow.service.application import CommandResult, Leadflow
 
 from conftest import FakeClock
 
@@ -93,45 +94,55 @@ def test_a_command_returns_the_positions_of_everything_it_recorded(app: Leadflow
     assert result.version == 4
 
 
-class InterferingClock(FakeClock):
-    """Lets another writer act between a command's read and its write."""
+def interfering_after_read(
+    app: Leadflow, monkeypatch: pytest.MonkeyPatch, interference: Callable[[], object]
+) -> None:
+    """Let another writer act once, between ``app``'s next read of a lead and its write."""
+    pending = [interference]
+    read = app.find_lead
 
-    def __init__(self, times: int) -> None:
-        super().__init__()
-        self.interference: Callable[[], None] | None = None
-        self.times = times
+    def read_then_interfere(lead_id: UUID) -> Lead | None:
+        found = read(lead_id)
+        if pending:
+            pending.pop()()
+        return found
 
-    def __call__(self) -> datetime:
-        if self.interference is not None and self.times > 0:
-            self.times -= 1
-            self.interference()
-        return super().__call__()
+    monkeypatch.setattr(app, "find_lead", read_then_interfere)
 
 
-def test_two_writers_on_one_lead_conflict_instead_of_losing_an_update(db_url: str) -> None:
-    clock = InterferingClock(times=1)
-    first = open_store(db_url, clock=clock, actor="user:first")
+def test_two_writers_on_one_lead_conflict_instead_of_losing_an_update(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = open_store(db_url, clock=FakeClock(), actor="user:first")
     second = open_store(db_url, clock=FakeClock(), actor="user:second")
     lead_id = first.capture(email="a@b.co").lead_id
-    clock.interference = lambda: second.record_activity(lead_id, "call")
+    interfering_after_read(first, monkeypatch, lambda: second.record_activity(lead_id, "call"))
 
     with pytest.raises(ConcurrencyConflict) as caught:
         first.change_stage(lead_id, "mql")
 
     assert caught.value.lead_id == lead_id
+    monkeypatch.undo()
     lead = first.get_lead(lead_id)
     assert (lead.stage, lead.version, lead.last_follow_up_at is not None) == ("lead", 2, True)
 
 
-def test_retrying_reruns_the_command_on_a_fresh_read(db_url: str) -> None:
-    clock = InterferingClock(times=1)
-    first = open_store(db_url, clock=clock, actor="user:first")
+def test_retrying_reruns_the_command_on_a_fresh_read(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = open_store(db_url, clock=FakeClock(), actor="user:first")
     second = open_store(db_url, clock=FakeClock(), actor="user:second")
     lead_id = first.capture(email="a@b.co").lead_id
-    clock.interference = lambda: second.record_activity(lead_id, "call")
+    interfering_after_read(first, monkeypatch, lambda: second.record_activity(lead_id, "call"))
+    attempts: list[int] = []
 
-    result = first.retrying(lambda: first.change_stage(lead_id, "mql"))
+    def change() -> CommandResult:
+        attempts.append(1)
+        return first.change_stage(lead_id, "mql")
 
+    result = first.retrying(change)
+
+    assert len(attempts) == 2  # the first conflicted, the second read afresh
     assert result.version == 3
     assert [r.type for r in first.read_events(lead_id=lead_id)] == [
         "LeadCaptured",
@@ -242,13 +253,13 @@ def test_a_stale_cached_lead_conflicts_once_then_reads_fresh(db_url: str) -> Non
 
 
 def test_one_leads_events_are_read_by_its_key_not_by_scanning_the_log(app: Leadflow) -> None:
-    from leadflow.service.application import LeadIndexedRecorder
+    from leadflow.service.store import IndexedRecorder
 
     ann = app.capture(email="ann@example.com").lead_id
     app.capture(email="bob@example.com")
     app.record_activity(ann, "call")
 
-    assert isinstance(app.recorder, LeadIndexedRecorder)
+    assert isinstance(app.recorder, IndexedRecorder)
     assert [(r.type, r.sequence) for r in app.read_events(lead_id=ann)] == [
         ("LeadCaptured", 1),
         ("ActivityRecorded", 2),

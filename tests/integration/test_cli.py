@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -12,6 +13,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from leadflow import LeadView
 from leadflow.adapters.cli import app, handles_errors
 from leadflow.errors import ConcurrencyConflict
 
@@ -82,6 +84,7 @@ def test_capture_takes_contact_profile_attributes_and_business_time(db_url: str)
 def test_events_json_has_exactly_the_documented_shape_in_log_order(db_url: str) -> None:
     lead_id = capture(db_url, "--email", "ann@example.com")
     leadflow(db_url, "activity", lead_id, "download", "--detail", "pricing.pdf")
+    leadflow(db_url, "rep", "add", "rep:mei")
     leadflow(db_url, "assign", lead_id, "rep:mei")
     leadflow(db_url, "promote", lead_id, "mql", "--reason", "engaged")
     leadflow(db_url, "status", lead_id, "qualified")
@@ -167,16 +170,120 @@ def test_an_unknown_lead_exits_4(db_url: str) -> None:
 
 def test_show_prints_the_state_derived_from_events(db_url: str) -> None:
     lead_id = capture(db_url, "--email", "ann@example.com")
+    leadflow(db_url, "rep", "add", "rep:mei")
     leadflow(db_url, "assign", lead_id, "rep:mei")
 
     state = orjson.loads(leadflow(db_url, "show", lead_id, "--json"))
 
-    assert (state["id"], state["stage"], state["status"], state["owner"]) == (
+    assert (state["lead_id"], state["stage"], state["status"], state["owner"]) == (
         lead_id,
         "lead",
         "open",
         "rep:mei",
     )
+
+
+def _handed_off_lead(db_url: str, name: str = "Ann Lee") -> str:
+    lead_id = capture(db_url, "--email", "ann@example.com", "--name", name, "--company", "Acme",
+                      "--at", "2026-01-05T09:00:00Z")  # fmt: skip
+    for rep in ("rep:mei", "rep:li", "rep:bo"):  # after the capture: it stays unassigned
+        leadflow(db_url, "rep", "add", rep, "--at", "2026-01-05T09:30:00Z")
+    leadflow(db_url, "assign", lead_id, "rep:mei", "--at", "2026-01-05T10:00:00Z")
+    leadflow(db_url, "release", lead_id, "--reason", "leave", "--at", "2026-01-05T11:00:00Z")
+    leadflow(db_url, "claim", lead_id, "rep:li", "--at", "2026-01-05T12:00:00Z")
+    leadflow(db_url, "handoff", lead_id, "rep:bo", "--at", "2026-01-05T13:00:00Z")
+    return lead_id
+
+
+def test_show_json_is_exactly_the_lead_view_without_internal_fields(db_url: str) -> None:
+    lead_id = _handed_off_lead(db_url)
+
+    state = orjson.loads(leadflow(db_url, "show", lead_id, "--json"))
+
+    assert list(state) == list(LeadView.model_fields)
+    assert not {"fit", "awards", "lost_by", "known_contacts", "decay_anchor", "id"} & set(state)
+    assert state["captured_at"] == "2026-01-05T09:00:00+00:00"
+    assert state["pending_handoff"] == {
+        "from_owner": "rep:li",
+        "to_owner": "rep:bo",
+        "handed_off_at": "2026-01-05T13:00:00+00:00",
+        "sla_due": "2026-01-07T13:00:00+00:00",
+    }
+
+
+def test_show_prints_people_times_and_user_text_literally(db_url: str) -> None:
+    lead_id = _handed_off_lead(db_url, name="[bold]x[/]")
+
+    text = leadflow(db_url, "show", lead_id)
+
+    assert "datetime.datetime(" not in text
+    assert "days, " not in text
+    assert "[bold]x[/]" in text
+    assert "2026-01-05 09:00 UTC" in text  # captured_at
+    assert "to rep:bo from rep:li at 2026-01-05 13:00 UTC, due 2026-01-07 13:00 UTC" in text
+    assert "lost_by" not in text
+
+
+def test_events_json_writes_payload_times_with_the_envelopes_offset(db_url: str) -> None:
+    lead_id = _handed_off_lead(db_url)
+
+    [handed_off] = events(db_url, "--lead", lead_id, "--type", "LeadHandedOff")
+
+    assert handed_off["data"]["sla_due"] == "2026-01-07T13:00:00+00:00"
+    assert handed_off["occurred_at"] == "2026-01-05T13:00:00+00:00"
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def test_explain_json_gives_every_decision_as_an_object_with_its_numbers(db_url: str) -> None:
+    leadflow(db_url, "rep", "add", "rep:mei", "--at", "2026-01-05T08:00:00Z")
+    lead_id = capture(db_url, "--email", "ann@example.com", "--company", "Acme",
+                      "--at", "2026-01-05T09:00:00Z")  # fmt: skip
+    leadflow(db_url, "rep", "add", "rep:li", "--at", "2026-01-05T09:30:00Z")
+    for hour, kind in ((10, "webinar"), (11, "download"), (12, "form_submit")):
+        leadflow(db_url, "activity", lead_id, kind, "--at", f"2026-01-05T{hour}:00:00Z")
+    leadflow(db_url, "handoff", lead_id, "rep:li", "--at", "2026-01-05T13:00:00Z")
+    leadflow(db_url, "sweep", "--now", "2026-01-08T00:00:00Z")
+
+    explained = orjson.loads(leadflow(db_url, "explain", lead_id, "--json"))
+
+    assigned = next(d for d in explained["decisions"] if d["type"] == "LeadAssigned")
+    assert assigned["details"]["candidates"][0]["rep"] == "rep:mei"
+    breach = next(d for d in explained["decisions"] if d["type"] == "SlaBreached")
+    assert breach["due_at"] == "2026-01-07T13:00:00+00:00"
+    [promotion] = explained["promotions"]
+    assert (promotion["score"], promotion["threshold"]) == (50.0, 50.0)
+    step = explained["steps"][-1]
+    assert step["cause"] == {"sequence": step["sequence"] - 1, "type": "ActivityRecorded"}
+    for entry in explained["steps"] + explained["promotions"] + explained["decisions"]:
+        assert {"sequence", "type", "occurred_at", "actor", "rule", "pipeline_version"} <= set(
+            entry
+        )
+        assert entry["occurred_at"].endswith("+00:00")
+    for text in _strings(explained):
+        assert not re.search(r"[A-Za-z]\(|\{'|\['", text), text  # no Python repr
+
+
+def test_human_outputs_print_times_and_durations_in_the_one_human_format(db_url: str) -> None:
+    lead_id = _handed_off_lead(db_url)
+
+    pipeline = leadflow(db_url, "pipeline", "show")
+    swept = leadflow(db_url, "sweep", "--now", "2026-01-08T00:00:00Z")
+    logged = leadflow(db_url, "events", "--lead", lead_id)
+
+    assert "3d" in pipeline  # the lead stage's SLA
+    assert "day" not in pipeline
+    assert "as of 2026-01-08 00:00 UTC" in swept
+    assert "2026-01-05 13:00 UTC" in logged
+    assert "T13:00:00+00:00  " not in logged
 
 
 def test_a_concurrency_conflict_exits_3() -> None:
@@ -214,6 +321,8 @@ def test_the_installed_leadflow_command_runs_the_same_contract(db_url: str) -> N
 
 def test_release_and_reject_take_a_reason_and_record_it(db_url: str) -> None:
     lead_id = capture(db_url, "--email", "ann@example.com")
+    leadflow(db_url, "rep", "add", "rep:mei")
+    leadflow(db_url, "rep", "add", "rep:li")
     leadflow(db_url, "claim", lead_id, "rep:mei")
     leadflow(db_url, "release", lead_id, "--reason", "going on leave")
     leadflow(db_url, "promote", lead_id, "mql")

@@ -39,7 +39,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from leadflow.adapters.store import open_store
-from leadflow.application import Leadflow
+from leadflow.service.application import Leadflow
 
 pytestmark = pytest.mark.timeout(180)  # 2-3 s per database: not marked slow
 

@@ -20,12 +20,15 @@ from leadflow.domain.events import EVENT_TYPES, ActivityRecorded
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord, event_id
 
+from conftest import on_roster
+
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 
 def _records(app: Leadflow) -> list[EventRecord]:
     lead = app.capture(email="ada@example.com", source="web").lead_id
     app.record_activity(lead, "page_visit", detail="/pricing")
+    on_roster(app, "rep:li")
     app.assign(lead, "rep:li")
     return list(app.read_events())
 
@@ -78,6 +81,20 @@ def test_decoding_a_published_event_gives_back_the_record_and_its_typed_payload(
         assert decoded.record == record
         assert isinstance(decoded.payload, EVENT_TYPES[record.type].DATA)
         assert decoded.source == "leadflow://test"
+
+
+def test_payload_times_are_published_and_decoded_with_a_numeric_offset(
+    sqlite_app: Leadflow,
+) -> None:
+    lead = sqlite_app.capture(email="ada@example.com").lead_id
+    sqlite_app.add_rep("rep:li")  # hand-offs go to reps on the roster
+    sqlite_app.hand_off(lead, "rep:li")
+    record = next(r for r in sqlite_app.read_events() if r.type == "LeadHandedOff")
+
+    decoded = decode_event(encode_event(record, "leadflow://test")[1])
+
+    assert _cloudevent(record)["data"]["sla_due"].endswith("+00:00")
+    assert decoded.record == record
 
 
 def test_an_older_payload_version_is_upcast_to_the_current_model(sqlite_app: Leadflow) -> None:

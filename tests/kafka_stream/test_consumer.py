@@ -28,6 +28,8 @@ from leadflow.projections.reference import funnel_from_events
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
 
+from conftest import on_roster
+
 pytestmark = pytest.mark.kafka
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "funnel_service.py"
@@ -64,6 +66,7 @@ def test_a_group_consumer_gets_typed_events_and_resumes_after_what_it_handled(
     sqlite_app: Leadflow, sqlite_url: str, bootstrap: str, topic: str
 ) -> None:
     ada = sqlite_app.capture(email="ada@example.com").lead_id
+    on_roster(sqlite_app, "rep:li")
     sqlite_app.assign(ada, "rep:li")
     publish_store(sqlite_app, sqlite_url, bootstrap, topic)
     group = f"g-{uuid4().hex[:8]}"
@@ -88,6 +91,7 @@ def test_a_failing_handler_gets_the_same_events_again_and_nothing_is_committed_b
     sqlite_app: Leadflow, sqlite_url: str, bootstrap: str, topic: str
 ) -> None:
     lead = sqlite_app.capture(email="ada@example.com").lead_id
+    on_roster(sqlite_app, "rep:li")
     sqlite_app.assign(lead, "rep:li")
     publish_store(sqlite_app, sqlite_url, bootstrap, topic)
     attempts: list[list[int]] = []
@@ -120,6 +124,7 @@ def test_a_poison_message_is_dead_lettered_with_its_reason_and_the_partition_mov
     producer.send(topic, key=key, value=orjson.dumps(unknown))
     producer.flush()
     producer.close()
+    on_roster(sqlite_app, "rep:li")
     sqlite_app.assign(lead, "rep:li")
     publish_store(sqlite_app, sqlite_url, bootstrap, topic)
     seen: list[ConsumedEvent] = []

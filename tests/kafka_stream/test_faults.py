@@ -37,6 +37,8 @@ from leadflow.adapters.kafka_relay import Relay
 from leadflow.adapters.store import open_store
 from leadflow.service.application import Leadflow
 
+from conftest import on_roster
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
@@ -220,6 +222,7 @@ def test_a_relay_following_the_log_publishes_new_events_as_they_are_recorded(
     relay_process = _publish_follow(sqlite_url, bootstrap, topic)
     try:
         lead = sqlite_app.capture(email="ada@example.com").lead_id
+        on_roster(sqlite_app, "rep:li")
         sqlite_app.assign(lead, "rep:li")
 
         messages = read_topic(bootstrap, topic, at_least=2, timeout_s=30)

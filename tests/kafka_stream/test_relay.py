@@ -17,6 +17,8 @@ from leadflow.adapters.store import open_store
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.service.application import Leadflow
 
+from conftest import on_roster
+
 pytestmark = pytest.mark.kafka
 
 
@@ -86,6 +88,7 @@ def test_publishing_again_sends_only_what_was_recorded_since(
     sqlite_app: Leadflow, sqlite_url: str, bootstrap: str, topic: str
 ) -> None:
     lead = sqlite_app.capture(email="ada@example.com").lead_id
+    on_roster(sqlite_app, "rep:li")
     sqlite_app.assign(lead, "rep:li")
     relay = Relay(sqlite_app, sqlite_url, bootstrap=bootstrap, topic=topic)
     assert relay.publish_available() == 2

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from hypothesis import strategies as st
 
 from leadflow.domain.context import Context
-from leadflow.domain.events import ActivityKind, LeadEvent
+from leadflow.domain.events import ActivityKind, LeadEvent, payload_json
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import LeadflowError
@@ -74,7 +74,7 @@ def to_record(event: LeadEvent[Any], position: int) -> EventRecord:
         occurred_at=event.occurred_at,
         recorded_at=event.timestamp,
         actor=event.actor,
-        data=event.data.model_dump(mode="json"),
+        data=payload_json(event.data),
     )
 
 

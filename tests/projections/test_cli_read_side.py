@@ -135,6 +135,8 @@ def test_as_known_at_before_a_backdated_correction_reproduces_the_earlier_answer
 def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
+    for rep in ("rep:mei", "rep:li"):
+        leadflow("rep", "add", rep, "--db", url)
     leadflow("assign", lead, "rep:mei", "--db", url)
     # A pipeline activation is in the log too, but no read model wants it: no lag either.
     other = tmp_path / "other.toml"
@@ -154,6 +156,8 @@ def test_history_lists_stage_intervals_with_owners_and_the_events_behind_them(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
+    for rep in ("rep:mei", "rep:li"):
+        leadflow("rep", "add", rep, "--db", url)
     leadflow("assign", lead, "rep:mei", "--db", url)
     leadflow("promote", lead, "mql", "--reason", "engaged", "--db", url)
     leadflow("handoff", lead, "rep:li", "--db", url, "--actor", "rep:mei")
@@ -181,6 +185,8 @@ def test_history_lists_stage_intervals_with_owners_and_the_events_behind_them(
 def test_audit_shows_who_handed_which_lead_to_whom_and_how_it_ended(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a.db'}"
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
+    for rep in ("rep:mei", "rep:li"):
+        leadflow("rep", "add", rep, "--db", url)
     leadflow("assign", lead, "rep:mei", "--db", url)
     leadflow("promote", lead, "mql", "--db", url)
     leadflow("handoff", lead, "rep:li", "--db", url, "--actor", "rep:mei")

@@ -37,6 +37,8 @@ CHILD = textwrap.dedent(
             time.sleep(pause)
         def reset(self, conn):
             self.inner.reset(conn)
+        def __getattr__(self, name):  # version, settings: the same fingerprint as inner
+            return getattr(self.inner, name)
 
     app = open_store(url)
     engine = sa.create_engine(sqlalchemy_url(url))

@@ -30,6 +30,8 @@ from leadflow.projections.reference import funnel_from_events
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
 
+from conftest import on_roster
+
 
 @pytest.fixture(autouse=True)
 def _logs_to_a_live_stream() -> None:
@@ -51,6 +53,7 @@ def _read(app: Leadflow):  # type: ignore[no-untyped-def]
 def _story(app: Leadflow, clock: FakeClockLike) -> list:  # type: ignore[type-arg]
     first = app.capture(email="ada@example.com", source="web").lead_id
     second = app.capture(email="bob@example.com", source="partner").lead_id
+    on_roster(app, "rep:mei", "rep:li")
     clock.advance(hours=5)
     app.assign(first, "rep:mei")
     app.change_stage(first, "mql")
@@ -113,8 +116,9 @@ def test_rebuilding_one_read_model_leaves_the_others_alone(
 def test_two_runners_racing_apply_every_event_exactly_once(
     app: Leadflow, db_url: str, clock: FakeClockLike
 ) -> None:
-    for i in range(12):
-        lead = app.capture(email=f"lead{i}@example.com").lead_id
+    leads = [app.capture(email=f"lead{i}@example.com").lead_id for i in range(12)]
+    on_roster(app, "rep:0", "rep:1", "rep:2")
+    for i, lead in enumerate(leads):
         app.assign(lead, f"rep:{i % 3}")
         app.change_stage(lead, "mql")
     engine = sa.create_engine(
@@ -218,6 +222,7 @@ def test_rep_performance_counts_assignments_first_touches_sla_and_conversions(
 ) -> None:
     quick = app.capture(email="quick@example.com").lead_id
     slow = app.capture(email="slow@example.com").lead_id
+    on_roster(app, "rep:mei", "rep:li")
     app.assign(quick, "rep:mei")
     app.assign(slow, "rep:mei")
     clock.advance(hours=2)

@@ -116,16 +116,16 @@ def test_automation_must_reference_known_stages_statuses_and_events() -> None:
     )
 
     problems = problems_of(document)
-    assert ("automation[10].when.event", "unknown event type 'LeadTeleported'") in problems
-    assert ("automation[10].when.status", "unknown status 'happy'") in problems
-    assert ("automation[10].then.stage", "unknown stage 'moon'") in problems
+    assert ("automation[11].when.event", "unknown event type 'LeadTeleported'") in problems
+    assert ("automation[11].when.status", "unknown status 'happy'") in problems
+    assert ("automation[11].then.stage", "unknown stage 'moon'") in problems
 
 
 def test_duplicate_rule_ids_are_refused() -> None:
     document = default_document()
     document["automation"].append(dict(document["automation"][0]))
 
-    assert ("automation[10].id", "duplicate rule id 'qualified-mql-to-sql'") in problems_of(
+    assert ("automation[11].id", "duplicate rule id 'qualified-mql-to-sql'") in problems_of(
         document
     )
 

@@ -1,34 +1,112 @@
-"""Validated command inputs. Bad input is refused with the field and the reason."""
+"""Every command leadflow takes, validated: the one list the CLI, the Python API, replay
+and the demo drive.
+
+A command is a frozen pydantic model. Bad input is refused with the field and the
+reason (:func:`validate_command`). Who acts and when is not part of a command: the use
+case passes it as a :class:`~leadflow.domain.context.Context`.
+
+A :class:`LeadCommand` acts on one lead. Its :meth:`~LeadCommand.decide` is the domain's
+decision (a call on :class:`~leadflow.domain.lead.Lead`); the use case around it loads,
+checks who may act, and saves. ``RECORDS`` names the event a person's command records, so
+that replay can give a recorded history again as the same commands
+(:func:`command_for_event`).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from leadflow.domain.contact import normalise_email, normalise_phone, normalise_wechat
+from leadflow.domain.context import Context
 from leadflow.domain.events import ActivityKind
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import InvalidInput
 
-__all__ = ["CaptureLead", "RecordActivity", "validate_command"]
+__all__ = [
+    "COMMANDS",
+    "AcceptHandOff",
+    "AddRep",
+    "AssignLead",
+    "CaptureLead",
+    "ChangeStage",
+    "ChangeStatus",
+    "ChurnLead",
+    "ClaimLead",
+    "Command",
+    "ConvertLead",
+    "DefineTeam",
+    "DisqualifyLead",
+    "ErasePersonalData",
+    "HandOffLead",
+    "LeadCommand",
+    "LoseDeal",
+    "MergeLeads",
+    "RecordAbsence",
+    "RecordActivity",
+    "RecordQualification",
+    "Redistribute",
+    "RejectHandOff",
+    "ReleaseLead",
+    "SetScore",
+    "UnmergeLead",
+    "UpdateProfile",
+    "WinDeal",
+    "command_for_event",
+    "validate_command",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
 _ATTRIBUTE_KEY = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+"""A reason or other required free text: not blank (after stripping), at most 2,000."""
 
-class _Command(BaseModel):
+
+class Command(BaseModel):
+    """Base of every command."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
+    NAME: ClassVar[str]
+    """The command's name in logs and results (``change_stage``)."""
 
-class CaptureLead(_Command):
+
+class LeadCommand(Command):
+    """A command on one lead."""
+
+    RECORDS: ClassVar[str | None] = None
+    """The lead event type this command records when a person gives it (for replay)."""
+
+    lead_id: UUID
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        """Ask the lead to decide; it records the resulting events (or refuses)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_recorded(cls, lead_id: UUID, data: Mapping[str, Any]) -> Self:
+        """The command that recorded an event with this payload."""
+        fields = {k: v for k, v in data.items() if k in cls.model_fields and k != "lead_id"}
+        return cls.model_validate({"lead_id": lead_id, **fields})
+
+
+class CaptureLead(Command):
     """A new lead from a form, an import, a partner or an event.
 
     Contact details are normalised: email lower-cased and validated, phone to E.164
     (read in the pipeline's default region when it has no country code), WeChat id
     lower-cased. At least one of the pipeline's contact fields is required.
     """
+
+    NAME = "capture"
 
     email: str | None = None
     phone: str | None = None
@@ -40,6 +118,8 @@ class CaptureLead(_Command):
     attributes: dict[str, str] = Field(default_factory=dict)
     stage: str | None = None
     occurred_at: datetime | None = None
+    lead_id: UUID | None = None
+    """The new lead's id, if the caller chooses it (default: a random one)."""
 
     @field_validator("email", "phone", "wechat", "name", "company", "source", "campaign", "stage")
     @classmethod
@@ -65,8 +145,6 @@ class CaptureLead(_Command):
     @field_validator("attributes")
     @classmethod
     def _attribute_keys(cls, value: dict[str, str]) -> dict[str, str]:
-        import re
-
         for key in value:
             if not re.match(_ATTRIBUTE_KEY, key):
                 raise InvalidInput(
@@ -80,10 +158,319 @@ class CaptureLead(_Command):
             raise InvalidInput("contact", "a lead needs at least one of: " + ", ".join(fields))
 
 
-class RecordActivity(_Command):
+class UpdateProfile(LeadCommand):
+    """Change profile or contact fields (``attributes.<key>`` for an attribute; ``None``
+    clears a field). New contact values are normalised like a capture's."""
+
+    NAME = "update_profile"
+    RECORDS = "ProfileUpdated"
+    changes: dict[str, str | None]
+
+    @field_validator("changes")
+    @classmethod
+    def _contacts(cls, value: dict[str, str | None], info: ValidationInfo) -> dict[str, str | None]:
+        region = (info.context or {}).get("region", "CN")
+        out: dict[str, str | None] = {}
+        for key, given in value.items():
+            if given is not None and key == "email":
+                given = normalise_email(given)
+            elif given is not None and key == "phone":
+                given = normalise_phone(given, region)
+            elif given is not None and key == "wechat":
+                given = normalise_wechat(given)
+            out[key] = given
+        return out
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.update_profile(dict(self.changes), pipeline, ctx)
+
+
+class RecordActivity(LeadCommand):
+    """Something the lead did (behaviour) or we did (follow-up)."""
+
+    NAME = "record_activity"
+    RECORDS = "ActivityRecorded"
     activity: ActivityKind
     detail: str | None = Field(default=None, max_length=2000)
     ref: str | None = Field(default=None, max_length=500)
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.record_activity(self.activity, pipeline, ctx, detail=self.detail, ref=self.ref)
+
+
+class SetScore(LeadCommand):
+    """Set the score by hand (rules change it on their own)."""
+
+    NAME = "set_score"
+    RECORDS = "LeadScored"
+    score: float
+    reason: Text
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.set_score(self.score, self.reason, pipeline, ctx)
+
+
+class ChangeStage(LeadCommand):
+    NAME = "change_stage"
+    RECORDS = "StageChanged"
+    stage: str
+    reason: str | None = None
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.change_stage(self.stage, pipeline, ctx, reason=self.reason)
+
+
+class ChangeStatus(LeadCommand):
+    NAME = "change_status"
+    RECORDS = "StatusChanged"
+    status: str
+    reason: str | None = None
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.change_status(self.status, pipeline, ctx, reason=self.reason)
+
+
+class AssignLead(LeadCommand):
+    """A manager gives the lead to a rep (``assignment.require_manager``)."""
+
+    NAME = "assign"
+    RECORDS = "LeadAssigned"
+    owner: str
+    reason: str | None = None
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.assign(self.owner, pipeline, ctx, reason=self.reason, strategy="manual")
+
+
+class ClaimLead(LeadCommand):
+    """A rep takes a lead from the public pool, within the daily claim limit."""
+
+    NAME = "claim"
+    RECORDS = "LeadClaimed"
+    owner: str
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.claim(self.owner, pipeline, ctx)
+
+
+class ReleaseLead(LeadCommand):
+    """The owner gives the lead back to the public pool."""
+
+    NAME = "release"
+    RECORDS = "LeadReleased"
+    reason: Text
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.release(self.reason, pipeline, ctx)
+
+
+class HandOffLead(LeadCommand):
+    """Marketing hands the lead to a sales rep, who must accept or reject it in time."""
+
+    NAME = "hand_off"
+    RECORDS = "LeadHandedOff"
+    to_owner: str
+    note: str | None = Field(default=None, max_length=2000)
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.hand_off(self.to_owner, pipeline, ctx, note=self.note)
+
+
+class AcceptHandOff(LeadCommand):
+    NAME = "accept_handoff"
+    RECORDS = "HandOffAccepted"
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.accept_handoff(pipeline, ctx)
+
+
+class RejectHandOff(LeadCommand):
+    NAME = "reject_handoff"
+    RECORDS = "HandOffRejected"
+    reason: Text
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.reject_handoff(self.reason, pipeline, ctx)
+
+
+class ConvertLead(LeadCommand):
+    NAME = "convert"
+    RECORDS = "LeadConverted"
+    target: Literal["opportunity", "customer"]
+    account_ref: str = Field(min_length=1, max_length=200)
+    opportunity_ref: str | None = Field(default=None, max_length=200)
+    amount: float | None = None
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.convert(
+            self.target,
+            self.account_ref,
+            pipeline,
+            ctx,
+            opportunity_ref=self.opportunity_ref,
+            amount=self.amount,
+        )
+
+
+class WinDeal(LeadCommand):
+    NAME = "win"
+    RECORDS = "DealWon"
+    amount: float | None = None
+    currency: str | None = None
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.win(pipeline, ctx, amount=self.amount, currency=self.currency)
+
+
+class LoseDeal(LeadCommand):
+    NAME = "lose"
+    RECORDS = "DealLost"
+    reason: Text
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.lose(self.reason, pipeline, ctx)
+
+
+class ChurnLead(LeadCommand):
+    NAME = "churn"
+    RECORDS = "LeadChurned"
+    reason: Text
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.churn(self.reason, pipeline, ctx)
+
+
+class DisqualifyLead(LeadCommand):
+    NAME = "disqualify"
+    RECORDS = "LeadDisqualified"
+    reason: Text
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.disqualify(self.reason, pipeline, ctx)
+
+
+class ErasePersonalData(LeadCommand):
+    NAME = "erase_personal_data"
+    RECORDS = "PersonalDataErased"
+    reason: Text
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.erase_personal_data(self.reason, pipeline, ctx)
+
+
+class RecordQualification(LeadCommand):
+    """BANT answers; the pipeline's ``[scoring.bant]`` rule may qualify the lead."""
+
+    NAME = "qualify"
+    RECORDS = "QualificationRecorded"
+    budget: bool | None = None
+    authority: bool | None = None
+    need: bool | None = None
+    timeline: bool | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+        lead.qualify(
+            pipeline,
+            ctx,
+            budget=self.budget,
+            authority=self.authority,
+            need=self.need,
+            timeline=self.timeline,
+            note=self.note,
+        )
+
+
+class MergeLeads(Command):
+    """Merge a duplicate (``lead_id``) into the lead that survives."""
+
+    NAME = "merge"
+    lead_id: UUID
+    into_lead_id: UUID
+
+
+class UnmergeLead(Command):
+    """Undo a merge with compensating events; the keys the merge moved move back."""
+
+    NAME = "unmerge"
+    lead_id: UUID
+    reason: Text
+
+
+# ---- the roster ---------------------------------------------------------------------
+
+
+class AddRep(Command):
+    """Put a rep on the roster, or change the settings given (the others stay)."""
+
+    NAME = "add_rep"
+    rep: str
+    team: str | None = None
+    capacity: int | None = None
+    weight: float | None = None
+    clear: tuple[str, ...] = ()
+
+
+class RecordAbsence(Command):
+    NAME = "record_absence"
+    rep: str
+    start: datetime
+    end: datetime
+    reason: str | None = None
+
+
+class DefineTeam(Command):
+    NAME = "define_team"
+    team: str = Field(min_length=1, max_length=100)
+    managers: tuple[str, ...] = ()
+
+
+class Redistribute(Command):
+    """Give a rep's leads to others by policy; with ``leave`` the rep leaves the roster."""
+
+    NAME = "redistribute"
+    rep: str
+    reason: Text
+    leave: bool = False
+
+
+COMMANDS: tuple[type[Command], ...] = (
+    CaptureLead,
+    UpdateProfile,
+    RecordActivity,
+    SetScore,
+    ChangeStage,
+    ChangeStatus,
+    AssignLead,
+    ClaimLead,
+    ReleaseLead,
+    HandOffLead,
+    AcceptHandOff,
+    RejectHandOff,
+    ConvertLead,
+    WinDeal,
+    LoseDeal,
+    ChurnLead,
+    DisqualifyLead,
+    ErasePersonalData,
+    RecordQualification,
+    MergeLeads,
+    UnmergeLead,
+    AddRep,
+    RecordAbsence,
+    DefineTeam,
+    Redistribute,
+)
+"""Every command, in the order the docs list them."""
+
+_BY_EVENT: dict[str, type[LeadCommand]] = {
+    cls.RECORDS: cls for cls in COMMANDS if issubclass(cls, LeadCommand) and cls.RECORDS is not None
+}
+
+
+def command_for_event(event_type: str) -> type[LeadCommand] | None:
+    """The lead command a person gives to record ``event_type`` (``None``: no such command)."""
+    return _BY_EVENT.get(event_type)
 
 
 def validate_command(model: type[M], data: dict[str, Any], **context: Any) -> M:

@@ -11,6 +11,8 @@ pipeline in force) in their payload, so any decision can be explained from the l
 
 from __future__ import annotations
 
+import functools
+import typing
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -56,12 +58,16 @@ __all__ = [
     "ProfileUpdated",
     "QualificationRecorded",
     "RecordedEvent",
+    "RuleDecidedPayload",
     "ScoreKind",
     "SlaBreached",
     "StageChanged",
     "StatusChanged",
     "TouchRecorded",
+    "payload_json",
     "register_events",
+    "time_fields",
+    "with_offset_times",
 ]
 
 
@@ -71,8 +77,39 @@ class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
-class Decision(Payload):
-    """A payload that may record an automatic decision."""
+@functools.cache
+def time_fields(model: type[Payload]) -> tuple[str, ...]:
+    """The payload fields that hold a time (``datetime``, ``datetime | None``), once per class."""
+    return tuple(
+        name
+        for name, info in model.model_fields.items()
+        if info.annotation is datetime or datetime in typing.get_args(info.annotation)
+    )
+
+
+def with_offset_times(model: type[Payload], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a payload of ``model`` as JSON) with its times ending ``+00:00``, not ``Z``.
+
+    pydantic writes a UTC time as ``...Z``; the envelope, ``LeadView`` and the CLI write
+    ``+00:00``. One spelling lets readers compare times as text. Changes ``data`` in place
+    (readers get a fresh dict per event) and only the top-level time fields: no lead event
+    nests a time.
+    """
+    for name in time_fields(model):
+        value = data.get(name)
+        if value.__class__ is str and value.endswith("Z"):
+            data[name] = value[:-1] + "+00:00"
+    return data
+
+
+def payload_json(payload: Payload) -> dict[str, Any]:
+    """The payload as JSON-ready values, times with a numeric offset (see above)."""
+    return with_offset_times(type(payload), payload.model_dump(mode="json"))
+
+
+class RuleDecidedPayload(Payload):
+    """Base of the payloads that may record a rule's decision (a name of the code only:
+    stored payloads do not name their classes)."""
 
     rule: str | None = None
     """Id of the rule that decided this; ``None`` when a person did."""
@@ -118,7 +155,7 @@ _FOLLOW_UPS = frozenset(
 # Attribute docstrings are the field descriptions of docs/events.md and the JSON Schemas.
 
 
-class CapturedData(Decision):
+class CapturedData(RuleDecidedPayload):
     stage: str
     """The entry stage the lead was captured into."""
     status: str
@@ -168,7 +205,7 @@ class ScoreKind(StrEnum):
     DECAY = "decay"
 
 
-class ScoredData(Decision):
+class ScoredData(RuleDecidedPayload):
     score: float
     """The lead's score after this change."""
     delta: float
@@ -183,7 +220,7 @@ class ScoredData(Decision):
     """Sequence number of the lead's event that triggered the rule, if any."""
 
 
-class StageChangedData(Decision):
+class StageChangedData(RuleDecidedPayload):
     from_stage: str
     """The stage the lead left."""
     stage: str
@@ -195,7 +232,7 @@ class StageChangedData(Decision):
     """Why, in words (the rule's description for automatic changes)."""
 
 
-class StatusChangedData(Decision):
+class StatusChangedData(RuleDecidedPayload):
     from_status: str
     """The previous status."""
     status: str
@@ -219,7 +256,7 @@ class CandidateLoad(Payload):
     """Why the rep could not take the lead (``absent``, ``at_cap``); ``None`` if eligible."""
 
 
-class AssignedData(Decision):
+class AssignedData(RuleDecidedPayload):
     owner: str
     """The rep who now owns the lead."""
     previous_owner: str | None = None
@@ -251,7 +288,7 @@ class ClaimedData(Payload):
     """Content hash of the pipeline in force."""
 
 
-class ReleasedData(Decision):
+class ReleasedData(RuleDecidedPayload):
     previous_owner: str
     """The rep who owned the lead until now."""
     reason: str
@@ -381,14 +418,14 @@ class QualificationRecordedData(Payload):
     """What was learned, in words."""
 
 
-class SlaBreachedData(Decision):
+class SlaBreachedData(RuleDecidedPayload):
     sla: str
     """Which SLA: ``handoff``, or ``stage:<name>`` for the time allowed in a stage."""
     owner: str | None
     """Who had to act by ``due_at``; ``None`` when nobody owned the lead."""
 
 
-class HandOffEscalatedData(Decision):
+class HandOffEscalatedData(RuleDecidedPayload):
     to: str
     """Whom the breach is escalated to (a manager)."""
     reassigned_to: str | None = None
@@ -397,7 +434,7 @@ class HandOffEscalatedData(Decision):
     """The reassigned hand-off's new SLA deadline."""
 
 
-class RecycledData(Decision):
+class RecycledData(RuleDecidedPayload):
     reason: str
     """Why: a sales rejection's reason, or what the time-driven rule saw."""
     from_stage: str
@@ -465,7 +502,6 @@ class LeadEvent(RecordedEvent[D]):
     @property
     def lead_id(self) -> UUID:
         return self.originator_id
-
 
 
 TOPICS: dict[str, type[RecordedEvent[Any]]] = {}

@@ -14,50 +14,125 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from leadflow.domain.events import LeadEvent, LeadScored, StageChanged
+from leadflow.domain.events import LeadEvent, LeadScored, StageChanged, payload_json
 from leadflow.domain.pipeline import Pipeline
 
-__all__ = ["Decision", "Explanation", "Promotion", "ScoreStep", "explain_lead"]
+__all__ = ["Cause", "ExplainedDecision", "Explanation", "Promotion", "ScoreStep", "explain_lead"]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class Cause:
+    """The lead's event that triggered a rule."""
+
+    sequence: int
+    type: str
+    """Its event type (``?`` if the history read does not hold it)."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"sequence": self.sequence, "type": self.type}
 
 
 @dataclass(frozen=True)
 class ScoreStep:
+    """One score change (``LeadScored``)."""
+
     sequence: int
-    at: datetime
+    """The event's number in the lead's history."""
+    occurred_at: datetime
+    actor: str
     rule: str | None
+    """``None`` when a person set the score."""
+    pipeline_version: str
     kind: str
     delta: float
     score: float
+    """The score after this step."""
+    points: float | None
+    """What the rule granted before the score was kept within its bounds."""
     reason: str
-    actor: str
     due_at: datetime | None
-    cause: str | None
-    """The triggering event, as ``#<sequence> <type>``."""
+    """For decay: the deadline the step fired for."""
+    cause: Cause | None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "type": LeadScored.TYPE,
+            "occurred_at": _iso(self.occurred_at),
+            "actor": self.actor,
+            "rule": self.rule,
+            "pipeline_version": self.pipeline_version,
+            "kind": self.kind,
+            "delta": self.delta,
+            "score": self.score,
+            "points": self.points,
+            "reason": self.reason,
+            "due_at": _iso(self.due_at),
+            "cause": self.cause.to_json_dict() if self.cause is not None else None,
+        }
 
 
 @dataclass(frozen=True)
 class Promotion:
+    """A move into the MQL stage by the MQL threshold rule (``StageChanged``)."""
+
     sequence: int
-    at: datetime
+    occurred_at: datetime
+    actor: str
     rule: str
+    pipeline_version: str
     from_stage: str
     stage: str
     score: float
+    """The score when the rule promoted the lead."""
     threshold: float | None
     """From the pipeline version the event records; ``None`` if that version is unknown."""
-    pipeline_version: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "type": StageChanged.TYPE,
+            "occurred_at": _iso(self.occurred_at),
+            "actor": self.actor,
+            "rule": self.rule,
+            "pipeline_version": self.pipeline_version,
+            "from_stage": self.from_stage,
+            "stage": self.stage,
+            "score": self.score,
+            "threshold": self.threshold,
+        }
 
 
 @dataclass(frozen=True)
-class Decision:
-    """Any other event an automatic rule recorded."""
+class ExplainedDecision:
+    """Any other event a rule recorded (releases, breaches, escalations, recycles, moves)."""
 
     sequence: int
-    at: datetime
+    occurred_at: datetime
     type: str
+    actor: str
     rule: str
+    pipeline_version: str | None
     due_at: datetime | None
-    summary: str
+    """For a time-driven rule: the deadline it fired for."""
+    details: dict[str, Any]
+    """The rest of the event's payload, as JSON values (times ISO 8601)."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "type": self.type,
+            "occurred_at": _iso(self.occurred_at),
+            "actor": self.actor,
+            "rule": self.rule,
+            "pipeline_version": self.pipeline_version,
+            "due_at": _iso(self.due_at),
+            "details": self.details,
+        }
 
 
 @dataclass(frozen=True)
@@ -66,7 +141,7 @@ class Explanation:
     score: float
     steps: tuple[ScoreStep, ...]
     promotions: tuple[Promotion, ...]
-    decisions: tuple[Decision, ...]
+    decisions: tuple[ExplainedDecision, ...]
 
     @property
     def consistent(self) -> bool:
@@ -79,22 +154,19 @@ class Explanation:
         return round(score, 2) == round(self.score, 2)
 
     def to_json_dict(self) -> dict[str, Any]:
-        def when(value: datetime | None) -> str | None:
-            return value.isoformat() if value is not None else None
-
+        """The documented ``explain --json`` shape (docs/cli.md): objects all the way down."""
         return {
             "lead_id": str(self.lead_id),
             "score": self.score,
             "consistent": self.consistent,
-            "steps": [{**vars(s), "at": when(s.at), "due_at": when(s.due_at)} for s in self.steps],
-            "promotions": [{**vars(p), "at": when(p.at)} for p in self.promotions],
-            "decisions": [
-                {**vars(d), "at": when(d.at), "due_at": when(d.due_at)} for d in self.decisions
-            ],
+            "steps": [step.to_json_dict() for step in self.steps],
+            "promotions": [promotion.to_json_dict() for promotion in self.promotions],
+            "decisions": [decision.to_json_dict() for decision in self.decisions],
         }
 
 
-_SKIP_IN_SUMMARY = {"rule", "pipeline_version", "due_at"}
+_NOT_DETAILS = {"rule", "pipeline_version", "due_at"}
+"""Payload keys every decision shows as fields of its own."""
 
 
 def explain_lead(
@@ -106,7 +178,7 @@ def explain_lead(
     types: dict[int, str] = {}
     steps: list[ScoreStep] = []
     promotions: list[Promotion] = []
-    decisions: list[Decision] = []
+    decisions: list[ExplainedDecision] = []
     score = 0.0
     for event in events:
         types[event.originator_version] = event.TYPE
@@ -119,15 +191,17 @@ def explain_lead(
             steps.append(
                 ScoreStep(
                     sequence=event.originator_version,
-                    at=event.occurred_at,
+                    occurred_at=event.occurred_at,
+                    actor=event.actor,
                     rule=rule,
+                    pipeline_version=data.pipeline_version,
                     kind=data.kind.value,
                     delta=data.delta,
                     score=data.score,
+                    points=data.points,
                     reason=data.reason,
-                    actor=event.actor,
                     due_at=due_at,
-                    cause=f"#{cause} {types.get(cause, '?')}" if cause is not None else None,
+                    cause=Cause(cause, types.get(cause, "?")) if cause is not None else None,
                 )
             )
             continue
@@ -141,23 +215,33 @@ def explain_lead(
             promotions.append(
                 Promotion(
                     sequence=event.originator_version,
-                    at=event.occurred_at,
+                    occurred_at=event.occurred_at,
+                    actor=event.actor,
                     rule=rule,
+                    pipeline_version=data.pipeline_version,
                     from_stage=data.from_stage,
                     stage=data.stage,
                     score=score,
                     threshold=mql.threshold if mql is not None else None,
-                    pipeline_version=data.pipeline_version,
                 )
             )
             continue
-        summary = ", ".join(
-            f"{key}={value}"
-            for key, value in data.model_dump(mode="json").items()
-            if key not in _SKIP_IN_SUMMARY and value not in (None, "", [], {})
-        )
+        details = {
+            key: value
+            for key, value in payload_json(data).items()
+            if key not in _NOT_DETAILS and value not in (None, "", [], {})
+        }
         decisions.append(
-            Decision(event.originator_version, event.occurred_at, event.TYPE, rule, due_at, summary)
+            ExplainedDecision(
+                sequence=event.originator_version,
+                occurred_at=event.occurred_at,
+                type=event.TYPE,
+                actor=event.actor,
+                rule=rule,
+                pipeline_version=getattr(data, "pipeline_version", None),
+                due_at=due_at,
+                details=details,
+            )
         )
     return Explanation(lead_id, score, tuple(steps), tuple(promotions), tuple(decisions))
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.context import Context
+from leadflow.domain.durations import span
 from leadflow.domain.events import (
     ActivityCategory,
     ActivityKind,
@@ -78,6 +79,7 @@ from leadflow.domain.events import (
     TouchRecorded,
     UnmergedData,
 )
+from leadflow.domain.ownership import in_pool
 from leadflow.domain.pipeline import AutomationRule, Pipeline
 from leadflow.domain.scoring import (
     BANT_CRITERIA,
@@ -91,11 +93,22 @@ from leadflow.domain.scoring import (
 from leadflow.domain.timers import Due, DueKind, next_due
 from leadflow.errors import InvalidInput, PipelineInvalid
 
-__all__ = ["PROFILE_FIELDS", "HandOff", "Lead"]
+__all__ = ["OWNER_FIELDS", "PROFILE_FIELDS", "HandOff", "Lead"]
 
 PROFILE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 PERSONAL_FIELDS = ("email", "phone", "wechat", "name")
 CONTACT_KINDS = ("email", "phone", "wechat")
+OWNER_FIELDS = {
+    "LeadAssigned": "owner",
+    "LeadClaimed": "owner",
+    "LeadHandedOff": "to_owner",
+    "HandOffEscalated": "reassigned_to",
+}
+"""The events whose payload names who owns (or will own, on acceptance) the lead, and the
+field that does: a lead's owner is always named by one of its events of these types (a
+property test checks it against ``_apply``)."""
+NEW_CYCLE_KINDS = frozenset({"re_entry", "upsell", "recycle"})
+"""Transition kinds after which the lead starts over (a deal may be won or lost again)."""
 MAX_AUTOMATION_STEPS = 20
 MAX_SWEEP_STEPS = 1000
 
@@ -160,6 +173,11 @@ class Lead(Aggregate[LeadEvent[Any]]):
     bant: dict[str, bool] = field(default_factory=dict)
     stage_breached_for: datetime | None = None
     """The stage SLA deadline a breach was already recorded for."""
+    cycle: int = 0
+    """How often the lead started over: each re-entry, upsell or recycle starts a new cycle."""
+    outcomes: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    """Outcome event type (``DealWon``, ``DealLost``, ``LeadChurned``, ``LeadDisqualified``)
+    → the cycle and time it was last recorded in: an outcome happens once per cycle."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Lead:
         """A copy for a command to change (the aggregate cache hands these out)."""
@@ -171,6 +189,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         copied.fit = dict(self.fit)
         copied.awards = {rule: list(points) for rule, points in self.awards.items()}
         copied.bant = dict(self.bant)
+        copied.outcomes = dict(self.outcomes)
         copied._pending = []
         return copied
 
@@ -225,6 +244,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
                 self.stage = d.stage
                 self.stage_entered_at = at
                 self.pipeline_version = d.pipeline_version
+                if d.kind in NEW_CYCLE_KINDS:
+                    self.cycle += 1
             case StatusChanged():
                 self.status = d.status
             case LeadAssigned() | LeadClaimed():
@@ -282,8 +303,10 @@ class Lead(Aggregate[LeadEvent[Any]]):
                     self.handoff = HandOff(self.handoff.from_owner, d.reassigned_to, at, d.sla_due)
             case LeadRecycled():
                 pass  # a marker naming the rule and reason; the moves are their own events
-            case LeadConverted() | DealWon() | DealLost() | LeadChurned() | LeadDisqualified():
-                pass  # business facts; their stage effects are automation events
+            case DealWon() | DealLost() | LeadChurned() | LeadDisqualified():
+                self.outcomes[event.TYPE] = (self.cycle, at)  # stage effects: automation
+            case LeadConverted():
+                pass  # a business fact; its stage effect is an automation event
             case _:
                 raise TypeError(f"no state change defined for {type(event).__name__}")
         self.last_occurred_at = at
@@ -484,7 +507,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
                 assert self.owner is not None
                 released = ReleasedData(
                     previous_owner=self.owner,
-                    reason=f"no follow-up within {_span(rule.after)} of assignment",
+                    reason=f"no follow-up within {span(rule.after)} of assignment",
                     rule=due.rule,
                     pipeline_version=version,
                     due_at=due.due_at,
@@ -530,7 +553,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
             case DueKind.STALLED:
                 stalled = due.stalled
                 assert stalled is not None
-                reason = f"no activity in stage {stalled.stage} for {_span(stalled.after)}"
+                reason = f"no activity in stage {stalled.stage} for {span(stalled.after)}"
                 moves = self._recycle(
                     due.rule, reason, stalled.to_stage, stalled.to_status, pipeline, ctx, due.due_at
                 )
@@ -725,13 +748,19 @@ class Lead(Aggregate[LeadEvent[Any]]):
             raise InvalidInput(
                 "lead_id", f"the lead is owned by {self.owner!r}; only pool leads can be claimed"
             )
+        if not in_pool(self, pipeline.assignment.closed_stages):
+            raise InvalidInput(
+                "lead_id",
+                f"the lead is in closed stage {self.stage!r} (assignment.closed_stages), not in "
+                "the public pool; only pool leads can be claimed",
+            )
         lost_at = self.lost_by.get(owner)
         wait = pipeline.pool.reclaim_after
         if lost_at is not None and ctx.occurred_at < lost_at + wait:
             raise InvalidInput(
                 "owner",
                 f"{owner} lost this lead at {lost_at.isoformat()} and may claim it again from "
-                f"{(lost_at + wait).isoformat()} (pool.reclaim_after = {wait})",
+                f"{(lost_at + wait).isoformat()} (pool.reclaim_after = {span(wait)})",
             )
         data = ClaimedData(
             owner=owner,
@@ -758,6 +787,10 @@ class Lead(Aggregate[LeadEvent[Any]]):
     ) -> None:
         self._check_open()
         _require("to_owner", to_owner)
+        if to_owner == self.owner:
+            raise InvalidInput(
+                "to_owner", f"the lead is owned by {to_owner} already; hand it off to someone else"
+            )
         if self.handoff is not None:
             raise InvalidInput(
                 "lead_id", f"a hand-off to {self.handoff.to_owner!r} is already pending"
@@ -816,16 +849,30 @@ class Lead(Aggregate[LeadEvent[Any]]):
         currency: str | None = None,
     ) -> None:
         self._check_open()
+        self._check_once(DealWon, "won")
         self._record(DealWon, DealWonData(amount=amount, currency=currency), ctx, pipeline)
 
     def lose(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
+        self._check_once(DealLost, "lost")
         self._reasoned(DealLost, reason, pipeline, ctx)
 
     def churn(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
+        self._check_once(LeadChurned, "churned")
         self._reasoned(LeadChurned, reason, pipeline, ctx)
 
     def disqualify(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
+        self._check_once(LeadDisqualified, "disqualified")
         self._reasoned(LeadDisqualified, reason, pipeline, ctx)
+
+    def _check_once(self, event_class: type[LeadEvent[Any]], done: str) -> None:
+        """An outcome happens once per cycle: winning a won deal again records nothing true."""
+        recorded = self.outcomes.get(event_class.TYPE)
+        if recorded is not None and recorded[0] == self.cycle:
+            raise InvalidInput(
+                "lead_id",
+                f"the lead was {done} already (at {recorded[1].isoformat()}); it can be {done} "
+                "again only after it starts over (re-entry, upsell or recycle)",
+            )
 
     def _reasoned(
         self,
@@ -881,6 +928,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
 
     def erase_personal_data(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         _require("reason", reason)
+        if self.erased:
+            raise InvalidInput("lead_id", f"lead {self.id}'s personal data was erased already")
         fields = [name for name in PERSONAL_FIELDS if getattr(self, name) is not None]
         self._record(PersonalDataErased, ErasedData(fields=fields, reason=reason), ctx, pipeline)
 
@@ -1012,13 +1061,6 @@ class Lead(Aggregate[LeadEvent[Any]]):
     def _require_handoff(self) -> None:
         if self.handoff is None:
             raise InvalidInput("lead_id", "the lead has no pending hand-off")
-
-
-def _span(value: timedelta) -> str:
-    days, rest = divmod(int(value.total_seconds()), 86400)
-    if not rest:
-        return f"{days}d"
-    return str(value)
 
 
 def _require(field_name: str, value: str) -> None:

@@ -229,6 +229,10 @@ class AssignmentRules(_Config):
         default_factory=lambda: ["customer", "disqualified", "churned"]
     )
     """A lead in one of these stages no longer counts toward its owner's open leads."""
+    departure_to_manager: list[Name] = Field(default_factory=list)
+    """When a rep leaves, their leads in these stages go to a manager of their team (deals
+    and accounts need a person who knows them); every other lead they own is reassigned by
+    the rules, or goes back to the pool (closed ones are released)."""
     require_manager: bool = False
     """Only a manager of the target rep's team (or a ``system:`` actor) may ``assign``."""
     rules: list[AssignmentRule] = Field(default_factory=list)
@@ -488,6 +492,8 @@ class Pipeline(_Config):
                     )
         for i, name in enumerate(self.assignment.closed_stages):
             check_stage(f"assignment.closed_stages[{i}]", name)
+        for i, name in enumerate(self.assignment.departure_to_manager):
+            check_stage(f"assignment.departure_to_manager[{i}]", name)
         rule_ids: set[str] = set()
         for i, arule in enumerate(self.assignment.rules):
             if arule.id in rule_ids:

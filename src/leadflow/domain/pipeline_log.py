@@ -40,7 +40,6 @@ class PipelineActivated(RecordedEvent[PipelineActivatedData]):
     DATA = PipelineActivatedData
 
 
-
 register_events(PipelineActivated)
 
 

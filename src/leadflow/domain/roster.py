@@ -3,14 +3,20 @@
 One org-level aggregate (:data:`ROSTER_ID`, topic family ``leadflow.team``) records
 every change as an event, so the roster as it stood for any past assignment can be
 rebuilt (``LeadAssigned.roster_version``). It also keeps the ledger of open leads per
-rep and of claims per rep per day: each change to a lead's owner (or to whether the lead
-still counts as open) is saved together with a ``LoadChanged`` event on the roster, in
-the same atomic append. Two writers deciding on the same roster conflict in the store;
-a load is never updated on a stale read.
+rep and of claims per rep per day. The ledger is never kept by hand: the unit of work
+compares whom each lead it changed counts for before and after the command
+(:func:`leadflow.domain.ownership.counts_for`) and records a ``LoadChanged`` for each
+difference, in the same atomic append as the leads. Two writers deciding on the same
+roster conflict in the store; a load is never updated on a stale read.
+
+Rep ids follow :data:`REP_ID` (``rep:`` and a lower-case name); a rep's team must be
+defined first (``define_team``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -24,8 +30,10 @@ from leadflow.domain.events import Payload, RecordedEvent, register_events
 from leadflow.errors import InvalidInput
 
 __all__ = [
+    "REP_ID",
     "ROSTER_ID",
     "AbsenceRecorded",
+    "ClaimCounted",
     "LoadChanged",
     "RepChanged",
     "RepInfo",
@@ -35,9 +43,22 @@ __all__ = [
     "RosterEvent",
     "RosterSnapshot",
     "TeamDefined",
+    "is_rep_id",
 ]
 
 ROSTER_ID = uuid5(NAMESPACE_URL, "https://leadflow.dev/roster")
+
+REP_ID = re.compile(r"^rep:[a-z0-9][a-z0-9._-]{0,62}$")
+"""A rep id: ``rep:`` then 1-63 lower-case letters, digits, ``.``, ``_`` or ``-``,
+starting with a letter or digit (``rep:li``, ``rep:wang.wei``)."""
+
+REP_SETTINGS = ("team", "capacity", "weight")
+"""What ``add_rep`` can set on an existing rep (and ``clear`` can reset)."""
+
+
+def is_rep_id(actor: str) -> bool:
+    """Whether ``actor`` names a rep (``rep:…``), as opposed to a user, manager or rule."""
+    return actor.startswith("rep:")
 
 
 # ---- payloads ----------------------------------------------------------------------------
@@ -105,6 +126,15 @@ class LoadChangedData(Payload):
     """For claims: the claim day (``YYYY-MM-DD`` in ``pool.day_timezone``)."""
 
 
+class ClaimCountedData(Payload):
+    rep: str
+    """The rep who claimed a lead from the public pool."""
+    claim_day: str
+    """The claim day (``YYYY-MM-DD`` in ``pool.day_timezone``)."""
+    lead_id: UUID
+    """The lead claimed."""
+
+
 # ---- events ------------------------------------------------------------------------------
 
 D = TypeVar("D", bound=Payload)
@@ -163,6 +193,14 @@ class LoadChanged(RosterEvent[LoadChangedData]):
     DATA = LoadChangedData
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClaimCounted(RosterEvent[ClaimCountedData]):
+    """A claim counted toward the rep's daily claim limit (``pool.daily_claim_limit``)."""
+
+    TYPE = "ClaimCounted"
+    DATA = ClaimCountedData
+
+
 class RepStateData(Payload):
     team: str | None = None
     """The rep's team."""
@@ -185,6 +223,8 @@ class RosterStateData(Payload):
     """Rep → roster version of their last lead."""
     claims: dict[str, tuple[str, int]]
     """Rep → (claim day, claims that day)."""
+    departed: dict[str, datetime] = Field(default_factory=dict)
+    """Rep → when they left the roster."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +248,7 @@ class RosterSnapshot(RosterEvent[RosterStateData]):
         roster.holder = {lead: rep for rep, leads in d.open_leads.items() for lead in leads}
         roster.last_given = dict(d.last_given)
         roster.claims = dict(d.claims)
+        roster.departed = dict(d.departed)
         return roster
 
     @classmethod
@@ -235,12 +276,20 @@ class RosterSnapshot(RosterEvent[RosterStateData]):
                 },
                 last_given=dict(roster.last_given),
                 claims=dict(roster.claims),
+                departed=dict(roster.departed),
             ),
         )
 
 
 register_events(
-    RepJoined, RepChanged, RepLeft, AbsenceRecorded, TeamDefined, LoadChanged, RosterSnapshot
+    RepJoined,
+    RepChanged,
+    RepLeft,
+    AbsenceRecorded,
+    TeamDefined,
+    LoadChanged,
+    ClaimCounted,
+    RosterSnapshot,
 )
 
 
@@ -276,6 +325,8 @@ class Roster(Aggregate[RosterEvent[Any]]):
     """Rep → roster version at which they last received a lead (the round-robin tie-break)."""
     claims: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Rep → (claim day, claims that day)."""
+    departed: dict[str, datetime] = field(default_factory=dict)
+    """Rep → when they left the roster (a rep who left may no longer act)."""
 
     # -- reading --------------------------------------------------------------------------
 
@@ -296,6 +347,10 @@ class Roster(Aggregate[RosterEvent[Any]]):
             return []
         return list(self.teams.get(info.team, []))
 
+    def managers(self) -> set[str]:
+        """Everyone who manages a team."""
+        return {manager for managers in self.teams.values() for manager in managers}
+
     def require_rep(self, rep: str, field_name: str = "rep") -> RepInfo:
         info = self.reps.get(rep)
         if info is None:
@@ -315,6 +370,7 @@ class Roster(Aggregate[RosterEvent[Any]]):
                 info.team, info.capacity, info.weight = d.team, d.capacity, d.weight
             case RepLeft():
                 del self.reps[d.rep]
+                self.departed[d.rep] = event.occurred_at
             case AbsenceRecorded():
                 self.reps[d.rep].absences.append((d.start, d.end))
             case TeamDefined():
@@ -327,9 +383,11 @@ class Roster(Aggregate[RosterEvent[Any]]):
                     self.open_leads.setdefault(d.to_rep, set()).add(d.lead_id)
                     self.holder[d.lead_id] = d.to_rep
                     self.last_given[d.to_rep] = event.originator_version
-                if d.claim_day is not None and d.to_rep is not None:
+                if d.claim_day is not None and d.to_rep is not None:  # before ClaimCounted
                     count = self.claims_on(d.to_rep, d.claim_day)
                     self.claims[d.to_rep] = (d.claim_day, count + 1)
+            case ClaimCounted():
+                self.claims[d.rep] = (d.claim_day, self.claims_on(d.rep, d.claim_day) + 1)
             case _:
                 raise TypeError(f"no roster change defined for {type(event).__name__}")
 
@@ -342,24 +400,52 @@ class Roster(Aggregate[RosterEvent[Any]]):
         *,
         team: str | None = None,
         capacity: int | None = None,
-        weight: float = 1.0,
+        weight: float | None = None,
+        clear: Collection[str] = (),
     ) -> None:
-        _require("rep", rep)
-        if team is not None:
-            _require("team", team)
+        """Put a rep on the roster, or change the settings given (the others stay).
+
+        ``None`` leaves a setting as it is; ``clear`` names settings to reset (``team``:
+        no team, ``capacity``: the pipeline's ``max_open_leads``, ``weight``: 1).
+        """
+        if not REP_ID.match(rep):
+            raise InvalidInput(
+                "rep",
+                f"{rep!r} is not a rep id: write rep: and a lower-case name of letters, "
+                "digits, . _ or - (e.g. rep:li, rep:wang.wei)",
+            )
+        for name in clear:
+            if name not in REP_SETTINGS:
+                raise InvalidInput("clear", f"{name!r} is not one of: {', '.join(REP_SETTINGS)}")
+            if {"team": team, "capacity": capacity, "weight": weight}[name] is not None:
+                raise InvalidInput("clear", f"{name} is both set and cleared")
+        if team is not None and team not in self.teams:
+            known = (
+                ", ".join(sorted(self.teams)) or "none yet (define one with `leadflow team define`)"
+            )
+            raise InvalidInput("team", f"no team {team!r}; teams: {known}")
         _check_numbers(capacity, weight)
-        if rep in self.reps:
-            info = self.reps[rep]
-            if (info.team, info.capacity, info.weight) == (team, capacity, weight):
-                raise InvalidInput("rep", f"{rep!r} is already on the roster with these settings")
+        info = self.reps.get(rep)
+        if info is None:
             self._trigger(
-                RepChanged,
-                RepChangedData(rep=rep, team=team, capacity=capacity, weight=weight),
+                RepJoined,
+                RepJoinedData(
+                    rep=rep, team=team, capacity=capacity, weight=1.0 if weight is None else weight
+                ),
                 ctx,
             )
             return
+        wanted = (
+            None if "team" in clear else team if team is not None else info.team,
+            None if "capacity" in clear else capacity if capacity is not None else info.capacity,
+            1.0 if "weight" in clear else weight if weight is not None else info.weight,
+        )
+        if wanted == (info.team, info.capacity, info.weight):
+            raise InvalidInput("rep", f"{rep!r} is already on the roster with these settings")
         self._trigger(
-            RepJoined, RepJoinedData(rep=rep, team=team, capacity=capacity, weight=weight), ctx
+            RepChanged,
+            RepChangedData(rep=rep, team=wanted[0], capacity=wanted[1], weight=wanted[2]),
+            ctx,
         )
 
     def remove_rep(self, rep: str, reason: str, ctx: Context) -> None:
@@ -384,6 +470,10 @@ class Roster(Aggregate[RosterEvent[Any]]):
         for i, manager in enumerate(managers):
             _require(f"managers[{i}]", manager)
         self._trigger(TeamDefined, TeamDefinedData(team=team, managers=list(managers)), ctx)
+
+    def count_claim(self, rep: str, day: str, lead_id: UUID, ctx: Context) -> None:
+        """Count one claim by ``rep`` on claim day ``day`` (see ``leadflow.domain.pool``)."""
+        self._trigger(ClaimCounted, ClaimCountedData(rep=rep, claim_day=day, lead_id=lead_id), ctx)
 
     def track(
         self,
@@ -413,8 +503,8 @@ def _require(field_name: str, value: str) -> None:
         raise InvalidInput(field_name, "must not be empty")
 
 
-def _check_numbers(capacity: int | None, weight: float) -> None:
+def _check_numbers(capacity: int | None, weight: float | None) -> None:
     if capacity is not None and capacity < 0:
         raise InvalidInput("capacity", "must be 0 or more")
-    if not weight > 0:
+    if weight is not None and not weight > 0:
         raise InvalidInput("weight", "must be more than 0")

@@ -26,15 +26,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leadflow.domain.events import CandidateLoad
-from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import AssignmentRule, Pipeline
 from leadflow.domain.roster import Roster
 
-__all__ = ["Decision", "consider", "counts_for", "decide", "matching_rule", "pick"]
+__all__ = ["RoutingDecision", "consider", "decide", "matching_rule", "pick"]
 
 
 @dataclass(frozen=True)
-class Decision:
+class RoutingDecision:
+    """Who gets a lead, and everything the decision was made on."""
+
     owner: str | None
     """The chosen rep; ``None`` leaves the lead in the pool."""
     strategy: str
@@ -117,7 +118,7 @@ def decide(
     at: datetime,
     *,
     exclude: Collection[str] = (),
-) -> Decision:
+) -> RoutingDecision:
     """Who gets a lead with these ``fields`` (source, campaign, attributes) at ``at``."""
     config = pipeline.assignment
     rule = matching_rule(config.rules, fields)
@@ -125,12 +126,12 @@ def decide(
         reps = [rule.rep] if rule.rep in roster.reps and rule.rep not in exclude else []
         candidates = consider(roster, reps, pipeline, at)
         owner, tie = pick(candidates, "rule", roster.last_given)
-        return Decision(owner, "rule", None, rule.id, candidates, tie, roster.version)
+        return RoutingDecision(owner, "rule", None, rule.id, candidates, tie, roster.version)
     team = rule.team if rule is not None else config.default_team
     reps = [r for r in roster.members(team) if r not in exclude]
     candidates = consider(roster, reps, pipeline, at)
     owner, tie = pick(candidates, config.strategy, roster.last_given)
-    return Decision(
+    return RoutingDecision(
         owner,
         config.strategy,
         team,
@@ -139,16 +140,3 @@ def decide(
         tie,
         roster.version,
     )
-
-
-def counts_for(lead: Lead, pipeline: Pipeline) -> str | None:
-    """The rep this lead counts toward as an open lead, if any.
-
-    Open means owned, not merged away, not erased, and not in one of
-    ``assignment.closed_stages``: the one definition of a rep's load.
-    """
-    if lead.owner is None or lead.merged_into is not None or lead.erased:
-        return None
-    if lead.stage in pipeline.assignment.closed_stages:
-        return None
-    return lead.owner

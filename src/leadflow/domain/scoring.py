@@ -11,9 +11,10 @@ before that clamp, so a rule's own bookkeeping (fit held, cap used) never drifts
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from leadflow.domain.durations import span
 from leadflow.domain.events import ActivityKind, ScoreKind
 from leadflow.domain.pipeline import BantRule, BehaviourRule, MqlRule, ProfileRule, ScoringRules
 
@@ -118,7 +119,8 @@ def behaviour_changes(
                     continue
                 if points > room:
                     points = room
-                    reason += f" (capped at {rule.cap:g} per {_duration(rule.per)})"
+                    per = span(rule.per) if rule.per is not None else "-"
+                    reason += f" (capped at {rule.cap:g} per {per})"
             changes.append(ScoreChange(rule.id, kind, points, reason))
     return changes
 
@@ -156,7 +158,7 @@ def decay_due(lead: Lead, rules: ScoringRules, now: datetime) -> ScoreChange | N
         rule.id,
         ScoreKind.DECAY,
         points,
-        f"{how} per {_duration(rule.every)} without activity (since {since})",
+        f"{how} per {span(rule.every)} without activity (since {since})",
         due_at=due,
     )
 
@@ -178,13 +180,3 @@ def bant_decision(rule: BantRule, stage: str, status: str, answers: dict[str, bo
     if len(met) < rule.required:
         return None
     return f"BANT {len(met)}/4 met ({', '.join(met)}); {rule.required} required"
-
-
-def _duration(value: timedelta | None) -> str:
-    if value is None:
-        return "-"
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -20,9 +20,23 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
-from leadflow.domain.events import TOPICS, LeadEvent, RecordedEvent
+from leadflow.domain.events import (
+    EVENT_TYPES,
+    TOPICS,
+    LeadEvent,
+    RecordedEvent,
+    payload_json,
+    with_offset_times,
+)
 
-__all__ = ["LEAD_TOPICS", "EventMapper", "EventRecord", "decode_state", "event_id"]
+__all__ = [
+    "LEAD_TOPICS",
+    "EventMapper",
+    "EventRecord",
+    "decode_state",
+    "event_id",
+    "lead_event",
+]
 
 _EVENT_ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://leadflow.dev/events")
 
@@ -43,18 +57,20 @@ def encode_event(event: RecordedEvent[Any]) -> bytes:
             "occurred_at": event.occurred_at.isoformat(),
             "recorded_at": event.timestamp.isoformat(),
             "actor": event.actor,
-            "data": event.data.model_dump(mode="json"),
+            "data": payload_json(event.data),
         }
     )
 
 
 def decode_state(cls: type[RecordedEvent[Any]], state: bytes) -> dict[str, Any]:
-    """The stored envelope with its payload upcast to the current version (not validated)."""
+    """The stored envelope with its payload upcast to the current version (not validated),
+    its times written ``+00:00`` (events stored before that was so hold ``...Z``)."""
     envelope: dict[str, Any] = orjson.loads(state)
     stored_version = envelope.get("v", 1)
     if stored_version < cls.VERSION:
         envelope["data"] = cls.upcast(envelope["data"], stored_version)
         envelope["v"] = cls.VERSION
+    with_offset_times(cls.DATA, envelope["data"])
     return envelope
 
 
@@ -162,6 +178,8 @@ class EventRecord:
     recorded_at: datetime
     actor: str
     data: dict[str, Any]
+    """The payload as JSON values; times end ``+00:00`` like the envelope's
+    (:func:`leadflow.domain.events.payload_json`)."""
 
     @functools.cached_property
     def id(self) -> UUID:
@@ -181,3 +199,16 @@ class EventRecord:
             "actor": self.actor,
             "data": self.data,
         }
+
+
+def lead_event(record: EventRecord) -> LeadEvent[Any]:
+    """The domain event a lead record was read from, validated (e.g. for ``Lead.evolve``)."""
+    cls = EVENT_TYPES[record.type]
+    return cls(
+        originator_id=record.lead_id,
+        originator_version=record.sequence,
+        timestamp=record.recorded_at,
+        occurred_at=record.occurred_at,
+        actor=record.actor,
+        data=cls.DATA.model_validate(record.data),
+    )

@@ -1,37 +1,34 @@
-"""The sweep: fire every time-driven rule that is due (``leadflow sweep [--now T]``).
+"""The sweep use case: fire every time-driven rule that is due (``leadflow sweep [--now T]``).
 
-Which leads have a deadline due is a question about every open lead. Until a
-deadline index exists as a read model, the sweep keeps :class:`LeadStates`, an
-in-memory fold of every lead over the log that it brings up to date from its last
-position: the first sweep of a process reads the whole log once (one sequential
-scan, no per-lead queries), later sweeps in the same process read only what was
-recorded since. Leads with something due are then changed one at a time through
-the ordinary optimistic-concurrency save; a conflict re-reads that lead from the
-store and decides again.
+Which leads have a deadline due is a question about every open lead. Until a deadline
+index exists as a read model, the sweep keeps :class:`LeadStates`, an in-memory fold of
+every lead over the log that it brings up to date from its last position: the first sweep
+of a process reads the whole log once (one sequential scan, no per-lead queries), later
+sweeps in the same process read only what was recorded since. Each lead with something
+due (:func:`leadflow.domain.timers.next_due`) is then changed in a unit of work of its
+own, like any other command; a conflict re-reads that lead and decides again.
 """
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import structlog
 
+from leadflow.domain.context import Context
 from leadflow.domain.events import EVENT_TYPES, LeadEvent
 from leadflow.domain.lead import Lead
 from leadflow.domain.timers import next_due
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadflowError
 from leadflow.service.codec import LEAD_TOPICS
+from leadflow.service.store import LeadStore
+from leadflow.service.unit_of_work import RecordedEventRef, unit_of_work
 
-if TYPE_CHECKING:
-    from leadflow.service.application import Leadflow, RecordedEventRef
-
-__all__ = ["LeadStates", "SweepResult", "run_sweep"]
+__all__ = ["LeadStates", "Progress", "SweepResult", "sweep"]
 
 log = structlog.get_logger("leadflow.sweep")
 
@@ -61,13 +58,13 @@ class LeadStates:
         self.position = 0
 
     def catch_up(
-        self, app: Leadflow, batch_size: int = 1000, progress: Progress | None = None
+        self, store: LeadStore, batch_size: int = 1000, progress: Progress | None = None
     ) -> int:
         """Apply what was recorded since the last call; returns the number of events read."""
         read = 0
-        end = app.max_position()
+        end = store.max_position()
         while True:
-            batch = app.recorder.select_notifications(
+            batch = store.recorder.select_notifications(
                 start=self.position,
                 limit=batch_size,
                 topics=LEAD_TOPICS,
@@ -76,7 +73,7 @@ class LeadStates:
             if not batch:
                 return read
             for notification in batch:
-                event = app.mapper.to_domain_event(notification)
+                event = store.mapper.to_domain_event(notification)
                 assert isinstance(event, LeadEvent)
                 lead = self.leads.get(event.originator_id)
                 if lead is not None and event.originator_version <= lead.version:
@@ -88,23 +85,27 @@ class LeadStates:
                 progress("reading", min(self.position, end), end)
 
 
-def run_sweep(
-    app: Leadflow,
+def sweep(
+    store: LeadStore,
     states: LeadStates,
     now: datetime,
     *,
     progress: Progress | None = None,
 ) -> SweepResult:
-    recorded_at = app.clock()
+    """Fire every time-driven rule due at or before ``now``, lead by lead.
+
+    Deterministic and idempotent: sweeping again at the same ``now`` records nothing.
+    """
+    recorded_at = store.clock()
     if now.tzinfo is None:
         raise InvalidInput("now", "must include a UTC offset")
     if now > recorded_at:
         raise InvalidInput(
             "now", f"{now.isoformat()} is in the future (now is {recorded_at.isoformat()})"
         )
-    read = states.catch_up(app, progress=progress)
-    pipeline = app.pipeline
-    roster = app.roster()
+    read = states.catch_up(store, progress=progress)
+    pipeline = store.pipeline
+    roster = store.roster()
 
     def manager_of(rep: str) -> str | None:
         """A breach escalates to the first manager of the rep's team on the roster now."""
@@ -115,18 +116,19 @@ def run_sweep(
     changed = 0
     failed: dict[UUID, str] = {}
     lead_ids = list(states.leads)
+    ctx = Context(actor="system:sweep", occurred_at=now, recorded_at=recorded_at)
     for done, lead_id in enumerate(lead_ids, start=1):
         if progress is not None and (done % 500 == 0 or done == len(lead_ids)):
             progress("sweeping", done, len(lead_ids))
         if next_due(states.leads[lead_id], pipeline, now) is None:
             continue
         for attempt in range(1, 4):
-            lead = copy.deepcopy(states.leads[lead_id])  # the fold changes only once saved
             try:
-                lead.sweep(pipeline, now, recorded_at, manager_of=manager_of)
-                result = app._commit("sweep", lead)
+                with unit_of_work(store, "sweep", ctx) as uow:
+                    lead = uow.lead(lead_id)
+                    lead.sweep(pipeline, now, recorded_at, manager_of=manager_of)
+                    result = uow.commit()
             except ConcurrencyConflict:
-                states.leads[lead_id] = app.get_lead(lead_id)
                 log.info("sweep_conflict_retried", lead_id=str(lead_id), attempt=attempt)
                 continue
             except LeadflowError as exc:

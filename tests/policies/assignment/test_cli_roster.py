@@ -22,6 +22,7 @@ def capture(db_url: str, email: str) -> str:
 
 
 def test_reps_are_added_listed_and_given_new_leads(db_url: str) -> None:
+    leadflow(db_url, "team", "define", "east", "--manager", "manager:ivy")
     leadflow(db_url, "rep", "add", "rep:a", "--team", "east", "--capacity", "5")
     leadflow(db_url, "rep", "add", "rep:b", "--weight", "2")
     capture(db_url, "one@example.com")

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from leadflow.domain.commands import CaptureLead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service.application import Leadflow
+from leadflow.service.intake import capture
+from leadflow.service.unit_of_work import unit_of_work
 
 UsePipeline = Callable[..., Pipeline]
 
@@ -20,6 +21,7 @@ def test_loads_follow_assign_release_and_closing_stages(app: Leadflow) -> None:
     lead = app.capture(email="ada@example.com").lead_id
     other = app.capture(email="bob@example.com").lead_id
     assert app.roster().load("rep:a") == 2
+    app.add_rep("rep:b")
 
     app.assign(lead, "rep:b")
     assert (app.roster().load("rep:a"), app.roster().load("rep:b")) == (1, 1)
@@ -53,15 +55,16 @@ def test_a_decision_on_a_stale_roster_is_a_conflict_not_a_lost_update(db_url: st
     try:
         one.add_rep("rep:a")
         one.add_rep("rep:b")
-        stale = two.intake()
-        stale.roster = two.roster()
+        stale = two.roster()  # read before the capture below
         one.capture(email="first@example.com")  # rep:a's load is now 1
+        two.roster = lambda: stale  # type: ignore[method-assign]
 
-        stale.capture(CaptureLead(email="second@example.com"), two._context(None, None))
-        leads = list(stale.leads.values())
-        assert leads[0].owner == "rep:a"  # decided on the stale loads
-        with pytest.raises(ConcurrencyConflict):
-            two._commit("capture", *leads, also=stale.aggregates()[len(leads) :])
+        with unit_of_work(two, "capture", two.context()) as uow:
+            command = two.validate_capture({"email": "second@example.com"})
+            outcome = capture(uow, command, uow.ctx)
+            assert outcome.assigned_to == "rep:a"  # decided on the stale loads
+            with pytest.raises(ConcurrencyConflict):
+                uow.commit()
 
         assert one.roster().load("rep:a") == 1
     finally:
@@ -135,9 +138,9 @@ def test_a_fresh_process_starts_from_the_latest_roster_snapshot(app: Leadflow, d
     from leadflow.adapters.store import open_store
 
     app.roster_snapshot_every = 4
+    app.define_team("east", ["user:boss"])
     app.add_rep("rep:a", team="east", capacity=9)
     app.add_rep("rep:b", weight=2)
-    app.define_team("east", ["user:boss"])
     for i in range(7):
         app.capture(email=f"l{i}@example.com")
     app.release(app.capture(email="x@example.com").lead_id, "to the pool")
@@ -145,7 +148,7 @@ def test_a_fresh_process_starts_from_the_latest_roster_snapshot(app: Leadflow, d
 
     fresh = open_store(db_url)
     try:
-        snapshots = list(fresh._roster_snapshots().get(live.id))
+        snapshots = list(fresh.roster_snapshots().get(live.id))
         assert [s.originator_version for s in snapshots] == [4, 8, 12]
         rebuilt = fresh.roster()
         replayed = fresh.roster_at(live.version)  # every event from the start
@@ -210,7 +213,7 @@ def test_a_capture_refused_after_its_assignment_leaves_the_roster_untouched(
     # An import row's key is reserved after the new lead's assignment was decided.
     monkeypatch.setattr(ContactKey, "reserve", refuse_import_keys)
     with pytest.raises(InvalidInput):
-        app.capture_batch([(CaptureLead(email="ada@example.com"), "external:1")])
+        app.capture_batch([(app.validate_capture({"email": "ada@example.com"}), "external:1")])
     monkeypatch.undo()
 
     assert app.roster().version == version

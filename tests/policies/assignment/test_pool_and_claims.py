@@ -9,14 +9,20 @@ import pytest
 
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.roster import Roster
-from leadflow.errors import InvalidInput
+from leadflow.errors import InvalidInput, NotPermitted
 from leadflow.service.application import Leadflow
 
 UsePipeline = Callable[..., Pipeline]
 
 
 def pool_leads(app: Leadflow, count: int) -> list[UUID]:
-    return [app.capture(email=f"pool{i}@example.com").lead_id for i in range(count)]
+    """Leads in the pool, and reps rep:a and rep:b on the roster (added after the captures,
+    so that nobody was assigned at capture)."""
+    leads = [app.capture(email=f"pool{i}@example.com").lead_id for i in range(count)]
+    for rep in ("rep:a", "rep:b"):
+        if rep not in app.roster().reps:
+            app.add_rep(rep)
+    return leads
 
 
 def test_a_rep_claims_up_to_the_daily_limit(app: Leadflow, use_pipeline: UsePipeline) -> None:
@@ -104,7 +110,7 @@ def test_two_claims_racing_past_the_limit_conflict_and_the_retry_is_refused(
         with pytest.raises(InvalidInput) as refused:
             two.claim(second, "rep:a")
 
-        assert len(reads) > 2  # decided on the stale read, conflicted, re-read on the retry
+        assert len(reads) == 2  # decided on the stale read, conflicted, re-read on the retry
         assert "pool.daily_claim_limit is 1" in refused.value.reason
         assert one.get_lead(second).owner is None
     finally:
@@ -149,13 +155,13 @@ def test_a_previous_owner_may_reclaim_after_the_wait(
 
 def test_only_a_manager_assigns_when_required(app: Leadflow, use_pipeline: UsePipeline) -> None:
     use_pipeline(assignment={"require_manager": True, "on_capture": False})
-    app.add_rep("rep:a", team="east")
     app.define_team("east", ["user:boss"])
+    app.add_rep("rep:a", team="east")
     lead = pool_leads(app, 1)[0]
 
-    with pytest.raises(InvalidInput) as refused:
+    with pytest.raises(NotPermitted) as refused:
         app.assign(lead, "rep:a", actor="user:someone")
-    assert refused.value.field == "actor"
+    assert (refused.value.actor, refused.value.allowed) == ("user:someone", ["user:boss"])
 
     app.assign(lead, "rep:a", actor="user:boss")
     data = next(app.read_events(types=["LeadAssigned"])).data
@@ -164,8 +170,8 @@ def test_only_a_manager_assigns_when_required(app: Leadflow, use_pipeline: UsePi
 
 
 def test_anyone_assigns_when_managers_are_not_required(app: Leadflow) -> None:
-    app.add_rep("rep:a", team="east")
     app.define_team("east", ["user:boss"])
+    app.add_rep("rep:a", team="east")
     lead = pool_leads(app, 1)[0]
     app.release(lead, "to the pool")
 

@@ -172,6 +172,8 @@ def test_an_attribute_rule_sends_matching_leads_to_its_team(
             ]
         }
     )
+    app.define_team("east", [])
+    app.define_team("west", [])
     app.add_rep("rep:east1", team="east")
     app.add_rep("rep:west1", team="west")
 
@@ -203,6 +205,8 @@ def test_a_default_team_limits_candidates_when_no_rule_matches(
     app: Leadflow, use_pipeline: UsePipeline
 ) -> None:
     use_pipeline(assignment={"default_team": "inbound"})
+    app.define_team("inbound", [])
+    app.define_team("outbound", [])
     app.add_rep("rep:in", team="inbound")
     app.add_rep("rep:out", team="outbound")
 

@@ -7,11 +7,14 @@ from uuid import uuid4
 
 import pytest
 
-from leadflow.domain.commands import CaptureLead
 from leadflow.domain.dedupe import key_id
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service.application import Leadflow
+from leadflow.service.intake import capture
+from leadflow.service.unit_of_work import unit_of_work
+
+from conftest import on_roster
 
 UsePipeline = Callable[..., Pipeline]
 
@@ -45,6 +48,7 @@ def test_a_different_person_is_a_new_lead(app: Leadflow) -> None:
 
 def test_the_touch_names_the_owner_to_tell(app: Leadflow) -> None:
     first = app.capture(email="ada@example.com")
+    on_roster(app, "rep:li")
     app.assign(first.lead_id, "rep:li")
 
     app.capture(email="ADA@Example.com ", source="webinar")
@@ -113,19 +117,19 @@ def test_two_concurrent_captures_of_one_person_conflict_in_the_store(db_url: str
 
     one, two = open_store(db_url, actor="user:a"), open_store(db_url, actor="user:b")
     try:
-        command = CaptureLead(email="ada@example.com")
+        command = one.validate_capture({"email": "ada@example.com"})
         # Both decide before either saves: neither sees the other's key.
-        first, second = one.intake(), two.intake()
-        first.capture(command, one._context(None, None))
-        second.capture(command, two._context(None, None))
-        one._commit("capture", *first.leads.values(), also=first.aggregates()[1:])
-
-        with pytest.raises(ConcurrencyConflict):
-            two._commit("capture", *second.leads.values(), also=second.aggregates()[1:])
+        with unit_of_work(one, "capture", one.context()) as first:
+            created = capture(first, command, first.ctx)
+            with unit_of_work(two, "capture", two.context()) as second:
+                capture(second, command, second.ctx)
+                first.commit()
+                with pytest.raises(ConcurrencyConflict):
+                    second.commit()
 
         # The ordinary command retries on a fresh read and finds the match.
         retried = two.capture(email="ada@example.com")
-        assert retried.lead_id in first.leads
+        assert retried.lead_id == created.lead_id
         assert [e.type for e in retried.events] == ["TouchRecorded"]
         assert len(lead_ids(one)) == 1
     finally:
@@ -136,7 +140,7 @@ def test_two_concurrent_captures_of_one_person_conflict_in_the_store(db_url: str
 def test_the_index_is_found_by_key_id_without_scanning(app: Leadflow) -> None:
     lead = app.capture(email="ada@example.com").lead_id
 
-    key = app._find_key(key_id("email", "ada@example.com"))
+    key = app.key(key_id("email", "ada@example.com"))
 
     assert key is not None
     assert (key.kind, key.lead_id) == ("email", lead)
@@ -149,7 +153,7 @@ def test_a_lead_whose_personal_data_was_erased_no_longer_matches(app: Leadflow) 
     again = app.capture(email="ada@example.com")
 
     assert again.lead_id != first.lead_id
-    key = app._find_key(key_id("email", "ada@example.com"))
+    key = app.key(key_id("email", "ada@example.com"))
     assert key is not None
     assert key.lead_id == again.lead_id
     moves = [r for r in app.read_events(include_org=True) if r.type == "ContactKeyMoved"]

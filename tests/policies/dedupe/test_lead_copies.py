@@ -13,9 +13,12 @@ from leadflow.errors import IllegalTransition
 from leadflow.service.application import Leadflow
 from leadflow.service.pipeline_files import default_pipeline
 
+from conftest import on_roster
+
 
 def test_a_copied_lead_shares_no_mutable_field_with_the_original(app: Leadflow) -> None:
     lead_id = app.capture(email="ada@example.com").lead_id
+    on_roster(app, "rep:a")
     app.assign(lead_id, "rep:a")
     lead = app.get_lead(lead_id)
 
@@ -38,6 +41,7 @@ def pipeline_accepting_hand_offs_into_sal_from_any_stage() -> Pipeline:
 def test_a_refused_hand_off_acceptance_leaves_the_lead_as_stored(app: Leadflow) -> None:
     app.activate_pipeline(pipeline_accepting_hand_offs_into_sal_from_any_stage())
     lead_id = app.capture(email="ada@example.com", stage="subscriber").lead_id
+    on_roster(app, "rep:a", "rep:b")
     app.assign(lead_id, "rep:a")
     app.hand_off(lead_id, "rep:b")
 

@@ -8,6 +8,8 @@ from leadflow.domain.dedupe import key_id
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 
+from conftest import on_roster
+
 
 def test_merge_moves_the_duplicates_keys_to_the_survivor(app: Leadflow) -> None:
     survivor = app.capture(email="ada@example.com").lead_id
@@ -16,7 +18,7 @@ def test_merge_moves_the_duplicates_keys_to_the_survivor(app: Leadflow) -> None:
     app.merge(duplicate, survivor)
 
     for kind, value in (("phone", "+8613800138000"), ("email", "ada.li@work.example")):
-        key = app._find_key(key_id(kind, value))
+        key = app.key(key_id(kind, value))
         assert key is not None
         assert (key.lead_id, key.previous) == (survivor, duplicate)
     assert app.capture(phone="138-0013-8000").lead_id == survivor
@@ -62,7 +64,7 @@ def test_unmerge_leaves_the_survivors_own_keys_alone(app: Leadflow) -> None:
 
     app.unmerge(duplicate, reason="mistake")
 
-    key = app._find_key(key_id("email", "ada@example.com"))
+    key = app.key(key_id("email", "ada@example.com"))
     assert key is not None
     assert key.lead_id == survivor
 
@@ -91,6 +93,7 @@ def test_a_merged_duplicate_stops_counting_toward_its_owners_load(app: Leadflow)
     app.add_rep("rep:a")
     survivor = app.capture(email="ada@example.com").lead_id
     duplicate = app.capture(email="ada.li@work.example").lead_id
+    on_roster(app, "rep:b")
     app.assign(duplicate, "rep:b")
     assert app.roster().load("rep:b") == 1
 

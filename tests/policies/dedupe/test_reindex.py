@@ -8,12 +8,14 @@ from typer.testing import CliRunner
 
 from leadflow.domain.lead import Lead
 from leadflow.service.application import Leadflow
+from leadflow.service.unit_of_work import unit_of_work
 
 
 def legacy_capture(app: Leadflow, **contact: str) -> UUID:
     """A lead saved the way leads were before dedupe: no contact keys."""
-    lead = Lead.capture(uuid4(), app.pipeline, app._context(None, None), **contact)  # type: ignore[arg-type]
-    app._save_leads([lead])
+    with unit_of_work(app, "legacy_capture", app.context()) as uow:
+        lead = uow.add_lead(Lead.capture(uuid4(), app.pipeline, uow.ctx, **contact))  # type: ignore[arg-type]
+        uow.commit()
     return lead.id
 
 

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from leadflow.adapters.cli import app as cli
 from leadflow.adapters.store import open_store
-from leadflow.domain.explain import explain_lead
+from leadflow.domain.explain import Cause, explain_lead
 from leadflow.service.application import Leadflow
 
 from ..helpers import default_document, pipeline_with
-from conftest import FakeClock
+from conftest import FakeClock, on_roster
 
 
 def _engaged_lead(app: Leadflow, clock: FakeClock) -> str:
@@ -44,7 +44,7 @@ def test_explain_lists_every_score_change_with_rule_delta_and_score(
         ("unsubscribed", -30.0, 20.0),
         ("decay", -2.0, 18.0),
     ]
-    assert explanation.steps[2].cause == "#4 ActivityRecorded"
+    assert explanation.steps[2].cause == Cause(4, "ActivityRecorded")
     assert explanation.steps[-1].due_at == history[-2].occurred_at + timedelta(days=30)
     assert explanation.score == 18.0
     assert explanation.consistent
@@ -96,6 +96,7 @@ def test_the_sweep_command_is_idempotent_at_the_same_now(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'lf.db'}"
     lf = open_store(url, clock=FakeClock())
     lead_id = lf.capture(email="a@example.com", at=None).lead_id
+    on_roster(lf, "rep:mei")
     lf.assign(lead_id, "rep:mei")
     lf.close()
     runner = CliRunner()

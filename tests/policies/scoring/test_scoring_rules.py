@@ -84,7 +84,7 @@ def test_a_cap_grants_only_the_remainder_when_the_points_would_exceed_it() -> No
     d = Driver(pipeline, email="a@x.com")
     deltas = [scored(d.at(hours=1).activity("download")) for _ in range(4)]
     assert [s[0][1] if s else None for s in deltas] == [4, 4, 2, None]
-    assert "capped at 10 per 1w" in d.events[-2].data.reason
+    assert "capped at 10 per 7d" in d.events[-2].data.reason
 
 
 def test_a_cap_frees_up_once_earlier_points_leave_the_window() -> None:

@@ -9,8 +9,9 @@ from leadflow.service.application import Leadflow
 from conftest import FakeClock
 
 
-def _breached_handoff(app: Leadflow, clock: FakeClock, to: str) -> UUID:
-    lead_id = app.capture(email="a@example.com").lead_id
+def _breached_handoff(app: Leadflow, clock: FakeClock, to: str, team: str | None = None) -> UUID:
+    lead_id = app.capture(email="a@example.com").lead_id  # in the pool: no rep yet
+    app.add_rep(to, team=team)
     app.change_stage(lead_id, "mql", reason="engaged")
     app.hand_off(lead_id, to)
     clock.advance(days=3)  # the shipped handoff_sla is 2d
@@ -21,8 +22,7 @@ def test_the_breach_escalates_to_the_manager_of_the_reps_team_on_the_roster(
     app: Leadflow, clock: FakeClock
 ) -> None:
     app.define_team("sales_east", ["manager:wu", "manager:lena"])
-    app.add_rep("rep:li", team="sales_east")
-    lead_id = _breached_handoff(app, clock, "rep:li")
+    lead_id = _breached_handoff(app, clock, "rep:li", team="sales_east")
     app.sweep()
     [escalated] = list(app.read_events(lead_id=lead_id, types=["HandOffEscalated"]))
     assert escalated.data["to"] == "manager:wu"
@@ -31,8 +31,7 @@ def test_the_breach_escalates_to_the_manager_of_the_reps_team_on_the_roster(
 def test_a_rep_without_a_managed_team_escalates_to_the_rules_escalate_to(
     app: Leadflow, clock: FakeClock
 ) -> None:
-    app.add_rep("rep:li")  # no team
-    lead_id = _breached_handoff(app, clock, "rep:li")
+    lead_id = _breached_handoff(app, clock, "rep:li")  # no team
     app.sweep()
     [escalated] = list(app.read_events(lead_id=lead_id, types=["HandOffEscalated"]))
     assert escalated.data["to"] == app.pipeline.sla.handoff.escalate_to  # type: ignore[union-attr]

@@ -146,7 +146,7 @@ def test_through_the_store_a_second_sweep_records_nothing_even_in_a_new_process(
             fresh = open_store(url, clock=lambda: now[0])  # folds the whole log anew
             try:
                 assert fresh.sweep().events == ()
-                for lead_id, lead in (app._lead_states.leads if app._lead_states else {}).items():
+                for lead_id, lead in app.sweep_states.leads.items():
                     assert fresh.get_lead(lead_id) == lead
             finally:
                 fresh.close()

@@ -11,12 +11,13 @@ from leadflow.adapters.store import open_store
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 
-from conftest import FakeClock
+from conftest import FakeClock, on_roster
 
 
 def _assigned(app: Leadflow, clock: FakeClock, owner: str = "rep:mei") -> UUID:
     lead_id = app.capture(email="a@example.com").lead_id
     clock.advance(hours=1)
+    on_roster(app, owner)
     app.assign(lead_id, owner)
     return lead_id
 
@@ -76,7 +77,8 @@ def test_sweep_sees_what_other_processes_recorded_since_its_last_run(
     assert app.sweep().events == ()
     other = open_store(db_url, clock=clock)
     try:
-        second = other.capture(email="b@example.com").lead_id
+        second = other.capture(email="b@example.com").lead_id  # goes to rep:mei
+        on_roster(other, "rep:tom")
         other.assign(second, "rep:tom")
         other.record_activity(first, "call")  # the first lead is followed up elsewhere
     finally:
@@ -92,6 +94,7 @@ def test_a_breached_hand_off_is_escalated_once_per_deadline(
 ) -> None:
     lead_id = app.capture(email="a@example.com").lead_id
     app.change_stage(lead_id, "mql")
+    on_roster(app, "rep:li")
     app.hand_off(lead_id, "rep:li")
     due = clock.now + app.pipeline.handoff_sla
     clock.advance(days=3)
@@ -115,7 +118,7 @@ def test_score_and_rule_state_after_replay_equal_the_live_lead(
         app.record_activity(lead_id, kind)
     clock.advance(days=75)
     app.sweep()
-    live = app._lead_states.leads[lead_id] if app._lead_states else None
+    live = app.sweep_states.leads[lead_id]
     reopened = open_store(db_url, clock=clock)
     try:
         replayed = reopened.get_lead(lead_id)

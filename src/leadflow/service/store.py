@@ -1,0 +1,322 @@
+"""The event store: loading aggregates and appending their events atomically.
+
+:class:`LeadStore` is the eventsourcing ``Application`` that owns the recorder, the
+mapper and the caches. It knows nothing of commands: use cases ask it for aggregates
+through a :class:`~leadflow.service.unit_of_work.UnitOfWork`, which hands back what
+changed in one :meth:`LeadStore.append`. Persistence is chosen by ``env`` (see
+``leadflow.adapters.store``).
+
+Loaded leads are cached and fast-forwarded with any newer events from the store before
+each use (one indexed read), so several processes can write the same store. The roster,
+which every assignment reads, is kept in memory here and brought up to date the same
+way; a fresh process starts from its latest snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    EventStore,
+    IntegrityError,
+    Mapper,
+    Notification,
+    PersistenceError,
+    Recording,
+)
+
+from leadflow.domain.aggregate import Aggregate
+from leadflow.domain.context import Context
+from leadflow.domain.dedupe import ContactKey
+from leadflow.domain.events import LeadEvent
+from leadflow.domain.lead import Lead
+from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineLog
+from leadflow.domain.roster import ROSTER_ID, Roster, RosterEvent, RosterSnapshot
+from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadNotFound
+from leadflow.service import log_reader
+from leadflow.service.codec import EventMapper, EventRecord
+from leadflow.service.pipeline_files import default_pipeline
+
+__all__ = ["IndexedRecorder", "LeadStore"]
+
+log = structlog.get_logger("leadflow")
+
+Clock = Callable[[], datetime]
+
+
+@runtime_checkable
+class IndexedRecorder(Protocol):
+    """What leadflow's own recorders add to the library's (see ``leadflow.adapters``):
+    one lead's events by its key, and a bulk "which of these ids exist"."""
+
+    def select_lead_notifications(self, lead_id: UUID) -> Sequence[Notification]: ...
+
+    def select_existing_originators(self, ids: Sequence[UUID]) -> set[UUID]: ...
+
+
+def _project(aggregate: Aggregate[Any] | None, events: Iterable[Any]) -> Aggregate[Any] | None:
+    """Fold events into an aggregate (the library's default type-checks each event, slowly)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+class LeadStore(Application[UUID]):
+    """Aggregates in, aggregates out; every append is atomic and conflict-checked."""
+
+    name = "leadflow"
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+    }
+    roster_snapshot_every = 1000
+    """Roster events between snapshots (a fresh process reads at most this many)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, *, clock: Clock) -> None:
+        super().__init__(dict(env or {}))
+        self.clock = clock
+        self._pipeline_log: PipelineLog | None = None
+        self._roster: Roster | None = None
+        self._snapshot_store: EventStore[UUID] | None = None
+        self._indexed = isinstance(self.recorder, IndexedRecorder)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return EventMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
+
+    # -- loading ------------------------------------------------------------------------
+
+    def lead(self, lead_id: UUID) -> Lead:
+        """The lead as stored now; :class:`LeadNotFound` if there is none."""
+        try:
+            lead = self.repository.get(lead_id, projector_func=_project)
+        except AggregateNotFoundError:
+            raise LeadNotFound(lead_id) from None
+        if not isinstance(lead, Lead):
+            raise LeadNotFound(lead_id)
+        return lead
+
+    def find_lead(self, lead_id: UUID) -> Lead | None:
+        try:
+            return self.lead(lead_id)
+        except LeadNotFound:
+            return None
+
+    def key(self, key_id: UUID) -> ContactKey | None:
+        """The contact (or import) key aggregate, ``None`` when the key is free."""
+        try:
+            key = self.repository.get(key_id, projector_func=_project)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(key, ContactKey)
+        return key
+
+    def existing(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregate ids exist: one query on leadflow's recorders."""
+        if self._indexed:
+            assert isinstance(self.recorder, IndexedRecorder)
+            return self.recorder.select_existing_originators(list(ids))
+        return {i for i in ids if self.key(i) is not None or self.find_lead(i) is not None}
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    def pipeline_log(self) -> PipelineLog:
+        if self._pipeline_log is None:
+            try:
+                found = self.repository.get(PIPELINE_LOG_ID, projector_func=_project)
+                assert isinstance(found, PipelineLog)
+                self._pipeline_log = found
+            except AggregateNotFoundError:
+                self._pipeline_log = PipelineLog()
+        return self._pipeline_log
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline in force; the shipped default is activated on first use."""
+        current = self.pipeline_log().current
+        if current is None:
+            now = self.clock()
+            # Another process opening the same new store may put it in force first: then
+            # this append conflicts, and the re-read finds theirs.
+            with contextlib.suppress(ConcurrencyConflict):
+                self.record_pipeline(default_pipeline(), Context("system:init", now, now))
+            current = self.pipeline_log().current
+            assert current is not None
+        return current
+
+    def pipeline_version(self, version: str) -> Pipeline:
+        """A pipeline version that was activated (the rules behind a past decision)."""
+        try:
+            return self.pipeline_log().versions[version]
+        except KeyError:
+            raise InvalidInput(
+                "pipeline_version", f"no pipeline {version!r} was activated"
+            ) from None
+
+    def record_pipeline(self, pipeline: Pipeline, ctx: Context) -> bool:
+        """Put ``pipeline`` in force; returns False if it already was."""
+        self._pipeline_log = None  # re-read: another process may have activated one
+        plog = self.pipeline_log()
+        if not plog.activate(pipeline, ctx):
+            return False
+        try:
+            self.append([plog])
+        finally:
+            self._pipeline_log = None
+        log.info("pipeline_activated", version=pipeline.version, name=pipeline.name)
+        return True
+
+    # -- the roster ---------------------------------------------------------------------
+
+    def roster(self) -> Roster:
+        """The roster as stored now (kept in memory; only newer events are read).
+
+        Kept here rather than in the library's aggregate cache, which would deep-copy the
+        whole ledger on every read. A unit of work changes this copy; if its command
+        fails, :meth:`forget_roster` drops it.
+        """
+        roster = self._roster
+        if roster is None:
+            latest = list(self.roster_snapshots().get(ROSTER_ID, desc=True, limit=1))
+            roster = Roster()
+            if latest:
+                assert isinstance(latest[0], RosterSnapshot)
+                roster = latest[0].mutate(None)
+        if not roster.pending_events:  # mid-command, the working copy is the one to use
+            for event in self.repository.event_store.get(ROSTER_ID, gt=roster.version):
+                assert isinstance(event, RosterEvent)
+                Roster.evolve(roster, event)
+        self._roster = roster
+        return roster
+
+    def forget_roster(self) -> None:
+        """Drop the in-memory roster (a command that changed it failed)."""
+        self._roster = None
+
+    def roster_at(self, version: int) -> Roster:
+        """The roster as it stood at ``version`` (``LeadAssigned.roster_version``)."""
+        try:
+            roster = self.repository.get(ROSTER_ID, version=version, projector_func=_project)
+        except AggregateNotFoundError:
+            return Roster()
+        assert isinstance(roster, Roster)
+        return roster
+
+    def roster_snapshots(self) -> EventStore[UUID]:
+        """The snapshot table (created on first use), for the roster only: leads are small
+        enough to replay, and their loads should not pay a snapshot lookup."""
+        if self._snapshot_store is None:
+            for attempt in range(3):
+                try:
+                    recorder = self.factory.aggregate_recorder("snapshots")
+                    break
+                except PersistenceError:
+                    # Two processes creating the table at once: PostgreSQL refuses one of
+                    # the concurrent CREATE TABLE IF NOT EXISTS; by now the table exists.
+                    if attempt == 2:
+                        raise
+            self._snapshot_store = EventStore(mapper=self.mapper, recorder=recorder)
+        return self._snapshot_store
+
+    def _snapshot_roster(self, before: int, roster: Roster) -> None:
+        every = self.roster_snapshot_every
+        if roster.version // every == before // every:
+            return
+        # IntegrityError: another process wrote this version's snapshot first.
+        with contextlib.suppress(IntegrityError):
+            self.roster_snapshots().put([RosterSnapshot.take(roster, self.clock())])
+        log.info("roster_snapshot_taken", version=roster.version)
+
+    # -- appending ----------------------------------------------------------------------
+
+    def append(self, aggregates: Sequence[Aggregate[Any]]) -> list[Recording[UUID]]:
+        """Save the pending events of ``aggregates`` in one atomic append.
+
+        A stale version (another writer saved first) raises :class:`ConcurrencyConflict`
+        and nothing is saved; the cached copies are dropped so the retry reads afresh.
+        """
+        events: list[Any] = []
+        roster_before: int | None = None
+        for aggregate in aggregates:
+            pending = aggregate.collect_events()
+            if isinstance(aggregate, Roster) and pending:
+                roster_before = pending[0].originator_version - 1
+            events.extend(pending)
+        if not events:
+            return []
+        try:
+            recordings = self.events.put(events)
+        except IntegrityError as exc:
+            self._forget(aggregates)
+            first = aggregates[0].id if aggregates else ROSTER_ID
+            raise ConcurrencyConflict(first) from exc
+        cache = self.repository.cache
+        if cache is not None and not self.repository.fastforward:
+            for aggregate in aggregates:
+                cache.put(aggregate.id, aggregate)
+        if roster_before is not None:
+            roster = next(a for a in aggregates if isinstance(a, Roster))
+            self._snapshot_roster(roster_before, roster)
+        return recordings
+
+    def _forget(self, aggregates: Iterable[Aggregate[Any]]) -> None:
+        cache = self.repository.cache
+        for aggregate in aggregates:
+            if isinstance(aggregate, Roster):
+                self.forget_roster()
+            elif cache is not None:
+                with contextlib.suppress(KeyError):
+                    cache.get(aggregate.id, evict=True)
+
+    # -- reading the log ----------------------------------------------------------------
+
+    def read_events(
+        self,
+        *,
+        after: int = 0,
+        lead_id: UUID | None = None,
+        types: Iterable[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_org: bool = False,
+        batch_size: int = 1000,
+    ) -> Iterator[EventRecord]:
+        """Lead events in log order, after position ``after``; filters combine with AND.
+
+        ``since``/``until`` bound ``occurred_at`` (inclusive); see :mod:`.log_reader`.
+        A generator of its own, so the store stays open while a caller reads.
+        """
+        mapper = self.mapper
+        assert isinstance(mapper, EventMapper)
+        by_lead = None
+        if self._indexed:
+            assert isinstance(self.recorder, IndexedRecorder)
+            by_lead = self.recorder.select_lead_notifications
+        yield from log_reader.read_events(
+            self.recorder,
+            mapper,
+            by_lead,
+            after=after,
+            lead_id=lead_id,
+            types=types,
+            since=since,
+            until=until,
+            include_org=include_org,
+            batch_size=batch_size,
+        )
+
+    def lead_history(self, lead_id: UUID) -> list[LeadEvent[Any]]:
+        """One lead's events, in order, read by the lead's id (no log scan)."""
+        events = [e for e in self.events.get(lead_id) if isinstance(e, LeadEvent)]
+        if not events:
+            raise LeadNotFound(lead_id)
+        return events
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
