@@ -5,23 +5,23 @@ PostgreSQL when ``LEADFLOW_TEST_POSTGRES`` is set), through two ``Leadflow`` ins
 on the same store (two processes, each with its own caches). After every step:
 
 1. every rep's load on the roster equals the number of leads that count for them
-   (``ownership.counts_for`` applied to every lead as loaded);
-2. every lead in the pool is open and unowned;
-3. the ``lf_leads`` read model, brought up to date, puts the same leads in the pool as
+   (``ownership.counts_for`` applied to every lead as loaded), in both processes;
+2. no lead counts for a rep who is not on the roster (one who left, or never joined);
+3. every lead in the pool is open and unowned, by the leads and by ``lf_leads.in_pool``;
+4. the ``lf_leads`` read model, brought up to date, puts the same leads in the pool as
    the leads themselves do.
 
-The read model is checked after every step too: its catch-up is incremental (a step
-writes a handful of events), so this costs little next to the commands.
+The read model is checked after every step: its catch-up is incremental (a step writes a
+handful of events), so it costs little next to the commands.
 
 The checkers are plain functions, each shown able to fail on a hand-built state, so
 that a passing machine means something.
 
 Two rules are checked by deterministic tests below rather than by the machine, because
-today's code breaks them (``xfail(strict=True)``, so each flips when fixed): a rep who
-left the roster keeps no lead and gains none, and loads follow a change of
-``assignment.closed_stages``. The machine therefore only checks, right after a
-``redistribute``, that none of the rep's open leads stayed with them, and it only
-switches between pipelines with the same closed stages.
+today's code breaks them (``xfail(strict=True)``, so each flips when fixed): loads follow
+a change of ``assignment.closed_stages``, and a second process sees a pipeline another
+one activated. The machine therefore only switches between pipelines with the same
+closed stages, and activates them through the process that checks.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import LeadflowError
 from leadflow.projections.leads import LEADS
-from leadflow.projections.runner import ProjectionRunner
+from leadflow.projections.runner import ProjectionRunner, all_projections
 from leadflow.service.application import Leadflow
 from leadflow.service.pipeline_files import default_pipeline
 
@@ -134,19 +134,28 @@ class Facts:
     erased: bool = False
 
 
-def read_model_pool(runner: ProjectionRunner, closed: Collection[str]) -> dict[str, bool]:
-    """Lead id -> whether ``lf_leads`` puts it in the pool (its ``in_pool`` column if it has
-    one, else ``ownership.in_pool`` over the row)."""
+def read_model_rows(
+    runner: ProjectionRunner, closed: Collection[str]
+) -> dict[str, tuple[Facts, bool]]:
+    """Lead id -> (the row's ownership facts, whether ``lf_leads`` puts it in the pool: its
+    ``in_pool`` column, or ``ownership.in_pool`` over the row before that column existed)."""
     has_column = "in_pool" in LEADS.c
-    columns = [LEADS.c.lead_id, LEADS.c.owner, LEADS.c.stage, LEADS.c.merged_into, LEADS.c.erased]
-    if has_column:
-        columns.append(LEADS.c.in_pool)
     with runner.engine.connect() as conn:
-        rows = conn.execute(sa.select(*columns)).all()
-    return {
-        row.lead_id: bool(row.in_pool) if has_column else ownership.in_pool(row, closed)
-        for row in rows
-    }
+        rows = conn.execute(sa.select(LEADS)).mappings().all()
+    result: dict[str, tuple[Facts, bool]] = {}
+    for row in rows:
+        facts = Facts(row["owner"], row["stage"], row["merged_into"], bool(row["erased"]))
+        pooled = bool(row["in_pool"]) if has_column else ownership.in_pool(facts, closed)
+        result[row["lead_id"]] = (facts, pooled)
+    return result
+
+
+def off_roster(
+    roster_reps: Collection[str], leads: Iterable[ownership.OwnershipFacts], closed: Collection[str]
+) -> dict[str, int]:
+    """Rep -> how many leads count for them, for reps not on the roster."""
+    counts = Counter(ownership.counts_for(lead, closed) for lead in leads)
+    return {rep: n for rep, n in counts.items() if rep is not None and rep not in roster_reps}
 
 
 # ---- the checkers can fail ----------------------------------------------------------------
@@ -173,6 +182,13 @@ def test_load_check_passes_on_a_consistent_state() -> None:
     leads = [Facts(owner="rep:a"), Facts(owner="rep:a", merged_into="x"), Facts(erased=True)]
 
     assert load_mismatches(lambda r: {"rep:a": 1}.get(r, 0), ["rep:a"], leads, CLOSED) == {}
+
+
+def test_off_roster_check_fails_for_a_lead_counting_for_a_rep_who_is_not_there() -> None:
+    leads = [Facts(owner="rep:a"), Facts(owner="rep:gone"), Facts(owner="rep:gone", erased=True)]
+
+    assert off_roster(["rep:a"], leads, CLOSED) == {"rep:gone": 1}
+    assert off_roster(["rep:a", "rep:gone"], leads, CLOSED) == {}
 
 
 def test_pool_check_fails_on_an_owned_or_closed_lead_said_to_be_pooled() -> None:
@@ -285,7 +301,11 @@ class WholeStateRules(RuleBasedStateMachine):
         self.other = self.open_process("user:other")
         self.writer = self.app
         self.engine = sa.create_engine(sqlalchemy_url(self.store.url))
-        self.runner = ProjectionRunner(self.engine, schema=schema_of(self.store.url))
+        self.runner = ProjectionRunner(
+            self.engine,
+            all_projections(PIPELINE.assignment.closed_stages),
+            schema=schema_of(self.store.url),
+        )
         self.lead_ids: set[UUID] = set()
         self.departed: set[str] = set()
         self.merged: set[UUID] = set()
@@ -522,26 +542,39 @@ class WholeStateRules(RuleBasedStateMachine):
             assert not wrong, f"rep: (roster load, leads counting for them): {wrong}"
 
     @invariant()
+    def no_lead_counts_for_a_rep_off_the_roster(self) -> None:
+        reps = self.app.roster().reps
+        wrong = off_roster(reps, self.all_leads().values(), self.closed)
+        assert not wrong, f"leads counting for reps not on the roster: {wrong}"
+
+    @invariant()
     def the_pool_is_well_formed(self) -> None:
         closed = self.closed
         entries = [
             (lead_id, lead, ownership.in_pool(lead, closed))
             for lead_id, lead in self.all_leads().items()
         ]
-        assert not malformed_pool(entries, closed)
+        assert not malformed_pool(entries, closed), "leads"
+        self.catch_up()
+        rows = read_model_rows(self.runner, closed)
+        entries = [(lead_id, facts, pooled) for lead_id, (facts, pooled) in rows.items()]
+        assert not malformed_pool(entries, closed), "lf_leads"
 
     @invariant()
     def read_model_pool_equals_the_leads_pool(self) -> None:
+        self.catch_up()
+        closed = self.closed
+        leads = {str(lead_id): lead for lead_id, lead in self.all_leads().items()}
+        rows = read_model_rows(self.runner, closed)
+        pooled = {lead_id: in_pool for lead_id, (_, in_pool) in rows.items()}
+        only_model, only_leads = pool_difference(pooled, leads, closed)
+        assert not only_model, f"pooled by lf_leads only: {only_model}"
+        assert not only_leads, f"pooled by the leads only: {only_leads}"
+
+    def catch_up(self) -> None:
         self.runner.catch_up(
             lambda after: self.app.read_events(after=after), head=self.app.max_position
         )
-        closed = self.closed
-        leads = {str(lead_id): lead for lead_id, lead in self.all_leads().items()}
-        only_model, only_leads = pool_difference(
-            read_model_pool(self.runner, closed), leads, closed
-        )
-        assert not only_model, f"pooled by lf_leads only: {only_model}"
-        assert not only_leads, f"pooled by the leads only: {only_leads}"
 
 
 class WholeStateRulesOnPostgres(WholeStateRules):
@@ -572,7 +605,7 @@ def test_whole_state_rules_on_postgres() -> None:
     )
 
 
-# ---- known bugs, shrunk -------------------------------------------------------------------------
+# ---- a rep who left: bugs of cc2c28a, fixed by the core redesign (30d047f, 68f1896) ------------
 
 
 def _promote_to_customer(app: Leadflow, lead_id: UUID) -> None:
@@ -581,13 +614,9 @@ def _promote_to_customer(app: Leadflow, lead_id: UUID) -> None:
     app.convert(lead_id, "customer", "acct")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: customers/opportunities stay with a departed rep; fixed by the core redesign",
-)
 def test_a_rep_who_leaves_keeps_no_lead(app: Leadflow) -> None:
-    # redistribute(leave=True) promises that every lead the rep owns goes back by policy;
-    # today only the leads that count toward the rep's load move.
+    # redistribute(leave=True): every lead the rep owns goes back by policy, customers too
+    # (before the core redesign only the leads counting toward their load moved).
     app.add_rep("rep:a")
     app.add_rep("rep:b")
     customer = app.capture(email="ada@example.com").lead_id  # round robin: rep:a
@@ -603,11 +632,6 @@ def test_a_rep_who_leaves_keeps_no_lead(app: Leadflow) -> None:
     assert ownership.counts_for(app.get_lead(customer), closed) != "rep:a"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a pending hand-off to a rep survives their leaving; accepting it gives the "
-    "departed rep an open lead",
-)
 def test_a_rep_who_left_cannot_accept_a_hand_off(app: Leadflow) -> None:
     app.add_rep("rep:a")
     app.add_rep("rep:b")
@@ -623,9 +647,6 @@ def test_a_rep_who_left_cannot_accept_a_hand_off(app: Leadflow) -> None:
     assert app.roster().load("rep:b") == 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: a rep who left the roster can still claim leads from the pool"
-)
 def test_a_rep_who_left_cannot_claim(app: Leadflow) -> None:
     app.add_rep("rep:a")
     app.add_rep("rep:b")
@@ -639,6 +660,9 @@ def test_a_rep_who_left_cannot_claim(app: Leadflow) -> None:
 
     assert app.get_lead(lead).owner is None
     assert app.roster().load("rep:a") == 0
+
+
+# ---- known bugs, shrunk -------------------------------------------------------------------------
 
 
 def _with_closed_stages(pipeline: Pipeline, closed: list[str]) -> Pipeline:
