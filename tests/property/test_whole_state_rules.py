@@ -402,8 +402,10 @@ class WholeStateRules(RuleBasedStateMachine):
         self.lead_ids.add(lead_id)
         return lead_id
 
-    @rule(lead=leads, rep=st.sampled_from(REPS), actor=st.sampled_from(ACTORS))
+    @rule(lead=leads, rep=st.sampled_from(REPS), actor=st.sampled_from(["their manager", *ACTORS]))
     def assign(self, lead: UUID, rep: str, actor: str) -> None:
+        if actor == "their manager":
+            actor = next(iter(self.app.roster().managers_of(rep)), "user:nobody")
         self.attempt(lambda: self.writer.assign(lead, rep, actor=actor))
 
     @rule(lead=leads, rep=st.sampled_from(REPS))
@@ -497,7 +499,7 @@ class WholeStateRules(RuleBasedStateMachine):
         if self.attempt(lambda: self.writer.unmerge(lead, reason="not the same person")):
             self.merged.discard(lead)
 
-    @rule(lead=leads, now=st.sampled_from([False, True]))
+    @rule(lead=leads, now=st.sampled_from([False, False, False, True]))
     def erase_personal_data(self, lead: UUID, now: bool) -> None:
         if not now:  # an erased lead refuses almost every command: keep erasures rare
             return
