@@ -7,6 +7,7 @@ on the same store (two processes, each with its own caches). After every step:
 1. every rep's load on the roster equals the number of leads that count for them
    (``ownership.counts_for`` applied to every lead as loaded), in both processes;
 2. no lead counts for a rep who is not on the roster (one who left, or never joined);
+   a manager may hold leads (a leaving rep's deals go to them);
 3. every lead in the pool is open and unowned, by the leads and by ``lf_leads.in_pool``;
 4. the ``lf_leads`` read model, brought up to date, puts the same leads in the pool as
    the leads themselves do.
@@ -57,6 +58,7 @@ from leadflow.adapters.store import open_store, schema_of, sqlalchemy_url
 from leadflow.domain import ownership
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
+from leadflow.domain.roster import is_rep_id
 from leadflow.errors import LeadflowError
 from leadflow.projections.leads import LEADS
 from leadflow.projections.runner import ProjectionRunner, all_projections
@@ -153,9 +155,17 @@ def read_model_rows(
 def off_roster(
     roster_reps: Collection[str], leads: Iterable[ownership.OwnershipFacts], closed: Collection[str]
 ) -> dict[str, int]:
-    """Rep -> how many leads count for them, for reps not on the roster."""
+    """Rep -> how many leads count for them, for reps (``rep:`` ids) not on the roster.
+
+    Other owners are not reps: a leaving rep's deals and accounts go to their manager
+    (``assignment.departure_to_manager``), who then holds them as open leads.
+    """
     counts = Counter(ownership.counts_for(lead, closed) for lead in leads)
-    return {rep: n for rep, n in counts.items() if rep is not None and rep not in roster_reps}
+    return {
+        rep: n
+        for rep, n in counts.items()
+        if rep is not None and is_rep_id(rep) and rep not in roster_reps
+    }
 
 
 # ---- the checkers can fail ----------------------------------------------------------------
@@ -189,6 +199,7 @@ def test_off_roster_check_fails_for_a_lead_counting_for_a_rep_who_is_not_there()
 
     assert off_roster(["rep:a"], leads, CLOSED) == {"rep:gone": 1}
     assert off_roster(["rep:a", "rep:gone"], leads, CLOSED) == {}
+    assert off_roster(["rep:a"], [Facts(owner="mgr:east")], CLOSED) == {}  # not a rep
 
 
 def test_pool_check_fails_on_an_owned_or_closed_lead_said_to_be_pooled() -> None:
