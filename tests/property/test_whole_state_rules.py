@@ -18,11 +18,12 @@ handful of events), so it costs little next to the commands.
 The checkers are plain functions, each shown able to fail on a hand-built state, so
 that a passing machine means something.
 
-Two rules are checked by deterministic tests below rather than by the machine, because
+Three rules are checked by deterministic tests below rather than by the machine, because
 today's code breaks them (``xfail(strict=True)``, so each flips when fixed): loads follow
-a change of ``assignment.closed_stages``, and a second process sees a pipeline another
-one activated. The machine therefore only switches between pipelines with the same
-closed stages, and activates them through the process that checks.
+a change of ``assignment.closed_stages``; a second process sees a pipeline another one
+activated; a merged lead of a rep who left does not come back to them when unmerged. The
+machine therefore only switches between pipelines with the same closed stages, activates
+them through the process that checks, and does not unmerge a lead whose owner left.
 """
 
 from __future__ import annotations
@@ -507,6 +508,11 @@ class WholeStateRules(RuleBasedStateMachine):
     def unmerge(self, pick: int) -> None:
         merged = sorted(self.merged, key=str)
         lead = merged[pick % len(merged)]
+        owner = self.app.get_lead(lead).owner
+        if owner is not None and is_rep_id(owner) and owner not in self.app.roster().reps:
+            # The one sequence left out: a known bug, shrunk to
+            # test_an_unmerged_lead_does_not_count_for_a_rep_who_left. Remove when it passes.
+            return
         if self.attempt(lambda: self.writer.unmerge(lead, reason="not the same person")):
             self.merged.discard(lead)
 
@@ -676,6 +682,28 @@ def test_a_rep_who_left_cannot_claim(app: Leadflow) -> None:
 
 
 # ---- known bugs, shrunk -------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a merged duplicate keeps its departed owner (redistribute skips merged "
+    "leads); unmerged, it counts for a rep who is not on the roster",
+)
+def test_an_unmerged_lead_does_not_count_for_a_rep_who_left(app: Leadflow) -> None:
+    # Shrunk from the machine: capture, capture, merge, redistribute(leave=True), unmerge.
+    app.add_rep("rep:a")
+    app.add_rep("rep:b")
+    survivor = app.capture(email="ada@example.com").lead_id  # round robin: rep:a
+    app.capture(email="bob@example.com")  # rep:b
+    duplicate = app.capture(email="ada.l@example.com").lead_id  # rep:a
+    app.merge(duplicate, survivor)
+    app.redistribute("rep:a", "left the company", leave=True)
+
+    app.unmerge(duplicate, reason="not the same person")
+
+    closed = app.pipeline.assignment.closed_stages
+    assert "rep:a" not in app.roster().reps
+    assert ownership.counts_for(app.get_lead(duplicate), closed) != "rep:a"
 
 
 def _with_closed_stages(pipeline: Pipeline, closed: list[str]) -> Pipeline:
