@@ -177,7 +177,7 @@ class LeadLifecycle(RuleBasedStateMachine):
                 stage[record.lead_id] = record.data["stage"]
             elif record.type == "StageChanged":
                 data = record.data
-                in_force = self.replayer.pipeline_version(data["pipeline_version"])
+                in_force = self.replayer.pipeline_of_version(data["pipeline_version"])
                 assert data["from_stage"] == stage[record.lead_id]
                 assert data["stage"] in in_force.stages[data["from_stage"]].transitions
                 assert (

@@ -150,7 +150,7 @@ class LeadStore(Application[UUID]):
             assert current is not None
         return current
 
-    def pipeline_version(self, version: str) -> Pipeline:
+    def pipeline_of_version(self, version: str) -> Pipeline:
         """A pipeline version that was activated (the rules behind a past decision)."""
         try:
             return self.pipeline_log().versions[version]
