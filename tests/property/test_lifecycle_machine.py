@@ -151,7 +151,6 @@ class LeadLifecycle(RuleBasedStateMachine):
     @rule(which=st.sampled_from(["default", "variant"]))
     def activate_pipeline(self, which: str) -> None:
         self.app.activate_pipeline(DEFAULT if which == "default" else VARIANT)
-        self.replayer._pipeline_log = None
 
     @invariant()
     def rebuilt_state_equals_live_state(self) -> None:
