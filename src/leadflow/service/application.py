@@ -99,14 +99,20 @@ class Leadflow(LeadStore):
         return Context(actor=actor or self.default_actor, occurred_at=at or now, recorded_at=now)
 
     def run(
-        self, command: Command, *, actor: str | None = None, at: datetime | None = None
+        self,
+        command: Command,
+        *,
+        actor: str | None = None,
+        at: datetime | None = None,
+        pipeline: Pipeline | None = None,
     ) -> CommandResult:
-        """Run a validated command through its handler in one unit of work."""
+        """Run a validated command through its handler in one unit of work (under
+        ``pipeline`` if the caller already read the one in force, else it is read)."""
         handler = handlers.handler_for(command)
         ctx = self.context(actor, at)
 
         def attempt() -> CommandResult:
-            with unit_of_work(self, command.NAME, ctx) as uow:
+            with unit_of_work(self, command.NAME, ctx, pipeline) as uow:
                 handler.handle(uow, command)
                 return uow.commit()
 
@@ -123,11 +129,16 @@ class Leadflow(LeadStore):
         at: datetime | None = None,
     ) -> CommandResult:
         """Validate ``data`` as ``command`` (errors name the field), then :meth:`run` it."""
-        return self.run(self.validate(command, data), actor=actor, at=at)
+        pipeline = self.pipeline
+        validated = self.validate(command, data, pipeline)
+        return self.run(validated, actor=actor, at=at, pipeline=pipeline)
 
-    def validate(self, command: type[C], data: Mapping[str, Any]) -> C:
+    def validate(
+        self, command: type[C], data: Mapping[str, Any], pipeline: Pipeline | None = None
+    ) -> C:
         """``data`` as a ``command``, normalised under the pipeline in force."""
-        return validate_command(command, dict(data), region=self.pipeline.capture.default_region)
+        region = (pipeline or self.pipeline).capture.default_region
+        return validate_command(command, dict(data), region=region)
 
     def retrying(self, command: Callable[[], T], attempts: int = 5) -> T:
         """Run ``command``; on a concurrency conflict, run it again on a fresh read.
@@ -180,6 +191,7 @@ class Leadflow(LeadStore):
         is recorded on the lead that holds it (``TouchRecorded``) and the result names
         that lead. A new lead is assigned at once when ``assignment.on_capture`` is on.
         """
+        pipeline = self.pipeline
         command = self.validate_capture(
             {
                 "email": email,
@@ -193,14 +205,17 @@ class Leadflow(LeadStore):
                 "stage": stage,
                 "occurred_at": at,
                 "lead_id": lead_id,
-            }
+            },
+            pipeline,
         )
-        return self.run(command, actor=actor, at=command.occurred_at)
+        return self.run(command, actor=actor, at=command.occurred_at, pipeline=pipeline)
 
-    def validate_capture(self, data: Mapping[str, Any]) -> CaptureLead:
+    def validate_capture(
+        self, data: Mapping[str, Any], pipeline: Pipeline | None = None
+    ) -> CaptureLead:
         """Validate and normalise capture input under the pipeline in force."""
-        pipeline = self.pipeline
-        command = self.validate(CaptureLead, data)
+        pipeline = pipeline or self.pipeline
+        command = self.validate(CaptureLead, data, pipeline)
         command.require_contact(list(pipeline.capture.contact_fields))
         # Checked here too, not only when the lead is built, so that a bulk import reports
         # the row instead of failing its batch.

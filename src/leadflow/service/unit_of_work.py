@@ -64,12 +64,15 @@ class CommandResult:
 class UnitOfWork:
     """The aggregates of one command, loaded once and saved together."""
 
-    def __init__(self, store: LeadStore, command: str, ctx: Context) -> None:
+    def __init__(
+        self, store: LeadStore, command: str, ctx: Context, pipeline: Pipeline | None = None
+    ) -> None:
         self.store = store
         self.command = command
         """The command's name, recorded as the ``cause`` of each load change."""
         self.ctx = ctx
-        self.pipeline: Pipeline = store.pipeline
+        self.pipeline: Pipeline = pipeline if pipeline is not None else store.pipeline
+        """The pipeline in force, read once for the whole command."""
         self._leads: dict[UUID, Lead] = {}
         self._counted: dict[UUID, str | None] = {}
         self._settled: dict[UUID, int] = {}
@@ -216,9 +219,11 @@ class UnitOfWork:
 
 
 @contextmanager
-def unit_of_work(store: LeadStore, command: str, ctx: Context) -> Iterator[UnitOfWork]:
+def unit_of_work(
+    store: LeadStore, command: str, ctx: Context, pipeline: Pipeline | None = None
+) -> Iterator[UnitOfWork]:
     """A unit of work that drops its in-memory copies if the command fails."""
-    uow = UnitOfWork(store, command, ctx)
+    uow = UnitOfWork(store, command, ctx, pipeline)
     try:
         yield uow
     except BaseException:
