@@ -8,9 +8,10 @@ run instead of skipping it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import psycopg
@@ -18,7 +19,9 @@ import pytest
 from psycopg import sql
 
 from leadflow.adapters.store import open_store
+from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.service.application import Leadflow
+from leadflow.service.pipeline_files import default_pipeline
 
 REQUIRE_SERVICES = os.environ.get("LEADFLOW_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES")
@@ -101,3 +104,32 @@ def app(db_url: str, clock: FakeClock) -> Iterator[Leadflow]:
     lf = open_store(db_url, clock=clock, actor="user:test")
     yield lf
     lf.close()
+
+
+UsePipeline = Callable[..., Pipeline]
+
+
+def pipeline_with(**sections: dict[str, Any]) -> Pipeline:
+    """The shipped pipeline with keys of some top-level sections replaced."""
+    doc = default_pipeline().model_dump(mode="json")
+    for name, changes in sections.items():
+        doc[name] = {**doc.get(name, {}), **changes}
+    return parse_pipeline(doc, "test pipeline")
+
+
+@pytest.fixture
+def use_pipeline(app: Leadflow) -> UsePipeline:
+    """``use_pipeline(dedupe={"keys": ["email"]})`` activates such a pipeline on ``app``."""
+
+    def activate(**sections: dict[str, Any]) -> Pipeline:
+        pipeline = pipeline_with(**sections)
+        app.activate_pipeline(pipeline)
+        return pipeline
+
+    return activate
+
+
+@pytest.fixture
+def make_pipeline() -> UsePipeline:
+    """``make_pipeline(pool={...})``: the shipped pipeline with those keys changed."""
+    return pipeline_with

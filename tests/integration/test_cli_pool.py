@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from integration.test_cli import capture, leadflow
+from support.cli import capture, leadflow
 
 
 def pool(db_url: str, *args: str) -> dict[str, Any]:

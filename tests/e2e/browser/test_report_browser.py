@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import service_unavailable
-from support.cli import demo_store, leadflow
+from support.cli import demo_store, invoke
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = ("funnel", "conversion-by-source", "sla", "time-in-stage")
@@ -52,7 +52,7 @@ def test_the_report_is_one_file_that_needs_nothing_from_the_network(
     demo_url: str, tmp_path: Path
 ) -> None:
     page = tmp_path / "report.html"
-    leadflow("report", "--as-of", "2026-03-31", "--out", str(page), "--db", demo_url)
+    invoke("report", "--as-of", "2026-03-31", "--out", str(page), "--db", demo_url)
 
     html = page.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
@@ -68,7 +68,7 @@ def test_the_report_opens_in_a_headless_browser_with_every_chart_drawn(
     if CHROMIUM is None:
         service_unavailable("chromium is not installed (apt-get install -y chromium)")
     page = tmp_path / "report.html"
-    leadflow("report", "--out", str(page), "--db", demo_url)
+    invoke("report", "--out", str(page), "--db", demo_url)
 
     dom = _rendered_dom(page, tmp_path / "profile")
 

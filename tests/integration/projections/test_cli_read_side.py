@@ -15,7 +15,7 @@ from leadflow.adapters.store import open_store
 from leadflow.projections.reference import funnel_from_events
 from leadflow.service.codec import EventRecord
 
-from support.cli import as_json, cli, demo_store, leadflow, runner
+from support.cli import as_json, cli, demo_store, invoke, runner
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _pipeline_text() -> str:
 
 
 def _records_from_events_json(url: str) -> list[EventRecord]:
-    lines = leadflow("events", "--json", "--db", url).stdout.splitlines()
+    lines = invoke("events", "--json", "--db", url).stdout.splitlines()
     records = []
     for line in lines:
         d = orjson.loads(line)
@@ -120,7 +120,7 @@ def test_as_known_at_before_a_backdated_correction_reproduces_the_earlier_answer
     printed_then = as_json("funnel", "--as-of", as_of, "--db", demo_url)
     known_at = datetime.now(UTC).isoformat()
 
-    leadflow("promote", str(lead.id), "mql", "--at", corrected_at.isoformat(), "--db", demo_url)
+    invoke("promote", str(lead.id), "mql", "--at", corrected_at.isoformat(), "--db", demo_url)
 
     now_known = as_json("funnel", "--as-of", as_of, "--db", demo_url)
     reproduced = as_json("funnel", "--as-of", as_of, "--as-known-at", known_at, "--db", demo_url)
@@ -137,12 +137,12 @@ def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'w.db'}"
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
     for rep in ("rep:mei", "rep:li"):
-        leadflow("rep", "add", rep, "--db", url)
-    leadflow("assign", lead, "rep:mei", "--db", url)
+        invoke("rep", "add", rep, "--db", url)
+    invoke("assign", lead, "rep:mei", "--db", url)
     # A pipeline activation is in the log too, but no read model wants it: no lag either.
     other = tmp_path / "other.toml"
     other.write_text(_pipeline_text().replace('sla = "3d"', 'sla = "4d"'), encoding="utf-8")
-    leadflow("pipeline", "activate", str(other), "--db", url)
+    invoke("pipeline", "activate", str(other), "--db", url)
 
     status = as_json("projections", "--db", url)
 
@@ -158,11 +158,11 @@ def test_history_lists_stage_intervals_with_owners_and_the_events_behind_them(
     url = f"sqlite:///{tmp_path / 'h.db'}"
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
     for rep in ("rep:mei", "rep:li"):
-        leadflow("rep", "add", rep, "--db", url)
-    leadflow("assign", lead, "rep:mei", "--db", url)
-    leadflow("promote", lead, "mql", "--reason", "engaged", "--db", url)
-    leadflow("handoff", lead, "rep:li", "--db", url, "--actor", "rep:mei")
-    leadflow("accept", lead, "--db", url, "--actor", "rep:li")
+        invoke("rep", "add", rep, "--db", url)
+    invoke("assign", lead, "rep:mei", "--db", url)
+    invoke("promote", lead, "mql", "--reason", "engaged", "--db", url)
+    invoke("handoff", lead, "rep:li", "--db", url, "--actor", "rep:mei")
+    invoke("accept", lead, "--db", url, "--actor", "rep:li")
 
     history = as_json("history", lead, "--db", url)
 
@@ -187,11 +187,11 @@ def test_audit_shows_who_handed_which_lead_to_whom_and_how_it_ended(tmp_path: Pa
     url = f"sqlite:///{tmp_path / 'a.db'}"
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
     for rep in ("rep:mei", "rep:li"):
-        leadflow("rep", "add", rep, "--db", url)
-    leadflow("assign", lead, "rep:mei", "--db", url)
-    leadflow("promote", lead, "mql", "--db", url)
-    leadflow("handoff", lead, "rep:li", "--db", url, "--actor", "rep:mei")
-    leadflow("reject", lead, "--reason", "too small", "--db", url, "--actor", "rep:li")
+        invoke("rep", "add", rep, "--db", url)
+    invoke("assign", lead, "rep:mei", "--db", url)
+    invoke("promote", lead, "mql", "--db", url)
+    invoke("handoff", lead, "rep:li", "--db", url, "--actor", "rep:mei")
+    invoke("reject", lead, "--reason", "too small", "--db", url, "--actor", "rep:li")
 
     trail = as_json("audit", "--rep", "rep:li", "--db", url)
 

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import orjson
-from typer.testing import CliRunner
 
-from leadflow.adapters.cli import app
-
-runner = CliRunner()
-
-
-def leadflow(db_url: str, *args: str, expect: int = 0) -> str:
-    result = runner.invoke(app, [*args, "--db", db_url])
-    assert result.exit_code == expect, (result.stdout, result.stderr)
-    return result.stdout
-
-
-def capture(db_url: str, email: str) -> str:
-    lead_id: str = orjson.loads(leadflow(db_url, "capture", "--email", email, "--json"))["lead_id"]
-    return lead_id
+from support.cli import capture, cli, leadflow, runner
 
 
 def test_reps_are_added_listed_and_given_new_leads(db_url: str) -> None:
     leadflow(db_url, "team", "define", "east", "--manager", "manager:ivy")
     leadflow(db_url, "rep", "add", "rep:a", "--team", "east", "--capacity", "5")
     leadflow(db_url, "rep", "add", "rep:b", "--weight", "2")
-    capture(db_url, "one@example.com")
-    capture(db_url, "two@example.com")
+    capture(db_url, "--email", "one@example.com")
+    capture(db_url, "--email", "two@example.com")
 
     listed = orjson.loads(leadflow(db_url, "rep", "list", "--json"))
 
@@ -43,7 +29,7 @@ def test_an_absence_is_recorded_and_bad_dates_are_refused(db_url: str) -> None:
 
     leadflow(db_url, "rep", "absent", "rep:a", "--from", "2030-01-01", "--until", "2030-01-08")
     refused = runner.invoke(
-        app,
+        cli,
         [
             "rep",
             "absent",
@@ -68,7 +54,7 @@ def test_an_absence_is_recorded_and_bad_dates_are_refused(db_url: str) -> None:
 
 def test_a_leaving_rep_hands_their_leads_on_and_the_pool_lists_the_rest(db_url: str) -> None:
     leadflow(db_url, "rep", "add", "rep:a")
-    held = capture(db_url, "one@example.com")
+    held = capture(db_url, "--email", "one@example.com")
     leadflow(db_url, "rep", "add", "rep:b", "--capacity", "0")
 
     leadflow(db_url, "rep", "leave", "rep:a", "--reason", "left the company")
@@ -82,7 +68,7 @@ def test_a_leaving_rep_hands_their_leads_on_and_the_pool_lists_the_rest(db_url: 
 
 def test_redistribute_keeps_the_rep_on_the_roster(db_url: str) -> None:
     leadflow(db_url, "rep", "add", "rep:a")
-    capture(db_url, "one@example.com")
+    capture(db_url, "--email", "one@example.com")
     leadflow(db_url, "rep", "add", "rep:b")
 
     leadflow(db_url, "redistribute", "rep:a", "--reason", "long leave")
@@ -103,27 +89,27 @@ def test_a_team_gets_managers(db_url: str) -> None:
 
 
 def test_merge_and_unmerge_from_the_command_line(db_url: str) -> None:
-    survivor = capture(db_url, "ada@example.com")
-    duplicate = capture(db_url, "ada.li@work.example")
+    survivor = capture(db_url, "--email", "ada@example.com")
+    duplicate = capture(db_url, "--email", "ada.li@work.example")
     leadflow(db_url, "merge", duplicate, survivor)
 
     out = orjson.loads(leadflow(db_url, "unmerge", duplicate, "--reason", "two people", "--json"))
 
     assert out["lead_id"] == duplicate
     assert [e["type"] for e in out["events"]][:2] == ["LeadUnmerged", "DuplicateUnmerged"]
-    refused = runner.invoke(app, ["unmerge", duplicate, "--reason", "again", "--db", db_url])
+    refused = runner.invoke(cli, ["unmerge", duplicate, "--reason", "again", "--db", db_url])
     assert refused.exit_code == 2
 
 
 def test_a_capture_of_a_known_person_prints_the_existing_lead(db_url: str) -> None:
-    first = capture(db_url, "ada@example.com")
+    first = capture(db_url, "--email", "ada@example.com")
 
-    assert capture(db_url, "ADA@example.com") == first
+    assert capture(db_url, "--email", "ADA@example.com") == first
 
 
 def test_the_roster_behind_an_assignment_is_listed_by_its_version(db_url: str) -> None:
     leadflow(db_url, "rep", "add", "rep:a")
-    lead = capture(db_url, "one@example.com")
+    lead = capture(db_url, "--email", "one@example.com")
     leadflow(db_url, "rep", "add", "rep:b")
     assigned = next(
         e

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from leadflow.domain.pipeline import Pipeline
-from leadflow.errors import InvalidInput, PipelineInvalid
+from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 
 UsePipeline = Callable[..., Pipeline]
@@ -76,21 +76,3 @@ def test_a_profile_update_may_swap_one_contact_for_another(app: Leadflow) -> Non
     app.update_profile(lead, {"email": None, "phone": "13800138000"})
 
     assert app.get_lead(lead).phone == "+8613800138000"
-
-
-@pytest.mark.parametrize(
-    ("section", "changes", "key"),
-    [
-        ("capture", {"default_region": "XX"}, "capture.default_region"),
-        ("capture", {"contact_fields": []}, "capture.contact_fields"),
-        ("capture", {"contact_fields": ["fax"]}, "capture.contact_fields.0"),
-        ("dedupe", {"keys": ["email", "email"]}, "dedupe.keys"),
-    ],
-)
-def test_bad_capture_and_dedupe_settings_name_the_key(
-    make_pipeline: UsePipeline, section: str, changes: dict[str, object], key: str
-) -> None:
-    with pytest.raises(PipelineInvalid) as refused:
-        make_pipeline(**{section: changes})
-
-    assert key in [k for k, _ in refused.value.problems]
