@@ -230,7 +230,7 @@ def test_each_pipeline_version_is_recorded_once(app: Leadflow) -> None:
 
     assert app.pipeline_log().history == [default.version, stricter.version]
     assert app.get_lead(lead_id).pipeline_version == stricter.version
-    assert app.pipeline_version(default.version) == default
+    assert app.pipeline_of_version(default.version) == default
 
 
 def test_a_stale_cached_lead_conflicts_once_then_reads_fresh(db_url: str) -> None:

@@ -151,7 +151,6 @@ class LeadLifecycle(RuleBasedStateMachine):
     @rule(which=st.sampled_from(["default", "variant"]))
     def activate_pipeline(self, which: str) -> None:
         self.app.activate_pipeline(DEFAULT if which == "default" else VARIANT)
-        self.replayer._pipeline_log = None
 
     @invariant()
     def rebuilt_state_equals_live_state(self) -> None:
@@ -177,7 +176,7 @@ class LeadLifecycle(RuleBasedStateMachine):
                 stage[record.lead_id] = record.data["stage"]
             elif record.type == "StageChanged":
                 data = record.data
-                in_force = self.replayer.pipeline_version(data["pipeline_version"])
+                in_force = self.replayer.pipeline_of_version(data["pipeline_version"])
                 assert data["from_stage"] == stage[record.lead_id]
                 assert data["stage"] in in_force.stages[data["from_stage"]].transitions
                 assert (

@@ -265,7 +265,8 @@ class AssignedData(RuleDecidedPayload):
     """Why, in words."""
     # Added by the assignment policies (optional, so older events read unchanged):
     strategy: str | None = None
-    """``round_robin``, ``weighted``, ``rule`` (a rule naming a rep) or ``manual``."""
+    """``round_robin``, ``weighted``, ``rule`` (a rule naming a rep), ``manual``, or ``manager``
+    (a leaving rep's deal or account given to their manager)."""
     team: str | None = None
     """The team the candidates were drawn from (``None``: every rep)."""
     candidates: list[CandidateLoad] | None = None

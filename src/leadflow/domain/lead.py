@@ -1,10 +1,12 @@
 """The lead aggregate: its state is only ever derived from its events.
 
 Command methods check the lead's invariants and the pipeline's rules, then record
-events through :meth:`Lead._trigger`, which applies each event with the same
-:meth:`Lead.evolve` used to rebuild the lead from the log. After each event the
-pipeline's automation rules run; each change they make is an event of its own,
-whose actor is ``system:<rule id>``.
+events through :meth:`Lead.record`, which applies each event with the same ``_apply`` used
+to rebuild the lead from the log (:mod:`leadflow.domain.aggregate`). What follows an event
+on its own (scoring, MQL promotion, BANT, automation rules) is
+:mod:`leadflow.domain.automation`; what fires when time passes is
+:mod:`leadflow.domain.timers`. Each automatic change is an event of its own, whose actor
+is ``system:<rule id>``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from leadflow.domain.aggregate import Aggregate
+from leadflow.domain.automation import settle
 from leadflow.domain.context import Context
 from leadflow.domain.durations import span
 from leadflow.domain.events import (
@@ -41,7 +44,6 @@ from leadflow.domain.events import (
     HandOffAccepted,
     HandOffAcceptedData,
     HandOffEscalated,
-    HandOffEscalatedData,
     HandOffRejected,
     HandOffRejectedData,
     LeadAssigned,
@@ -70,7 +72,6 @@ from leadflow.domain.events import (
     ScoredData,
     ScoreKind,
     SlaBreached,
-    SlaBreachedData,
     StageChanged,
     StageChangedData,
     StatusChanged,
@@ -80,18 +81,14 @@ from leadflow.domain.events import (
     UnmergedData,
 )
 from leadflow.domain.ownership import in_pool
-from leadflow.domain.pipeline import AutomationRule, Pipeline
+from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.scoring import (
     BANT_CRITERIA,
     ScoreChange,
-    bant_decision,
-    behaviour_changes,
     bounded,
-    crosses_mql,
-    profile_changes,
 )
-from leadflow.domain.timers import Due, DueKind, next_due
-from leadflow.errors import InvalidInput, PipelineInvalid
+from leadflow.domain.timers import fire_due, record_late_breach
+from leadflow.errors import InvalidInput
 
 __all__ = ["OWNER_FIELDS", "PROFILE_FIELDS", "HandOff", "Lead"]
 
@@ -109,8 +106,6 @@ field that does: a lead's owner is always named by one of its events of these ty
 property test checks it against ``_apply``)."""
 NEW_CYCLE_KINDS = frozenset({"re_entry", "upsell", "recycle"})
 """Transition kinds after which the lead starts over (a deal may be won or lost again)."""
-MAX_AUTOMATION_STEPS = 20
-MAX_SWEEP_STEPS = 1000
 
 P = TypeVar("P", bound=Payload)
 
@@ -384,7 +379,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
             attributes=dict(attributes or {}),
             pipeline_version=pipeline.version,
         )
-        lead._record(LeadCaptured, data, ctx, pipeline)
+        lead.record(LeadCaptured, data, ctx, pipeline)
         return lead
 
     def update_profile(
@@ -406,7 +401,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         ):
             raise InvalidInput("changes", "a lead keeps at least one of: " + ", ".join(wanted))
         if effective:
-            self._record(ProfileUpdated, ProfileUpdatedData(changes=effective), ctx, pipeline)
+            self.record(ProfileUpdated, ProfileUpdatedData(changes=effective), ctx, pipeline)
 
     def _profile_value(self, key: str) -> str | None:
         if key.startswith("attributes."):
@@ -427,7 +422,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         data = ActivityRecordedData(
             activity=activity, category=activity.category, detail=detail, ref=ref
         )
-        self._record(ActivityRecorded, data, ctx, pipeline)
+        self.record(ActivityRecorded, data, ctx, pipeline)
 
     def set_score(
         self, score: float, reason: str, pipeline: Pipeline, ctx: Context, rule: str | None = None
@@ -440,7 +435,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
             rule=rule,
             pipeline_version=pipeline.version,
         )
-        self._record(LeadScored, data, ctx, pipeline)
+        self.record(LeadScored, data, ctx, pipeline)
 
     def qualify(
         self,
@@ -460,7 +455,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         )
         if all(getattr(data, name) is None for name in BANT_CRITERIA):
             raise InvalidInput("bant", "answer at least one of: " + ", ".join(BANT_CRITERIA))
-        self._record(QualificationRecorded, data, ctx, pipeline)
+        self.record(QualificationRecorded, data, ctx, pipeline)
 
     def sweep(
         self,
@@ -470,123 +465,28 @@ class Lead(Aggregate[LeadEvent[Any]]):
         *,
         manager_of: Callable[[str], str | None] | None = None,
     ) -> None:
-        """Fire every time-driven rule due at or before ``now``, earliest deadline first.
+        """Fire every time-driven rule due at or before ``now`` (see
+        :func:`leadflow.domain.timers.fire_due`); sweeping again records nothing."""
+        fire_due(self, pipeline, now, recorded_at, manager_of=manager_of)
 
-        Each decision happens at its deadline (``occurred_at``), or at the lead's latest
-        event if that is later: a lead's events never go back in time. After this, no
-        rule is due at or before ``now``, so sweeping again records nothing.
-        ``manager_of(rep)`` names whom a breach is escalated to (a team directory);
-        without it, or when it knows no manager, the SLA rule's ``escalate_to``.
-        """
-        for _ in range(MAX_SWEEP_STEPS):
-            due = next_due(self, pipeline, now)
-            if due is None:
-                return
-            at = due.due_at
-            if self.last_occurred_at is not None and self.last_occurred_at > at:
-                at = self.last_occurred_at
-            ctx = Context(actor=f"system:{due.rule}", occurred_at=at, recorded_at=recorded_at)
-            self._fire(due, pipeline, ctx, manager_of)
-        raise PipelineInvalid([("recycling", f"more than {MAX_SWEEP_STEPS} steps for one lead")])
+    # -- recording primitives: the lead's own policies (automation, timers) record through
+    # these; use cases call the commands above and below, never these directly.
 
-    def _fire(
-        self,
-        due: Due,
-        pipeline: Pipeline,
-        ctx: Context,
-        manager_of: Callable[[str], str | None] | None,
+    def record(
+        self, event_class: type[LeadEvent[P]], data: P, ctx: Context, pipeline: Pipeline
     ) -> None:
-        version = pipeline.version
-        match due.kind:
-            case DueKind.DECAY:
-                assert due.decay is not None
-                self._automate(pipeline, ctx, [self._score(due.decay, pipeline, ctx, None)])
-            case DueKind.NO_FOLLOW_UP:
-                rule = pipeline.recycling.no_follow_up
-                assert rule is not None
-                assert self.owner is not None
-                released = ReleasedData(
-                    previous_owner=self.owner,
-                    reason=f"no follow-up within {span(rule.after)} of assignment",
-                    rule=due.rule,
-                    pipeline_version=version,
-                    due_at=due.due_at,
-                )
-                self._record(LeadReleased, released, ctx, pipeline)
-            case DueKind.HANDOFF_SLA:
-                sla = pipeline.sla.handoff
-                assert sla is not None
-                assert self.handoff is not None
-                breach = SlaBreachedData(
-                    sla="handoff",
-                    owner=self.handoff.to_owner,
-                    rule=due.rule,
-                    pipeline_version=version,
-                    due_at=due.due_at,
-                )
-                self._record(SlaBreached, breach, ctx, pipeline)
-                if self.handoff is None:
-                    return  # an automation rule settled the hand-off
-                owner = self.handoff.to_owner
-                manager = manager_of(owner) if manager_of is not None else None
-                reassign = sla.reassign_to
-                if reassign == self.handoff.to_owner:
-                    reassign = None
-                escalation = HandOffEscalatedData(
-                    to=manager or sla.escalate_to,
-                    reassigned_to=reassign,
-                    sla_due=ctx.occurred_at + pipeline.handoff_sla if reassign else None,
-                    rule=due.rule,
-                    pipeline_version=version,
-                    due_at=due.due_at,
-                )
-                self._record(HandOffEscalated, escalation, ctx, pipeline)
-            case DueKind.STAGE_SLA:
-                breach = SlaBreachedData(
-                    sla=f"stage:{self.stage}",
-                    owner=self.owner,
-                    rule=due.rule,
-                    pipeline_version=version,
-                    due_at=due.due_at,
-                )
-                self._record(SlaBreached, breach, ctx, pipeline)
-            case DueKind.STALLED:
-                stalled = due.stalled
-                assert stalled is not None
-                reason = f"no activity in stage {stalled.stage} for {span(stalled.after)}"
-                moves = self._recycle(
-                    due.rule, reason, stalled.to_stage, stalled.to_status, pipeline, ctx, due.due_at
-                )
-                self._automate(pipeline, ctx, moves)
+        """Record an event, then what follows from it (policies and automation rules).
 
-    def _record_late_breach(self, pipeline: Pipeline, ctx: Context) -> None:
-        """An answer after the hand-off's SLA deadline that no sweep caught yet: the breach
-        is recorded first, at its deadline, so breaches do not depend on when sweeps ran.
-        Not escalated: the hand-off is being answered."""
-        sla, handoff = pipeline.sla.handoff, self.handoff
-        if (
-            sla is None
-            or handoff is None
-            or handoff.sla_due is None
-            or handoff.breached_for == handoff.sla_due
-            or ctx.occurred_at <= handoff.sla_due
-        ):
-            return
-        at = handoff.sla_due
-        if self.last_occurred_at is not None and self.last_occurred_at > at:
-            at = self.last_occurred_at
-        data = SlaBreachedData(
-            sla="handoff",
-            owner=handoff.to_owner,
-            rule=sla.id,
-            pipeline_version=pipeline.version,
-            due_at=handoff.sla_due,
-        )
-        self._record(SlaBreached, data, replace(ctx.as_rule(sla.id), occurred_at=at), pipeline)
+        If automation refuses (an illegal automatic move), the error propagates and the
+        use case discards this in-memory lead: a command is saved whole or not at all.
+        """
+        self._trigger(event_class, data, ctx)
+        settle(self, pipeline, ctx)
 
-    def _score(
+    def apply_score(
         self, change: ScoreChange, pipeline: Pipeline, ctx: Context, cause: int | None
     ) -> LeadEvent[Any]:
+        """Record a scoring rule's change, kept within the pipeline's bounds."""
         new = bounded(self.score + change.points, pipeline.scoring)
         data = ScoredData(
             score=new,
@@ -601,7 +501,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         )
         return self._trigger(LeadScored, data, ctx.as_rule(change.rule))
 
-    def _recycle(
+    def recycle(
         self,
         rule: str,
         reason: str,
@@ -625,13 +525,11 @@ class Lead(Aggregate[LeadEvent[Any]]):
         events: list[LeadEvent[Any]] = [self._trigger(LeadRecycled, data, ctx)]
         if to_stage is not None and to_stage != self.stage:
             events.append(
-                self._move_to_stage(
-                    to_stage, pipeline, ctx, reason=reason, rule=rule, due_at=due_at
-                )
+                self.move_to_stage(to_stage, pipeline, ctx, reason=reason, rule=rule, due_at=due_at)
             )
         if to_status is not None and to_status != self.status:
             events.append(
-                self._set_status(to_status, pipeline, ctx, reason=reason, rule=rule, due_at=due_at)
+                self.set_status(to_status, pipeline, ctx, reason=reason, rule=rule, due_at=due_at)
             )
         return events
 
@@ -645,10 +543,10 @@ class Lead(Aggregate[LeadEvent[Any]]):
             )
         if stage == self.stage:
             raise InvalidInput("stage", f"the lead is already in stage {stage!r}")
-        self._move_to_stage(stage, pipeline, ctx, reason=reason, rule=None)
-        self._automate(pipeline, ctx)
+        self.move_to_stage(stage, pipeline, ctx, reason=reason, rule=None)
+        settle(self, pipeline, ctx)
 
-    def _move_to_stage(
+    def move_to_stage(
         self,
         stage: str,
         pipeline: Pipeline,
@@ -676,10 +574,10 @@ class Lead(Aggregate[LeadEvent[Any]]):
         self._check_open()
         if status == self.status:
             raise InvalidInput("status", f"the lead already has status {status!r}")
-        self._set_status(status, pipeline, ctx, reason=reason, rule=None)
-        self._automate(pipeline, ctx)
+        self.set_status(status, pipeline, ctx, reason=reason, rule=None)
+        settle(self, pipeline, ctx)
 
-    def _set_status(
+    def set_status(
         self,
         status: str,
         pipeline: Pipeline,
@@ -730,7 +628,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
             tie_break=tie_break,
             roster_version=roster_version,
         )
-        self._record(LeadAssigned, data, ctx, pipeline)
+        self.record(LeadAssigned, data, ctx, pipeline)
 
     def claim(
         self,
@@ -768,7 +666,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
             daily_claim_limit=daily_claim_limit,
             pipeline_version=pipeline.version,
         )
-        self._record(LeadClaimed, data, ctx, pipeline)
+        self.record(LeadClaimed, data, ctx, pipeline)
 
     def release(
         self, reason: str, pipeline: Pipeline, ctx: Context, *, rule: str | None = None
@@ -780,7 +678,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         data = ReleasedData(
             previous_owner=self.owner, reason=reason, rule=rule, pipeline_version=pipeline.version
         )
-        self._record(LeadReleased, data, ctx, pipeline)
+        self.record(LeadReleased, data, ctx, pipeline)
 
     def hand_off(
         self, to_owner: str, pipeline: Pipeline, ctx: Context, *, note: str | None = None
@@ -801,20 +699,20 @@ class Lead(Aggregate[LeadEvent[Any]]):
             sla_due=ctx.occurred_at + pipeline.handoff_sla,
             note=note,
         )
-        self._record(LeadHandedOff, data, ctx, pipeline)
+        self.record(LeadHandedOff, data, ctx, pipeline)
 
     def accept_handoff(self, pipeline: Pipeline, ctx: Context) -> None:
         self._check_open()
         self._require_handoff()
-        self._record_late_breach(pipeline, ctx)
-        self._record(HandOffAccepted, HandOffAcceptedData(by=ctx.actor), ctx, pipeline)
+        record_late_breach(self, pipeline, ctx)
+        self.record(HandOffAccepted, HandOffAcceptedData(by=ctx.actor), ctx, pipeline)
 
     def reject_handoff(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         self._check_open()
         _require("reason", reason)
         self._require_handoff()
-        self._record_late_breach(pipeline, ctx)
-        self._record(
+        record_late_breach(self, pipeline, ctx)
+        self.record(
             HandOffRejected, HandOffRejectedData(by=ctx.actor, reason=reason), ctx, pipeline
         )
 
@@ -838,7 +736,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
             opportunity_ref=opportunity_ref,
             amount=amount,
         )
-        self._record(LeadConverted, data, ctx, pipeline)
+        self.record(LeadConverted, data, ctx, pipeline)
 
     def win(
         self,
@@ -850,7 +748,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
     ) -> None:
         self._check_open()
         self._check_once(DealWon, "won")
-        self._record(DealWon, DealWonData(amount=amount, currency=currency), ctx, pipeline)
+        self.record(DealWon, DealWonData(amount=amount, currency=currency), ctx, pipeline)
 
     def lose(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         self._check_once(DealLost, "lost")
@@ -883,7 +781,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
     ) -> None:
         self._check_open()
         _require("reason", reason)
-        self._record(event_class, ReasonData(reason=reason), ctx, pipeline)
+        self.record(event_class, ReasonData(reason=reason), ctx, pipeline)
 
     def merge_into(self, survivor: Lead, pipeline: Pipeline, ctx: Context) -> None:
         """Merge this duplicate into ``survivor``: both leads record the merge."""
@@ -891,8 +789,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
         survivor._check_open()
         if survivor.id == self.id:
             raise InvalidInput("into_lead_id", "a lead cannot be merged into itself")
-        self._record(LeadMerged, MergedData(into_lead_id=survivor.id), ctx, pipeline)
-        survivor._record(
+        self.record(LeadMerged, MergedData(into_lead_id=survivor.id), ctx, pipeline)
+        survivor.record(
             DuplicateMerged, DuplicateMergedData(merged_lead_id=self.id), ctx, pipeline
         )
 
@@ -905,10 +803,10 @@ class Lead(Aggregate[LeadEvent[Any]]):
                 f"lead {self.id} is not merged into {survivor.id}"
                 + (f" (it is merged into {self.merged_into})" if self.merged_into else ""),
             )
-        self._record(
+        self.record(
             LeadUnmerged, UnmergedData(from_lead_id=survivor.id, reason=reason), ctx, pipeline
         )
-        survivor._record(
+        survivor.record(
             DuplicateUnmerged,
             DuplicateUnmergedData(unmerged_lead_id=self.id, reason=reason),
             ctx,
@@ -924,131 +822,16 @@ class Lead(Aggregate[LeadEvent[Any]]):
             # Also when another writer's event on this lead was stamped a moment after this
             # capture read the clock: the touch goes after it, never before.
             ctx = replace(ctx, occurred_at=latest, recorded_at=max(ctx.recorded_at, latest))
-        self._record(TouchRecorded, touch, ctx, pipeline)
+        self.record(TouchRecorded, touch, ctx, pipeline)
 
     def erase_personal_data(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         _require("reason", reason)
         if self.erased:
             raise InvalidInput("lead_id", f"lead {self.id}'s personal data was erased already")
         fields = [name for name in PERSONAL_FIELDS if getattr(self, name) is not None]
-        self._record(PersonalDataErased, ErasedData(fields=fields, reason=reason), ctx, pipeline)
+        self.record(PersonalDataErased, ErasedData(fields=fields, reason=reason), ctx, pipeline)
 
-    # -- rules ------------------------------------------------------------------------------
-
-    def _record(
-        self, event_class: type[LeadEvent[P]], data: P, ctx: Context, pipeline: Pipeline
-    ) -> None:
-        # If automation refuses (an illegal automatic move), the error propagates and the
-        # application discards this in-memory lead: a command is saved whole or not at all.
-        self._trigger(event_class, data, ctx)
-        self._automate(pipeline, ctx)
-
-    def _automate(
-        self, pipeline: Pipeline, ctx: Context, triggers: list[LeadEvent[Any]] | None = None
-    ) -> None:
-        """Run policies and automation after the latest event (or ``triggers``), and after
-        each change they make. Policies (scoring, recycling) react first."""
-        queue = list(triggers) if triggers is not None else [self._pending[-1]]
-        steps = 0
-        while queue:
-            trigger = queue.pop(0)
-            queue.extend(self._react(trigger, pipeline, ctx))
-            for rule in pipeline.automation:
-                if not self._matches(rule, trigger):
-                    continue
-                steps += 1
-                if steps > MAX_AUTOMATION_STEPS:
-                    raise PipelineInvalid(
-                        [(f"automation.{rule.id}", "automation rules trigger each other in a loop")]
-                    )
-                rule_ctx = ctx.as_rule(rule.id)
-                reason = rule.description or f"automation rule {rule.id}"
-                if rule.then.stage is not None and rule.then.stage != self.stage:
-                    queue.append(
-                        self._move_to_stage(
-                            rule.then.stage, pipeline, rule_ctx, reason=reason, rule=rule.id
-                        )
-                    )
-                if rule.then.status is not None and rule.then.status != self.status:
-                    queue.append(
-                        self._set_status(
-                            rule.then.status, pipeline, rule_ctx, reason=reason, rule=rule.id
-                        )
-                    )
-
-    def _react(
-        self, trigger: LeadEvent[Any], pipeline: Pipeline, ctx: Context
-    ) -> list[LeadEvent[Any]]:
-        """The scoring and recycling policies' events in response to ``trigger``."""
-        scoring = pipeline.scoring
-        cause = trigger.originator_version
-        changes: list[ScoreChange] = []
-        events: list[LeadEvent[Any]] = []
-        match trigger:
-            case LeadCaptured() | ProfileUpdated():
-                changes = profile_changes(self, scoring)
-            case ActivityRecorded():
-                changes = behaviour_changes(
-                    self, trigger.data.activity, trigger.occurred_at, scoring
-                )
-            case LeadScored() if scoring.mql is not None:
-                mql = scoring.mql
-                before = trigger.data.score - trigger.data.delta
-                if crosses_mql(mql, self.stage, before, trigger.data.score):
-                    reason = (
-                        f"score {trigger.data.score:g} reached the MQL threshold {mql.threshold:g}"
-                    )
-                    events.append(
-                        self._move_to_stage(
-                            mql.stage, pipeline, ctx.as_rule(mql.id), reason=reason, rule=mql.id
-                        )
-                    )
-            case QualificationRecorded() if scoring.bant is not None:
-                bant = scoring.bant
-                reason_text = bant_decision(bant, self.stage, self.status, self.bant)
-                if reason_text is not None:
-                    events.append(
-                        self._set_status(
-                            bant.status,
-                            pipeline,
-                            ctx.as_rule(bant.id),
-                            reason=reason_text,
-                            rule=bant.id,
-                        )
-                    )
-            case HandOffRejected() if pipeline.recycling.on_rejection is not None:
-                recycle = pipeline.recycling.on_rejection
-                events.extend(
-                    self._recycle(
-                        recycle.id,
-                        trigger.data.reason,
-                        recycle.to_stage,
-                        recycle.to_status,
-                        pipeline,
-                        ctx,
-                        None,
-                    )
-                )
-            case _:
-                pass
-        events.extend(self._score(change, pipeline, ctx, cause) for change in changes)
-        return events
-
-    def _matches(self, rule: AutomationRule, event: LeadEvent[Any]) -> bool:
-        when = rule.when
-        if when.event is not None and when.event != event.TYPE:
-            return False
-        if when.stage is not None and when.stage != self.stage:
-            return False
-        if when.status is not None and when.status != self.status:
-            return False
-        for key, expected in when.data.items():
-            if getattr(event.data, key, None) != expected:
-                return False
-        wanted_stage, wanted_status = rule.then.stage, rule.then.status
-        return (wanted_stage is not None and wanted_stage != self.stage) or (
-            wanted_status is not None and wanted_status != self.status
-        )
+    # -- checks ---------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self.merged_into is not None:

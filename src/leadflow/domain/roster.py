@@ -121,7 +121,8 @@ class LoadChangedData(Payload):
     to_rep: str | None
     """The rep it counts for now (``None``: nobody: pooled, closed, merged)."""
     cause: str
-    """The lead event that moved it (``LeadAssigned``, ``LeadReleased``, ``StageChanged`` …)."""
+    """What moved it: the command (``claim``, ``assign``, ``redistribute`` …; before the unit of
+    work derived loads, the lead event type: ``LeadAssigned``, ``LeadReleased`` …)."""
     claim_day: str | None = None
     """For claims: the claim day (``YYYY-MM-DD`` in ``pool.day_timezone``)."""
 

@@ -1,26 +1,53 @@
 """Time-driven rules: decay, no follow-up, hand-off and stage SLAs, stalled stages.
 
 :func:`next_due` is a pure function of a lead's state, the pipeline and an instant:
-the earliest deadline at or before that instant whose rule has not fired yet. The
-lead records the decision (see :meth:`leadflow.lead.Lead.sweep`), which changes its
-state so that the same deadline is never due again: that is what makes a sweep
-idempotent. Ties are broken by the order of :data:`RULE_ORDER`.
+the earliest deadline at or before that instant whose rule has not fired yet.
+:func:`fire_due` records each decision on the lead, which changes its state so that the
+same deadline is never due again: that is what makes a sweep idempotent. Ties are broken
+by the order of :data:`RULE_ORDER`. :func:`record_late_breach` records a hand-off SLA
+breach that no sweep caught before the hand-off was answered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from leadflow.domain.automation import settle
+from leadflow.domain.context import Context
+from leadflow.domain.durations import span
+from leadflow.domain.events import (
+    HandOffEscalated,
+    HandOffEscalatedData,
+    LeadReleased,
+    ReleasedData,
+    SlaBreached,
+    SlaBreachedData,
+)
 from leadflow.domain.pipeline import Pipeline, StalledRule
 from leadflow.domain.scoring import ScoreChange, decay_due
+from leadflow.errors import PipelineInvalid
 
 if TYPE_CHECKING:
     from leadflow.domain.lead import Lead
 
-__all__ = ["RULE_ORDER", "Due", "DueKind", "next_due"]
+__all__ = [
+    "MAX_SWEEP_STEPS",
+    "RULE_ORDER",
+    "Due",
+    "DueKind",
+    "fire_due",
+    "next_due",
+    "record_late_breach",
+]
+
+MAX_SWEEP_STEPS = 1000
+"""A lead that still has something due after this many decisions is a loop in the rules."""
+
+ManagerOf = Callable[[str], "str | None"]
 
 
 class DueKind(StrEnum):
@@ -95,3 +122,124 @@ def _all_due(lead: Lead, pipeline: Pipeline, now: datetime) -> list[Due]:
         assert decay.due_at is not None
         found.append(Due(DueKind.DECAY, decay.rule, decay.due_at, decay=decay))
     return found
+
+
+def fire_due(
+    lead: Lead,
+    pipeline: Pipeline,
+    now: datetime,
+    recorded_at: datetime,
+    *,
+    manager_of: ManagerOf | None = None,
+) -> None:
+    """Fire every time-driven rule due at or before ``now``, earliest deadline first.
+
+    Each decision happens at its deadline (``occurred_at``), or at the lead's latest
+    event if that is later: a lead's events never go back in time. After this, no
+    rule is due at or before ``now``, so sweeping again records nothing.
+    ``manager_of(rep)`` names whom a breach is escalated to (a team directory);
+    without it, or when it knows no manager, the SLA rule's ``escalate_to``.
+    """
+    for _ in range(MAX_SWEEP_STEPS):
+        due = next_due(lead, pipeline, now)
+        if due is None:
+            return
+        at = due.due_at
+        if lead.last_occurred_at is not None and lead.last_occurred_at > at:
+            at = lead.last_occurred_at
+        ctx = Context(actor=f"system:{due.rule}", occurred_at=at, recorded_at=recorded_at)
+        _fire(lead, due, pipeline, ctx, manager_of)
+    raise PipelineInvalid([("recycling", f"more than {MAX_SWEEP_STEPS} steps for one lead")])
+
+
+def _fire(
+    lead: Lead, due: Due, pipeline: Pipeline, ctx: Context, manager_of: ManagerOf | None
+) -> None:
+    version = pipeline.version
+    match due.kind:
+        case DueKind.DECAY:
+            assert due.decay is not None
+            settle(lead, pipeline, ctx, [lead.apply_score(due.decay, pipeline, ctx, None)])
+        case DueKind.NO_FOLLOW_UP:
+            rule = pipeline.recycling.no_follow_up
+            assert rule is not None
+            assert lead.owner is not None
+            released = ReleasedData(
+                previous_owner=lead.owner,
+                reason=f"no follow-up within {span(rule.after)} of assignment",
+                rule=due.rule,
+                pipeline_version=version,
+                due_at=due.due_at,
+            )
+            lead.record(LeadReleased, released, ctx, pipeline)
+        case DueKind.HANDOFF_SLA:
+            sla = pipeline.sla.handoff
+            assert sla is not None
+            assert lead.handoff is not None
+            breach = SlaBreachedData(
+                sla="handoff",
+                owner=lead.handoff.to_owner,
+                rule=due.rule,
+                pipeline_version=version,
+                due_at=due.due_at,
+            )
+            lead.record(SlaBreached, breach, ctx, pipeline)
+            if lead.handoff is None:
+                return  # an automation rule settled the hand-off
+            owner = lead.handoff.to_owner
+            manager = manager_of(owner) if manager_of is not None else None
+            reassign = sla.reassign_to
+            if reassign == lead.handoff.to_owner:
+                reassign = None
+            escalation = HandOffEscalatedData(
+                to=manager or sla.escalate_to,
+                reassigned_to=reassign,
+                sla_due=ctx.occurred_at + pipeline.handoff_sla if reassign else None,
+                rule=due.rule,
+                pipeline_version=version,
+                due_at=due.due_at,
+            )
+            lead.record(HandOffEscalated, escalation, ctx, pipeline)
+        case DueKind.STAGE_SLA:
+            breach = SlaBreachedData(
+                sla=f"stage:{lead.stage}",
+                owner=lead.owner,
+                rule=due.rule,
+                pipeline_version=version,
+                due_at=due.due_at,
+            )
+            lead.record(SlaBreached, breach, ctx, pipeline)
+        case DueKind.STALLED:
+            stalled = due.stalled
+            assert stalled is not None
+            reason = f"no activity in stage {stalled.stage} for {span(stalled.after)}"
+            moves = lead.recycle(
+                due.rule, reason, stalled.to_stage, stalled.to_status, pipeline, ctx, due.due_at
+            )
+            settle(lead, pipeline, ctx, moves)
+
+
+def record_late_breach(lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
+    """An answer after the hand-off's SLA deadline that no sweep caught yet: the breach is
+    recorded first, at its deadline, so breaches do not depend on when sweeps ran. Not
+    escalated: the hand-off is being answered."""
+    sla, handoff = pipeline.sla.handoff, lead.handoff
+    if (
+        sla is None
+        or handoff is None
+        or handoff.sla_due is None
+        or handoff.breached_for == handoff.sla_due
+        or ctx.occurred_at <= handoff.sla_due
+    ):
+        return
+    at = handoff.sla_due
+    if lead.last_occurred_at is not None and lead.last_occurred_at > at:
+        at = lead.last_occurred_at
+    data = SlaBreachedData(
+        sla="handoff",
+        owner=handoff.to_owner,
+        rule=sla.id,
+        pipeline_version=pipeline.version,
+        due_at=handoff.sla_due,
+    )
+    lead.record(SlaBreached, data, replace(ctx.as_rule(sla.id), occurred_at=at), pipeline)

@@ -150,14 +150,19 @@ class LeadStore(Application[UUID]):
             assert current is not None
         return current
 
-    def pipeline_version(self, version: str) -> Pipeline:
-        """A pipeline version that was activated (the rules behind a past decision)."""
-        try:
-            return self.pipeline_log().versions[version]
-        except KeyError:
-            raise InvalidInput(
-                "pipeline_version", f"no pipeline {version!r} was activated"
-            ) from None
+    def pipeline_of_version(self, version: str) -> Pipeline:
+        """A pipeline version that was activated (the rules behind a past decision).
+
+        A version this process has not seen may have been activated by another process
+        since: the log of versions is read again before the version is called unknown.
+        """
+        known = self.pipeline_log().versions.get(version)
+        if known is None:
+            self._pipeline_log = None
+            known = self.pipeline_log().versions.get(version)
+        if known is None:
+            raise InvalidInput("pipeline_version", f"no pipeline {version!r} was activated")
+        return known
 
     def record_pipeline(self, pipeline: Pipeline, ctx: Context) -> bool:
         """Put ``pipeline`` in force; returns False if it already was."""
