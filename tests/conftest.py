@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -23,6 +22,8 @@ from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.service.application import Leadflow
 from leadflow.service.pipeline_files import default_pipeline
 
+from support.clock import FakeClock
+
 REQUIRE_SERVICES = os.environ.get("LEADFLOW_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES")
 
@@ -32,20 +33,6 @@ def service_unavailable(message: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"required service unavailable: {message}", pytrace=False)
     pytest.skip(message)
-
-
-class FakeClock:
-    """A clock the test moves by hand; starts at a fixed instant."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
 
 
 def on_roster(app: Leadflow, *reps: str, team: str | None = None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from importlib import resources
 from typing import Any
 from uuid import UUID
@@ -13,7 +13,9 @@ from leadflow.domain.events import ActivityKind, LeadEvent
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+from support.clock import START, FakeClock
+
+T0 = START
 LEAD_ID = UUID("00000000-0000-4000-8000-000000000001")
 
 
@@ -38,16 +40,20 @@ class Driver:
 
     def __init__(self, pipeline: Pipeline, **capture: Any) -> None:
         self.pipeline = pipeline
-        self.now = T0
+        self.clock = FakeClock(T0)
         self.events: list[LeadEvent[Any]] = []
         self.lead = Lead.capture(LEAD_ID, pipeline, self.ctx(), **capture)
         self.flush()
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now
 
     def ctx(self, actor: str = "user:test") -> Context:
         return Context(actor=actor, occurred_at=self.now, recorded_at=self.now)
 
     def at(self, **delta: float) -> Driver:
-        self.now += timedelta(**delta)
+        self.clock.advance(**delta)
         return self
 
     def flush(self) -> list[LeadEvent[Any]]:

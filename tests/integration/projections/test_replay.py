@@ -12,7 +12,7 @@ from leadflow.service.application import Leadflow
 from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
 from support.cli import as_json, demo_store
-from support.tests_support import FakeClockLike
+from support.clock import FakeClock
 
 WEBINAR_MAKES_MQL = """
 [[automation]]
@@ -39,7 +39,7 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_a_rule_that_would_have_made_webinar_attendees_mql_shows_who_and_when(
-    app: Leadflow, clock: FakeClockLike, webinar_pipeline: Path
+    app: Leadflow, clock: FakeClock, webinar_pipeline: Path
 ) -> None:
     attendee = app.capture(email="a@example.com").lead_id
     clock.advance(days=1)

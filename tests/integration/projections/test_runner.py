@@ -24,8 +24,8 @@ from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
 
 from conftest import on_roster
+from support.clock import FakeClock
 from support.histories import build_history, dump, reader, scratch_runner
-from support.tests_support import FakeClockLike
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def _read(app: Leadflow):  # type: ignore[no-untyped-def]
     return lambda after: app.read_events(after=after)
 
 
-def _story(app: Leadflow, clock: FakeClockLike) -> list:  # type: ignore[type-arg]
+def _story(app: Leadflow, clock: FakeClock) -> list:  # type: ignore[type-arg]
     first = app.capture(email="ada@example.com", source="web").lead_id
     second = app.capture(email="bob@example.com", source="partner").lead_id
     on_roster(app, "rep:mei", "rep:li")
@@ -62,7 +62,7 @@ def _story(app: Leadflow, clock: FakeClockLike) -> list:  # type: ignore[type-ar
 
 
 def test_catch_up_applies_the_log_and_records_each_projections_position(
-    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClock
 ) -> None:
     _story(app, clock)
 
@@ -79,7 +79,7 @@ def test_catch_up_applies_the_log_and_records_each_projections_position(
 
 
 def test_catch_up_after_new_events_applies_only_those_and_matches_a_rebuild(
-    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClock
 ) -> None:
     leads = _story(app, clock)
     runner.catch_up(_read(app))
@@ -94,7 +94,7 @@ def test_catch_up_after_new_events_applies_only_those_and_matches_a_rebuild(
 
 
 def test_rebuilding_one_read_model_leaves_the_others_alone(
-    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClock
 ) -> None:
     _story(app, clock)
     runner.catch_up(_read(app))
@@ -109,7 +109,7 @@ def test_rebuilding_one_read_model_leaves_the_others_alone(
 
 
 def test_two_runners_racing_apply_every_event_exactly_once(
-    app: Leadflow, db_url: str, clock: FakeClockLike
+    app: Leadflow, db_url: str, clock: FakeClock
 ) -> None:
     leads = [app.capture(email=f"lead{i}@example.com").lead_id for i in range(12)]
     on_roster(app, "rep:0", "rep:1", "rep:2")
@@ -173,7 +173,7 @@ def test_unknown_event_types_are_ignored_by_every_projection() -> None:
 
 
 def test_rep_performance_counts_assignments_first_touches_sla_and_conversions(
-    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClock
 ) -> None:
     quick = app.capture(email="quick@example.com").lead_id
     slow = app.capture(email="slow@example.com").lead_id
@@ -227,7 +227,7 @@ def test_processes_creating_the_read_models_at_once_all_succeed(db_url: str) -> 
 
 
 def test_a_read_model_written_by_other_code_is_dropped_and_rebuilt(
-    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClock
 ) -> None:
     _story(app, clock)
     runner.catch_up(_read(app))
@@ -247,7 +247,7 @@ def test_a_read_model_written_by_other_code_is_dropped_and_rebuilt(
 
 
 def test_positions_from_before_fingerprints_rebuild_every_read_model(
-    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClock
 ) -> None:
     _story(app, clock)
     runner.catch_up(_read(app))
@@ -269,7 +269,7 @@ def test_positions_from_before_fingerprints_rebuild_every_read_model(
 
 
 def test_funnel_as_known_at_before_a_backdated_change_matches_brute_force(
-    app: Leadflow, runner: ProjectionRunner, clock: FakeClockLike
+    app: Leadflow, runner: ProjectionRunner, clock: FakeClock
 ) -> None:
     leads = _story(app, clock)
     clock.advance(days=3)

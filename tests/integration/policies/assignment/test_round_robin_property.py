@@ -8,7 +8,7 @@ once absences end, the counts come back within one of each other.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -17,18 +17,9 @@ from hypothesis import strategies as st
 
 from leadflow.adapters.store import open_store
 
+from support.clock import FakeClock
+
 REPS = ["rep:a", "rep:b", "rep:c", "rep:d"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, hours: int) -> None:
-        self.now += timedelta(hours=hours)
 
 
 step = st.one_of(
@@ -47,7 +38,7 @@ step = st.one_of(
 def test_open_lead_counts_of_available_reps_differ_by_at_most_one(
     tmp_path: Path, rep_count: int, steps: list[tuple[str, int, int]]
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     app = open_store(f"sqlite:///{tmp_path / f'{uuid4().hex}.db'}", clock=clock, actor="user:t")
     try:
         reps = REPS[:rep_count]

@@ -14,7 +14,8 @@ from leadflow.adapters.store import open_store
 from leadflow.domain.explain import Cause, explain_lead
 from leadflow.service.application import Leadflow
 
-from conftest import FakeClock, on_roster
+from conftest import on_roster
+from support.clock import FakeClock
 from support.driver import default_document, pipeline_with
 
 

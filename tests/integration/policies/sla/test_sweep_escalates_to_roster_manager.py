@@ -6,7 +6,7 @@ from uuid import UUID
 
 from leadflow.service.application import Leadflow
 
-from conftest import FakeClock
+from support.clock import FakeClock
 
 
 def _breached_handoff(app: Leadflow, clock: FakeClock, to: str, team: str | None = None) -> UUID:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from leadflow.adapters.store import open_store
 from leadflow.errors import LeadflowError
 
+from support.clock import FakeClock
 from support.driver import T0
 from support.lead_steps import step
 
@@ -29,23 +29,23 @@ from support.lead_steps import step
 def test_through_the_store_a_second_sweep_records_nothing_even_in_a_new_process(
     histories: list[list[tuple[int, tuple[Any, ...]]]], sweeps: list[int]
 ) -> None:
-    now = [T0]
+    clock = FakeClock(T0)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'lf.db'}"
-        app = open_store(url, clock=lambda: now[0])
+        app = open_store(url, clock=clock)
         try:
             for history in histories:
                 lead_id = app.capture(email="a@x.com").lead_id
                 for hours, op in history:
-                    now[0] += timedelta(hours=hours)
+                    clock.advance(hours=hours)
                     with contextlib.suppress(LeadflowError):
                         _run_app(app, lead_id, op)
             for hours in sweeps:
-                now[0] += timedelta(hours=hours)
+                clock.advance(hours=hours)
                 recorded = len(app.sweep().events)
                 event(f"store sweep recorded {recorded if recorded < 3 else '3+'} events")
                 assert app.sweep().events == ()
-            fresh = open_store(url, clock=lambda: now[0])  # folds the whole log anew
+            fresh = open_store(url, clock=clock)  # folds the whole log anew
             try:
                 assert fresh.sweep().events == ()
                 for lead_id, lead in app.sweep_states.leads.items():

@@ -11,7 +11,8 @@ from leadflow.adapters.store import open_store
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 
-from conftest import FakeClock, on_roster
+from conftest import on_roster
+from support.clock import FakeClock
 
 
 def _assigned(app: Leadflow, clock: FakeClock, owner: str = "rep:mei") -> UUID:

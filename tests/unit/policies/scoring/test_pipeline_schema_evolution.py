@@ -5,7 +5,7 @@ from __future__ import annotations
 from leadflow.domain.context import Context
 from leadflow.domain.pipeline_log import PipelineLog
 
-from conftest import FakeClock
+from support.clock import FakeClock
 from support.driver import default_document, pipeline_with
 
 
