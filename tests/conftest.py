@@ -18,11 +18,11 @@ import pytest
 from psycopg import sql
 
 from leadflow.adapters.store import open_store
-from leadflow.domain.pipeline import Pipeline, parse_pipeline
+from leadflow.domain.pipeline import Pipeline
 from leadflow.service.application import Leadflow
-from leadflow.service.pipeline_files import default_pipeline
 
 from support.clock import FakeClock
+from support.pipelines import pipeline_with
 
 REQUIRE_SERVICES = os.environ.get("LEADFLOW_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES")
@@ -96,14 +96,6 @@ def app(db_url: str, clock: FakeClock) -> Iterator[Leadflow]:
 UsePipeline = Callable[..., Pipeline]
 
 
-def pipeline_with(**sections: dict[str, Any]) -> Pipeline:
-    """The shipped pipeline with keys of some top-level sections replaced."""
-    doc = default_pipeline().model_dump(mode="json")
-    for name, changes in sections.items():
-        doc[name] = {**doc.get(name, {}), **changes}
-    return parse_pipeline(doc, "test pipeline")
-
-
 @pytest.fixture
 def use_pipeline(app: Leadflow) -> UsePipeline:
     """``use_pipeline(dedupe={"keys": ["email"]})`` activates such a pipeline on ``app``."""
@@ -118,5 +110,5 @@ def use_pipeline(app: Leadflow) -> UsePipeline:
 
 @pytest.fixture
 def make_pipeline() -> UsePipeline:
-    """``make_pipeline(pool={...})``: the shipped pipeline with those keys changed."""
+    """``make_pipeline(pool={...})``: :func:`support.pipelines.pipeline_with`."""
     return pipeline_with

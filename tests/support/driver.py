@@ -1,38 +1,20 @@
-"""Helpers for policy tests: pipelines with overridden sections, leads driven in memory."""
+"""One lead driven through domain commands in memory, on a fake clock: no store."""
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime
-from importlib import resources
 from typing import Any
 from uuid import UUID
 
 from leadflow.domain.context import Context
 from leadflow.domain.events import ActivityKind, LeadEvent
 from leadflow.domain.lead import Lead
-from leadflow.domain.pipeline import Pipeline, parse_pipeline
+from leadflow.domain.pipeline import Pipeline
 
 from support.clock import START, FakeClock
 
 T0 = START
 LEAD_ID = UUID("00000000-0000-4000-8000-000000000001")
-
-
-def default_document() -> dict[str, Any]:
-    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
-    return tomllib.loads(text)
-
-
-def pipeline_with(**sections: Any) -> Pipeline:
-    """The shipped pipeline with whole top-level sections replaced (``None`` removes one)."""
-    document = default_document()
-    for key, value in sections.items():
-        if value is None:
-            document.pop(key, None)
-        else:
-            document[key] = value
-    return parse_pipeline(document)
 
 
 class Driver:

@@ -14,6 +14,7 @@ import pytest
 from leadflow.adapters.store import open_store
 from leadflow.projections.reference import funnel_from_events
 from leadflow.service.codec import EventRecord
+from leadflow.service.pipeline_files import default_pipeline_text
 
 from support.cli import as_json, cli, demo_store, invoke, runner
 
@@ -21,12 +22,6 @@ from support.cli import as_json, cli, demo_store, invoke, runner
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return demo_store(tmp_path_factory.mktemp("demo"))
-
-
-def _pipeline_text() -> str:
-    from importlib import resources
-
-    return resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
 
 
 def _records_from_events_json(url: str) -> list[EventRecord]:
@@ -141,7 +136,7 @@ def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> No
     invoke("assign", lead, "rep:mei", "--db", url)
     # A pipeline activation is in the log too, but no read model wants it: no lag either.
     other = tmp_path / "other.toml"
-    other.write_text(_pipeline_text().replace('sla = "3d"', 'sla = "4d"'), encoding="utf-8")
+    other.write_text(default_pipeline_text().replace('sla = "3d"', 'sla = "4d"'), encoding="utf-8")
     invoke("pipeline", "activate", str(other), "--db", url)
 
     status = as_json("projections", "--db", url)

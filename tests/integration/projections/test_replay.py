@@ -9,7 +9,11 @@ import pytest
 from leadflow.adapters.store import open_store
 from leadflow.projections.replay import replay
 from leadflow.service.application import Leadflow
-from leadflow.service.pipeline_files import default_pipeline, load_pipeline
+from leadflow.service.pipeline_files import (
+    default_pipeline,
+    default_pipeline_text,
+    load_pipeline,
+)
 
 from support.cli import as_json, demo_store
 from support.clock import FakeClock
@@ -25,9 +29,7 @@ then = { stage = "mql" }
 
 @pytest.fixture
 def webinar_pipeline(tmp_path: Path) -> Path:
-    from importlib import resources
-
-    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
+    text = default_pipeline_text()
     path = tmp_path / "webinar.toml"
     path.write_text(text + WEBINAR_MAKES_MQL, encoding="utf-8")
     return path
@@ -101,9 +103,7 @@ def test_replay_cli_prints_the_difference_and_leaves_the_log_alone(
 def test_a_lower_mql_threshold_makes_leads_mql_sooner_and_shows_the_funnel_delta(
     demo_url: str, tmp_path: Path
 ) -> None:
-    from importlib import resources
-
-    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
+    text = default_pipeline_text()
     assert "threshold = 50" in text
     lower = tmp_path / "lower.toml"
     lower.write_text(text.replace("threshold = 50", "threshold = 20"), encoding="utf-8")

@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 from leadflow.adapters.cli import app as cli
 from leadflow.adapters.store import open_store
 from leadflow.domain.explain import Cause, explain_lead
+from leadflow.domain.pipeline import parse_pipeline
 from leadflow.service.application import Leadflow
 
 from conftest import on_roster
 from support.clock import FakeClock
-from support.driver import default_document, pipeline_with
+from support.pipelines import default_document
 
 
 def _engaged_lead(app: Leadflow, clock: FakeClock) -> str:
@@ -60,7 +61,7 @@ def test_the_promotion_threshold_is_the_one_in_force_then_not_today(
     lead_id = _engaged_lead(app, clock)
     document = default_document()
     document["scoring"]["mql"]["threshold"] = 70
-    app.activate_pipeline(pipeline_with(**document))
+    app.activate_pipeline(parse_pipeline(document))
     history = app.lead_history(UUID(lead_id))
     explanation = explain_lead(history[0].lead_id, history, app.pipeline_log().versions.get)
     assert explanation.promotions[0].threshold == 50

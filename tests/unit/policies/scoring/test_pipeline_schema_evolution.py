@@ -6,7 +6,7 @@ from leadflow.domain.context import Context
 from leadflow.domain.pipeline_log import PipelineLog
 
 from support.clock import FakeClock
-from support.driver import default_document, pipeline_with
+from support.pipelines import default_document, pipeline_with
 
 
 def test_a_stored_pipeline_without_policy_sections_keeps_its_recorded_version(

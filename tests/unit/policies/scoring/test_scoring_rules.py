@@ -12,14 +12,13 @@ from leadflow.domain.events import ScoreKind
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import PipelineInvalid
 
-from support.driver import Driver, default_document, pipeline_with, scored
+from support.driver import Driver, scored
+from support.pipelines import pipeline_with
 
 
 def scoring(**overrides: Any) -> Pipeline:
     """The shipped pipeline with keys of its [scoring] section replaced."""
-    section = default_document()["scoring"]
-    section.update(overrides)
-    return pipeline_with(scoring=section)
+    return pipeline_with(scoring=overrides)
 
 
 DEFAULT = pipeline_with()

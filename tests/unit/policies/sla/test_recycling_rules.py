@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import PipelineInvalid
 
-from support.driver import Driver, default_document, pipeline_with
+from support.driver import Driver
+from support.pipelines import default_document, pipeline_with
 
 
 def with_sla(**handoff: Any) -> Pipeline:
@@ -171,8 +172,6 @@ def test_a_recycle_rule_with_targets_makes_the_moves_itself() -> None:
         r for r in document["automation"] if r["id"] != "handoff-rejected-to-nurture"
     ]
     document["recycling"]["on_rejection"] = {"to_stage": "lead", "to_status": "nurturing"}
-    from leadflow.domain.pipeline import parse_pipeline
-
     d = Driver(parse_pipeline(document), email="a@x.com")
     d.at(hours=1).do("change_stage", "mql")
     d.at(hours=1).do("hand_off", "rep:li")
@@ -340,7 +339,7 @@ def test_a_stalled_rule_must_set_a_status_its_target_stage_allows() -> None:
 def _with_stage_sla(**rule: Any) -> Pipeline:
     document = default_document()
     document["sla"]["stage"] = rule
-    return pipeline_with(**document)
+    return parse_pipeline(document)
 
 
 def test_a_lead_past_its_stage_sla_is_breached_once_for_that_stay() -> None:

@@ -11,11 +11,12 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import LeadflowError
 
-from support.driver import Driver, default_document, pipeline_with
+from support.driver import Driver
 from support.lead_steps import step
+from support.pipelines import default_document, pipeline_with
 
 
 def _variant() -> Pipeline:
@@ -30,7 +31,7 @@ def _variant() -> Pipeline:
     document["automation"] = [
         r for r in document["automation"] if r["id"] != "handoff-rejected-to-nurture"
     ]
-    return pipeline_with(**document)
+    return parse_pipeline(document)
 
 
 PIPELINES = [pipeline_with(), _variant()]
