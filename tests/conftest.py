@@ -7,7 +7,6 @@ run instead of skipping it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,26 +22,8 @@ from leadflow.service.application import Leadflow
 
 from support.clock import FakeClock
 from support.pipelines import pipeline_with
-
-REQUIRE_SERVICES = os.environ.get("LEADFLOW_REQUIRE_SERVICES") == "1"
-POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES")
-
-
-def service_unavailable(message: str) -> None:
-    """Skip on a developer's machine; fail under CI, where the service is required."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service unavailable: {message}", pytrace=False)
-    pytest.skip(message)
-
-
-def on_roster(app: Leadflow, *reps: str, team: str | None = None) -> None:
-    """Put these reps on the roster (once): only reps on the roster own, claim or receive
-    hand-offs. Add them after capturing leads that should stay in the pool."""
-    if team is not None and team not in app.roster().teams:
-        app.define_team(team, [])
-    for rep in reps:
-        if rep not in app.roster().reps:
-            app.add_rep(rep, team=team)
+from support.stores import POSTGRES_URL, service_unavailable
+from support.stores import on_roster as on_roster  # for modules that import it from conftest
 
 
 @pytest.fixture

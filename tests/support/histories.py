@@ -23,8 +23,7 @@ from leadflow.domain.events import ActivityKind, LeadEvent, payload_json
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import LeadflowError
-from leadflow.projections import ProjectionRunner
-from leadflow.projections._sql import READ_MODELS
+from leadflow.projections import POSITIONS, ProjectionRunner, all_projections
 from leadflow.service.codec import EventRecord
 from leadflow.service.pipeline_files import default_pipeline
 
@@ -168,7 +167,7 @@ def dump(runner: ProjectionRunner, *, positions: bool = True) -> dict[str, list[
     """Every read-model table's rows in primary-key order."""
     tables = {}
     with runner.engine.connect() as conn:
-        for table in READ_MODELS.sorted_tables:
+        for table in [POSITIONS, *(t for p in all_projections() for t in p.tables)]:
             if table.name == "lf_projection_positions" and not positions:
                 continue
             if table.name == "lf_projection_positions":

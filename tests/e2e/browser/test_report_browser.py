@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import service_unavailable
 from support.cli import demo_store, invoke
+from support.stores import service_unavailable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = ("funnel", "conversion-by-source", "sla", "time-in-stage")

@@ -24,8 +24,8 @@ from leadflow.adapters.kafka_admin import ensure_topic
 from leadflow.adapters.store import open_store
 from leadflow.service.application import Leadflow
 
-from conftest import service_unavailable
 from e2e.kafka.kafkatest import Broker, TansuProcess, free_port, tansu_binary
+from support.stores import service_unavailable
 
 EXTERNAL_KAFKA = os.environ.get("LEADFLOW_TEST_KAFKA")
 

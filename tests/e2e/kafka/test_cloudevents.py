@@ -20,7 +20,7 @@ from leadflow.domain.events import EVENT_TYPES, ActivityRecorded
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord, event_id
 
-from conftest import on_roster
+from support.stores import on_roster
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
 

@@ -27,8 +27,8 @@ from leadflow.projections.reference import funnel_from_events
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
 
-from conftest import on_roster
 from e2e.kafka.kafkatest import GROUP_TIMEOUTS, read_topic, run_demo_into, wait_until
+from support.stores import on_roster
 
 pytestmark = pytest.mark.kafka
 

@@ -30,7 +30,6 @@ from leadflow.adapters.kafka_relay import Relay
 from leadflow.adapters.store import open_store
 from leadflow.service.application import Leadflow
 
-from conftest import on_roster
 from e2e.kafka.kafkatest import (
     GROUP_TIMEOUTS,
     TansuProcess,
@@ -38,6 +37,7 @@ from e2e.kafka.kafkatest import (
     run_demo_into,
     wait_until,
 )
+from support.stores import on_roster
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -16,8 +16,8 @@ from leadflow.adapters.store import open_store
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.service.application import Leadflow
 
-from conftest import on_roster
 from e2e.kafka.kafkatest import free_port, read_topic, run_demo_into, values
+from support.stores import on_roster
 
 pytestmark = pytest.mark.kafka
 

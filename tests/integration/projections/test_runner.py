@@ -23,9 +23,9 @@ from leadflow.projections.reference import funnel_from_events
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
 
-from conftest import on_roster
 from support.clock import FakeClock
 from support.histories import build_history, dump, reader, scratch_runner
+from support.stores import on_roster
 
 
 @pytest.fixture(autouse=True)

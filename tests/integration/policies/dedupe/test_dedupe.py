@@ -14,7 +14,7 @@ from leadflow.service.application import Leadflow
 from leadflow.service.intake import capture
 from leadflow.service.unit_of_work import unit_of_work
 
-from conftest import on_roster
+from support.stores import on_roster
 
 UsePipeline = Callable[..., Pipeline]
 

@@ -13,7 +13,7 @@ from leadflow.errors import IllegalTransition
 from leadflow.service.application import Leadflow
 from leadflow.service.pipeline_files import default_pipeline
 
-from conftest import on_roster
+from support.stores import on_roster
 
 
 def test_a_copied_lead_shares_no_mutable_field_with_the_original(app: Leadflow) -> None:

@@ -8,7 +8,7 @@ from leadflow.domain.dedupe import key_id
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 
-from conftest import on_roster
+from support.stores import on_roster
 
 
 def test_merge_moves_the_duplicates_keys_to_the_survivor(app: Leadflow) -> None:

@@ -15,9 +15,9 @@ from leadflow.domain.explain import Cause, explain_lead
 from leadflow.domain.pipeline import parse_pipeline
 from leadflow.service.application import Leadflow
 
-from conftest import on_roster
 from support.clock import FakeClock
 from support.pipelines import default_document
+from support.stores import on_roster
 
 
 def _engaged_lead(app: Leadflow, clock: FakeClock) -> str:

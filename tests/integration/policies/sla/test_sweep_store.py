@@ -11,8 +11,8 @@ from leadflow.adapters.store import open_store
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 
-from conftest import on_roster
 from support.clock import FakeClock
+from support.stores import on_roster
 
 
 def _assigned(app: Leadflow, clock: FakeClock, owner: str = "rep:mei") -> UUID:
