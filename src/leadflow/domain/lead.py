@@ -790,9 +790,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         if survivor.id == self.id:
             raise InvalidInput("into_lead_id", "a lead cannot be merged into itself")
         self.record(LeadMerged, MergedData(into_lead_id=survivor.id), ctx, pipeline)
-        survivor.record(
-            DuplicateMerged, DuplicateMergedData(merged_lead_id=self.id), ctx, pipeline
-        )
+        survivor.record(DuplicateMerged, DuplicateMergedData(merged_lead_id=self.id), ctx, pipeline)
 
     def unmerge_from(self, survivor: Lead, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         """Undo :meth:`merge_into` with compensating events on both leads."""

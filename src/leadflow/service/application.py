@@ -56,7 +56,7 @@ from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.pool import claim_day
 from leadflow.errors import ConcurrencyConflict, InvalidInput
-from leadflow.service import handlers
+from leadflow.service import activation, handlers
 from leadflow.service.intake import CaptureOutcome, capture, prefetch_keys
 from leadflow.service.reindex import reindex_contact_keys
 from leadflow.service.store import LeadStore
@@ -152,8 +152,9 @@ class Leadflow(LeadStore):
         return self.lead(lead_id)
 
     def activate_pipeline(self, pipeline: Pipeline, *, actor: str | None = None) -> bool:
-        """Put ``pipeline`` in force; returns False if it already was."""
-        return self.record_pipeline(pipeline, self.context(actor))
+        """Put ``pipeline`` in force; returns False if it already was. A change of
+        ``assignment.closed_stages`` recounts the reps' loads in the same append."""
+        return activation.activate(self, pipeline, self.context(actor))
 
     # -- capture ------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from leadflow.domain.commands import (
     WinDeal,
 )
 from leadflow.domain.dedupe import ContactKey, key_id
-from leadflow.domain.lead import OWNER_FIELDS
+from leadflow.domain.lead import OWNER_FIELDS, Lead
 from leadflow.domain.ownership import is_open
 from leadflow.domain.permissions import (
     check_active,
@@ -198,6 +198,10 @@ def unmerge(uow: UnitOfWork, command: UnmergeLead) -> None:
         key = uow.key(key_id(kind, value))
         if key is not None and key.lead_id == survivor.id and key.previous == duplicate.id:
             key.move(duplicate.id, "unmerge", uow.ctx)
+    owner = duplicate.owner
+    if owner is not None and is_rep_id(owner) and owner not in uow.roster.reps:
+        # Its owner left while it was merged away: it comes back to be worked by someone.
+        _give_away(uow, duplicate, owner, f"{owner} left the roster")
 
 
 # -- the roster -------------------------------------------------------------------------
@@ -240,14 +244,11 @@ def redistribute(uow: UnitOfWork, command: Redistribute) -> None:
     if command.leave:
         owned |= _leads_owned_by(uow, rep)
         roster.remove_rep(rep, command.reason, ctx)
-    closed = pipeline.assignment.closed_stages
-    to_manager = pipeline.assignment.departure_to_manager
-    rule_ctx = ctx.as_rule("assignment.redistribute")
     for lead_id in sorted(owned, key=str):
         lead = uow.lead(lead_id)
         if lead.owner != rep or lead.merged_into is not None or lead.erased:
-            continue
-        if command.leave and lead.stage in to_manager and managers:
+            continue  # a merged duplicate is given away if it is ever unmerged
+        if command.leave and lead.stage in pipeline.assignment.departure_to_manager and managers:
             lead.assign(
                 managers[0],
                 pipeline,
@@ -257,26 +258,26 @@ def redistribute(uow: UnitOfWork, command: Redistribute) -> None:
                 strategy="manager",
             )
             continue
-        if not is_open(lead, closed):
-            lead.release(
-                f"{rep} left ({command.reason}): a closed lead keeps no owner",
-                pipeline,
-                rule_ctx,
-                rule="assignment.redistribute",
-            )
-            continue
-        fields: dict[str, str | None] = {"source": lead.source, "campaign": lead.campaign}
-        fields.update(lead.attributes)
-        decision = decide(uow.roster, pipeline, fields, ctx.occurred_at, exclude={rep})
-        if decision.owner is not None:
-            apply_routing(lead, decision, uow, ctx)
-        else:
-            lead.release(
-                f"redistributed from {rep}: {decision.reason}",
-                pipeline,
-                rule_ctx,
-                rule="assignment.redistribute",
-            )
+        _give_away(uow, lead, rep, f"{rep} left ({command.reason})" if command.leave else None)
+
+
+def _give_away(uow: UnitOfWork, lead: Lead, rep: str, left: str | None) -> None:
+    """An open lead goes to another rep by the assignment rules, or to the pool; a closed
+    one (its owner left) keeps no owner."""
+    pipeline, ctx = uow.pipeline, uow.ctx
+    rule_ctx = ctx.as_rule("assignment.redistribute")
+    if not is_open(lead, pipeline.assignment.closed_stages):
+        reason = f"{left or rep}: a closed lead keeps no owner"
+        lead.release(reason, pipeline, rule_ctx, rule="assignment.redistribute")
+        return
+    fields: dict[str, str | None] = {"source": lead.source, "campaign": lead.campaign}
+    fields.update(lead.attributes)
+    decision = decide(uow.roster, pipeline, fields, ctx.occurred_at, exclude={rep})
+    if decision.owner is not None:
+        apply_routing(lead, decision, uow, ctx)
+    else:
+        reason = f"redistributed from {rep}: {decision.reason}"
+        lead.release(reason, pipeline, rule_ctx, rule="assignment.redistribute")
 
 
 def _leads_owned_by(uow: UnitOfWork, rep: str) -> set[UUID]:

@@ -37,7 +37,7 @@ from leadflow.domain.dedupe import ContactKey
 from leadflow.domain.events import LeadEvent
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
-from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineLog
+from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineActivated, PipelineLog
 from leadflow.domain.roster import ROSTER_ID, Roster, RosterEvent, RosterSnapshot
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadNotFound
 from leadflow.service import log_reader
@@ -127,14 +127,19 @@ class LeadStore(Application[UUID]):
     # -- the pipeline -------------------------------------------------------------------
 
     def pipeline_log(self) -> PipelineLog:
-        if self._pipeline_log is None:
-            try:
-                found = self.repository.get(PIPELINE_LOG_ID, projector_func=_project)
-                assert isinstance(found, PipelineLog)
-                self._pipeline_log = found
-            except AggregateNotFoundError:
-                self._pipeline_log = PipelineLog()
-        return self._pipeline_log
+        """Every pipeline version activated, as stored now.
+
+        Kept in memory and brought up to date on each use (one indexed read of anything
+        newer), so a pipeline another process activated is in force here at once.
+        """
+        plog = self._pipeline_log
+        if plog is None:
+            plog = PipelineLog()
+        for event in self.repository.event_store.get(PIPELINE_LOG_ID, gt=plog.version):
+            assert isinstance(event, PipelineActivated)
+            PipelineLog.evolve(plog, event)
+        self._pipeline_log = plog
+        return plog
 
     @property
     def pipeline(self) -> Pipeline:
@@ -153,29 +158,30 @@ class LeadStore(Application[UUID]):
     def pipeline_of_version(self, version: str) -> Pipeline:
         """A pipeline version that was activated (the rules behind a past decision).
 
-        A version this process has not seen may have been activated by another process
-        since: the log of versions is read again before the version is called unknown.
+        The log of versions is brought up to date first: another process may have
+        activated it since.
         """
         known = self.pipeline_log().versions.get(version)
-        if known is None:
-            self._pipeline_log = None
-            known = self.pipeline_log().versions.get(version)
         if known is None:
             raise InvalidInput("pipeline_version", f"no pipeline {version!r} was activated")
         return known
 
     def record_pipeline(self, pipeline: Pipeline, ctx: Context) -> bool:
-        """Put ``pipeline`` in force; returns False if it already was."""
-        self._pipeline_log = None  # re-read: another process may have activated one
+        """Put ``pipeline`` in force on its own (the first one; later ones go through
+        :func:`leadflow.service.activation.activate`); False if it already was."""
         plog = self.pipeline_log()
         if not plog.activate(pipeline, ctx):
             return False
         try:
             self.append([plog])
         finally:
-            self._pipeline_log = None
+            self.forget_pipeline_log()
         log.info("pipeline_activated", version=pipeline.version, name=pipeline.name)
         return True
+
+    def forget_pipeline_log(self) -> None:
+        """Drop the in-memory versions (read afresh on next use)."""
+        self._pipeline_log = None
 
     # -- the roster ---------------------------------------------------------------------
 
