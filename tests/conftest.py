@@ -7,10 +7,9 @@ run instead of skipping it.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import psycopg
@@ -18,41 +17,13 @@ import pytest
 from psycopg import sql
 
 from leadflow.adapters.store import open_store
+from leadflow.domain.pipeline import Pipeline
 from leadflow.service.application import Leadflow
 
-REQUIRE_SERVICES = os.environ.get("LEADFLOW_REQUIRE_SERVICES") == "1"
-POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES")
-
-
-def service_unavailable(message: str) -> None:
-    """Skip on a developer's machine; fail under CI, where the service is required."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service unavailable: {message}", pytrace=False)
-    pytest.skip(message)
-
-
-class FakeClock:
-    """A clock the test moves by hand; starts at a fixed instant."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
-
-
-def on_roster(app: Leadflow, *reps: str, team: str | None = None) -> None:
-    """Put these reps on the roster (once): only reps on the roster own, claim or receive
-    hand-offs. Add them after capturing leads that should stay in the pool."""
-    if team is not None and team not in app.roster().teams:
-        app.define_team(team, [])
-    for rep in reps:
-        if rep not in app.roster().reps:
-            app.add_rep(rep, team=team)
+from support.clock import FakeClock
+from support.pipelines import pipeline_with
+from support.stores import POSTGRES_URL, service_unavailable
+from support.stores import on_roster as on_roster  # for modules that import it from conftest
 
 
 @pytest.fixture
@@ -101,3 +72,24 @@ def app(db_url: str, clock: FakeClock) -> Iterator[Leadflow]:
     lf = open_store(db_url, clock=clock, actor="user:test")
     yield lf
     lf.close()
+
+
+UsePipeline = Callable[..., Pipeline]
+
+
+@pytest.fixture
+def use_pipeline(app: Leadflow) -> UsePipeline:
+    """``use_pipeline(dedupe={"keys": ["email"]})`` activates such a pipeline on ``app``."""
+
+    def activate(**sections: dict[str, Any]) -> Pipeline:
+        pipeline = pipeline_with(**sections)
+        app.activate_pipeline(pipeline)
+        return pipeline
+
+    return activate
+
+
+@pytest.fixture
+def make_pipeline() -> UsePipeline:
+    """``make_pipeline(pool={...})``: :func:`support.pipelines.pipeline_with`."""
+    return pipeline_with

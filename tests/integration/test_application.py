@@ -15,7 +15,7 @@ from leadflow.domain.lead import Lead
 from leadflow.errors import ConcurrencyConflict, IllegalTransition, InvalidInput, LeadNotFound
 from leadflow.service.application import CommandResult, Leadflow
 
-from conftest import FakeClock
+from support.clock import FakeClock
 
 
 def test_capture_normalises_contact_details(app: Leadflow) -> None:

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from typer.testing import CliRunner
 
 from leadflow import LeadView
 from leadflow.adapters.cli import app, handles_errors
 from leadflow.errors import ConcurrencyConflict
 
-runner = CliRunner()
+from support.cli import capture, leadflow, runner
 
 EVENT_KEYS = [
     "position",
@@ -32,19 +29,8 @@ EVENT_KEYS = [
 ]
 
 
-def leadflow(db_url: str, *args: str, expect: int = 0) -> str:
-    result = runner.invoke(app, [*args, "--db", db_url])
-    assert result.exit_code == expect, (result.stdout, result.stderr)
-    return result.stdout
-
-
 def events(db_url: str, *args: str) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in leadflow(db_url, "events", "--json", *args).splitlines()]
-
-
-def capture(db_url: str, *args: str) -> str:
-    lead_id: str = orjson.loads(leadflow(db_url, "capture", "--json", *args))["lead_id"]
-    return lead_id
 
 
 def test_capture_prints_the_lead_id(db_url: str) -> None:
@@ -299,24 +285,6 @@ def test_a_concurrency_conflict_exits_3() -> None:
 
     assert result.exit_code == 3
     assert "another writer" in result.stderr
-
-
-def test_the_installed_leadflow_command_runs_the_same_contract(db_url: str) -> None:
-    command = [sys.executable, "-m", "leadflow.adapters.cli"]
-    done = subprocess.run(
-        [*command, "capture", "--email", "ann@example.com", "--json", "--db", db_url],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    lead_id = orjson.loads(done.stdout)["lead_id"]
-
-    refused = subprocess.run(
-        [*command, "promote", lead_id, "won", "--db", db_url], capture_output=True, text=True
-    )
-
-    assert refused.returncode == 2
-    assert "unknown stage 'won'" in refused.stderr
 
 
 def test_release_and_reject_take_a_reason_and_record_it(db_url: str) -> None:

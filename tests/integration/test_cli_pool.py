@@ -6,7 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
-from test_cli import capture, leadflow
+
+from support.cli import capture, leadflow
 
 
 def pool(db_url: str, *args: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from leadflow.errors import LeadflowError
 from leadflow.service.application import Leadflow
 from leadflow.service.pipeline_files import default_pipeline
 
-from conftest import FakeClock
+from support.clock import FakeClock
 
 DEFAULT = default_pipeline()
 STAGES = list(DEFAULT.stages)

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from leadflow import LeadView
 from leadflow.service.pipeline_files import default_pipeline
-from policies.helpers import LEAD_ID, T0, Driver
+
+from support.driver import LEAD_ID, T0, Driver
 
 INTERNAL = {
     "fit",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
 from datetime import timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +12,7 @@ from leadflow.domain.pipeline import parse_pipeline
 from leadflow.errors import IllegalTransition, PipelineInvalid
 from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
-
-def default_document() -> dict[str, Any]:
-    text = resources.files("leadflow").joinpath("default_pipeline.toml").read_text("utf-8")
-    return tomllib.loads(text)
+from support.pipelines import default_document
 
 
 def problems_of(document: dict[str, Any]) -> list[tuple[str, str]]:

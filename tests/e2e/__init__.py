@@ -1,0 +1,1 @@
+"""End-to-end tests: CLI processes, the Kafka broker, the browser, the demo and the bench."""
