@@ -57,7 +57,7 @@ from leadflow.adapters.store import open_store, schema_of, sqlalchemy_url
 from leadflow.domain import ownership
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
-from leadflow.domain.roster import is_rep_id
+from leadflow.domain.roster import Roster, is_rep_id
 from leadflow.errors import LeadflowError
 from leadflow.projections.leads import LEADS
 from leadflow.projections.runner import ProjectionRunner, all_projections
@@ -290,6 +290,22 @@ class PostgresStore:
             conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
             )
+
+
+def roster_state(roster: Roster) -> dict[str, Any]:
+    """Everything a roster holds, comparable (``Roster`` compares by identity)."""
+    return {
+        "version": roster.version,
+        "reps": {
+            r: (i.team, i.capacity, i.weight, list(i.absences)) for r, i in roster.reps.items()
+        },
+        "teams": roster.teams,
+        "open_leads": {r: leads for r, leads in roster.open_leads.items() if leads},
+        "holder": roster.holder,
+        "last_given": roster.last_given,
+        "claims": roster.claims,
+        "departed": roster.departed,
+    }
 
 
 # ---- the machine ----------------------------------------------------------------------------
@@ -553,6 +569,14 @@ class WholeStateRules(RuleBasedStateMachine):
             reps = {*roster.reps, *roster.open_leads, *self.departed}
             wrong = load_mismatches(roster.load, reps, leads, self.closed)
             assert not wrong, f"rep: (roster load, leads counting for them): {wrong}"
+
+    @invariant()
+    def the_roster_rebuilt_from_the_log_equals_the_live_one(self) -> None:
+        # One _apply for loading and for live commands: the roster each process keeps in
+        # memory (changed in place by every command) must be what its events say.
+        for process in (self.app, self.other):
+            live = process.roster()
+            assert roster_state(process.roster_at(live.version)) == roster_state(live)
 
     @invariant()
     def no_lead_counts_for_a_rep_off_the_roster(self) -> None:
