@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Literal
 import orjson
 
 from leadflow.domain.commands import CaptureLead
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 from leadflow.service.logs import get_logger
@@ -130,8 +131,11 @@ def _text(value: Any, name: str) -> str | None:
     return text or None
 
 
-def to_capture(app: Leadflow, row: dict[str, Any]) -> tuple[CaptureLead, str]:
-    """Validate one row as a capture; returns it with its import key."""
+def to_capture(
+    app: Leadflow, row: dict[str, Any], pipeline: Pipeline | None = None
+) -> tuple[CaptureLead, str]:
+    """Validate one row as a capture (under ``pipeline``, default: the one in force);
+    returns it with its import key."""
     data: dict[str, Any] = {name: _text(row.get(name), name) for name in FIELDS}
     attributes: dict[str, str] = {}
     nested = row.get("attributes")
@@ -155,7 +159,7 @@ def to_capture(app: Leadflow, row: dict[str, Any]) -> tuple[CaptureLead, str]:
         except ValueError:
             raise InvalidInput("occurred_at", f"{occurred!r} is not an ISO 8601 time") from None
         data["occurred_at"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    command = app.validate_capture(data)
+    command = app.validate_capture(data, pipeline)
     external = _text(row.get("external_id"), "external_id")
     if external is not None:
         import_key = f"external:{external}"
@@ -183,6 +187,7 @@ def import_file(
         raise InvalidInput("file", f"{path} is not a file")
     fmt = fmt or detect_format(path)
     summary = ImportSummary(file=str(path), format=fmt)
+    pipeline = app.pipeline  # one file, one pipeline: read once, not once per row
     report = errors_path(path)
     report.unlink(missing_ok=True)  # a stale report would describe another run
     started = time.perf_counter()
@@ -193,7 +198,7 @@ def import_file(
     def flush() -> None:
         if not batch:
             return
-        for outcome in app.capture_batch(batch, actor=actor):
+        for outcome in app.capture_batch(batch, actor=actor, pipeline=pipeline):
             if outcome.outcome == "created":
                 summary.created += 1
                 summary.assigned += outcome.assigned_to is not None
@@ -213,7 +218,7 @@ def import_file(
                 summary.rows += 1
                 if not isinstance(row, RowError):
                     try:
-                        batch.append(to_capture(app, row))
+                        batch.append(to_capture(app, row, pipeline))
                     except InvalidInput as exc:
                         row = RowError(number, exc.field, exc.reason)
                 if isinstance(row, RowError):

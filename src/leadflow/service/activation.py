@@ -26,7 +26,7 @@ def activate(store: LeadStore, pipeline: Pipeline, ctx: Context) -> bool:
     """Put ``pipeline`` in force; returns False if it already was."""
     before = store.pipeline
     try:
-        with unit_of_work(store, "activate_pipeline", ctx) as uow:
+        with unit_of_work(store, "activate_pipeline", ctx, before) as uow:
             plog = store.pipeline_log()
             if not plog.activate(pipeline, ctx):
                 return False

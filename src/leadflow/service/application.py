@@ -234,7 +234,11 @@ class Leadflow(LeadStore):
         return command
 
     def capture_batch(
-        self, rows: Sequence[tuple[CaptureLead, str | None]], *, actor: str | None = None
+        self,
+        rows: Sequence[tuple[CaptureLead, str | None]],
+        *,
+        actor: str | None = None,
+        pipeline: Pipeline | None = None,
     ) -> list[CaptureOutcome]:
         """Capture validated rows (each with its import key) in one atomic append.
 
@@ -244,7 +248,7 @@ class Leadflow(LeadStore):
         """
 
         def attempt() -> list[CaptureOutcome]:
-            with unit_of_work(self, "import", self.context(actor)) as uow:
+            with unit_of_work(self, "import", self.context(actor), pipeline) as uow:
                 prefetch_keys(uow, rows)
                 outcomes = [
                     capture(uow, command, self.context(actor, command.occurred_at), import_key=ik)

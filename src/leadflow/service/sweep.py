@@ -124,7 +124,7 @@ def sweep(
             continue
         for attempt in range(1, 4):
             try:
-                with unit_of_work(store, "sweep", ctx) as uow:
+                with unit_of_work(store, "sweep", ctx, pipeline) as uow:
                     lead = uow.lead(lead_id)
                     lead.sweep(pipeline, now, recorded_at, manager_of=manager_of)
                     result = uow.commit()
