@@ -55,7 +55,7 @@ from psycopg import sql
 
 from leadflow.adapters.store import open_store, schema_of, sqlalchemy_url
 from leadflow.domain import ownership
-from leadflow.domain.lead import Lead
+from leadflow.domain.lead import OWNER_FIELDS, Lead
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.domain.roster import Roster, is_rep_id
 from leadflow.errors import LeadflowError
@@ -577,6 +577,19 @@ class WholeStateRules(RuleBasedStateMachine):
         for process in (self.app, self.other):
             live = process.roster()
             assert roster_state(process.roster_at(live.version)) == roster_state(live)
+
+    @invariant()
+    def every_owner_is_named_by_an_owner_event_of_the_lead(self) -> None:
+        # `rep leave` finds the leads a rep owns by these events (OWNER_FIELDS): a way of
+        # getting an owner that they missed would leave that lead with the departed rep.
+        for lead_id, lead in self.all_leads().items():
+            if lead.owner is None:
+                continue
+            named = {
+                record.data.get(OWNER_FIELDS[record.type])
+                for record in self.app.read_events(lead_id=lead_id, types=list(OWNER_FIELDS))
+            }
+            assert lead.owner in named, (lead_id, lead.owner, named)
 
     @invariant()
     def no_lead_counts_for_a_rep_off_the_roster(self) -> None:
