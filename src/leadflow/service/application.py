@@ -54,22 +54,20 @@ from leadflow.domain.commands import (
 from leadflow.domain.context import Context
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
-from leadflow.domain.pool import claim_day
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service import activation, handlers
 from leadflow.service.intake import CaptureOutcome, capture, prefetch_keys
 from leadflow.service.reindex import reindex_contact_keys
-from leadflow.service.store import LeadStore
+from leadflow.service.store import Clock, LeadStore
 from leadflow.service.sweep import LeadStates, Progress, SweepResult, sweep
 from leadflow.service.unit_of_work import CommandResult, RecordedEventRef, unit_of_work
 
-__all__ = ["CommandResult", "Leadflow", "RecordedEventRef", "claim_day", "utc_now"]
+__all__ = ["CommandResult", "Leadflow", "RecordedEventRef", "utc_now"]
 
 log = structlog.get_logger("leadflow")
 
 T = TypeVar("T")
 C = TypeVar("C", bound=Command)
-Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:

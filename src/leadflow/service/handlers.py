@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from leadflow.domain.commands import (
@@ -61,8 +61,6 @@ from leadflow.service.intake import CaptureOutcome, apply_routing, capture, open
 from leadflow.service.unit_of_work import UnitOfWork
 
 __all__ = ["HANDLERS", "Handler", "handler_for"]
-
-C = TypeVar("C", bound=Command)
 
 CONTENDED = 20
 """Attempts for commands that write the roster, which every assigning writer shares."""

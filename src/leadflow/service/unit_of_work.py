@@ -107,11 +107,6 @@ class UnitOfWork:
         self._leads[lead.id] = lead
         self._counted[lead.id] = counted
 
-    @property
-    def leads(self) -> Sequence[Lead]:
-        """Every lead loaded or created so far."""
-        return list(self._leads.values())
-
     def key(self, key_id: UUID) -> ContactKey | None:
         """A contact or import key, ``None`` when free (looked up once)."""
         if key_id not in self._keys:
