@@ -61,6 +61,15 @@ class CommandResult:
     events: tuple[RecordedEventRef, ...]
 
 
+@dataclass(eq=False, slots=True)
+class _Tracked:
+    lead: Lead
+    counted: str | None
+    """Whom the lead counted for when last compared (when loaded, at first)."""
+    settled: int
+    """The lead's version when last compared (-1: a new lead, never compared)."""
+
+
 class UnitOfWork:
     """The aggregates of one command, loaded once and saved together."""
 
@@ -74,8 +83,8 @@ class UnitOfWork:
         self.pipeline: Pipeline = pipeline if pipeline is not None else store.pipeline
         """The pipeline in force, read once for the whole command."""
         self._leads: dict[UUID, Lead] = {}
-        self._counted: dict[UUID, str | None] = {}
-        self._settled: dict[UUID, int] = {}
+        self._tracked: list[_Tracked] = []
+        """Every lead of the command, in the order it came, with whom it counted for."""
         self._keys: dict[UUID, ContactKey | None] = {}
         self._roster: Roster | None = None
         self._others: list[Aggregate[Any]] = []
@@ -95,17 +104,18 @@ class UnitOfWork:
             found = self.store.find_lead(lead_id)
             if found is None:
                 return None
-            self._track(found, counts_for(found, self._closed))
+            # As loaded: nothing to compare until it records an event.
+            self._track(found, counts_for(found, self._closed), found.version)
         return self._leads[lead_id]
 
     def add_lead(self, lead: Lead) -> Lead:
         """A lead this command created (it counted for nobody before)."""
-        self._track(lead, None)
+        self._track(lead, None, settled=-1)
         return lead
 
-    def _track(self, lead: Lead, counted: str | None) -> None:
+    def _track(self, lead: Lead, counted: str | None, settled: int) -> None:
         self._leads[lead.id] = lead
-        self._counted[lead.id] = counted
+        self._tracked.append(_Tracked(lead, counted, settled))
 
     def key(self, key_id: UUID) -> ContactKey | None:
         """A contact or import key, ``None`` when free (looked up once)."""
@@ -151,22 +161,25 @@ class UnitOfWork:
     def _derive_loads(self) -> None:
         """Record a load change for each lead whose ``counts_for`` differs from when it
         was loaded (only leads with new events since the last look are compared)."""
-        for lead_id, lead in self._leads.items():
-            pending = lead.pending_events
-            if self._settled.get(lead_id) == len(pending):
+        for tracked in self._tracked:
+            lead = tracked.lead
+            # A lead's version moves with every event it records: an unchanged version is
+            # an unchanged owner and stage (this runs on every roster read of a batch).
+            if tracked.settled == lead.version:
                 continue
-            self._settled[lead_id] = len(pending)
+            tracked.settled = lead.version
             now = counts_for(lead, self._closed)
-            if now == self._counted[lead_id]:
+            if now == tracked.counted:
                 continue
-            self._counted[lead_id] = now
+            tracked.counted = now
+            pending = lead.pending_events
             last = pending[-1] if pending else None
             ctx = (
                 Context(actor=last.actor, occurred_at=last.occurred_at, recorded_at=last.timestamp)
                 if last is not None
                 else self.ctx
             )
-            self._the_roster().track(lead_id, now, self.command, ctx)
+            self._the_roster().track(lead.id, now, self.command, ctx)
 
     def commit(self) -> CommandResult:
         """Save everything this command changed, atomically; see the module docstring."""
