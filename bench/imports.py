@@ -93,9 +93,10 @@ def run(size: int, workdir: Path) -> list[dict[str, Any]]:
     assert summary.created == size, summary
     imported = size / summary.seconds
     started = time.perf_counter()
+    pipeline = app.pipeline  # as import_file does: the file is validated under one pipeline
     with source.open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            to_capture(app, row)
+            to_capture(app, row, pipeline)
     validated = size / (time.perf_counter() - started)
     events = [
         (str(n.originator_id), n.originator_version, n.topic, n.state)
