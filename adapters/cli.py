@@ -477,13 +477,21 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import cli_leads, cli_policies, cli_projections, cli_stream, demo
+    from leadflow.adapters import (
+        cli_leads,
+        cli_policies,
+        cli_projections,
+        cli_serve,
+        cli_stream,
+        demo,
+    )
 
     demo.register(app)
     cli_policies.register(app)
     cli_leads.register(app)
     cli_projections.register(app)
     cli_stream.register(app)
+    cli_serve.register(app)
 
 
 if __name__ != "__main__":

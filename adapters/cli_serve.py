@@ -1,0 +1,163 @@
+"""CLI commands of the HTTP service: ``serve`` and the API tokens (``token create``,
+``token list``, ``token revoke``).
+
+Registered on the main app by :func:`register` (see ``cli._register_plugins``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from leadflow.adapters.cli_support import Db, Json, emit, handles_errors, out, state
+from leadflow.adapters.http.database import service_engine
+from leadflow.adapters.http.tokens import (
+    TokenNotFound,
+    create_token,
+    list_tokens,
+    parse_expires,
+    revoke_token,
+)
+from leadflow.adapters.store import open_store, resolve_url
+from leadflow.errors import LeadNotFound
+
+__all__ = ["register"]
+
+token_app = typer.Typer(help="API tokens of the HTTP service.", no_args_is_help=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _not_found_is_4(func: Callable[P, R]) -> Callable[P, R]:
+    """An unknown token id exits 4, like an unknown lead."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except TokenNotFound as exc:
+            raise LeadNotFound(exc.token_id) from None
+
+    return wrapper
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).", min=0, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Processes (each with its own caches; all write one store).")
+    ] = 1,
+    log_level: Annotated[str, typer.Option("--access-log-level", help="uvicorn's log level.")] = (
+        "warning"
+    ),
+    db: Db = None,
+) -> None:
+    """Run the HTTP API (FastAPI on uvicorn): /v1, /openapi.json, /docs, /healthz."""
+    import uvicorn
+
+    url = resolve_url(db or state.db)
+    open_store(url).close()  # create the store (and fail early if it is unreachable)
+    service_engine(url)
+    os.environ["LEADFLOW_DB"] = url
+    uvicorn.run(
+        "leadflow.adapters.http.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+@token_app.command("create")
+@handles_errors
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="What the token is for.")],
+    scope: Annotated[str, typer.Option("--scope", help="intake, read, rep, manager or admin.")],
+    rep: Annotated[str | None, typer.Option("--rep", help="The rep a rep token acts as.")] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Identity of a non-rep token (default api:NAME)."),
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Lifetime: 90d, 12h … (default: none).")
+    ] = None,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """Create a token; its secret is printed once (only a hash is kept)."""
+    engine = service_engine(db or state.db)
+    token, secret = create_token(
+        engine,
+        name=name,
+        scope=scope,
+        rep=rep,
+        actor=actor,
+        expires_in=parse_expires(expires) if expires else None,
+        now=_now(),
+    )
+    emit(
+        {"id": token.token_id, "token": secret},
+        json_out,
+        f"{secret}\n(token {token.token_id}, scope {token.scope}, acts as {token.actor}; "
+        "the secret is shown only now)",
+    )
+
+
+@token_app.command("list")
+@handles_errors
+def token_list(db: Db = None, json_out: Json = False) -> None:
+    """Every token, without its secret."""
+    tokens = list_tokens(service_engine(db or state.db))
+    if json_out:
+        emit([t.to_json_dict() for t in tokens], True)
+        return
+    table = Table(title="API tokens")
+    for column in ("id", "name", "scope", "acts as", "created", "expires", "revoked"):
+        table.add_column(column)
+    for t in tokens:
+        table.add_row(
+            *[
+                Text(cell)
+                for cell in (
+                    t.token_id,
+                    t.name,
+                    t.scope,
+                    t.actor,
+                    t.created_at.isoformat(timespec="seconds"),
+                    t.expires_at.isoformat(timespec="seconds") if t.expires_at else "-",
+                    t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else "-",
+                )
+            ]
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+@handles_errors
+@_not_found_is_4
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id.")],
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """Revoke a token: the service refuses it (401) from now on."""
+    token = revoke_token(service_engine(db or state.db), token_id, _now())
+    emit(token.to_json_dict(), json_out, f"token {token.token_id} revoked")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(token_app, name="token")
+    app.command("serve")(handles_errors(serve))
