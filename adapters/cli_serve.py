@@ -10,23 +10,15 @@ import functools
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from leadflow.adapters.cli_support import Db, Json, emit, handles_errors, out, state
-from leadflow.adapters.http.database import service_engine
-from leadflow.adapters.http.tokens import (
-    TokenNotFound,
-    create_token,
-    list_tokens,
-    parse_expires,
-    revoke_token,
-)
-from leadflow.adapters.store import open_store, resolve_url
 from leadflow.errors import LeadNotFound
+
+if TYPE_CHECKING:  # imported when a command runs: ``--help`` loads no store
+    import sqlalchemy as sa
 
 __all__ = ["register"]
 
@@ -41,6 +33,8 @@ def _not_found_is_4(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from leadflow.adapters.http.tokens import TokenNotFound
+
         try:
             return func(*args, **kwargs)
         except TokenNotFound as exc:
@@ -51,6 +45,12 @@ def _not_found_is_4(func: Callable[P, R]) -> Callable[P, R]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _engine(db: str | None) -> sa.Engine:
+    from leadflow.adapters.http.database import service_engine
+
+    return service_engine(db or state.db)
 
 
 def serve(
@@ -66,6 +66,9 @@ def serve(
 ) -> None:
     """Run the HTTP API (FastAPI on uvicorn): /v1, /openapi.json, /docs, /healthz."""
     import uvicorn
+
+    from leadflow.adapters.http.database import service_engine
+    from leadflow.adapters.store import open_store, resolve_url
 
     url = resolve_url(db or state.db)
     open_store(url).close()  # create the store (and fail early if it is unreachable)
@@ -98,9 +101,10 @@ def token_create(
     json_out: Json = False,
 ) -> None:
     """Create a token; its secret is printed once (only a hash is kept)."""
-    engine = service_engine(db or state.db)
+    from leadflow.adapters.http.tokens import create_token, parse_expires
+
     token, secret = create_token(
-        engine,
+        _engine(db),
         name=name,
         scope=scope,
         rep=rep,
@@ -120,13 +124,18 @@ def token_create(
 @handles_errors
 def token_list(db: Db = None, json_out: Json = False) -> None:
     """Every token, without its secret."""
-    tokens = list_tokens(service_engine(db or state.db))
+    from rich.table import Table
+    from rich.text import Text
+
+    from leadflow.adapters.http.tokens import list_tokens
+
+    tokens = list_tokens(_engine(db))
     if json_out:
         emit([t.to_json_dict() for t in tokens], True)
         return
     table = Table(title="API tokens")
     for column in ("id", "name", "scope", "acts as", "created", "expires", "revoked"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "id")
     for t in tokens:
         table.add_row(
             *[
@@ -154,7 +163,9 @@ def token_revoke(
     json_out: Json = False,
 ) -> None:
     """Revoke a token: the service refuses it (401) from now on."""
-    token = revoke_token(service_engine(db or state.db), token_id, _now())
+    from leadflow.adapters.http.tokens import revoke_token
+
+    token = revoke_token(_engine(db), token_id, _now())
     emit(token.to_json_dict(), json_out, f"token {token.token_id} revoked")
 
 

@@ -39,10 +39,11 @@ class _Pool(es_sqlite.SQLiteConnectionPool):
 
 
 class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
-    """Reads notifications as plain tuples and leaves ids as text (converted, cached, by the
-    codec): the library's version builds a ``sqlite3.Row`` and a ``UUID`` per event."""
+    """The library's recorder (its ``select_notifications`` and every other method keep the
+    library's contract, checked by its own conformance suite in tests/integration) plus
+    leadflow's reads under their own names."""
 
-    def select_notifications(
+    def select_notification_rows(
         self,
         start: int | None,
         limit: int,
@@ -51,6 +52,9 @@ class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
+        """``select_notifications``, fast: plain tuples, and originator ids left as the
+        stored hex text (leadflow's codec parses them, cached); the library's version
+        builds a ``sqlite3.Row`` and a ``UUID`` per event."""
         clauses: list[str] = []
         params: list[Any] = []
         if start is not None:

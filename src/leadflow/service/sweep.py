@@ -25,6 +25,7 @@ from leadflow.domain.lead import Lead
 from leadflow.domain.timers import next_due
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadflowError
 from leadflow.service.codec import LEAD_TOPICS
+from leadflow.service.log_reader import notification_rows
 from leadflow.service.store import LeadStore
 from leadflow.service.unit_of_work import RecordedEventRef, unit_of_work
 
@@ -63,8 +64,9 @@ class LeadStates:
         """Apply what was recorded since the last call; returns the number of events read."""
         read = 0
         end = store.max_position()
+        select = notification_rows(store.recorder)
         while True:
-            batch = store.recorder.select_notifications(
+            batch = select(
                 start=self.position,
                 limit=batch_size,
                 topics=LEAD_TOPICS,
