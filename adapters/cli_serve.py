@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported when a command runs: ``--help`` loads no store
 __all__ = ["register"]
 
 token_app = typer.Typer(help="API tokens of the HTTP service.", no_args_is_help=True)
+form_app = typer.Typer(help="Web forms (POST /v1/forms/FORM_ID).", no_args_is_help=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,6 +63,13 @@ def serve(
     log_level: Annotated[str, typer.Option("--access-log-level", help="uvicorn's log level.")] = (
         "warning"
     ),
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Proxies whose X-Forwarded-For names the client (rate limits use it).",
+        ),
+    ] = "127.0.0.1",
     db: Db = None,
 ) -> None:
     """Run the HTTP API (FastAPI on uvicorn): /v1, /openapi.json, /docs, /healthz."""
@@ -81,6 +89,8 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
 
@@ -169,6 +179,90 @@ def token_revoke(
     emit(token.to_json_dict(), json_out, f"token {token.token_id} revoked")
 
 
+@form_app.command("create")
+@handles_errors
+def form_create(
+    form_id: Annotated[str, typer.Argument(metavar="FORM_ID", help="a-z, 0-9, _ and -.")],
+    field: Annotated[
+        list[str],
+        typer.Option(
+            "--field",
+            help="FORM_FIELD=LEAD_FIELD (email, phone, wechat, name, company, campaign or "
+            "attributes.KEY); repeatable.",
+        ),
+    ],
+    source: Annotated[str | None, typer.Option(help="Source of its leads.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign of its leads.")] = None,
+    thank_you: Annotated[
+        str | None, typer.Option("--thank-you", help="Where visitors go afterwards (URL).")
+    ] = None,
+    honeypot: Annotated[
+        str, typer.Option(help="Hidden field people leave empty ('' for none).")
+    ] = "website",
+    min_fill: Annotated[
+        float, typer.Option("--min-fill", help="Seconds a person needs at least (0: off).")
+    ] = 3.0,
+    form_rate: Annotated[
+        str, typer.Option("--form-rate", help="Submissions per window for the form.")
+    ] = "50/10s",
+    client_rate: Annotated[
+        str, typer.Option("--client-rate", help="Submissions per window per client address.")
+    ] = "5/1m",
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """Create or replace a web form: which form field fills which lead field, spam rules."""
+    from leadflow.adapters.http.forms import FormDefinition, RateLimit, save_form
+    from leadflow.errors import InvalidInput
+
+    fields: dict[str, str] = {}
+    for item in field:
+        name, sep, target = item.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise InvalidInput("field", f"{item!r} is not FORM_FIELD=LEAD_FIELD")
+        fields[name.strip()] = target.strip()
+    form = FormDefinition.checked(
+        {
+            "form_id": form_id,
+            "fields": fields,
+            "source": source,
+            "campaign": campaign,
+            "thank_you_url": thank_you,
+            "honeypot": honeypot or None,
+            "min_fill_seconds": min_fill,
+            "form_rate": RateLimit.parse(form_rate, "form_rate"),
+            "client_rate": RateLimit.parse(client_rate, "client_rate"),
+        }
+    )
+    created = save_form(_engine(db), form, _now())
+    emit(
+        {**form.model_dump(mode="json"), "created": created},
+        json_out,
+        f"form {form.form_id} {'created' if created else 'replaced'}: "
+        f"POST /v1/forms/{form.form_id}",
+    )
+
+
+@form_app.command("list")
+@handles_errors
+def form_list(db: Db = None, json_out: Json = False) -> None:
+    """Every form with its counts (captured, matched, spam, rate limited, invalid)."""
+    from leadflow.adapters.http.forms import counts, list_forms
+
+    engine = _engine(db)
+    rows = [
+        {**form.model_dump(mode="json"), "counts": counts(engine, form.form_id)}
+        for form in list_forms(engine)
+    ]
+    if json_out:
+        emit(rows, True)
+        return
+    for row in rows:
+        tally = ", ".join(f"{k}={v}" for k, v in sorted(row["counts"].items())) or "no submissions"
+        out.print(f"{row['form_id']}  source={row['source'] or '-'}  {tally}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
+    app.add_typer(form_app, name="form")
     app.command("serve")(handles_errors(serve))

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from leadflow.adapters.http.forms import FormNotFound
 from leadflow.adapters.http.tokens import TokenNotFound, TokenRefused
 from leadflow.adapters.store import StoreUnavailable
 from leadflow.domain.permissions import ScopeNotGranted
@@ -122,7 +123,7 @@ def _leadflow_problem(exc: LeadflowError) -> JSONResponse:
         )
     if isinstance(exc, LeadNotFound):
         return problem_response(404, "not-found", "Not found", str(exc))
-    if isinstance(exc, TokenNotFound):
+    if isinstance(exc, TokenNotFound | FormNotFound):
         return problem_response(404, "not-found", "Not found", str(exc))
     if isinstance(exc, ConcurrencyConflict):
         return problem_response(409, "conflict", "Concurrency conflict", str(exc))

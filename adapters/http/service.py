@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.http.database import service_engine
+from leadflow.adapters.http.ratelimit import SlidingWindow
 from leadflow.adapters.store import open_store, resolve_url
 from leadflow.projections import ProjectionRunner
 from leadflow.service.application import Leadflow
@@ -42,6 +43,7 @@ class Service:
         self.engine: sa.Engine = service_engine(self.url)
         self._runner: ProjectionRunner | None = None
         self._lock = threading.RLock()
+        self.rate_limits = SlidingWindow()
 
     def now(self) -> datetime:
         return self.lf.clock()

@@ -8,8 +8,8 @@ from leadflow.domain.commands import COMMANDS
 from leadflow.domain.permissions import SCOPES, ScopeNotGranted, check_scope
 
 
-def test_intake_captures_and_posts_forms_only() -> None:
-    assert SCOPES["intake"] == {"capture", "form"}
+def test_intake_only_captures() -> None:
+    assert SCOPES["intake"] == {"capture"}
 
 
 def test_read_only_reads() -> None:

@@ -97,7 +97,7 @@ def check_may_work(actor: str, lead: Lead) -> None:
 
 
 _READ = frozenset({"read"})
-_INTAKE = frozenset({"capture", "form"})
+_INTAKE = frozenset({"capture"})
 _REP = (
     _READ
     | {"capture"}
@@ -139,7 +139,7 @@ SCOPES: dict[str, frozenset[str]] = {
     "admin": _ADMIN,
 }
 """What an API token of each scope may do: command names (``Command.NAME``), ``read``
-(every query), ``form`` (web forms), and the administration of ``pipeline``,
+(every query), and the administration of ``pipeline``,
 ``tokens``, ``forms`` and ``webhooks``. A ``rep`` token acts as its rep, so the rules
 on reps above apply to it as well."""
 

@@ -58,10 +58,13 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens"): ADMIN,
     ("DELETE", "/v1/tokens/{token_id}"): ADMIN,
+    ("POST", "/v1/forms"): ADMIN,
+    ("GET", "/v1/forms"): ADMIN,
 }
 """The specification: which scopes may call each endpoint."""
 
-PUBLIC = {("GET", "/healthz")}
+PUBLIC = {("GET", "/healthz"), ("POST", "/v1/forms/{form_id}")}
+"""No token: health, and the web forms (a page holds no secret)."""
 
 BODIES: dict[str, dict[str, Any]] = {
     "/v1/leads": {"email": "matrix@example.com"},
@@ -93,6 +96,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/reps/{rep}/redistribute": {"reason": "matrix"},
     "/v1/teams": {"team": "matrix"},
     "/v1/tokens": {"name": "made-by-matrix", "scope": "read"},
+    "/v1/forms": {"form_id": "matrix", "fields": {"email": "email"}},
 }
 
 
@@ -105,6 +109,7 @@ def _request(method: str, template: str, lead_id: str) -> tuple[str, str, dict[s
     if method != "POST":
         return method, path, None
     key = template if template in BODIES else template.rsplit("/", 1)[-1]
+    assert key in BODIES, template
     return method, path, BODIES[key]
 
 
