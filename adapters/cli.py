@@ -495,6 +495,7 @@ def _register_plugins() -> None:
         cli_leads,
         cli_policies,
         cli_projections,
+        cli_serve,
         cli_stream,
     )
 
@@ -503,6 +504,7 @@ def _register_plugins() -> None:
     cli_leads.register(app)
     cli_projections.register(app)
     cli_stream.register(app)
+    cli_serve.register(app)
 
 
 if __name__ != "__main__":

@@ -269,26 +269,7 @@ def pool(
     with runner.engine.connect() as conn:
         page = leads_pool(conn, limit)
     if json_out:
-        emit(
-            {
-                "count": page.count,
-                "shown": len(page.leads),
-                "leads": [
-                    {
-                        "lead_id": lead.lead_id,
-                        "source": lead.source,
-                        "stage": lead.stage,
-                        "score": lead.score,
-                        "captured_at": iso_time(lead.captured_at),
-                        "last_touch_at": iso_time(lead.last_touch_at)
-                        if lead.last_touch_at
-                        else None,
-                    }
-                    for lead in page.leads
-                ],
-            },
-            True,
-        )
+        emit(page.to_json_dict(), True)
         return
     table = Table(title=Text(f"public pool: {page.count} leads"))
     table.add_column("lead", no_wrap=True, min_width=36)  # whole: it is what a claim takes
