@@ -20,12 +20,13 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, imports, readside, scan, stream, sweep
+from bench import commands, imports, readside, scan, startup, stream, sweep
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
     "import": imports.run,
     "scan": scan.run,
+    "startup": startup.run,
     "stream": stream.run,
 }
 READ_SIDE: dict[str, Callable[[int, Path, str | None], list[dict[str, Any]]]] = {
