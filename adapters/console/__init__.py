@@ -39,4 +39,6 @@ def install(app: FastAPI) -> None:
         routes_live,
     ):
         app.include_router(module.router)
-    app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
+    app.mount(
+        "/static/console", StaticFiles(directory=STATIC, follow_symlink=True), name="console-static"
+    )

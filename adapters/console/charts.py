@@ -133,6 +133,11 @@ def pipeline_diagram(pipeline: Pipeline, lang: str) -> Diagram:
 
 
 def _edge(a: Node, b: Node, kind: str) -> Edge:
+    x1: float
+    x2: float
+    y1: float
+    y2: float
+    bend: float
     if a.y == b.y and b.x > a.x and b.x - a.x == _NODE_W + _GAP_X:
         # Next box on the same row: a straight arrow between the boxes.
         x1, y1 = a.x + a.width, a.y + a.height / 2

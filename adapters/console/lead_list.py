@@ -63,7 +63,7 @@ def lead_list(conn: sa.Connection, params: dict[str, str], rep: str | None) -> L
             raise InvalidInput("lead", "the start of a lead id (hex digits and -)")
         where.append(t.c.lead_id.like(lead.lower() + "%"))
     if params.get("min_score"):
-        where.append(t.c.score >= _int(params.get("min_score"), "min_score", -10**6, 10**6, 0))
+        where.append(t.c.score >= _int(params.get("min_score"), "min_score", -(10**6), 10**6, 0))
     if rep is not None:
         where.append(sa.or_(t.c.owner == rep, t.c.in_pool.is_(True)))
     sort = params.get("sort") or "captured_at"

@@ -9,7 +9,7 @@ is :func:`leadflow.projections.funnel_cells.cell_leads` over the same query.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -31,9 +31,7 @@ __all__ = ["SKIP_POLICIES", "router"]
 router = APIRouter(include_in_schema=False)
 
 _QUERY_FIELDS = {f.name for f in dataclasses.fields(FunnelQuery)}
-SKIP_POLICIES: tuple[str, ...] = (
-    ("passed", "strict") if "skip_policy" in _QUERY_FIELDS else ()
-)
+SKIP_POLICIES: tuple[str, ...] = ("passed", "strict") if "skip_policy" in _QUERY_FIELDS else ()
 """The skip policies the funnel queries know (none before they have one)."""
 PAGE = 100
 
@@ -87,7 +85,9 @@ def _absolute(q: FunnelQuery, by: str | None) -> dict[str, str]:
     return params
 
 
-def funnel_answer(viewer: Viewer, q: FunnelQuery, by: str | None) -> tuple[dict[str, Any], Pipeline]:
+def funnel_answer(
+    viewer: Viewer, q: FunnelQuery, by: str | None
+) -> tuple[dict[str, Any], Pipeline]:
     """``leadflow funnel --json`` for this query, and the pipeline it was counted under."""
     service = viewer.service
     runner = service.read_models()
@@ -96,6 +96,11 @@ def funnel_answer(viewer: Viewer, q: FunnelQuery, by: str | None) -> tuple[dict[
         if by is None:
             return funnel_json(q, rows=funnel(conn, pipeline, q)), pipeline
         return funnel_json(q, groups=funnel_by(conn, pipeline, q, by)), pipeline
+
+
+def _local(at: datetime) -> str:
+    """An instant as ``<input type=datetime-local>`` shows it (UTC, to the second)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _labels(pipeline: Pipeline, lang: str) -> dict[str, str]:
@@ -126,6 +131,10 @@ def funnel_page(request: Request) -> Response:
         by=by,
         params=params,
         absolute=_absolute(q, by),
+        inputs={
+            "as_of": _local(q.as_of),
+            "as_known_at": _local(q.as_known_at) if q.as_known_at else None,
+        },
         relative=RELATIVE,
         groupings=GROUPINGS,
         skip_policies=SKIP_POLICIES,

@@ -112,6 +112,7 @@ def lead_page(request: Request, lead_id: str) -> Response:
     events = []
     for record in records:
         item = record.to_json_dict()
+        item["sequence"] = record.sequence
         item["rule"] = record.data.get("rule")
         item["pipeline_version"] = record.data.get("pipeline_version")
         item["later"] = known_at is not None and record.recorded_at > known_at

@@ -61,12 +61,18 @@ def pipeline_page(request: Request) -> Response:
             for name, version in (("a", a), ("b", b)):
                 if version not in log.versions:
                     raise InvalidInput(name, f"{version!r} is not a recorded pipeline version")
-            assert a is not None and b is not None
+            assert a is not None
+            assert b is not None
             diff = document_diff(log.versions[a], log.versions[b])
     except LeadflowError as exc:
         return error_page(request, viewer, exc)
     versions = [
-        {"index": i + 1, "version": v, "name": log.versions[v].name, "in_force": i == len(history) - 1}
+        {
+            "index": i + 1,
+            "version": v,
+            "name": log.versions[v].name,
+            "in_force": i == len(history) - 1,
+        }
         for i, v in enumerate(history)
     ]
     return render(

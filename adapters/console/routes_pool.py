@@ -91,7 +91,9 @@ async def claim(request: Request, lead_id: str) -> Response:
     except InvalidInput as exc:
         return error_page(request, viewer, exc)
     if not viewer.session.csrf_ok(form.get("csrf")) or not same_origin(request):
-        return render(request, "error.html", viewer, status=403, message="bad CSRF token", field=None)
+        return render(
+            request, "error.html", viewer, status=403, message="bad CSRF token", field=None
+        )
 
     def run() -> None:
         token = viewer.session.token
@@ -128,14 +130,14 @@ def reps_page(request: Request) -> Response:
         with runner.engine.connect() as conn:
             performance = {p.rep: dataclasses.asdict(p) for p in rep_performance(conn)}
             h = HANDOFFS
-            breaches = dict(
+            breaches: dict[str, int] = dict(
                 conn.execute(
                     sa.select(h.c.to_owner, sa.func.count())
                     .where(h.c.breached_at.is_not(None))
                     .group_by(h.c.to_owner)
                 ).all()
             )
-            escalations = dict(
+            escalations: dict[str, int] = dict(
                 conn.execute(
                     sa.select(h.c.to_owner, sa.func.count())
                     .where(h.c.escalated_to.is_not(None))

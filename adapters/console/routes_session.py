@@ -37,6 +37,12 @@ def home(request: Request) -> Response:
     return redirect("/funnel" if viewer_of(request) else "/signin")
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon (and no 404 in the browser's console)."""
+    return Response(status_code=204)
+
+
 @router.get("/signin")
 def sign_in_page(request: Request) -> Response:
     return render(
@@ -94,7 +100,9 @@ async def sign_out(request: Request) -> Response:
             end_session, service.engine, request.cookies.get(COOKIE), service.now()
         )
     elif viewer is not None:
-        return render(request, "error.html", viewer, status=403, message="bad CSRF token", field=None)
+        return render(
+            request, "error.html", viewer, status=403, message="bad CSRF token", field=None
+        )
     response = redirect("/signin")
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response

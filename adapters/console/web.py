@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import jinja2
+import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -73,7 +74,15 @@ def _when(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _data(value: Any) -> str:
+    """A payload value for a page: JSON for lists and objects, else as it is."""
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
 _env.filters["when"] = _when
+_env.filters["data"] = _data
 
 
 @dataclass(frozen=True)
@@ -185,9 +194,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
 def error_page(request: Request, viewer: Viewer | None, exc: LeadflowError) -> HTMLResponse:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 409)
     field_name = exc.field if isinstance(exc, InvalidInput) else None
-    return render(
-        request, "error.html", viewer, status=status, message=str(exc), field=field_name
-    )
+    return render(request, "error.html", viewer, status=status, message=str(exc), field=field_name)
 
 
 def form_of(body: bytes) -> dict[str, str]:
