@@ -19,6 +19,7 @@ read by their keys.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -41,7 +42,7 @@ BATCH = 1000
 """Leads reloaded per transaction."""
 
 KNOWN_MAX = 50_000
-"""Leads saved by this process kept for the next refresh (a bound on memory)."""
+"""Leads saved by this process remembered for the next refresh, at most."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -94,7 +95,9 @@ class DeadlineIndex:
     def __init__(self, table: DeadlineTable, mapper: EventMapper) -> None:
         self.table = table
         self.mapper = mapper
-        self._known: dict[UUID, Lead] = {}
+        # Weak: a lead is remembered only while something else (the aggregate cache, a
+        # sweep) holds it, so an import's new leads do not pile up here.
+        self._known: weakref.WeakValueDictionary[UUID, Lead] = weakref.WeakValueDictionary()
 
     def saw(self, lead: Lead) -> None:
         """A lead this process just saved: the next refresh need not reload it from the

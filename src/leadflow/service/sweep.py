@@ -21,6 +21,7 @@ import structlog
 
 from leadflow.domain.context import Context
 from leadflow.domain.events import EVENT_TYPES
+from leadflow.domain.lead import Lead
 from leadflow.domain.timers import next_due
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadflowError
 from leadflow.service.deadlines import DeadlineIndex
@@ -81,6 +82,7 @@ def sweep(
     changed = 0
     failed: dict[UUID, str] = {}
     lead_ids = index.due(now)
+    swept: list[Lead] = []
     ctx = Context(actor="system:sweep", occurred_at=now, recorded_at=recorded_at)
     for done, lead_id in enumerate(lead_ids, start=1):
         if progress is not None and (done % 500 == 0 or done == len(lead_ids)):
@@ -100,6 +102,7 @@ def sweep(
                 failed[lead_id] = str(exc)
                 log.warning("sweep_rule_failed", lead_id=str(lead_id), error=str(exc))
                 break
+            swept.append(lead)  # held until the refresh below, which then reuses it
             # Lead events only: the roster's LoadChanged bookkeeping saved alongside is not
             # a rule's decision.
             refs.extend(ref for ref in result.events if ref.type in EVENT_TYPES)
