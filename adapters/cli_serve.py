@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -24,6 +25,7 @@ __all__ = ["register"]
 
 token_app = typer.Typer(help="API tokens of the HTTP service.", no_args_is_help=True)
 form_app = typer.Typer(help="Web forms (POST /v1/forms/FORM_ID).", no_args_is_help=True)
+webhook_app = typer.Typer(help="Webhooks: the event log over HTTP.", no_args_is_help=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,9 +72,22 @@ def serve(
             help="Proxies whose X-Forwarded-For names the client (rate limits use it).",
         ),
     ] = "127.0.0.1",
+    webhooks: Annotated[
+        bool, typer.Option("--webhooks/--no-webhooks", help="Deliver webhooks from this process.")
+    ] = True,
+    webhook_backoff: Annotated[
+        float, typer.Option(help="Seconds before the first webhook retry (doubling).")
+    ] = 1.0,
+    webhook_max_backoff: Annotated[
+        float, typer.Option(help="Longest wait between webhook retries, in seconds.")
+    ] = 300.0,
     db: Db = None,
 ) -> None:
-    """Run the HTTP API (FastAPI on uvicorn): /v1, /openapi.json, /docs, /healthz."""
+    """Run the HTTP API (FastAPI on uvicorn): /v1, /openapi.json, /docs, /healthz.
+
+    With --webhooks (the default) one thread of this process delivers the webhooks,
+    whatever the number of workers (run it in one serve only, or use `webhook run`).
+    """
     import uvicorn
 
     from leadflow.adapters.http.database import service_engine
@@ -82,6 +97,33 @@ def serve(
     open_store(url).close()  # create the store (and fail early if it is unreachable)
     service_engine(url)
     os.environ["LEADFLOW_DB"] = url
+    stop = _start_deliverer(url, webhook_backoff, webhook_max_backoff) if webhooks else None
+    try:
+        _run_uvicorn(uvicorn, host, port, workers, log_level, forwarded_allow_ips)
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+def _start_deliverer(url: str, base: float, max_backoff: float) -> threading.Event:
+    from leadflow.adapters.http.database import service_engine
+    from leadflow.adapters.http.webhooks import Deliverer
+    from leadflow.adapters.store import open_store
+
+    stop = threading.Event()
+    deliverer = Deliverer(
+        open_store(url, actor="system:webhooks"),
+        service_engine(url),
+        base=base,
+        max_backoff=max_backoff,
+    )
+    threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
+    return stop
+
+
+def _run_uvicorn(
+    uvicorn: Any, host: str, port: int, workers: int, log_level: str, forwarded: str
+) -> None:
     uvicorn.run(
         "leadflow.adapters.http.app:app_from_env",
         factory=True,
@@ -90,7 +132,7 @@ def serve(
         workers=workers,
         log_level=log_level,
         proxy_headers=True,
-        forwarded_allow_ips=forwarded_allow_ips,
+        forwarded_allow_ips=forwarded,
     )
 
 
@@ -262,7 +304,115 @@ def form_list(db: Db = None, json_out: Json = False) -> None:
         out.print(f"{row['form_id']}  source={row['source'] or '-'}  {tally}", markup=False)
 
 
+@webhook_app.command("create")
+@handles_errors
+def webhook_create(
+    url: Annotated[str, typer.Option("--url", help="Where to POST each event.")],
+    events: Annotated[
+        str, typer.Option("--events", help="Event types, comma-separated (* for all).")
+    ],
+    max_attempts: Annotated[
+        int, typer.Option(help="Failures before an event becomes a dead letter.")
+    ] = 10,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="Deliver the whole log, not only new events.")
+    ] = False,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """Create a webhook; prints its signing secret (keep it: receivers verify with it)."""
+    from leadflow.adapters.http.webhooks import create_webhook
+    from leadflow.adapters.store import open_store
+
+    lf = open_store(db or state.db)
+    webhook = create_webhook(
+        _engine(db),
+        lf,
+        url=url,
+        events=events.split(","),
+        max_attempts=max_attempts,
+        from_start=from_start,
+        now=_now(),
+    )
+    emit(
+        {**webhook.to_json_dict(), "secret": webhook.secret},
+        json_out,
+        f"webhook {webhook.webhook_id} from position {webhook.position}; "
+        f"signing secret {webhook.secret}",
+    )
+
+
+@webhook_app.command("list")
+@handles_errors
+def webhook_list(db: Db = None, json_out: Json = False) -> None:
+    """Every webhook with its position in the log (without its secret)."""
+    from leadflow.adapters.http.webhooks import list_webhooks
+
+    hooks = [w.to_json_dict() for w in list_webhooks(_engine(db))]
+    if json_out:
+        emit(hooks, True)
+        return
+    for w in hooks:
+        out.print(
+            f"{w['id']}  {w['url']}  events={','.join(w['events'])}  position={w['position']}",
+            markup=False,
+        )
+
+
+@webhook_app.command("deliveries")
+@handles_errors
+def webhook_deliveries(
+    webhook: Annotated[str | None, typer.Option("--webhook", help="Only this webhook.")] = None,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """Deliveries that failed: those being retried, and the dead letters."""
+    from leadflow.adapters.http.webhooks import deliveries
+
+    rows = deliveries(_engine(db), webhook)
+    if json_out:
+        emit(rows, True)
+        return
+    for r in rows:
+        out.print(
+            f"{r['webhook_id']}  #{r['position']}  {r['type']}  {r['state']}  "
+            f"attempts={r['attempts']}  {r['last_error']}",
+            markup=False,
+        )
+
+
+@webhook_app.command("run")
+@handles_errors
+def webhook_run(
+    follow: Annotated[bool, typer.Option("--follow", help="Keep delivering new events.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
+    backoff: Annotated[float, typer.Option(help="Seconds before the first retry.")] = 1.0,
+    max_backoff: Annotated[float, typer.Option(help="Longest wait between retries.")] = 300.0,
+    db: Db = None,
+) -> None:
+    """Deliver the webhooks from this process (once, or continuously with --follow)."""
+    from leadflow.adapters.http.webhooks import Deliverer
+    from leadflow.adapters.store import open_store
+
+    deliverer = Deliverer(
+        open_store(db or state.db, actor="system:webhooks"),
+        _engine(db),
+        base=backoff,
+        max_backoff=max_backoff,
+    )
+    if not follow:
+        while deliverer.run_once():
+            pass
+        return
+    stop = threading.Event()
+    try:
+        deliverer.run(stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
     app.add_typer(form_app, name="form")
+    app.add_typer(webhook_app, name="webhook")
     app.command("serve")(handles_errors(serve))

@@ -109,12 +109,12 @@ class _ApplicationRecorder(es_postgres.PostgresApplicationRecorder):
 
     def select_originators_since(
         self, after: int, stop: int, topics: Sequence[str], limit: int
-    ) -> tuple[list[UUID], int]:
-        """The distinct aggregates of the events of these topics after position ``after``
-        (up to ``stop``, at most ``limit`` events), and the last position read: ids only,
-        no event is decoded."""
+    ) -> tuple[dict[UUID, int], int]:
+        """The aggregates with events of these topics after position ``after`` (up to
+        ``stop``, at most ``limit`` events), each with its latest version among them, and the
+        last position read: ids and versions only, no event is decoded."""
         statement = SQL(
-            "SELECT notification_id, originator_id FROM {schema}.{table} "
+            "SELECT notification_id, originator_id, originator_version FROM {schema}.{table} "
             "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
             "ORDER BY notification_id LIMIT %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
@@ -122,7 +122,11 @@ class _ApplicationRecorder(es_postgres.PostgresApplicationRecorder):
             cursor.execute(statement, [after, stop, list(topics), limit])
             rows = cursor.fetchall()
         last = rows[-1]["notification_id"] if len(rows) == limit else stop
-        return list(dict.fromkeys(row["originator_id"] for row in rows)), last
+        latest: dict[UUID, int] = {}
+        for row in rows:
+            lead = row["originator_id"]
+            latest[lead] = max(row["originator_version"], latest.get(lead, 0))
+        return latest, last
 
     def select_notifications_of(self, ids: Sequence[UUID]) -> Sequence[Notification]:
         """The events of these aggregates, each aggregate's in order (by its key)."""

@@ -108,12 +108,13 @@ class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
 
     def select_originators_since(
         self, after: int, stop: int, topics: Sequence[str], limit: int
-    ) -> tuple[list[UUID], int]:
-        """The distinct aggregates of the events of these topics after position ``after``
-        (up to ``stop``, at most ``limit`` events), and the last position read: ids only,
-        no event is decoded."""
+    ) -> tuple[dict[UUID, int], int]:
+        """The aggregates with events of these topics after position ``after`` (up to
+        ``stop``, at most ``limit`` events), each with its latest version among them, and the
+        last position read: ids and versions only, no event is decoded."""
         statement = (
-            f"SELECT rowid, originator_id FROM {self.events_table_name} WHERE rowid>? "
+            f"SELECT rowid, originator_id, originator_version FROM {self.events_table_name} "
+            "WHERE rowid>? "
             f"AND rowid<=? AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid LIMIT ?"
         )
         with self.datastore.transaction(commit=False) as cursor:
@@ -121,7 +122,10 @@ class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
             raw.row_factory = None
             rows = raw.execute(statement, (after, stop, *topics, limit)).fetchall()
         last = rows[-1][0] if len(rows) == limit else stop
-        return [UUID(hex_id) for hex_id in dict.fromkeys(row[1] for row in rows)], last
+        latest: dict[str, int] = {}
+        for _, hex_id, version in rows:
+            latest[hex_id] = max(version, latest.get(hex_id, 0))
+        return {UUID(hex_id): version for hex_id, version in latest.items()}, last
 
     def select_notifications_of(self, ids: Sequence[UUID]) -> Sequence[Notification]:
         """The events of these aggregates, each aggregate's in order (by its key)."""

@@ -44,12 +44,20 @@ def leadflow_cli(db_url: str, *args: str) -> Any:
 
 
 class Server:
-    def __init__(self, db_url: str, *, workers: int = 1, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ):
         self.db_url = db_url
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.env = {**os.environ, **(env or {})}
+        self.extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
         self.log: Path | None = None
 
@@ -66,6 +74,7 @@ class Server:
                 str(self.workers),
                 "--db",
                 self.db_url,
+                *self.extra_args,
             ],
             stdout=handle,
             stderr=subprocess.STDOUT,

@@ -75,7 +75,10 @@ class DeadlineTable(Protocol):
 
     def select_originators_since(
         self, after: int, stop: int, topics: Sequence[str], limit: int
-    ) -> tuple[list[UUID], int]: ...
+    ) -> tuple[dict[UUID, int], int]:
+        """Aggregates with events of these topics after ``after`` (to ``stop``, at most
+        ``limit`` events) with their latest version there, and the last position read."""
+        ...
 
     def select_notifications_of(self, ids: Sequence[UUID]) -> Sequence[Notification]: ...
 
@@ -88,6 +91,12 @@ class DeadlineIndex:
     def __init__(self, table: DeadlineTable, mapper: EventMapper) -> None:
         self.table = table
         self.mapper = mapper
+        self._known: dict[UUID, Lead] = {}
+
+    def saw(self, lead: Lead) -> None:
+        """A lead this process just saved: the next refresh need not reload it from the
+        log if no other writer has changed it since (its version tells)."""
+        self._known[lead.id] = lead
 
     def refresh(self, pipeline: Pipeline, progress: Progress | None = None) -> int:
         """Bring the index up to the log's end; returns the number of leads reloaded."""
@@ -109,14 +118,20 @@ class DeadlineIndex:
     def _catch_up(self, pipeline: Pipeline, state: tuple[int, str]) -> int:
         head = self.table.max_notification_id() or 0
         reloaded = 0
-        while state[0] < head:
-            ids, last = self.table.select_originators_since(state[0], head, LEAD_TOPICS, 10_000)
-            for i in range(0, max(len(ids), 1), BATCH):
-                chunk = ids[i : i + BATCH]
-                moved = (last if i + BATCH >= len(ids) else state[0], pipeline.version)
-                self._save(self._deadlines(chunk, pipeline), state, moved)
-                state = moved
-            reloaded += len(ids)
+        try:
+            while state[0] < head:
+                seen, last = self.table.select_originators_since(
+                    state[0], head, LEAD_TOPICS, 10_000
+                )
+                ids = list(seen)
+                for i in range(0, max(len(ids), 1), BATCH):
+                    chunk = {lead_id: seen[lead_id] for lead_id in ids[i : i + BATCH]}
+                    moved = (last if i + BATCH >= len(ids) else state[0], pipeline.version)
+                    self._save(self._deadlines(chunk, pipeline), state, moved)
+                    state = moved
+                reloaded += len(ids)
+        finally:
+            self._known.clear()
         return reloaded
 
     def _rebuild(
@@ -128,11 +143,11 @@ class DeadlineIndex:
         self._save([], state, building, reset=True)
         state, reloaded, position = building, 0, 0
         while position < head:
-            ids, position = self.table.select_originators_since(
+            captured, position = self.table.select_originators_since(
                 position, head, [_CAPTURED_TOPIC], BATCH
             )
-            self._save(self._deadlines(ids, pipeline), state, state)
-            reloaded += len(ids)
+            self._save(self._deadlines(dict.fromkeys(captured, 0), pipeline), state, state)
+            reloaded += len(captured)
             if progress is not None:
                 progress("indexing deadlines", position, head)
         # Events recorded during the rebuild are caught up from where it started.
@@ -150,17 +165,28 @@ class DeadlineIndex:
         if not self.table.save_deadlines(rows, expected=expected, state=state, reset=reset):
             raise _Moved
 
-    def _deadlines(self, ids: Sequence[UUID], pipeline: Pipeline) -> list[tuple[UUID, int | None]]:
-        """Each lead's deadline, from its events read by key (only lead events count)."""
+    def _deadlines(
+        self, versions: dict[UUID, int], pipeline: Pipeline
+    ) -> list[tuple[UUID, int | None]]:
+        """Each lead's deadline: from the lead this process saved when the log holds no
+        newer version of it, else from its events read by key (only lead events count).
+        ``versions``: each lead's latest version seen in the log (0: unknown)."""
         leads: dict[UUID, Lead | None] = {}
-        for notification in self.table.select_notifications_of(ids):
+        unknown = []
+        for lead_id, version in versions.items():
+            known = self._known.get(lead_id)
+            if known is not None and version and known.version == version:
+                leads[lead_id] = known
+            else:
+                unknown.append(lead_id)
+        for notification in self.table.select_notifications_of(unknown) if unknown else ():
             if notification.topic not in LEAD_TOPICS:
                 continue
             event = self.mapper.to_domain_event(notification)
             assert isinstance(event, LeadEvent)
             leads[event.originator_id] = Lead.evolve(leads.get(event.originator_id), event)
         rows: list[tuple[UUID, int | None]] = []
-        for lead_id in ids:
+        for lead_id in versions:
             lead = leads.get(lead_id)
             deadline = next_deadline(lead, pipeline) if lead is not None else None
             rows.append((lead_id, micros(deadline) if deadline is not None else None))
