@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from leadflow.adapters.cli_support import parse_time
 from leadflow.adapters.http.auth import Caller, requires, service_of
-from leadflow.adapters.http.problems import PROBLEM_RESPONSES, Problem
+from leadflow.adapters.http.problems import PROBLEM_RESPONSES, problem_doc
 from leadflow.domain.explain import explain_lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.view import LeadView
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1", tags=["queries"])
 READ = Annotated[Caller, Depends(requires("read"))]
 LEAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
-    404: {"description": "No such lead", "model": Problem},
+    404: problem_doc("No such lead"),
 }
 LeadId = Annotated[UUID, Path(description="The lead.")]
 
@@ -127,6 +127,10 @@ def funnel_(
         return funnel_json(query, groups=funnel_by(conn, pipeline, query, by))
 
 
+MAX_POSITION = 2**63 - 1
+"""The largest position a log can have (a signed 64-bit column)."""
+
+
 class EventPage(BaseModel):
     events: list[dict[str, Any]] = Field(
         description="Events in log order, each as one line of `leadflow events --json`."
@@ -139,7 +143,9 @@ class EventPage(BaseModel):
 def events(
     request: Request,
     caller: READ,
-    after: Annotated[int, Query(ge=0, description="Events after this log position.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Events after this log position.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 100,
 ) -> EventPage:
     """The lead event log in log order, for consumers without Kafka."""
