@@ -52,7 +52,5 @@ def test_redaction_hides_personal_fields_and_keeps_the_rest() -> None:
         (None, "/funnel"),
     ],
 )
-def test_sign_in_goes_back_only_to_a_page_of_this_server(
-    target: str | None, expected: str
-) -> None:
+def test_sign_in_goes_back_only_to_a_page_of_this_server(target: str | None, expected: str) -> None:
     assert _safe_next(target) == expected
