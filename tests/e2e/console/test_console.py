@@ -353,3 +353,36 @@ def test_the_pipeline_is_drawn_with_chinese_labels(browser: Any, console: Consol
     assert box["width"] > 0
     assert page.inner_text("header nav").startswith("漏斗")
     page.context.close()
+
+
+def test_the_lead_list_filters_and_sorts_from_the_url(browser: Any, console: Console) -> None:
+    page = sign_in(browser, console, "read")
+    page.goto(f"{console.url}/leads?stage=lead&sort=score&order=desc")
+
+    rows = page.query_selector_all("#lead-table tbody tr")
+    assert rows
+    stages = {row.query_selector_all("td")[1].inner_text() for row in rows}
+    assert stages == {"Lead"}
+    scores = [float(row.query_selector_all("td")[6].inner_text()) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    page.click("a.sort[data-sort='score']")  # the header flips the order
+    page.wait_for_url("**order=asc**")
+    scores = [
+        float(row.query_selector_all("td")[6].inner_text())
+        for row in page.query_selector_all("#lead-table tbody tr")
+    ]
+    assert scores == sorted(scores)
+    assert "stage=lead" in page.url
+    page.context.close()
+
+
+def test_two_pipeline_versions_show_their_differences(browser: Any, console: Console) -> None:
+    page = sign_in(browser, console, "read")
+    page.goto(console.url + "/pipeline")
+    assert page.locator("#versions-table tbody tr").count() == 2
+    page.click("#diff-button")
+
+    changed = page.locator("#diff-table tbody td.code").all_inner_texts()
+    assert "name" in changed
+    assert "assignment.strategy" in changed
+    page.context.close()
