@@ -386,3 +386,27 @@ def test_two_pipeline_versions_show_their_differences(browser: Any, console: Con
     assert "name" in changed
     assert "assignment.strategy" in changed
     page.context.close()
+
+
+def test_the_console_is_usable_by_keyboard(browser: Any, console: Console) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(console.url + "/signin")
+    # The token field has the focus; Enter submits.
+    page.keyboard.type(console.tokens["read"])
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/funnel")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    for _ in range(60):  # Tab through the controls to the first cell of the table
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.className") == "cell":
+            break
+    stage = page.evaluate("document.activeElement.dataset.stage")
+    measure = page.evaluate("document.activeElement.dataset.measure")
+    assert (stage, measure) == ("subscriber", "in_stage")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#cell-count")
+    assert "stage=subscriber" in page.url
+    assert "measure=in_stage" in page.url
+    context.close()
