@@ -1,6 +1,6 @@
 """Every number of the funnel lists exactly as many leads as it counts.
 
-On a simulated year (``leadflow demo``), for several instants in business and
+On a simulated year (``leadflow demo``, SQLite and PostgreSQL), for several instants in business and
 recording time, with and without a breakdown: each cell's lead list
 (:func:`leadflow.projections.funnel_cells.cell_leads`, what the web console links to)
 is as long as the count ``funnel`` reports for it, and the ``in_stage`` cells of one
@@ -18,7 +18,7 @@ from leadflow.adapters.store import open_store
 from leadflow.projections import FunnelQuery, funnel, funnel_by
 from leadflow.projections.funnel_cells import MEASURES, FunnelCell, cell_leads
 
-from support.cli import demo_store
+from support.cli import invoke
 
 INSTANTS = [
     (datetime(2025, 9, 30, 23, 59, tzinfo=UTC), None),
@@ -28,8 +28,10 @@ INSTANTS = [
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return demo_store(tmp_path_factory.mktemp("demo"))
+def demo_url(module_db_url: str) -> str:
+    """A simulated year of 300 leads, on SQLite and on PostgreSQL."""
+    invoke("demo", "--leads", "300", "--db", module_db_url)
+    return module_db_url
 
 
 @pytest.mark.parametrize(("as_of", "known_at"), INSTANTS)
