@@ -47,6 +47,8 @@ def test_each_cell_lists_as_many_leads_as_it_counts(
         in_stage: list[str] = []
         for row in rows:
             for measure in MEASURES:
+                if getattr(row, measure) is None:
+                    continue  # not counted for this stage (passed: off the main path)
                 leads = cell_leads(conn, lf.pipeline, q, FunnelCell(row.stage, measure))
                 assert len(leads) == getattr(row, measure), (row, measure)
                 assert len(set(leads)) == len(leads)
@@ -69,6 +71,8 @@ def test_each_group_cell_lists_as_many_leads_as_it_counts(demo_url: str, by: str
         for key, rows in groups:
             for row in rows:
                 for measure in MEASURES:
+                    if getattr(row, measure) is None:
+                        continue
                     cell = FunnelCell(row.stage, measure, by, key)
                     leads = cell_leads(conn, lf.pipeline, q, cell)
                     assert len(leads) == getattr(row, measure), (key, row, measure)
