@@ -46,14 +46,14 @@ from leadflow.projections import (
     funnel_json,
     lead_history,
 )
-from leadflow.projections.funnel import GROUPINGS
+from leadflow.projections.funnel import GROUPINGS, SKIP_POLICIES, live_leads
 from leadflow.projections.replay import replay, replay_json
 from leadflow.projections.report import render_report
 from leadflow.service.application import Leadflow
 from leadflow.service.logs import get_logger
 from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
-__all__ = ["catch_up_after_write", "projection_runner", "register"]
+__all__ = ["catch_up_after_write", "funnel_table", "projection_runner", "register"]
 
 log = get_logger("leadflow.cli")
 
@@ -95,7 +95,7 @@ def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) 
         _engines[resolved] = engine
     return ProjectionRunner(
         engine,
-        all_projections(pipeline.assignment.closed_stages),
+        all_projections(pipeline.assignment.closed_stages, pipeline.main_path),
         schema=schema_of(resolved),
         batch_size=batch_size,
     )
@@ -158,14 +158,20 @@ def _day(value: str | None, name: str) -> date | None:
         raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _print_funnel(rows: list[FunnelRow], title: str) -> None:
-    table = Table(title=title)
-    for column in ("stage", "in stage", "reached", "conversion to next"):
+def _print_funnel(rows: list[FunnelRow], title: str, live: int) -> None:
+    out.print(funnel_table(rows, title, live))
+
+
+def funnel_table(rows: list[FunnelRow], title: str, live: int) -> Table:
+    """A funnel as people read it, with the names ``funnel --json`` uses."""
+    table = Table(title=Text(title), caption=f"{live} live leads (merged duplicates left out)")
+    for column in ("stage", "in_stage", "reached", "passed", "conversion_to_next"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for row in rows:
         conversion = f"{row.conversion_to_next:.1%}" if row.conversion_to_next is not None else "-"
-        table.add_row(row.stage, str(row.in_stage), str(row.reached), conversion)
-    out.print(table)
+        passed = str(row.passed) if row.passed is not None else "-"
+        table.add_row(*_texts(row.stage, str(row.in_stage), str(row.reached), passed, conversion))
+    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -257,12 +263,24 @@ def register(app: typer.Typer) -> None:
                 "--by", help="Group by source, campaign, owner, region or cohort (capture month)."
             ),
         ] = None,
+        skip_policy: Annotated[
+            str,
+            typer.Option(
+                "--skip-policy",
+                help="passed: a lead that skipped a stage has passed it; "
+                "strict: only leads that went through it, in order.",
+            ),
+        ] = "passed",
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """Per stage: leads in it, leads that reached it, conversion to the next stage."""
+        """Per stage: leads in it, that reached it, that passed it; conversion to the next."""
         if by is not None and by not in GROUPINGS:
             raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
+        if skip_policy not in SKIP_POLICIES:
+            raise InvalidInput(
+                "skip_policy", f"{skip_policy!r} is not one of: {', '.join(SKIP_POLICIES)}"
+            )
         lf = store(db)
         now = lf.clock()
         query = FunnelQuery(
@@ -270,24 +288,26 @@ def register(app: typer.Typer) -> None:
             as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
             cohort_from=_day(cohort_from, "cohort_from"),
             cohort_to=_day(cohort_to, "cohort_to"),
+            skip_policy=skip_policy,
         )
         runner = projection_runner(db, lf)
         catch_up(lf, runner)
         pipeline = lf.pipeline
         with runner.engine.connect() as conn:
+            live = live_leads(conn, query, by)
             if by is None:
                 rows = funnel(conn, pipeline, query)
                 if json_out:
-                    emit(funnel_json(query, rows=rows), True)
+                    emit(funnel_json(query, rows=rows, live=live), True)
                 else:
-                    _print_funnel(rows, _title(query))
+                    _print_funnel(rows, _title(query), live.get("", 0))
                 return
             groups = funnel_by(conn, pipeline, query, by)
         if json_out:
-            emit(funnel_json(query, groups=groups), True)
+            emit(funnel_json(query, groups=groups, live=live), True)
             return
         for key, group_rows in groups:
-            _print_funnel(group_rows, f"{by} = {key}: {_title(query)}")
+            _print_funnel(group_rows, f"{by} = {key}: {_title(query)}", live.get(key, 0))
 
     @app.command()
     @handles_errors

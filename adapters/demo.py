@@ -33,14 +33,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadflow.adapters.cli_projections import catch_up, projection_runner
+from leadflow.adapters.cli_projections import catch_up, funnel_table, projection_runner
 from leadflow.adapters.store import open_store
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.domain.lead import Lead
 from leadflow.domain.ownership import counts_for, in_pool
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import InvalidInput, LeadflowError
-from leadflow.projections.funnel import FunnelQuery
+from leadflow.projections.funnel import FunnelQuery, live_leads
 from leadflow.projections.funnel import funnel as sql_funnel
 from leadflow.projections.leads import pool as leads_pool
 from leadflow.projections.reference import FunnelRow, funnel_from_events
@@ -850,14 +850,8 @@ def funnel(app: Leadflow, as_of: datetime) -> list[FunnelRow]:
     return funnel_from_events(app.read_events(), app.pipeline, as_of)
 
 
-def print_funnel(rows: list[FunnelRow], title: str, console: Console) -> None:
-    table = Table(title=title)
-    for column in ("stage", "in stage", "reached", "conversion to next"):
-        table.add_column(column, justify="right" if column != "stage" else "left")
-    for row in rows:
-        conversion = f"{row.conversion_to_next:.1%}" if row.conversion_to_next is not None else "-"
-        table.add_row(row.stage, str(row.in_stage), str(row.reached), conversion)
-    console.print(table)
+def print_funnel(rows: list[FunnelRow], title: str, console: Console, live: int) -> None:
+    console.print(funnel_table(rows, title, live))
 
 
 def print_summary(app: Leadflow, result: DemoResult, console: Console, waiting: int) -> None:
@@ -963,6 +957,8 @@ def register(app: typer.Typer) -> None:
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             waiting = leads_pool(conn, limit=1).count
-            rows = sql_funnel(conn, lf.pipeline, FunnelQuery(as_of=result.as_of))
+            query = FunnelQuery(as_of=result.as_of)
+            rows = sql_funnel(conn, lf.pipeline, query)
+            live = live_leads(conn, query).get("", 0)
         print_summary(lf, result, console, waiting)
-        print_funnel(rows, f"Funnel as of {result.as_of.date().isoformat()}", console)
+        print_funnel(rows, f"Funnel as of {result.as_of.date().isoformat()}", console, live)

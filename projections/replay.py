@@ -34,8 +34,10 @@ from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
 from leadflow.projections._sql import as_utc, by_lead
 from leadflow.projections.funnel import FunnelQuery, funnel
 from leadflow.projections.leads import LEADS, Leads
+from leadflow.projections.merges import Merges
+from leadflow.projections.passes import Passes
 from leadflow.projections.reference import FunnelRow
-from leadflow.projections.runner import ProjectionRunner
+from leadflow.projections.runner import Projection, ProjectionRunner
 from leadflow.projections.stage_history import STAGE_REACHED, StageHistory
 from leadflow.service.codec import EventRecord
 
@@ -223,9 +225,15 @@ class ReplayResult:
 class _Scratch:
     """Read models in a private in-memory database."""
 
-    def __init__(self) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         engine = sa.create_engine("sqlite://", poolclass=sa.StaticPool)
-        self.runner = ProjectionRunner(engine, [Leads(), StageHistory()])
+        projections: list[Projection] = [
+            Leads(),
+            StageHistory(),
+            Merges(),
+            Passes(pipeline.main_path),
+        ]
+        self.runner = ProjectionRunner(engine, projections)
         self.runner.ensure_tables()
         self.position = 0
 
@@ -292,7 +300,7 @@ def replay(
 
     ``records`` are the recorded lead events (occurred by ``as_of``) in log order.
     """
-    actual, replayed = _Scratch(), _Scratch()
+    actual, replayed = _Scratch(actual_pipeline), _Scratch(other)
     leads = refused = 0
     pending: list[EventRecord] = []
 
