@@ -34,6 +34,7 @@ from leadflow.adapters.cli_support import (
 )
 from leadflow.adapters.formatting import human_duration, human_time, iso_time
 from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
+from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import InvalidInput
 from leadflow.projections import (
     FunnelQuery,
@@ -53,7 +54,13 @@ from leadflow.service.application import Leadflow
 from leadflow.service.logs import get_logger
 from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
-__all__ = ["catch_up_after_write", "funnel_table", "projection_runner", "register"]
+__all__ = [
+    "catch_up_after_write",
+    "funnel_table",
+    "pipeline_known_at",
+    "projection_runner",
+    "register",
+]
 
 log = get_logger("leadflow.cli")
 
@@ -127,6 +134,16 @@ def _progress(label: str, total: int, start: int) -> Iterator[Any]:
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(label, total=total - start)
         yield lambda position: bar.update(task, completed=position - start)
+
+
+def pipeline_known_at(lf: Leadflow, known_at: datetime | None) -> Pipeline:
+    """The pipeline whose stages, order and labels an answer uses: the version in force at
+    ``known_at`` (an answer as known then is the answer given then), else the one in force."""
+    if known_at is not None:
+        then = lf.pipeline_log().in_force_at(known_at)
+        if then is not None:
+            return then
+    return lf.pipeline
 
 
 def catch_up(lf: Leadflow, runner: ProjectionRunner) -> int:
@@ -292,7 +309,7 @@ def register(app: typer.Typer) -> None:
         )
         runner = projection_runner(db, lf)
         catch_up(lf, runner)
-        pipeline = lf.pipeline
+        pipeline = pipeline_known_at(lf, query.as_known_at)
         with runner.engine.connect() as conn:
             live = live_leads(conn, query, by)
             if by is None:
