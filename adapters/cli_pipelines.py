@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from leadflow.adapters.cli_support import Db, Json, emit, handles_errors, out, store
-from leadflow.domain.pipeline_change import diff
 
 __all__ = ["register"]
 
 
 def _shown(value: Any) -> str:
+    import orjson
+
     if value is None:
         return "(absent)"
     return value if isinstance(value, str) else orjson.dumps(value).decode()
@@ -34,6 +32,11 @@ def register(pipeline_app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """Every setting that differs between two activated pipeline versions."""
+        from rich.table import Table
+        from rich.text import Text
+
+        from leadflow.domain.pipeline_change import diff
+
         lf = store(db)
         plog = lf.pipeline_log()
         first = plog.find(a)

@@ -12,14 +12,14 @@ import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
-
-import psycopg
-from psycopg import sql
 
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.service.application import Leadflow, utc_now
+
+if TYPE_CHECKING:  # psycopg is imported only to open a PostgreSQL store
+    import psycopg
 
 
 class StoreUnavailable(LeadflowError):
@@ -109,6 +109,8 @@ def open_store(
     env = persistence_env(resolve_url(url))
     if env["PERSISTENCE_MODULE"] != POSTGRES_MODULE:
         return Leadflow(env, clock=clock, actor=actor or _default_actor())
+    from psycopg import sql
+
     # Several processes opening a new store at once would race on CREATE TABLE
     # ("tuple concurrently updated"): serialise the creation with an advisory lock.
     with _postgres_connection(env) as conn:
@@ -127,6 +129,8 @@ def open_store(
 
 
 def _postgres_connection(env: dict[str, str]) -> psycopg.Connection[Any]:
+    import psycopg
+
     try:
         return psycopg.connect(
             dbname=env["POSTGRES_DBNAME"],
