@@ -518,6 +518,7 @@ def events(
 def _register_plugins() -> None:
     from leadflow.adapters import (
         cli_demo,
+        cli_find,
         cli_leads,
         cli_pipelines,
         cli_policies,
@@ -528,6 +529,7 @@ def _register_plugins() -> None:
 
     cli_demo.register(app)
     cli_pipelines.register(pipeline_app)
+    cli_find.register(app)
     cli_policies.register(app)
     cli_leads.register(app)
     cli_projections.register(app)

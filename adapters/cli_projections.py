@@ -349,7 +349,7 @@ def register(app: typer.Typer) -> None:
         """A lead's stage intervals: durations, owners, and the events behind each change."""
         from leadflow.projections import lead_history
 
-        lead_id = lead_id_of(lead)
+        lead_id = lead_id_of(lead, db)
         lf = store(db)
         lf.get_lead(lead_id)  # not found → exit 4
         runner = projection_runner(db, lf)
@@ -405,7 +405,7 @@ def register(app: typer.Typer) -> None:
         with runner.engine.connect() as conn:
             trail = audit_trail(
                 conn,
-                lead_id=lead_id_of(lead) if lead else None,
+                lead_id=lead_id_of(lead, db) if lead else None,
                 rep=rep,
                 since=parse_time(from_, "from") if from_ else None,
                 until=parse_time(to, "to", end_of_day=True) if to else None,
