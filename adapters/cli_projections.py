@@ -438,15 +438,31 @@ def register(app: typer.Typer) -> None:
             )
         out.print(table)
 
-    @app.command()
+    report_app = typer.Typer(
+        help="Reports: the HTML report (--out FILE), or one report as a table, JSON or CSV.",
+        invoke_without_command=True,
+    )
+    app.add_typer(report_app, name="report")
+
+    @report_app.callback()
     @handles_errors
     def report(
-        output: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+        ctx: typer.Context,
+        output: Annotated[
+            Path | None, typer.Option("--out", help="HTML file to write (the whole report).")
+        ] = None,
         as_of: AsOf = None,
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage."""
+        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage.
+
+        Or a subcommand: ``report stages``.
+        """
+        if ctx.invoked_subcommand is not None:
+            return
+        if output is None:
+            raise InvalidInput("out", "give --out FILE for the HTML report, or a subcommand")
         from leadflow.projections.report import render_report
 
         lf = store(db)
@@ -457,6 +473,10 @@ def register(app: typer.Typer) -> None:
             html = render_report(conn, lf.pipeline, when)
         output.write_text(html, encoding="utf-8")
         emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
+
+    from leadflow.adapters import cli_reports
+
+    cli_reports.register(report_app)
 
     @app.command("replay")
     @handles_errors

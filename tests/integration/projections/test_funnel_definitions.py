@@ -9,16 +9,12 @@ on SQLite and on the real PostgreSQL server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadflow.adapters.store import schema_of, sqlalchemy_url
 from leadflow.projections import FunnelQuery, ProjectionRunner, funnel, funnel_by
 from leadflow.projections.funnel import GROUPINGS, SKIP_POLICIES, live_leads
 from leadflow.projections.reference import (
@@ -35,24 +31,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def runner(request: pytest.FixtureRequest) -> Iterator[ProjectionRunner]:
-    """Read models on an empty database; each example rebuilds them from its history."""
-    if request.param == "sqlite":
-        engine = sa.create_engine("sqlite://", poolclass=sa.StaticPool)
-        projections = ProjectionRunner(engine)
-    else:
-        url = request.getfixturevalue("postgres_url")
-        engine = sa.create_engine(sqlalchemy_url(url))
-        schema = schema_of(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        projections = ProjectionRunner(engine, schema=schema)
-    projections.ensure_tables()
-    yield projections
-    engine.dispose()
 
 
 def _instants(history: list[EventRecord], draw: st.DataObject) -> tuple[Any, Any]:
