@@ -108,23 +108,27 @@ def test_a_wrong_token_is_refused_and_no_session_is_opened(browser: Any, console
     context.close()
 
 
-@pytest.mark.parametrize("known_at", [None, KNOWN_AT])
+@pytest.mark.parametrize(
+    ("known_at", "policy"), [(None, "passed"), (KNOWN_AT, "passed"), (KNOWN_AT, "strict")]
+)
 def test_the_funnel_shows_the_numbers_of_funnel_json(
-    browser: Any, console: Console, known_at: str | None
+    browser: Any, console: Console, known_at: str | None, policy: str
 ) -> None:
     page = sign_in(browser, console, "read")
     page.fill("#as_of", AS_OF[:19])
     if known_at:
         page.fill("#as_known_at", known_at[:19])
+    page.select_option("#skip_policy", policy)
     page.click("#show")
     page.wait_for_selector("#funnel-table")
 
-    args = ["funnel", "--as-of", AS_OF] + (["--as-known-at", known_at] if known_at else [])
+    args = ["funnel", "--as-of", AS_OF, "--skip-policy", policy]
+    args += ["--as-known-at", known_at] if known_at else []
     expected = leadflow_cli(console.server.db_url, *args)
     shown = _cells(page)
     assert page.get_attribute("#as-of", "datetime") == expected["as_of"]
     measures = {measure for _, measure in shown}
-    assert {"in_stage", "reached"} <= measures
+    assert {"in_stage", "reached", "passed"} <= measures
     for row in expected["stages"]:
         for measure in measures:
             assert shown[(row["stage"], measure)] == row[measure], (row, measure)
