@@ -1,47 +1,35 @@
 """The pipeline in force drawn as a diagram, its version history, and a diff of two.
 
-Labels are the pipeline's own, in the page's language. The diff compares the two
-versions' canonical documents (the JSON their version hash is taken over) key path by
-key path.
+Labels are the pipeline's own, in the page's language. The diff is
+:func:`leadflow.domain.pipeline_change.diff`, what ``leadflow pipeline diff`` prints.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from leadflow.adapters.console.charts import pipeline_diagram
-from leadflow.adapters.console.i18n import label_of
+from leadflow.adapters.console.i18n import label_of, stage_labels
 from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of
-from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.pipeline_change import diff as pipeline_diff
+from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineActivated
 from leadflow.errors import InvalidInput, LeadflowError
+from leadflow.service.application import Leadflow
 
-__all__ = ["document_diff", "router"]
+__all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        for key in value:
-            _flatten(value[key], f"{prefix}.{key}" if prefix else str(key), out)
-    else:
-        out[prefix] = value
-    return out
-
-
-def document_diff(a: Pipeline, b: Pipeline) -> list[tuple[str, Any, Any]]:
-    """``(key path, value in a, value in b)`` for every path whose value differs
-    (``None`` on the side that lacks the path)."""
-    left = _flatten(orjson.loads(a.canonical_json()), "", {})
-    right = _flatten(orjson.loads(b.canonical_json()), "", {})
+def _activations(lf: Leadflow) -> list[tuple[str, datetime, str]]:
+    """Each ``PipelineActivated``: (version, recorded at, actor), in order."""
     return [
-        (path, left.get(path), right.get(path))
-        for path in sorted(set(left) | set(right))
-        if left.get(path) != right.get(path)
+        (event.data.version, event.timestamp, event.actor)
+        for event in lf.repository.event_store.get(PIPELINE_LOG_ID)
+        if isinstance(event, PipelineActivated)
     ]
 
 
@@ -53,6 +41,7 @@ def pipeline_page(request: Request) -> Response:
     params = dict(request.query_params)
     try:
         log = viewer.service.read(lambda lf: lf.pipeline_log())
+        activated = viewer.service.read(_activations)
         pipeline = viewer.service.read(lambda lf: lf.pipeline)
         history = list(log.history)
         a, b = params.get("a"), params.get("b")
@@ -63,7 +52,9 @@ def pipeline_page(request: Request) -> Response:
                     raise InvalidInput(name, f"{version!r} is not a recorded pipeline version")
             assert a is not None
             assert b is not None
-            diff = document_diff(log.versions[a], log.versions[b])
+            diff = [
+                (c.key, c.before, c.after) for c in pipeline_diff(log.versions[a], log.versions[b])
+            ]
     except LeadflowError as exc:
         return error_page(request, viewer, exc)
     versions = [
@@ -72,6 +63,8 @@ def pipeline_page(request: Request) -> Response:
             "version": v,
             "name": log.versions[v].name,
             "in_force": i == len(history) - 1,
+            "recorded_at": activated[i][1].isoformat() if i < len(activated) else None,
+            "actor": activated[i][2] if i < len(activated) else None,
         }
         for i, v in enumerate(history)
     ]
@@ -85,6 +78,6 @@ def pipeline_page(request: Request) -> Response:
         diff=diff,
         a=a,
         b=b,
-        stage_labels={n: label_of(c, viewer.lang) for n, c in pipeline.stages.items()},
+        stage_labels=stage_labels(pipeline, viewer.lang),
         status_labels={n: label_of(c, viewer.lang) for n, c in pipeline.statuses.items()},
     )

@@ -172,10 +172,14 @@ class Leadflow(LeadStore):
         """The lead's current state, derived from its events."""
         return self.lead(lead_id)
 
-    def activate_pipeline(self, pipeline: Pipeline, *, actor: str | None = None) -> bool:
+    def activate_pipeline(
+        self, pipeline: Pipeline, *, actor: str | None = None, mapping: Sequence[str] = ()
+    ) -> bool:
         """Put ``pipeline`` in force; returns False if it already was. A change of
-        ``assignment.closed_stages`` recounts the reps' loads in the same append."""
-        return activation.activate(self, pipeline, self.context(actor))
+        ``assignment.closed_stages`` recounts the reps' loads in the same append; a stage
+        the new version drops must be mapped (``mapping``: ``OLD=NEW`` items) when leads
+        are in it, and those leads are moved in the same append."""
+        return activation.activate(self, pipeline, self.context(actor), mapping)
 
     # -- capture ------------------------------------------------------------------------
 
