@@ -10,6 +10,7 @@ checks, e.g. originator ids as ``UUID``\\ s. leadflow's faster reads have their 
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -46,12 +47,23 @@ def _same_reads(recorder: Any) -> None:
     assert [n.originator_id for n in library] == ids
 
 
+def _join_threads_started_since(before: set[threading.Thread]) -> None:
+    """The library's concurrency tests set a stop flag for their reader threads but do not
+    join them; closing a SQLite connection that a reader thread is still using crashes the
+    interpreter, so wait for every thread the test started before closing anything."""
+    for thread in set(threading.enumerate()) - before:
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(timeout=30)
+
+
 class TestSQLiteRecorderConformance(conformance.ApplicationRecorderTestCase[ApplicationRecorder]):
     def setUp(self) -> None:
         self._dir = tempfile.TemporaryDirectory()
         self._factories: list[sqlite_recorder.Factory] = []
+        self._threads = set(threading.enumerate())
 
     def tearDown(self) -> None:
+        _join_threads_started_since(self._threads)
         for factory in self._factories:
             factory.close()
         self._dir.cleanup()
@@ -82,8 +94,10 @@ class TestPostgresRecorderConformance(conformance.ApplicationRecorderTestCase[Ap
             raise
         self._schemas: list[str] = []
         self._factories: list[postgres_recorder.Factory] = []
+        self._threads = set(threading.enumerate())
 
     def tearDown(self) -> None:
+        _join_threads_started_since(self._threads)
         for factory in self._factories:
             factory.close()
         for schema in self._schemas:
