@@ -62,6 +62,9 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/tokens"): ADMIN,
     ("DELETE", "/v1/tokens/{token_id}"): ADMIN,
     ("POST", "/v1/forms"): ADMIN,
+    ("POST", "/v1/webhooks"): ADMIN,
+    ("GET", "/v1/webhooks"): ADMIN,
+    ("GET", "/v1/webhooks/deliveries"): ADMIN,
     ("GET", "/v1/forms"): ADMIN,
 }
 """The specification: which scopes may call each endpoint."""
@@ -100,6 +103,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/teams": {"team": "matrix"},
     "/v1/tokens": {"name": "made-by-matrix", "scope": "read"},
     "/v1/forms": {"form_id": "matrix", "fields": {"email": "email"}},
+    "/v1/webhooks": {"url": "http://127.0.0.1:9/matrix", "events": ["LeadCaptured"]},
 }
 
 
