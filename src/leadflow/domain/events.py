@@ -229,9 +229,12 @@ class StageChangedData(RuleDecidedPayload):
     """The stage the lead entered."""
     kind: str
     """The transition kind from the pipeline: promotion, regression, recycle, exit, re_entry,
-    upsell."""
+    upsell; or ``remap``: a pipeline activation moved the lead out of a stage it removed."""
     reason: str | None = None
     """Why, in words (the rule's description for automatic changes)."""
+    mapping: str | None = None
+    """For ``remap``: the ``OLD=NEW`` mapping given with the activation (whose version is
+    ``pipeline_version``)."""
 
 
 class StatusChangedData(RuleDecidedPayload):

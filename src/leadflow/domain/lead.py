@@ -574,6 +574,26 @@ class Lead(Aggregate[LeadEvent[Any]]):
         )
         return self._trigger(StageChanged, data, ctx)
 
+    def remap_stage(self, stage: str, pipeline: Pipeline, ctx: Context) -> None:
+        """Move the lead out of a stage ``pipeline`` (being activated) no longer has.
+
+        Not a transition of any pipeline: the activation's ``OLD=NEW`` mapping decides it,
+        and no automation follows (the rules are the new version's, applied from the next
+        command on). Merged and erased leads are moved too: they sit in a stage as well.
+        """
+        if stage not in pipeline.stages:
+            raise InvalidInput("map", f"{stage!r} is not a stage of the new pipeline")
+        data = StageChangedData(
+            from_stage=self.stage,
+            stage=stage,
+            kind="remap",
+            reason=f"pipeline version {pipeline.version} maps {self.stage} to {stage}",
+            mapping=f"{self.stage}={stage}",
+            rule=None,
+            pipeline_version=pipeline.version,
+        )
+        self._trigger(StageChanged, data, ctx)
+
     def change_status(
         self, status: str, pipeline: Pipeline, ctx: Context, *, reason: str | None = None
     ) -> None:

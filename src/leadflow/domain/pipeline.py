@@ -90,8 +90,9 @@ class StageConfig(_Config):
     label: str
     labels: dict[str, str] = Field(default_factory=dict)
     """Display labels in other languages, keyed by language tag (e.g. ``zh``)."""
-    team: str
-    """The team that owns leads in this stage."""
+    team: str | None = None
+    """The team that owns leads in this stage (shown by ``pipeline show``; assignment does
+    not read it: ``[assignment]`` names its teams itself)."""
     sla: Duration | None = None
     """How long a lead may sit in this stage before its owner has breached the SLA."""
     sla_remind_before: Duration | None = None
@@ -215,6 +216,9 @@ class AssignmentRule(_Config):
         return self
 
 
+DEFAULT_CLOSED_STAGES = ("customer", "disqualified", "churned")
+
+
 class AssignmentRules(_Config):
     """How leads are given to reps (see ``leadflow.assignment``)."""
 
@@ -227,10 +231,9 @@ class AssignmentRules(_Config):
     """Candidates when no rule matches; unset means every rep on the roster."""
     max_open_leads: Annotated[int, Field(ge=1)] | None = None
     """Default per-rep cap on open leads; a rep's own capacity overrides it."""
-    closed_stages: list[Name] = Field(
-        default_factory=lambda: ["customer", "disqualified", "churned"]
-    )
-    """A lead in one of these stages no longer counts toward its owner's open leads."""
+    closed_stages: list[Name] = Field(default_factory=lambda: list(DEFAULT_CLOSED_STAGES))
+    """A lead in one of these stages no longer counts toward its owner's open leads. Unset:
+    those of ``customer``, ``disqualified``, ``churned`` that the pipeline has."""
     departure_to_manager: list[Name] = Field(default_factory=list)
     """When a rep leaves, their leads in these stages go to a manager of their team (deals
     and accounts need a person who knows them); every other lead they own is reassigned by
@@ -444,6 +447,19 @@ class Pipeline(_Config):
     scoring: ScoringRules = Field(default_factory=ScoringRules)
     recycling: RecyclingRules = Field(default_factory=RecyclingRules)
     sla: SlaRules = Field(default_factory=SlaRules)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_closed_stages(cls, data: Any) -> Any:
+        """Unset closed stages are the default ones this pipeline has (a pipeline without a
+        ``churned`` stage, or without ``[assignment]``, is valid)."""
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+            return data
+        assignment = data.get("assignment", {})
+        if not isinstance(assignment, dict) or "closed_stages" in assignment:
+            return data
+        closed = [s for s in DEFAULT_CLOSED_STAGES if s in data["stages"]]
+        return {**data, "assignment": {**assignment, "closed_stages": closed}}
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Pipeline:

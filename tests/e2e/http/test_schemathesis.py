@@ -35,6 +35,7 @@ def _toml(ctx: Any, value: Any) -> bytes:
     """A pipeline is TOML text: the generated string, as it is."""
     return str(value).encode("utf-8", "surrogatepass")
 
+
 STATUSES: dict[int, int] = {}
 
 
