@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from leadflow.adapters.console.i18n import stage_labels
 from leadflow.adapters.console.instants import RELATIVE, resolve_instant
-from leadflow.adapters.console.lead_list import FILTERS, SORTS, lead_list
+from leadflow.adapters.console.lead_list import FILTERS, SORT_COLUMNS, lead_list
 from leadflow.adapters.console.redaction import redact_event_data, redact_view
 from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of
 from leadflow.domain.explain import explain_lead
@@ -59,7 +59,7 @@ def leads_page(request: Request) -> Response:
         page=page,
         params=params,
         filters=FILTERS,
-        sorts=SORTS,
+        sorts=list(SORT_COLUMNS),
         labels=labels,
         stages=list(pipeline.stages),
     )

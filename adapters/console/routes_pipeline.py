@@ -1,51 +1,27 @@
 """The pipeline in force drawn as a diagram, its version history, and a diff of two.
 
-Labels are the pipeline's own, in the page's language. The diff compares the two
-versions' canonical documents (the JSON their version hash is taken over) key path by
-key path.
+Labels are the pipeline's own, in the page's language. The diff is
+:func:`leadflow.domain.pipeline_change.diff`, what ``leadflow pipeline diff`` prints.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from leadflow.adapters.console.charts import pipeline_diagram
 from leadflow.adapters.console.i18n import label_of, stage_labels
 from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of
-from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.pipeline_change import diff as pipeline_diff
 from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineActivated
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.service.application import Leadflow
 
-__all__ = ["document_diff", "router"]
+__all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-
-
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        for key in value:
-            _flatten(value[key], f"{prefix}.{key}" if prefix else str(key), out)
-    else:
-        out[prefix] = value
-    return out
-
-
-def document_diff(a: Pipeline, b: Pipeline) -> list[tuple[str, Any, Any]]:
-    """``(key path, value in a, value in b)`` for every path whose value differs
-    (``None`` on the side that lacks the path)."""
-    left = _flatten(orjson.loads(a.canonical_json()), "", {})
-    right = _flatten(orjson.loads(b.canonical_json()), "", {})
-    return [
-        (path, left.get(path), right.get(path))
-        for path in sorted(set(left) | set(right))
-        if left.get(path) != right.get(path)
-    ]
 
 
 def _activations(lf: Leadflow) -> list[tuple[str, datetime, str]]:
@@ -76,7 +52,9 @@ def pipeline_page(request: Request) -> Response:
                     raise InvalidInput(name, f"{version!r} is not a recorded pipeline version")
             assert a is not None
             assert b is not None
-            diff = document_diff(log.versions[a], log.versions[b])
+            diff = [
+                (c.key, c.before, c.after) for c in pipeline_diff(log.versions[a], log.versions[b])
+            ]
     except LeadflowError as exc:
         return error_page(request, viewer, exc)
     versions = [

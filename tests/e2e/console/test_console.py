@@ -25,15 +25,18 @@ from support.server import leadflow_cli
 pytestmark = pytest.mark.timeout(600)
 
 AS_OF = "2026-03-31T23:59:59+00:00"
+NO_NUMBER = "\u2013"  # the en dash the page shows for a measure not counted
 KNOWN_AT = "2026-02-15T12:00:00+00:00"
 
 
-def _cells(page: Any) -> dict[tuple[str, str], int]:
-    """(stage, measure) → the number the funnel table shows."""
-    found: dict[tuple[str, str], int] = {}
-    for cell in page.query_selector_all("#funnel-table a.cell"):
+def _cells(page: Any) -> dict[tuple[str, str], int | None]:
+    """(stage, measure) → the number the funnel table shows (``None`` for the dash of a
+    measure not counted for that stage)."""
+    found: dict[tuple[str, str], int | None] = {}
+    for cell in page.query_selector_all("#funnel-table td > [data-measure]"):
         key = (cell.get_attribute("data-stage"), cell.get_attribute("data-measure"))
-        found[key] = int(cell.inner_text())
+        text = cell.inner_text()
+        found[key] = None if text == NO_NUMBER else int(text)
     return found
 
 
@@ -105,27 +108,31 @@ def test_a_wrong_token_is_refused_and_no_session_is_opened(browser: Any, console
     context.close()
 
 
-@pytest.mark.parametrize("known_at", [None, KNOWN_AT])
+@pytest.mark.parametrize(
+    ("known_at", "policy"), [(None, "passed"), (KNOWN_AT, "passed"), (KNOWN_AT, "strict")]
+)
 def test_the_funnel_shows_the_numbers_of_funnel_json(
-    browser: Any, console: Console, known_at: str | None
+    browser: Any, console: Console, known_at: str | None, policy: str
 ) -> None:
     page = sign_in(browser, console, "read")
     page.fill("#as_of", AS_OF[:19])
     if known_at:
         page.fill("#as_known_at", known_at[:19])
+    page.select_option("#skip_policy", policy)
     page.click("#show")
     page.wait_for_selector("#funnel-table")
 
-    args = ["funnel", "--as-of", AS_OF] + (["--as-known-at", known_at] if known_at else [])
+    args = ["funnel", "--as-of", AS_OF, "--skip-policy", policy]
+    args += ["--as-known-at", known_at] if known_at else []
     expected = leadflow_cli(console.server.db_url, *args)
     shown = _cells(page)
     assert page.get_attribute("#as-of", "datetime") == expected["as_of"]
     measures = {measure for _, measure in shown}
-    assert {"in_stage", "reached"} <= measures
+    assert {"in_stage", "reached", "passed"} <= measures
     for row in expected["stages"]:
         for measure in measures:
             assert shown[(row["stage"], measure)] == row[measure], (row, measure)
-    assert sum(v for (_, m), v in shown.items() if m == "reached") > 0
+    assert sum(v or 0 for (_, m), v in shown.items() if m == "reached") > 0
     page.context.close()
 
 
