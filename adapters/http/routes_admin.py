@@ -1,20 +1,30 @@
-"""Health, the roster (manager) and API tokens (admin)."""
+"""Health, the roster (manager), API tokens and webhooks (admin) and the pipeline (read;
+admin puts one in force)."""
 
 # No ``from __future__ import annotations``: the endpoints made in loops annotate their
 # body with a local class, which FastAPI must see as a class, not a string.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from leadflow.adapters.http.auth import Caller, requires, service_of
 from leadflow.adapters.http.bodies import CommandResponse, body_model, command_response
 from leadflow.adapters.http.idempotency import once
-from leadflow.adapters.http.problems import PROBLEM_RESPONSES, WRITE_RESPONSES, problem_doc
+from leadflow.adapters.http.problems import (
+    PROBLEM_RESPONSES,
+    WRITE_RESPONSES,
+    ProblemError,
+    problem_doc,
+)
 from leadflow.adapters.http.tokens import create_token, list_tokens, parse_expires, revoke_token
+from leadflow.adapters.http.webhooks import create_webhook, deliveries, list_webhooks
 from leadflow.domain.commands import AddRep, Command, DefineTeam, RecordAbsence, Redistribute
+from leadflow.domain.pipeline import parse_pipeline_toml
+from leadflow.errors import InvalidInput
 
 __all__ = ["health", "router"]
 
@@ -188,3 +198,114 @@ def token_revoke(
     """Revoke a token: it is refused (401) from now on."""
     service = service_of(request)
     return revoke_token(service.engine, token_id, service.now()).to_json_dict()
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+
+
+@router.get("/pipeline", responses=PROBLEM_RESPONSES)
+def pipeline_show(
+    request: Request, caller: Annotated[Caller, Depends(requires("read"))]
+) -> dict[str, Any]:
+    """The pipeline in force and the versions before it (``leadflow pipeline show --json``)."""
+
+    def query(lf: Any) -> dict[str, Any]:
+        current = lf.pipeline
+        return {
+            "version": current.version,
+            "history": lf.pipeline_log().history,
+            "pipeline": current.model_dump(mode="json"),
+        }
+
+    result: dict[str, Any] = service_of(request).read(query)
+    return result
+
+
+MAX_PIPELINE = 256 * 1024
+
+
+@router.put(
+    "/pipeline",
+    responses={**WRITE_RESPONSES, 413: problem_doc("Body over 256 KiB")},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/toml": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def pipeline_activate(
+    request: Request, caller: Annotated[Caller, Depends(requires("pipeline"))]
+) -> Response:
+    """Put a pipeline (TOML, as ``leadflow pipeline activate FILE``) in force; validation
+    errors name each key (422, ``problems``)."""
+    raw = await request.body()
+    if len(raw) > MAX_PIPELINE:
+        raise ProblemError(413, "too-large", "Request too large", "a pipeline is at most 256 KiB")
+    service = service_of(request)
+
+    def run() -> Response:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("body", "a pipeline is UTF-8 TOML text") from None
+        pipeline = parse_pipeline_toml(text, "request body")
+        with service.locked() as lf:
+            activated = lf.activate_pipeline(pipeline, actor=caller.actor)
+        return JSONResponse({"version": pipeline.version, "activated": activated})
+
+    return await run_in_threadpool(
+        once, service, request, caller.token_id, {"toml": raw.decode("utf-8", "replace")}, run
+    )
+
+
+# -- webhooks --------------------------------------------------------------------------------
+
+
+class NewWebhook(BaseModel):
+    url: str = Field(max_length=2000, description="Where to POST each event (http or https).")
+    events: list[str] = Field(min_length=1, max_length=100, description="Event types, or *.")
+    max_attempts: int = Field(default=10, ge=1, le=100)
+    from_start: bool = Field(default=False, description="Deliver the whole log, not only new.")
+
+
+@router.post("/webhooks", status_code=201, responses=WRITE_RESPONSES)
+def webhook_create(
+    request: Request, body: NewWebhook, caller: Annotated[Caller, Depends(requires("webhooks"))]
+) -> Response:
+    """A new webhook; the answer holds its signing secret (shown only now)."""
+    service = service_of(request)
+
+    def run() -> Response:
+        webhook = service.read(
+            lambda lf: create_webhook(
+                service.engine,
+                lf,
+                url=body.url,
+                events=body.events,
+                max_attempts=body.max_attempts,
+                from_start=body.from_start,
+                now=service.now(),
+            )
+        )
+        return JSONResponse({**webhook.to_json_dict(), "secret": webhook.secret}, status_code=201)
+
+    return once(service, request, caller.token_id, body.model_dump(), run)
+
+
+@router.get("/webhooks", responses=PROBLEM_RESPONSES)
+def webhook_list(
+    request: Request, caller: Annotated[Caller, Depends(requires("webhooks"))]
+) -> list[dict[str, Any]]:
+    """Every webhook with its position in the log (without its secret)."""
+    return [w.to_json_dict() for w in list_webhooks(service_of(request).engine)]
+
+
+@router.get("/webhooks/deliveries", responses=PROBLEM_RESPONSES)
+def webhook_deliveries(
+    request: Request,
+    caller: Annotated[Caller, Depends(requires("webhooks"))],
+    webhook: Annotated[str | None, Query(max_length=32, description="Only this webhook.")] = None,
+) -> list[dict[str, Any]]:
+    """Failed deliveries: those being retried, and the dead letters."""
+    return deliveries(service_of(request).engine, webhook)

@@ -6,7 +6,7 @@ functions; the read models are caught up with the log first, so no answer is sta
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -81,17 +81,6 @@ def pool(
         return leads_pool(conn, limit).to_json_dict()
 
 
-def _day(value: str | None, name: str) -> Any:
-    from datetime import date
-
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 @router.get("/funnel", responses=PROBLEM_RESPONSES)
 def funnel_(
     request: Request,
@@ -102,8 +91,8 @@ def funnel_(
     as_known_at: Annotated[
         str | None, Query(description="Count only events recorded by then (ISO 8601).")
     ] = None,
-    cohort_from: Annotated[str | None, Query(description="Captured on or after (date).")] = None,
-    cohort_to: Annotated[str | None, Query(description="Captured on or before (date).")] = None,
+    cohort_from: Annotated[date | None, Query(description="Captured on or after.")] = None,
+    cohort_to: Annotated[date | None, Query(description="Captured on or before.")] = None,
     by: Annotated[
         str | None, Query(description="source, campaign, owner, region or cohort.")
     ] = None,
@@ -118,8 +107,8 @@ def funnel_(
         as_known_at=parse_time(as_known_at, "as_known_at", end_of_day=True)
         if as_known_at
         else None,
-        cohort_from=_day(cohort_from, "cohort_from"),
-        cohort_to=_day(cohort_to, "cohort_to"),
+        cohort_from=cohort_from,
+        cohort_to=cohort_to,
     )
     runner = service.read_models()
     pipeline = service.read(lambda lf: lf.pipeline)

@@ -47,6 +47,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/events"): READERS,
     ("GET", "/v1/reps"): READERS,
     ("GET", "/v1/reminders"): READERS,
+    ("GET", "/v1/pipeline"): READERS,
+    ("PUT", "/v1/pipeline"): ADMIN,
     **{("POST", f"/v1/leads/{{lead_id}}/{path}"): WORKERS for path in REP_WORK},
     ("POST", "/v1/leads/{lead_id}/assign"): MANAGERS,
     ("POST", "/v1/leads/{lead_id}/merge"): MANAGERS,
@@ -60,6 +62,9 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/tokens"): ADMIN,
     ("DELETE", "/v1/tokens/{token_id}"): ADMIN,
     ("POST", "/v1/forms"): ADMIN,
+    ("POST", "/v1/webhooks"): ADMIN,
+    ("GET", "/v1/webhooks"): ADMIN,
+    ("GET", "/v1/webhooks/deliveries"): ADMIN,
     ("GET", "/v1/forms"): ADMIN,
 }
 """The specification: which scopes may call each endpoint."""
@@ -98,6 +103,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/teams": {"team": "matrix"},
     "/v1/tokens": {"name": "made-by-matrix", "scope": "read"},
     "/v1/forms": {"form_id": "matrix", "fields": {"email": "email"}},
+    "/v1/webhooks": {"url": "http://127.0.0.1:9/matrix", "events": ["LeadCaptured"]},
 }
 
 
@@ -107,8 +113,10 @@ def _request(method: str, template: str, lead_id: str) -> tuple[str, str, dict[s
         .replace("{rep}", "rep:ann")
         .replace("{token_id}", "0000000000000000")
     )
-    if method != "POST":
+    if method not in ("POST", "PUT"):
         return method, path, None
+    if template == "/v1/pipeline":
+        return method, path, None  # an empty body: invalid TOML for whoever may send it
     key = template if template in BODIES else template.rsplit("/", 1)[-1]
     assert key in BODIES, template
     return method, path, BODIES[key]

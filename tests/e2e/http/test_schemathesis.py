@@ -9,6 +9,7 @@ past "not found" into the domain's own refusals and successes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +28,14 @@ CHECKS = [
     checks.response_headers_conformance,
 ]
 SENT: dict[str, int] = {"requests": 0}
+
+
+@schemathesis.serializer("application/toml")
+def _toml(ctx: Any, value: Any) -> bytes:
+    """A pipeline is TOML text: the generated string, as it is."""
+    return str(value).encode("utf-8", "surrogatepass")
+
+
 STATUSES: dict[int, int] = {}
 
 
@@ -34,6 +43,18 @@ STATUSES: dict[int, int] = {}
 def module_db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """SQLite only: schemathesis parametrizes by operation, not by store."""
     return f"sqlite:///{tmp_path_factory.mktemp('store') / 'leadflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """No webhook delivery: generated webhooks may name any host, and this machine sends
+    traffic only to itself."""
+    running = Server(module_db_url, extra_args=["--no-webhooks"])
+    running.start(tmp_path_factory.mktemp("serve") / "serve.log")
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -170,3 +170,17 @@ def test_an_event_refused_every_time_becomes_a_dead_letter(
     (listed,) = [w for w in leadflow_cli(server.db_url, "webhook", "list") if w["id"] == hook["id"]]
     assert listed["position"] == max(r["position"] for r in dead())  # it went on
     assert "secret" not in listed
+
+
+def test_an_admin_manages_webhooks_over_http(server: Server, receiver: Receiver) -> None:
+    with server.client(server.token("admin", name=f"hook-admin-{uuid4().hex[:6]}")) as admin:
+        created = admin.post("/v1/webhooks", json={"url": receiver.url, "events": ["DealWon"]})
+        assert created.status_code == 201, created.text
+        assert created.json()["secret"].startswith("whsec_")
+        bad = admin.post("/v1/webhooks", json={"url": receiver.url, "events": ["Nope"]})
+        assert bad.status_code == 422
+        assert bad.json()["field"] == "events"
+        listed = {w["id"]: w for w in admin.get("/v1/webhooks").json()}
+        assert listed[created.json()["id"]]["events"] == ["DealWon"]
+        assert "secret" not in listed[created.json()["id"]]
+        assert admin.get("/v1/webhooks/deliveries").status_code == 200
