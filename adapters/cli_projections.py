@@ -477,6 +477,7 @@ def register(app: typer.Typer) -> None:
     from leadflow.adapters import cli_reports
 
     cli_reports.register(report_app)
+    cli_reports.register_revenue(report_app)
 
     @app.command("replay")
     @handles_errors

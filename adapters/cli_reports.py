@@ -162,3 +162,63 @@ def register(report_app: typer.Typer) -> None:
                 )
             )
         out.print(table)
+
+
+def register_revenue(report_app: typer.Typer) -> None:
+    @report_app.command("revenue")
+    @handles_errors
+    def revenue_(
+        as_of: AsOf = None,
+        as_known_at: AsKnownAt = None,
+        db: Db = None,
+        json_out: Json = False,
+        csv_out: Csv = False,
+    ) -> None:
+        """Won amounts by month and currency; open pipeline value by stage."""
+        from rich.table import Table
+        from rich.text import Text
+
+        from leadflow.adapters.cli_projections import (
+            _time,
+            catch_up,
+            pipeline_known_at,
+            projection_runner,
+        )
+        from leadflow.projections.funnel import FunnelQuery
+        from leadflow.projections.revenue import revenue, revenue_json
+
+        lf = store(db)
+        now = lf.clock()
+        query = FunnelQuery(
+            as_of=_time(as_of, "as_of", now),
+            as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
+        )
+        runner = projection_runner(db, lf)
+        catch_up(lf, runner)
+        pipeline = pipeline_known_at(lf, query.as_known_at)
+        with runner.engine.connect() as conn:
+            result = revenue(conn, pipeline, query)
+        if json_out:
+            emit(revenue_json(query, result), True)
+            return
+        rows: list[list[object]] = [["won", m, c, n, a] for m, c, n, a in result.won_by_month]
+        rows += [["pipeline", s, None, n, a] for s, n, a in result.pipeline_by_stage]
+        if csv_out:
+            out.print(
+                _csv(["kind", "key", "currency", "deals", "amount"], rows), markup=False, end=""
+            )
+            return
+        won = Table(title=Text(f"won deals by month, as of {query.as_of.isoformat()}"))
+        for column in ("month", "currency", "deals", "amount"):
+            won.add_column(column, justify="left" if column in ("month", "currency") else "right")
+        for m, c, n, a in result.won_by_month:
+            won.add_row(Text(m), Text(c), str(n), f"{a:,.2f}")
+        out.print(won)
+        open_ = Table(title=Text("open pipeline (converted, not yet won or lost) by stage"))
+        for column in ("stage", "deals", "expected amount"):
+            open_.add_column(column, justify="left" if column == "stage" else "right")
+        for s, n, a in result.pipeline_by_stage:
+            open_.add_row(
+                Text(pipeline.stages[s].label if s in pipeline.stages else s), str(n), f"{a:,.2f}"
+            )
+        out.print(open_)

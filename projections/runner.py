@@ -108,9 +108,17 @@ def all_projections(
     from leadflow.projections.leads import Leads
     from leadflow.projections.merges import Merges
     from leadflow.projections.passes import Passes
+    from leadflow.projections.revenue import Deals
     from leadflow.projections.stage_history import StageHistory
 
-    return [Leads(closed_stages), StageHistory(), HandOffs(), Merges(), Passes(main_path)]
+    return [
+        Leads(closed_stages),
+        StageHistory(),
+        HandOffs(),
+        Merges(),
+        Passes(main_path),
+        Deals(),
+    ]
 
 
 def _fingerprint(projection: Projection, dialect: sa.Dialect) -> str:

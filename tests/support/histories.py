@@ -47,8 +47,12 @@ COMMANDS: dict[str, Command] = {
     "hand_off": lambda lead, p, c, r: lead.hand_off(r.choice(REPS), p, c),
     "accept": lambda lead, p, c, r: lead.accept_handoff(p, c),
     "reject": lambda lead, p, c, r: lead.reject_handoff("not yet", p, c),
-    "convert": lambda lead, p, c, r: lead.convert(r.choice(["opportunity", "customer"]), "a", p, c),
-    "win": lambda lead, p, c, r: lead.win(p, c),
+    "convert": lambda lead, p, c, r: lead.convert(
+        r.choice(["opportunity", "customer"]), "a", p, c, amount=r.choice([None, 1000.0, 2500.5])
+    ),
+    "win": lambda lead, p, c, r: lead.win(
+        p, c, amount=r.choice([None, 500.0, 1234.5]), currency=r.choice(["CNY", "USD", None])
+    ),
     "lose": lambda lead, p, c, r: lead.lose("price", p, c),
     "churn": lambda lead, p, c, r: lead.churn("gone", p, c),
     "disqualify": lambda lead, p, c, r: lead.disqualify("no budget", p, c),

@@ -27,7 +27,7 @@ from support.clock import FakeClock
 from support.histories import build_history, dump, reader, scratch_runner
 from support.stores import on_roster
 
-READ_MODELS = ("leads", "stage_history", "handoffs", "merges", "passes")
+READ_MODELS = ("leads", "stage_history", "handoffs", "merges", "passes", "deals")
 
 
 @pytest.fixture(autouse=True)
@@ -72,9 +72,7 @@ def test_catch_up_applies_the_log_and_records_each_projections_position(
 
     head = app.max_position()
     assert applied == len(list(app.read_events()))
-    assert runner.positions() == dict.fromkeys(
-        ("leads", "stage_history", "handoffs", "merges", "passes"), head
-    )
+    assert runner.positions() == dict.fromkeys(READ_MODELS, head)
     with runner.engine.connect() as conn:
         rows = funnel(conn, app.pipeline, FunnelQuery(as_of=clock.now))
     assert rows == funnel_from_events(app.read_events(), app.pipeline, clock.now)

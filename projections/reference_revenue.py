@@ -1,0 +1,52 @@
+"""Revenue recomputed from the raw log: the oracle of :mod:`leadflow.projections.revenue`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from uuid import UUID
+
+from leadflow.domain.pipeline import Pipeline
+from leadflow.projections.reference import STAGE_SETTING_TYPES, _merged
+from leadflow.projections.revenue import KINDS, Revenue, revenue_from_deals
+from leadflow.service.codec import EventRecord
+
+__all__ = ["revenue_from_events"]
+
+
+def revenue_from_events(
+    records: Iterable[EventRecord],
+    pipeline: Pipeline,
+    as_of: datetime,
+    as_known_at: datetime | None = None,
+) -> Revenue:
+    counted: dict[UUID, list[EventRecord]] = {}
+    for record in records:
+        if record.occurred_at > as_of:
+            continue
+        if as_known_at is not None and record.recorded_at > as_known_at:
+            continue
+        counted.setdefault(record.lead_id, []).append(record)
+    deals = []
+    stage_of: dict[str, str] = {}
+    for lead_id, events in counted.items():
+        events.sort(key=lambda r: (r.occurred_at, r.position))
+        if _merged(events):
+            continue
+        stages = [r.data["stage"] for r in events if r.type in STAGE_SETTING_TYPES]
+        if stages:
+            stage_of[str(lead_id)] = stages[-1]
+        for r in events:
+            if r.type in KINDS:
+                amount = r.data.get("amount")
+                deals.append(
+                    (
+                        str(lead_id),
+                        r.sequence,
+                        KINDS[r.type],
+                        float(amount) if amount is not None else None,
+                        r.data.get("currency"),
+                        r.occurred_at.astimezone(UTC),
+                    )
+                )
+    return revenue_from_deals(pipeline, deals, stage_of)
