@@ -14,6 +14,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
+from leadflow.adapters import console
 from leadflow.adapters.http import routes_admin, routes_forms, routes_leads, routes_queries
 from leadflow.adapters.http.problems import install_problem_handlers
 from leadflow.adapters.http.service import Service
@@ -49,6 +50,7 @@ def create_app(url: str | None = None, *, clock: Callable[[], datetime] | None =
     app.include_router(routes_queries.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_forms.router)
+    console.install(app)
     return app
 
 

@@ -32,9 +32,11 @@ from leadflow.errors import (
 
 __all__ = [
     "PROBLEM_RESPONSES",
+    "WRITE_RESPONSES",
     "Problem",
     "ProblemError",
     "install_problem_handlers",
+    "problem_doc",
     "problem_for",
     "problem_response",
 ]
@@ -194,13 +196,23 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "model": Problem, "content": {MEDIA_TYPE: {}}}
+def problem_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI response: a problem document (``application/problem+json``)."""
+    return {
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+    }
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _problem("Missing, unknown, expired or revoked token"),
-    403: _problem("The token's scope (or the rules on who acts) does not permit it"),
-    422: _problem("Invalid input or an illegal transition; names the field or the rule"),
+    401: problem_doc("Missing, unknown, expired or revoked token"),
+    403: problem_doc("The token's scope (or the rules on who acts) does not permit it"),
+    422: problem_doc("Invalid input or an illegal transition; names the field or the rule"),
 }
 """The problems every authenticated endpoint may answer (in the OpenAPI schema)."""
+
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    409: problem_doc("Concurrency conflict (after retries), or the Idempotency-Key is in use"),
+}
+"""The problems every write may answer."""

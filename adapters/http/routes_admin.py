@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from leadflow.adapters.http.auth import Caller, requires, service_of
 from leadflow.adapters.http.bodies import CommandResponse, body_model, command_response
 from leadflow.adapters.http.idempotency import once
-from leadflow.adapters.http.problems import PROBLEM_RESPONSES
+from leadflow.adapters.http.problems import PROBLEM_RESPONSES, WRITE_RESPONSES, problem_doc
 from leadflow.adapters.http.tokens import create_token, list_tokens, parse_expires, revoke_token
 from leadflow.domain.commands import AddRep, Command, DefineTeam, RecordAbsence, Redistribute
 
@@ -96,7 +96,7 @@ def _roster_endpoint(path: str, command: type[Command], from_path: tuple[str, ..
         target: Any = with_rep
     else:
         target = endpoint
-    router.post(path, response_model=CommandResponse, responses=PROBLEM_RESPONSES)(target)
+    router.post(path, response_model=CommandResponse, responses=WRITE_RESPONSES)(target)
 
 
 for _name, (_path, _command, _from_path) in ROSTER_COMMANDS.items():
@@ -147,7 +147,7 @@ class CreatedToken(BaseModel):
 TokenId = Annotated[str, Path(max_length=32)]
 
 
-@router.post("/tokens", status_code=201, response_model=CreatedToken, responses=PROBLEM_RESPONSES)
+@router.post("/tokens", status_code=201, response_model=CreatedToken, responses=WRITE_RESPONSES)
 def token_create(
     request: Request, body: NewToken, caller: Annotated[Caller, Depends(requires("tokens"))]
 ) -> Response:
@@ -179,7 +179,9 @@ def token_list(
     return [token.to_json_dict() for token in list_tokens(service_of(request).engine)]
 
 
-@router.delete("/tokens/{token_id}", responses=PROBLEM_RESPONSES)
+@router.delete(
+    "/tokens/{token_id}", responses={**PROBLEM_RESPONSES, 404: problem_doc("No such token")}
+)
 def token_revoke(
     request: Request, token_id: TokenId, caller: Annotated[Caller, Depends(requires("tokens"))]
 ) -> dict[str, Any]:

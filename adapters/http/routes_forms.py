@@ -27,7 +27,12 @@ from leadflow.adapters.http.forms import (
     spam_reason,
 )
 from leadflow.adapters.http.idempotency import once
-from leadflow.adapters.http.problems import PROBLEM_RESPONSES, Problem, ProblemError, problem_for
+from leadflow.adapters.http.problems import (
+    PROBLEM_RESPONSES,
+    ProblemError,
+    problem_doc,
+    problem_for,
+)
 from leadflow.adapters.http.routes_leads import capture_result
 from leadflow.adapters.http.service import Service
 from leadflow.errors import LeadflowError
@@ -49,11 +54,12 @@ THANKS = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Thank yo
     responses={
         200: {"description": "Taken (no thank-you URL configured)", "content": {"text/html": {}}},
         303: {"description": "Taken: go to the form's thank-you URL"},
-        404: {"description": "No such form", "model": Problem},
-        413: {"description": "Body over 64 KiB", "model": Problem},
-        415: {"description": "Not application/x-www-form-urlencoded", "model": Problem},
-        422: {"description": "Invalid input (names the field)", "model": Problem},
-        429: {"description": "Rate limit; see Retry-After", "model": Problem},
+        404: problem_doc("No such form"),
+        413: problem_doc("Body over 64 KiB"),
+        415: problem_doc("Not application/x-www-form-urlencoded"),
+        409: problem_doc("The Idempotency-Key is in use"),
+        422: problem_doc("Invalid input (names the field)"),
+        429: problem_doc("Rate limit; see Retry-After"),
     },
     openapi_extra={
         "requestBody": {
@@ -149,7 +155,11 @@ def _described(service: Service, form: FormDefinition) -> dict[str, Any]:
     return {**form.model_dump(mode="json"), "counts": counts(service.engine, form.form_id)}
 
 
-@router.post("/forms", status_code=201, responses=PROBLEM_RESPONSES)
+@router.post(
+    "/forms",
+    status_code=201,
+    responses={**PROBLEM_RESPONSES, 200: {"description": "An existing form, replaced"}},
+)
 def form_create(
     request: Request,
     body: dict[str, Any],

@@ -23,7 +23,7 @@ from leadflow.adapters.http.bodies import (
     command_response,
 )
 from leadflow.adapters.http.idempotency import once
-from leadflow.adapters.http.problems import PROBLEM_RESPONSES, Problem
+from leadflow.adapters.http.problems import WRITE_RESPONSES, problem_doc
 from leadflow.adapters.http.service import Service
 from leadflow.domain.commands import (
     AcceptHandOff,
@@ -55,13 +55,9 @@ __all__ = ["LEAD_COMMANDS", "capture_result", "router"]
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
-WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **PROBLEM_RESPONSES,
-    404: {"description": "No such lead", "model": Problem},
-    409: {
-        "description": "Concurrency conflict, or the Idempotency-Key is in use",
-        "model": Problem,
-    },
+LEAD_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **WRITE_RESPONSES,
+    404: problem_doc("No such lead"),
 }
 
 LEAD_COMMANDS: dict[str, tuple[type[Command], tuple[str, ...]]] = {
@@ -106,7 +102,7 @@ CaptureBody = body_model(CaptureLead)
     status_code=201,
     response_model=CaptureResponse,
     responses={
-        **WRITE_RESPONSES,
+        **LEAD_WRITE_RESPONSES,
         200: {"description": "Dedupe matched an existing lead", "model": CaptureResponse},
     },
     summary="Capture a lead",
@@ -161,7 +157,7 @@ def _lead_command_endpoint(path: str, command: type[Command], optional: tuple[st
     router.post(
         f"/leads/{{lead_id}}/{path}",
         response_model=CommandResponse,
-        responses=WRITE_RESPONSES,
+        responses=LEAD_WRITE_RESPONSES,
         summary=f"{path}: {command.NAME.replace('_', ' ')}",
     )(endpoint)
 

@@ -6,6 +6,7 @@ functions; the read models are caught up with the log first, so no answer is sta
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from leadflow.adapters.cli_support import parse_time
 from leadflow.adapters.http.auth import Caller, requires, service_of
-from leadflow.adapters.http.problems import PROBLEM_RESPONSES, Problem
+from leadflow.adapters.http.problems import PROBLEM_RESPONSES, problem_doc
 from leadflow.domain.explain import explain_lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.view import LeadView
@@ -23,6 +24,7 @@ from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json, le
 from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.leads import pool as leads_pool
 from leadflow.service.application import Leadflow
+from leadflow.service.reminders import reminders_for
 
 __all__ = ["router"]
 
@@ -31,7 +33,7 @@ router = APIRouter(prefix="/v1", tags=["queries"])
 READ = Annotated[Caller, Depends(requires("read"))]
 LEAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
-    404: {"description": "No such lead", "model": Problem},
+    404: problem_doc("No such lead"),
 }
 LeadId = Annotated[UUID, Path(description="The lead.")]
 
@@ -127,6 +129,10 @@ def funnel_(
         return funnel_json(query, groups=funnel_by(conn, pipeline, query, by))
 
 
+MAX_POSITION = 2**63 - 1
+"""The largest position a log can have (a signed 64-bit column)."""
+
+
 class EventPage(BaseModel):
     events: list[dict[str, Any]] = Field(
         description="Events in log order, each as one line of `leadflow events --json`."
@@ -139,7 +145,9 @@ class EventPage(BaseModel):
 def events(
     request: Request,
     caller: READ,
-    after: Annotated[int, Query(ge=0, description="Events after this log position.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Events after this log position.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 100,
 ) -> EventPage:
     """The lead event log in log order, for consumers without Kafka."""
@@ -156,3 +164,24 @@ def events(
         return EventPage(events=page, next_after=last if page else max(after, 0), log_position=head)
 
     return service_of(request).read(query)
+
+
+@router.get("/reminders", responses=PROBLEM_RESPONSES)
+def reminders(
+    request: Request,
+    caller: READ,
+    rep: Annotated[
+        str | None, Query(max_length=200, description="The rep (default: a rep token's own).")
+    ] = None,
+    since: Annotated[
+        str | None, Query(description="Touches since (ISO 8601; default 7 days ago).")
+    ] = None,
+) -> dict[str, Any]:
+    """What a rep must act on (``leadflow reminders --json``)."""
+    who = rep or (caller.actor if caller.scope == "rep" else None)
+    if who is None:
+        raise InvalidInput("rep", "name the rep")
+    service = service_of(request)
+    now = service.now()
+    start = parse_time(since, "since") if since else now - timedelta(days=7)
+    return service.read(lambda lf: reminders_for(lf, who, now, start).to_json_dict())

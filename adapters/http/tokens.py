@@ -31,6 +31,7 @@ __all__ = [
     "Token",
     "TokenNotFound",
     "TokenRefused",
+    "active_token",
     "authenticate",
     "create_token",
     "list_tokens",
@@ -188,7 +189,21 @@ def authenticate(engine: sa.Engine, presented: str, now: datetime) -> Token:
         row = conn.execute(TOKENS.select().where(TOKENS.c.token_id == token_id)).first()
     if row is None or not hmac.compare_digest(row.secret_sha256, _digest(secret)):
         raise TokenRefused("unknown token")
-    token = _row_token(row)
+    return _usable(_row_token(row), now)
+
+
+def active_token(engine: sa.Engine, token_id: str, now: datetime) -> Token:
+    """The token with this id, if it is still usable (a console session holds the id of
+    the token it was signed in with, never its secret)."""
+    with engine.connect() as conn:
+        row = conn.execute(TOKENS.select().where(TOKENS.c.token_id == token_id)).first()
+    if row is None:
+        raise TokenRefused("unknown token")
+    return _usable(_row_token(row), now)
+
+
+def _usable(token: Token, now: datetime) -> Token:
+    token_id = token.token_id
     if token.revoked_at is not None:
         raise TokenRefused(f"token {token_id} was revoked at {token.revoked_at.isoformat()}")
     if token.expires_at is not None and token.expires_at <= now:

@@ -37,6 +37,8 @@ __all__ = [
     "DealWon",
     "DuplicateMerged",
     "DuplicateUnmerged",
+    "FollowUpDue",
+    "FollowUpDueData",
     "HandOffAccepted",
     "HandOffEscalated",
     "HandOffRejected",
@@ -429,6 +431,18 @@ class SlaBreachedData(RuleDecidedPayload):
     """Who had to act by ``due_at``; ``None`` when nobody owned the lead."""
 
 
+class FollowUpDueData(RuleDecidedPayload):
+    """``due_at`` is when the reminder was due (the deadline less ``remind_before``)."""
+
+    deadline: str
+    """What is coming: ``no_follow_up`` (the lead returns to the pool), ``stage_sla``
+    or ``handoff_sla`` (a breach is recorded)."""
+    rep: str | None
+    """Who must act before the deadline; ``None`` when nobody owns the lead."""
+    deadline_at: datetime
+    """When the deadline's rule fires unless someone acts."""
+
+
 class HandOffEscalatedData(RuleDecidedPayload):
     to: str
     """Whom the breach is escalated to (a manager)."""
@@ -738,6 +752,14 @@ class SlaBreached(LeadEvent[SlaBreachedData]):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FollowUpDue(LeadEvent[FollowUpDueData]):
+    """A reminder: a no-follow-up recycle or an SLA breach is near (``leadflow sweep``)."""
+
+    TYPE = "FollowUpDue"
+    DATA = FollowUpDueData
+
+
+@dataclass(frozen=True, kw_only=True)
 class HandOffEscalated(LeadEvent[HandOffEscalatedData]):
     """A breached hand-off was escalated to a manager, and perhaps reassigned."""
 
@@ -785,6 +807,8 @@ EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
         SlaBreached,
         HandOffEscalated,
         LeadRecycled,
+        # reminders (issue 12)
+        FollowUpDue,
     )
 }
 """Every lead event type by its stable name."""

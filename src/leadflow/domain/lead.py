@@ -40,6 +40,7 @@ from leadflow.domain.events import (
     DuplicateUnmerged,
     DuplicateUnmergedData,
     ErasedData,
+    FollowUpDue,
     HandedOffData,
     HandOffAccepted,
     HandOffAcceptedData,
@@ -168,6 +169,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
     bant: dict[str, bool] = field(default_factory=dict)
     stage_breached_for: datetime | None = None
     """The stage SLA deadline a breach was already recorded for."""
+    reminded_for: dict[str, datetime] = field(default_factory=dict)
+    """Deadline kind (``FollowUpDue.deadline``) → the deadline a reminder was recorded for."""
     cycle: int = 0
     """How often the lead started over: each re-entry, upsell or recycle starts a new cycle."""
     outcomes: dict[str, tuple[int, datetime]] = field(default_factory=dict)
@@ -185,6 +188,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         copied.awards = {rule: list(points) for rule, points in self.awards.items()}
         copied.bant = dict(self.bant)
         copied.outcomes = dict(self.outcomes)
+        copied.reminded_for = dict(self.reminded_for)
         copied._pending = []
         return copied
 
@@ -293,6 +297,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
                     self.handoff = replace(self.handoff, breached_for=d.due_at)
                 elif d.sla.startswith("stage:"):
                     self.stage_breached_for = d.due_at
+            case FollowUpDue():
+                self.reminded_for[d.deadline] = d.deadline_at
             case HandOffEscalated():
                 if d.reassigned_to is not None and self.handoff is not None:
                     self.handoff = HandOff(self.handoff.from_owner, d.reassigned_to, at, d.sla_due)

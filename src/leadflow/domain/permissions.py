@@ -21,6 +21,8 @@ __all__ = [
     "check_may_claim",
     "check_may_work",
     "check_scope",
+    "grants",
+    "may_read_personal_data",
     "require_rep_on_roster",
 ]
 
@@ -128,6 +130,7 @@ _MANAGER = _REP | {
     "record_absence",
     "define_team",
     "redistribute",
+    "read_personal_data",
 }
 _ADMIN = _MANAGER | _INTAKE | {"erase_personal_data", "pipeline", "tokens", "forms", "webhooks"}
 
@@ -139,7 +142,8 @@ SCOPES: dict[str, frozenset[str]] = {
     "admin": _ADMIN,
 }
 """What an API token of each scope may do: command names (``Command.NAME``), ``read``
-(every query), and the administration of ``pipeline``,
+(every query; personal fields only with ``read_personal_data``, see
+:func:`may_read_personal_data`), and the administration of ``pipeline``,
 ``tokens``, ``forms`` and ``webhooks``. A ``rep`` token acts as its rep, so the rules
 on reps above apply to it as well."""
 
@@ -148,9 +152,22 @@ class ScopeNotGranted(NotPermitted):
     """The token's scope does not grant the action (whoever the token acts as)."""
 
 
+def grants(scope: str, action: str) -> bool:
+    """May a token of ``scope`` do ``action``? (The console shows a button only then.)"""
+    return action in SCOPES.get(scope, frozenset())
+
+
+def may_read_personal_data(scope: str, actor: str, owner: str | None) -> bool:
+    """Personal fields (name, email, phone, WeChat) are shown to a scope that grants
+    ``read_personal_data`` (manager, admin), and to a rep for the leads they own; a
+    ``read`` token sees everything else."""
+    return grants(scope, "read_personal_data") or (
+        scope == "rep" and owner is not None and owner == actor
+    )
+
+
 def check_scope(identity: str, scope: str, action: str) -> None:
     """A token of ``scope`` may do ``action`` only if the scope grants it."""
-    granted = SCOPES.get(scope, frozenset())
-    if action not in granted:
+    if not grants(scope, action):
         who = sorted(name for name, actions in SCOPES.items() if action in actions)
         raise ScopeNotGranted(identity, action, who, f"a {scope!r} token may not")

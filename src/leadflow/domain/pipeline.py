@@ -95,6 +95,8 @@ class StageConfig(_Config):
     not read it: ``[assignment]`` names its teams itself)."""
     sla: Duration | None = None
     """How long a lead may sit in this stage before its owner has breached the SLA."""
+    sla_remind_before: Duration | None = None
+    """Record a reminder (``FollowUpDue``) this long before the stage SLA is breached."""
     transitions: dict[str, TransitionKind] = Field(default_factory=dict)
     """The stages a lead may move to from here, each with what the move means."""
     statuses: list[str] | None = None
@@ -370,6 +372,8 @@ class NoFollowUpRule(_Config):
     after: Duration
     stages: list[Name] | None = None
     """Stages the rule watches; every stage if unset."""
+    remind_before: Duration | None = None
+    """Record a reminder (``FollowUpDue``) this long before the lead would be released."""
 
 
 class StalledRule(_Config):
@@ -407,6 +411,8 @@ class HandoffSlaRule(_Config):
     """Who is told (a manager id)."""
     reassign_to: Annotated[str, Field(min_length=1)] | None = None
     """If set, the pending hand-off moves to this person with a fresh SLA."""
+    remind_before: Duration | None = None
+    """Record a reminder (``FollowUpDue``) this long before the hand-off SLA is breached."""
 
 
 class StageSlaRule(_Config):
@@ -592,7 +598,23 @@ class Pipeline(_Config):
                 stage(f"scoring.bant.stages[{i}]", name)
                 allowed_in(f"scoring.bant.stages[{i}]", name, scoring.bant.status)
         recycling = self.recycling
+
+        def remind(key: str, before: timedelta | None, limit: timedelta | None) -> None:
+            if before is not None and not timedelta(0) < before < (limit or timedelta.max):
+                problems.append((key, "must be more than 0 and less than the time it warns of"))
+
+        for name, config in stages.items():
+            if config.sla_remind_before is not None and config.sla is None:
+                problems.append((f"stages.{name}.sla_remind_before", "the stage has no sla"))
+            remind(f"stages.{name}.sla_remind_before", config.sla_remind_before, config.sla)
+        if self.sla.handoff is not None:
+            remind("sla.handoff.remind_before", self.sla.handoff.remind_before, self.handoff_sla)
         if recycling.no_follow_up is not None:
+            remind(
+                "recycling.no_follow_up.remind_before",
+                recycling.no_follow_up.remind_before,
+                recycling.no_follow_up.after,
+            )
             rule_id("recycling.no_follow_up", recycling.no_follow_up.id)
             for i, name in enumerate(recycling.no_follow_up.stages or []):
                 stage(f"recycling.no_follow_up.stages[{i}]", name)
@@ -631,7 +653,16 @@ class Pipeline(_Config):
 
     def canonical_json(self) -> bytes:
         # Not key-sorted: the order of stages and statuses is meaningful (display order).
-        return orjson.dumps(self.model_dump(mode="json"))
+        document = self.model_dump(mode="json")
+        # Settings added later count only when set, so that the versions of the pipelines
+        # written before them (and recorded in every decision) stay what they were.
+        for stage in document["stages"].values():
+            if stage.get("sla_remind_before") is None:
+                stage.pop("sla_remind_before", None)
+        for section in (document["recycling"].get("no_follow_up"), document["sla"].get("handoff")):
+            if section is not None and section.get("remind_before") is None:
+                section.pop("remind_before", None)
+        return orjson.dumps(document)
 
     @property
     def version(self) -> str:

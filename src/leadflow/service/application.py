@@ -22,6 +22,7 @@ from uuid import UUID
 
 import structlog
 
+from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.commands import (
     AcceptHandOff,
     AddRep,
@@ -93,6 +94,12 @@ class Leadflow(LeadStore):
         assert isinstance(self.mapper, EventMapper)
         self.deadlines = DeadlineIndex(self.recorder, self.mapper)
         """Each lead's next deadline, what a sweep reads (``service/deadlines.py``)."""
+
+    def saved(self, aggregates: Sequence[Aggregate[Any]]) -> None:
+        """The deadline index need not reload from the log the leads this process saved."""
+        for aggregate in aggregates:
+            if isinstance(aggregate, Lead):
+                self.deadlines.saw(aggregate)
 
     # -- running commands ---------------------------------------------------------------
 
