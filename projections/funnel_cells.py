@@ -19,6 +19,7 @@ test_funnel_cells.py`` checks, cell by cell, that each list is as long as its co
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +27,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
-from leadflow.projections import funnel as _funnel
 from leadflow.projections.funnel import FunnelQuery, _grouped, _known, _not_yet
 from leadflow.projections.stage_history import STAGE_INTERVALS, STAGE_REACHED
 
 __all__ = ["MEASURES", "FunnelCell", "cell_leads"]
 
-_live: Callable[[Any, FunnelQuery], Any] | None = getattr(_funnel, "_live", None)
+# The module, not ``leadflow.projections.funnel`` the function the package re-exports (whose
+# attributes hold no ``_live``: the cells then counted merged duplicates the funnel leaves out).
+_live: Callable[[Any, FunnelQuery], Any] | None = getattr(
+    sys.modules["leadflow.projections.funnel"], "_live", None
+)
 """The funnel's "not a merged duplicate at the instant" condition, where the funnel has
 one (the definitions with ``passed``); every cell applies it exactly when the counts do."""
 _PASSED = "skip_policy" in {f.name for f in dataclasses.fields(FunnelQuery)}
