@@ -15,7 +15,6 @@ from typing import Annotated
 import orjson
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from leadflow.adapters.cli_support import (
     Actor,
@@ -35,7 +34,7 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
-from leadflow.adapters.formatting import human_duration, human_time
+from leadflow.adapters.formatting import cell, escape, human_duration, human_time
 from leadflow.adapters.logging_setup import configure_logging
 from leadflow.domain.view import LeadView, PendingHandOff
 from leadflow.errors import InvalidInput
@@ -80,7 +79,7 @@ def init(
     actor: Actor = None,
 ) -> None:
     """Create the store (if needed) and put a pipeline in force."""
-    lf = store(db, actor)
+    lf = store(db, actor, create=True)
     chosen = load_pipeline(pipeline) if pipeline else None
     changed = lf.activate_pipeline(chosen) if chosen else False
     current = lf.pipeline
@@ -139,7 +138,7 @@ def pipeline_show(db: Db = None, json_out: Json = False) -> None:
         label = " / ".join([stage.label, *stage.labels.values()])
         moves = ", ".join(f"{t} ({k.value})" for t, k in stage.transitions.items())
         sla = human_duration(stage.sla) if stage.sla else "-"
-        table.add_row(Text(name), Text(label), Text(stage.team), Text(sla), Text(moves))
+        table.add_row(cell(name), cell(label), cell(stage.team), cell(sla), cell(moves))
     out.print(table)
 
 
@@ -152,6 +151,8 @@ def _parse_attrs(values: list[str] | None) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InvalidInput("attr", f"{item!r} is not KEY=VALUE")
+        if key.strip() in attrs:
+            raise InvalidInput(f"attr.{key.strip()}", "given more than once")
         attrs[key.strip()] = value.strip()
     return attrs
 
@@ -438,7 +439,7 @@ def show(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
         shown = _shown(getattr(view, key))
         if shown is not None:
             # markup=False: names and reasons are user text, never rich markup.
-            out.print(f"{key:<{width}}  {shown}", markup=False)
+            out.print(f"{key:<{width}}  {escape(shown)}")
 
 
 @app.command()
@@ -471,7 +472,8 @@ def events(
             )
             write(
                 f"{record.position:>8}  {human_time(record.occurred_at):<23}  "
-                f"{record.lead_id}  {record.type:<18} {record.actor:<28} {summary}\n"
+                f"{record.lead_id}  {record.type:<18} {escape(record.actor):<28} "
+                f"{escape(summary)}\n"
             )
     sys.stdout.flush()
 

@@ -32,8 +32,10 @@ from leadflow.adapters.cli_support import (
     state,
     store,
 )
-from leadflow.adapters.formatting import human_duration, human_time, iso_time
+from leadflow.adapters.formatting import cell, escape, human_duration, human_time, iso_time
+from leadflow.adapters.output_paths import checked_output
 from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
+from leadflow.domain.bounds import check_day
 from leadflow.errors import InvalidInput
 from leadflow.projections import (
     FunnelQuery,
@@ -46,7 +48,9 @@ from leadflow.projections import (
     funnel_json,
     lead_history,
 )
+from leadflow.projections.failures import ProjectionFailed
 from leadflow.projections.funnel import GROUPINGS
+from leadflow.projections.locks import ReadModelsBusy
 from leadflow.projections.replay import replay, replay_json
 from leadflow.projections.report import render_report
 from leadflow.service.application import Leadflow
@@ -129,18 +133,47 @@ def _progress(label: str, total: int, start: int) -> Iterator[Any]:
         yield lambda position: bar.update(task, completed=position - start)
 
 
-def catch_up(lf: Leadflow, runner: ProjectionRunner) -> int:
+def catch_up(lf: Leadflow, runner: ProjectionRunner, *, strict: bool = False) -> int:
+    """Bring the read models up to date before answering from them.
+
+    A read model stopped before an event it cannot apply is said on stderr (the answer
+    is then behind the log, and says so); ``strict`` (``project``): it fails the command.
+    """
     runner.ensure_tables()
     start = min(runner.positions().values(), default=0)
-    with _progress("catching up", lf.max_position(), start) as progress:
-        return runner.catch_up(_reader(lf), progress, head=lf.max_position)
+    try:
+        with _progress("catching up", lf.max_position(), start) as progress:
+            return runner.catch_up(_reader(lf), progress, head=lf.max_position)
+    except ProjectionFailed as failed:
+        if strict:
+            raise
+        warn_behind(failed)
+        return 0
+
+
+def warn_behind(failed: ProjectionFailed) -> None:
+    for f in failed.failed:
+        err.print(
+            f"warning: read model {f.name} is behind the log: it stopped before position "
+            f"{f.position} (event {f.event_id}, {f.event_type}): {escape(f.error)}; "
+            "answers from it leave out that event and every later one (leadflow doctor)",
+            markup=False,
+        )
 
 
 def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
-    """Bring the read models up to date after a write command; never fails the command."""
+    """Bring the read models up to date after a write command; never fails the command.
+
+    Does not queue behind another runner (a rebuild, a follower): that one applies the
+    new events."""
     try:
-        applied = catch_up(lf, projection_runner(url, lf))
+        runner = projection_runner(url, lf)
+        applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=False)
         log.debug("projections_caught_up", events=applied)
+    except ReadModelsBusy:
+        log.debug("projections_busy")
+    except ProjectionFailed as failed:
+        warn_behind(failed)
     except Exception as exc:  # the write succeeded; the next read catches up again
         log.warning("projection_catch_up_failed", error=str(exc))
 
@@ -153,9 +186,10 @@ def _day(value: str | None, name: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    return check_day(name, day)
 
 
 def _print_funnel(rows: list[FunnelRow], title: str) -> None:
@@ -176,19 +210,31 @@ def register(app: typer.Typer) -> None:
         lf = store(db)
         runner = projection_runner(db, lf)
         head = lf.max_position()
+        failed = {f.name: f for f in runner.failures()}
         rows = [
-            {"name": name, "position": position, "lag": max(head - position, 0)}
+            {
+                "name": name,
+                "position": position,
+                "lag": max(head - position, 0),
+                "failure": failed[name].to_json() if name in failed else None,
+            }
             for name, position in runner.positions().items()
         ]
         if json_out:
             emit({"log_position": head, "projections": rows}, True)
-            return
-        table = Table(title=f"read models (log at position {head})")
-        for column in ("name", "position", "lag"):
-            table.add_column(column, justify="left" if column == "name" else "right")
-        for row in rows:
-            table.add_row(str(row["name"]), str(row["position"]), str(row["lag"]))
-        out.print(table)
+        else:
+            table = Table(title=f"read models (log at position {head})")
+            for column in ("name", "position", "lag", "stopped before"):
+                table.add_column(column, justify="left" if column == "name" else "right")
+            for row in rows:
+                f = failed.get(str(row["name"]))
+                stopped = f"{f.position} (event {f.event_id}): {f.error}" if f else "-"
+                table.add_row(
+                    str(row["name"]), str(row["position"]), str(row["lag"]), cell(stopped)
+                )
+            out.print(table)
+        if failed:
+            raise ProjectionFailed(list(failed.values()))
 
     @app.command()
     @handles_errors
@@ -233,7 +279,7 @@ def register(app: typer.Typer) -> None:
         lf = store(db)
         runner = projection_runner(db, lf)
         while True:
-            applied = catch_up(lf, runner)
+            applied = catch_up(lf, runner, strict=True)
             if applied:
                 log.info("projections_caught_up", events=applied, positions=runner.positions())
             if not follow:
@@ -393,13 +439,17 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """One self-contained HTML report: funnel, conversion by source, SLA, time in stage."""
+        checked_output(output, _resolve(db))
         lf = store(db)
         when = _time(as_of, "as_of", lf.clock())
         runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             html = render_report(conn, lf.pipeline, when)
-        output.write_text(html, encoding="utf-8")
+        try:
+            output.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput("out", f"cannot write {output}: {exc.strerror}") from None
         emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
 
     @app.command("replay")
@@ -467,7 +517,7 @@ def _duration(seconds: float) -> str:
 
 def _texts(*cells: str) -> list[Text]:
     """Table cells as Text: reasons, owners and rule ids are user text, never rich markup."""
-    return [Text(cell) for cell in cells]
+    return [cell(value) for value in cells]
 
 
 def _when(iso: str) -> str:

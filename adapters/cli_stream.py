@@ -16,11 +16,11 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from leadflow.adapters.cli_support import state
 from leadflow.adapters.event_schemas import stale_schema_files, write_schemas
+from leadflow.adapters.formatting import SafeConsole
 from leadflow.adapters.kafka_admin import DEFAULT_PARTITIONS, DEFAULT_TOPIC
 from leadflow.adapters.kafka_relay import PublishFailed, Relay, RelayProgress
 from leadflow.adapters.store import open_store, resolve_url
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
             if json_out:
                 sys.stdout.write(orjson.dumps(message).decode() + "\n")
             else:
-                Console(stderr=True).print(f"[red]error:[/red] {exc}")
+                SafeConsole(stderr=True).print(f"error: {exc}")
             raise typer.Exit(EXIT_UNAVAILABLE) from None
         finally:
             position = relay.position_or_none()
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             sys.stdout.write(orjson.dumps(result).decode() + "\n")
         else:
-            Console().print(f"published {published} events to {topic} (position {position})")
+            SafeConsole().print(f"published {published} events to {topic} (position {position})")
 
     @app.command("event-schemas")
     def event_schemas_command(
@@ -127,10 +127,10 @@ def register(app: typer.Typer) -> None:
         if check:
             stale = stale_schema_files(out)
             for name in stale:
-                Console().print(f"stale: {out / name}")
+                SafeConsole().print(f"stale: {out / name}")
             raise typer.Exit(1 if stale else 0)
         written = write_schemas(out)
-        Console().print(f"wrote {len(written)} schemas to {out}")
+        SafeConsole().print(f"wrote {len(written)} schemas to {out}")
 
 
 def _quiet_kafka_client() -> None:
@@ -143,7 +143,7 @@ def _quiet_kafka_client() -> None:
 
 def _publish_to_end(relay: Relay, end: int, json_out: bool) -> int:
     start = relay.position()
-    console = Console(stderr=True)
+    console = SafeConsole(stderr=True)
     with Progress(
         TextColumn("publishing"),
         BarColumn(),

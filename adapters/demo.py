@@ -34,6 +34,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from leadflow.adapters.cli_projections import catch_up, projection_runner
+from leadflow.adapters.formatting import SafeConsole
 from leadflow.adapters.store import open_store
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.domain.lead import Lead
@@ -932,7 +933,7 @@ def register(app: typer.Typer) -> None:
             Path("leadflow-demo.db").unlink(missing_ok=True)
         clock = SimClock(START)
         lf = open_store(url, clock=clock, actor="user:demo")
-        console = Console()
+        console = SafeConsole()
         if lf.max_position() > 0:
             typer.echo(f"{url} already holds events; the demo needs an empty store", err=True)
             raise typer.Exit(2)
