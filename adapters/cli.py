@@ -479,9 +479,17 @@ def events(
 
 
 def _register_plugins() -> None:
-    from leadflow.adapters import cli_leads, cli_policies, cli_projections, cli_stream, demo
+    from leadflow.adapters import (
+        cli_doctor,
+        cli_leads,
+        cli_policies,
+        cli_projections,
+        cli_stream,
+        demo,
+    )
 
     demo.register(app)
+    cli_doctor.register(app)
     cli_policies.register(app)
     cli_leads.register(app)
     cli_projections.register(app)

@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from leadflow.errors import LeadflowError
+from leadflow.errors import LeadflowError, UndecodableEvent
 from leadflow.projections import failures as failure_log
 from leadflow.projections._sql import READ_MODELS, Timestamp
 from leadflow.projections.failures import FAILURES, ProjectionFailed, ProjectionFailure
@@ -299,14 +299,22 @@ class ProjectionRunner:
         batch: list[EventRecord] = []
         # Far behind (a first build, an upgrade), batches grow: fewer, larger transactions.
         size = self.batch_size
-        for record in read(min(positions.values())):
-            batch.append(record)
-            if len(batch) >= size:
+        try:
+            for record in read(min(positions.values())):
+                batch.append(record)
+                if len(batch) >= size:
+                    applied += self._apply(batch, positions)
+                    batch = []
+                    size = min(size * 2, max(self.batch_size, REBUILD_BATCH))
+                    if progress:
+                        progress(min(positions.values()))
+        except UndecodableEvent as bad:
+            # No read model can go past an event nobody can read: each stops before it.
+            if batch:
                 applied += self._apply(batch, positions)
                 batch = []
-                size = min(size * 2, max(self.batch_size, REBUILD_BATCH))
-                if progress:
-                    progress(min(positions.values()))
+            self._stop_all_at(bad, positions)
+            top = 0
         if batch:
             applied += self._apply(batch, positions)
             if progress:
@@ -388,6 +396,29 @@ class ProjectionRunner:
                 last_position=last,
             )
             return max(len(records) for _, records in work)
+
+    def _stop_all_at(self, bad: UndecodableEvent, positions: dict[str, int]) -> None:
+        for projection in self.projections:
+            if positions[projection.name] >= bad.position or projection.name in self._stopped:
+                continue
+            failure = ProjectionFailure(
+                name=projection.name,
+                position=bad.position,
+                event_id="(unreadable)",
+                event_type=bad.topic.rsplit(":", 1)[-1],
+                lead_id=str(bad.aggregate_id),
+                error=bad.error,
+            )
+            with self.engine.begin() as conn:
+                failure_log.record(conn, failure)
+            _log().error(
+                "projection_failed",
+                projection=projection.name,
+                position=bad.position,
+                lead_id=str(bad.aggregate_id),
+                error=bad.error,
+            )
+            self._stopped[projection.name] = failure
 
     def _diagnose(self, work: list[tuple[Projection, list[EventRecord]]], exc: Exception) -> bool:
         """Find which projection fails on which event (each tried alone, rolled back), and

@@ -13,6 +13,7 @@ __all__ = [
     "LeadflowError",
     "NotPermitted",
     "PipelineInvalid",
+    "UndecodableEvent",
 ]
 
 
@@ -84,3 +85,15 @@ class NotPermitted(LeadflowError):
         self.actor = actor
         self.action = action
         self.allowed = list(allowed)
+
+
+class UndecodableEvent(LeadflowError):
+    """An event in the log that this release cannot decode (recorded by an older one
+    before a bound was enforced): named, so that a reader can report it and go on."""
+
+    def __init__(self, position: int, aggregate_id: UUID | str, topic: str, error: str) -> None:
+        super().__init__(f"event at position {position} ({topic}) cannot be read: {error}")
+        self.position = position
+        self.aggregate_id = aggregate_id
+        self.topic = topic
+        self.error = error

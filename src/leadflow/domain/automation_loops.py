@@ -41,10 +41,11 @@ def _follows(first: AutomationRule, then: AutomationRule) -> bool:
 
 
 def automation_loops(rules: Sequence[AutomationRule]) -> list[list[str]]:
-    """Each loop as the ids of its rules, in firing order (an empty list: no loop)."""
+    """Each loop as the ids of its rules in firing order, from the one listed first
+    (an empty list: no loop)."""
     graph = {i: [j for j, b in enumerate(rules) if _follows(a, b)] for i, a in enumerate(rules)}
     loops: list[list[str]] = []
-    seen_in_loop: set[int] = set()
+    seen: set[frozenset[int]] = set()
     state: dict[int, int] = {}  # 1: on the current path, 2: done
 
     def visit(node: int, path: list[int]) -> None:
@@ -53,9 +54,10 @@ def automation_loops(rules: Sequence[AutomationRule]) -> list[list[str]]:
         for nxt in graph[node]:
             if state.get(nxt) == 1:
                 cycle = path[path.index(nxt) :]
-                if not seen_in_loop.intersection(cycle):
-                    loops.append([rules[i].id for i in cycle])
-                    seen_in_loop.update(cycle)
+                if frozenset(cycle) not in seen:
+                    first = cycle.index(min(cycle))  # start at the rule the file lists first
+                    loops.append([rules[i].id for i in cycle[first:] + cycle[:first]])
+                    seen.add(frozenset(cycle))
             elif nxt not in state:
                 visit(nxt, path)
         path.pop()
