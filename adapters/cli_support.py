@@ -89,6 +89,9 @@ class _State:
     db: str | None = None
     opened: tuple[str | None, Leadflow, int] | None = None
     """The store the running command opened (URL as given, application, log position)."""
+    stores: list[Leadflow] = []
+    """Every store the running command opened: closed when it ends (their connections
+    too, which matters when many commands run in one process: tests, an HTTP server)."""
 
 
 state = _State()
@@ -137,6 +140,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         as_json = bool(kwargs.get("json_out", False))
         state.opened = None
+        state.stores = []
         try:
             result = func(*args, **kwargs)
             _after_write()
@@ -151,14 +155,26 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             _fail(EXIT_NOT_PERMITTED, exc, as_json)
         except LeadflowError as exc:
             _fail(1, exc, as_json)
+        finally:
+            _close_stores()
 
     return wrapper
+
+
+def _close_stores() -> None:
+    opened, state.stores = state.stores, []
+    for lf in opened:
+        try:
+            lf.close()
+        except Exception as exc:  # closing never hides the command's own outcome
+            err.print(f"warning: closing the store: {exc}")
 
 
 def store(db: str | None, actor: str | None = None, *, create: bool = False) -> Leadflow:
     """The store the command works on. Only ``init``, ``demo`` and ``import`` create one
     (``create``); any other command on a URL with no store exits 4."""
     lf = open_store(db or state.db, actor=actor, create=create)
+    state.stores.append(lf)
     state.opened = (db or state.db, lf, lf.max_position())
     return lf
 

@@ -197,6 +197,12 @@ def unmerge(uow: UnitOfWork, command: UnmergeLead) -> None:
         if key is None or key.lead_id in (None, duplicate.id):
             continue
         if key.lead_id == survivor.id:
+            if getattr(survivor, kind, None) == value:
+                raise InvalidInput(
+                    "lead_id",
+                    f"cannot unmerge: its {kind} is now on lead {survivor.id}'s own profile; "
+                    "one person stays one lead",
+                )
             if key.previous == duplicate.id:
                 returning.append(key)
             continue
