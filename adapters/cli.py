@@ -14,7 +14,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.table import Table
 
 from leadflow.adapters.cli_support import (
     Actor,
@@ -35,10 +34,10 @@ from leadflow.adapters.cli_support import (
     when,
 )
 from leadflow.adapters.formatting import cell, escape, human_duration, human_time
-from leadflow.adapters.logging_setup import configure_logging
-from leadflow.domain.view import LeadView, PendingHandOff
 from leadflow.errors import InvalidInput
-from leadflow.service.pipeline_files import load_pipeline
+
+# Only what declaring the commands needs is imported above: ``leadflow --help`` loads no
+# domain, store or read model. Each command imports what it uses, in its body.
 
 __all__ = ["app", "handles_errors", "main", "parse_time"]
 
@@ -61,6 +60,8 @@ def _global(
     ] = None,
 ) -> None:
     """leadflow: every lead action is an immutable event; everything else is derived."""
+    from leadflow.adapters.logging_setup import configure_logging
+
     state.db = db
     configure_logging(log_level)
 
@@ -79,6 +80,8 @@ def init(
     actor: Actor = None,
 ) -> None:
     """Create the store (if needed) and put a pipeline in force."""
+    from leadflow.service.pipeline_files import load_pipeline
+
     lf = store(db, actor, create=True)
     chosen = load_pipeline(pipeline) if pipeline else None
     changed = lf.activate_pipeline(chosen) if chosen else False
@@ -94,6 +97,8 @@ def init(
 @handles_errors
 def pipeline_validate(file: Path, json_out: Json = False) -> None:
     """Check a pipeline file; errors name the offending key."""
+    from leadflow.service.pipeline_files import load_pipeline
+
     checked = load_pipeline(file)
     emit({"valid": True, "version": checked.version}, json_out, f"valid: version {checked.version}")
 
@@ -101,12 +106,24 @@ def pipeline_validate(file: Path, json_out: Json = False) -> None:
 @pipeline_app.command("activate")
 @handles_errors
 def pipeline_activate(
-    file: Path, db: Db = None, json_out: Json = False, actor: Actor = None
+    file: Path,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="OLD=NEW: move the leads in a stage the new version drops (repeatable).",
+        ),
+    ] = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
 ) -> None:
     """Put a new pipeline version in force (recorded as an event)."""
+    from leadflow.service.pipeline_files import load_pipeline
+
     lf = store(db, actor)
     checked = load_pipeline(file)
-    changed = lf.activate_pipeline(checked)
+    changed = lf.activate_pipeline(checked, mapping=mapping or [])
     emit(
         {"version": checked.version, "activated": changed},
         json_out,
@@ -116,11 +133,28 @@ def pipeline_activate(
 
 @pipeline_app.command("show")
 @handles_errors
-def pipeline_show(db: Db = None, json_out: Json = False) -> None:
-    """The pipeline in force and the versions activated before it."""
+def pipeline_show(
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="A past version (its hash, or 4+ leading characters)."),
+    ] = None,
+    toml: Annotated[
+        bool, typer.Option("--toml", help="Print it as a file `pipeline activate` accepts.")
+    ] = False,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """The pipeline in force (or a past version) and the versions activated before it."""
+    from rich.table import Table
+
+    from leadflow.service.pipeline_files import pipeline_toml
+
     lf = store(db)
-    current = lf.pipeline
     plog = lf.pipeline_log()
+    current = plog.find(version) if version else lf.pipeline
+    if toml:
+        out.print(pipeline_toml(current), markup=False, end="")
+        return
     if json_out:
         emit(
             {
@@ -138,7 +172,7 @@ def pipeline_show(db: Db = None, json_out: Json = False) -> None:
         label = " / ".join([stage.label, *stage.labels.values()])
         moves = ", ".join(f"{t} ({k.value})" for t, k in stage.transitions.items())
         sla = human_duration(stage.sla) if stage.sla else "-"
-        table.add_row(cell(name), cell(label), cell(stage.team), cell(sla), cell(moves))
+        table.add_row(cell(name), cell(label), cell(stage.team or "-"), cell(sla), cell(moves))
     out.print(table)
 
 
@@ -401,6 +435,8 @@ def merge(
 
 def _shown(value: object) -> str | None:
     """A field of a lead's view as one line for people; ``None`` when it is empty."""
+    from leadflow.domain.view import PendingHandOff
+
     if value is None or value is False or value in ("", [], {}):
         return None
     if isinstance(value, datetime):
@@ -430,6 +466,8 @@ def _answer(value: object) -> str:
 @handles_errors
 def show(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
     """A lead's current state, derived from its events."""
+    from leadflow.domain.view import LeadView
+
     view = LeadView.of(store(db).get_lead(lead_id_of(lead)))
     if json_out:
         emit(view.model_dump(mode="json"), True)
@@ -480,20 +518,26 @@ def events(
 
 def _register_plugins() -> None:
     from leadflow.adapters import (
+        cli_demo,
         cli_doctor,
+        cli_find,
         cli_leads,
+        cli_pipelines,
         cli_policies,
         cli_projections,
+        cli_serve,
         cli_stream,
-        demo,
     )
 
-    demo.register(app)
+    cli_demo.register(app)
     cli_doctor.register(app)
+    cli_pipelines.register(pipeline_app)
+    cli_find.register(app)
     cli_policies.register(app)
     cli_leads.register(app)
     cli_projections.register(app)
     cli_stream.register(app)
+    cli_serve.register(app)
 
 
 if __name__ != "__main__":

@@ -13,17 +13,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from leadflow.adapters.cli_support import Db, Json, emit, handles_errors, out, store
 from leadflow.adapters.formatting import cell
-from leadflow.domain.bounds import EARLIEST, TEXT_MAX, text_problem
 from leadflow.errors import UndecodableEvent
-from leadflow.service.application import Leadflow
-from leadflow.service.codec import EventRecord
+
+if TYPE_CHECKING:  # imported when the command runs: ``leadflow --help`` loads none
+    from leadflow.service.application import Leadflow
+    from leadflow.service.codec import EventRecord
 
 __all__ = ["register", "suspect_values"]
 
@@ -33,6 +34,8 @@ _NUMBERS = {"LeadScored": ("score", "delta"), "RepJoined": ("weight",)}
 
 def suspect_values(record: EventRecord) -> Iterator[tuple[str, str]]:
     """``(field, why)`` for each value of ``record`` outside today's bounds."""
+    from leadflow.domain.bounds import EARLIEST, TEXT_MAX, text_problem
+
     for name in ("occurred_at", "recorded_at"):
         when: datetime = getattr(record, name)
         if when < EARLIEST:
@@ -46,6 +49,8 @@ def suspect_values(record: EventRecord) -> Iterator[tuple[str, str]]:
 
 
 def _walk(path: str, value: Any) -> Iterator[tuple[str, str]]:
+    from leadflow.domain.bounds import TEXT_MAX, text_problem
+
     if isinstance(value, dict):
         if len(value) > 1000:
             yield path, f"{len(value)} entries"

@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -33,33 +31,30 @@ from leadflow.adapters.cli_support import (
     store,
 )
 from leadflow.adapters.formatting import cell, escape, human_duration, human_time, iso_time
-from leadflow.adapters.output_paths import checked_output
-from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
-from leadflow.domain.bounds import check_day
 from leadflow.errors import InvalidInput
-from leadflow.projections import (
-    FunnelQuery,
-    FunnelRow,
-    ProjectionRunner,
-    all_projections,
-    audit_trail,
-    funnel,
-    funnel_by,
-    funnel_json,
-    lead_history,
-)
-from leadflow.projections.failures import ProjectionFailed
-from leadflow.projections.funnel import GROUPINGS
-from leadflow.projections.locks import ReadModelsBusy
-from leadflow.projections.replay import replay, replay_json
-from leadflow.projections.report import render_report
-from leadflow.service.application import Leadflow
-from leadflow.service.logs import get_logger
-from leadflow.service.pipeline_files import default_pipeline, load_pipeline
 
-__all__ = ["catch_up_after_write", "projection_runner", "register"]
+if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
+    import sqlalchemy as sa
 
-log = get_logger("leadflow.cli")
+    from leadflow.domain.pipeline import Pipeline
+    from leadflow.projections import FunnelQuery, FunnelRow, ProjectionRunner
+    from leadflow.projections.failures import ProjectionFailed
+    from leadflow.service.application import Leadflow
+
+__all__ = [
+    "catch_up_after_write",
+    "funnel_table",
+    "pipeline_known_at",
+    "projection_runner",
+    "register",
+]
+
+
+def _log() -> Any:
+    from leadflow.service.logs import get_logger
+
+    return get_logger("leadflow.cli")
+
 
 AsOf = Annotated[
     str | None,
@@ -77,6 +72,8 @@ _engines: dict[str, sa.Engine] = {}
 
 
 def _resolve(url: str | None) -> str:
+    from leadflow.adapters.store import resolve_url
+
     return resolve_url(url or state.db)  # the global ``leadflow --db URL`` counts too
 
 
@@ -87,6 +84,12 @@ def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) 
     ``lf_leads``, as they decide claims and loads. Read without ``lf.pipeline``, which
     would activate the default on a new store: a read must not write.
     """
+    import sqlalchemy as sa
+
+    from leadflow.adapters.store import schema_of, sqlalchemy_url
+    from leadflow.projections import ProjectionRunner, all_projections
+    from leadflow.service.pipeline_files import default_pipeline
+
     pipeline = lf.pipeline_log().current or default_pipeline()
     resolved = _resolve(url)
     engine = _engines.get(resolved)
@@ -99,7 +102,7 @@ def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) 
         _engines[resolved] = engine
     return ProjectionRunner(
         engine,
-        all_projections(pipeline.assignment.closed_stages),
+        all_projections(pipeline.assignment.closed_stages, pipeline.main_path),
         schema=schema_of(resolved),
         batch_size=batch_size,
     )
@@ -122,6 +125,8 @@ def _progress(label: str, total: int, start: int) -> Iterator[Any]:
     if total - start < 5000:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -133,12 +138,24 @@ def _progress(label: str, total: int, start: int) -> Iterator[Any]:
         yield lambda position: bar.update(task, completed=position - start)
 
 
+def pipeline_known_at(lf: Leadflow, known_at: datetime | None) -> Pipeline:
+    """The pipeline whose stages, order and labels an answer uses: the version in force at
+    ``known_at`` (an answer as known then is the answer given then), else the one in force."""
+    if known_at is not None:
+        then = lf.pipeline_log().in_force_at(known_at)
+        if then is not None:
+            return then
+    return lf.pipeline
+
+
 def catch_up(lf: Leadflow, runner: ProjectionRunner, *, strict: bool = False) -> int:
     """Bring the read models up to date before answering from them.
 
     A read model stopped before an event it cannot apply is said on stderr (the answer
     is then behind the log, and says so); ``strict`` (``project``): it fails the command.
     """
+    from leadflow.projections.failures import ProjectionFailed
+
     runner.ensure_tables()
     start = min(runner.positions().values(), default=0)
     try:
@@ -166,16 +183,22 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
 
     Does not queue behind another runner (a rebuild, a follower): that one applies the
     new events."""
+    from leadflow.projections.failures import ProjectionFailed
+
     try:
+        from leadflow.projections.locks import ReadModelsBusy
+
         runner = projection_runner(url, lf)
-        applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=False)
-        log.debug("projections_caught_up", events=applied)
-    except ReadModelsBusy:
-        log.debug("projections_busy")
+        try:
+            applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=False)
+        except ReadModelsBusy:
+            _log().debug("projections_busy")
+            return
+        _log().debug("projections_caught_up", events=applied)
     except ProjectionFailed as failed:
         warn_behind(failed)
     except Exception as exc:  # the write succeeded; the next read catches up again
-        log.warning("projection_catch_up_failed", error=str(exc))
+        _log().warning("projection_catch_up_failed", error=str(exc))
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:
@@ -189,17 +212,25 @@ def _day(value: str | None, name: str) -> date | None:
         day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    from leadflow.domain.bounds import check_day
+
     return check_day(name, day)
 
 
-def _print_funnel(rows: list[FunnelRow], title: str) -> None:
-    table = Table(title=title)
-    for column in ("stage", "in stage", "reached", "conversion to next"):
+def _print_funnel(rows: list[FunnelRow], title: str, live: int) -> None:
+    out.print(funnel_table(rows, title, live))
+
+
+def funnel_table(rows: list[FunnelRow], title: str, live: int) -> Table:
+    """A funnel as people read it, with the names ``funnel --json`` uses."""
+    table = Table(title=Text(title), caption=f"{live} live leads (merged duplicates left out)")
+    for column in ("stage", "in_stage", "reached", "passed", "conversion_to_next"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for row in rows:
         conversion = f"{row.conversion_to_next:.1%}" if row.conversion_to_next is not None else "-"
-        table.add_row(row.stage, str(row.in_stage), str(row.reached), conversion)
-    out.print(table)
+        passed = str(row.passed) if row.passed is not None else "-"
+        table.add_row(*_texts(row.stage, str(row.in_stage), str(row.reached), passed, conversion))
+    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -210,6 +241,8 @@ def register(app: typer.Typer) -> None:
         lf = store(db)
         runner = projection_runner(db, lf)
         head = lf.max_position()
+        from leadflow.projections.failures import ProjectionFailed
+
         failed = {f.name: f for f in runner.failures()}
         rows = [
             {
@@ -246,6 +279,14 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """Drop a read model and rebuild it from the whole log."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         lf = store(db)
         runner = projection_runner(db, lf)
         names = [p.name for p in runner.projections]
@@ -278,6 +319,7 @@ def register(app: typer.Typer) -> None:
         """Catch the read models up with the log (once, or continuously with --follow)."""
         lf = store(db)
         runner = projection_runner(db, lf)
+        log = _log()
         while True:
             applied = catch_up(lf, runner, strict=True)
             if applied:
@@ -303,12 +345,27 @@ def register(app: typer.Typer) -> None:
                 "--by", help="Group by source, campaign, owner, region or cohort (capture month)."
             ),
         ] = None,
+        skip_policy: Annotated[
+            str,
+            typer.Option(
+                "--skip-policy",
+                help="passed: a lead that skipped a stage has passed it; "
+                "strict: only leads that went through it, in order.",
+            ),
+        ] = "passed",
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """Per stage: leads in it, leads that reached it, conversion to the next stage."""
+        """Per stage: leads in it, that reached it, that passed it; conversion to the next."""
+        from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json
+        from leadflow.projections.funnel import GROUPINGS, SKIP_POLICIES, live_leads
+
         if by is not None and by not in GROUPINGS:
             raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
+        if skip_policy not in SKIP_POLICIES:
+            raise InvalidInput(
+                "skip_policy", f"{skip_policy!r} is not one of: {', '.join(SKIP_POLICIES)}"
+            )
         lf = store(db)
         now = lf.clock()
         query = FunnelQuery(
@@ -316,24 +373,26 @@ def register(app: typer.Typer) -> None:
             as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
             cohort_from=_day(cohort_from, "cohort_from"),
             cohort_to=_day(cohort_to, "cohort_to"),
+            skip_policy=skip_policy,
         )
         runner = projection_runner(db, lf)
         catch_up(lf, runner)
-        pipeline = lf.pipeline
+        pipeline = pipeline_known_at(lf, query.as_known_at)
         with runner.engine.connect() as conn:
+            live = live_leads(conn, query, by)
             if by is None:
                 rows = funnel(conn, pipeline, query)
                 if json_out:
-                    emit(funnel_json(query, rows=rows), True)
+                    emit(funnel_json(query, rows=rows, live=live), True)
                 else:
-                    _print_funnel(rows, _title(query))
+                    _print_funnel(rows, _title(query), live.get("", 0))
                 return
             groups = funnel_by(conn, pipeline, query, by)
         if json_out:
-            emit(funnel_json(query, groups=groups), True)
+            emit(funnel_json(query, groups=groups, live=live), True)
             return
         for key, group_rows in groups:
-            _print_funnel(group_rows, f"{by} = {key}: {_title(query)}")
+            _print_funnel(group_rows, f"{by} = {key}: {_title(query)}", live.get(key, 0))
 
     @app.command()
     @handles_errors
@@ -343,7 +402,9 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """A lead's stage intervals: durations, owners, and the events behind each change."""
-        lead_id = lead_id_of(lead)
+        from leadflow.projections import lead_history
+
+        lead_id = lead_id_of(lead, db)
         lf = store(db)
         lf.get_lead(lead_id)  # not found → exit 4
         runner = projection_runner(db, lf)
@@ -391,13 +452,15 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """The hand-off audit trail: who handed which lead to whom, and what came of it."""
+        from leadflow.projections import audit_trail
+
         lf = store(db)
         runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             trail = audit_trail(
                 conn,
-                lead_id=lead_id_of(lead) if lead else None,
+                lead_id=lead_id_of(lead, db) if lead else None,
                 rep=rep,
                 since=parse_time(from_, "from") if from_ else None,
                 until=parse_time(to, "to", end_of_day=True) if to else None,
@@ -430,15 +493,34 @@ def register(app: typer.Typer) -> None:
             )
         out.print(table)
 
-    @app.command()
+    report_app = typer.Typer(
+        help="Reports: the HTML report (--out FILE), or one report as a table, JSON or CSV.",
+        invoke_without_command=True,
+    )
+    app.add_typer(report_app, name="report")
+
+    @report_app.callback()
     @handles_errors
     def report(
-        output: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+        ctx: typer.Context,
+        output: Annotated[
+            Path | None, typer.Option("--out", help="HTML file to write (the whole report).")
+        ] = None,
         as_of: AsOf = None,
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage."""
+        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage.
+
+        Or a subcommand: ``report stages``.
+        """
+        if ctx.invoked_subcommand is not None:
+            return
+        if output is None:
+            raise InvalidInput("out", "give --out FILE for the HTML report, or a subcommand")
+        from leadflow.adapters.output_paths import checked_output
+        from leadflow.projections.report import render_report
+
         checked_output(output, _resolve(db))
         lf = store(db)
         when = _time(as_of, "as_of", lf.clock())
@@ -451,6 +533,10 @@ def register(app: typer.Typer) -> None:
         except OSError as exc:
             raise InvalidInput("out", f"cannot write {output}: {exc.strerror}") from None
         emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
+
+    from leadflow.adapters import cli_reports
+
+    cli_reports.register(report_app)
 
     @app.command("replay")
     @handles_errors
@@ -466,6 +552,9 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """What if other rules had been in force? Recompute decisions; never writes the log."""
+        from leadflow.projections.replay import replay, replay_json
+        from leadflow.service.pipeline_files import load_pipeline
+
         other = load_pipeline(pipeline)
         if stage not in other.stages:
             raise InvalidInput("stage", f"{stage!r} is not a stage of {pipeline}")

@@ -11,15 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 from uuid import UUID
 
 import orjson
 import typer
 
 from leadflow.adapters.formatting import SafeConsole
-from leadflow.adapters.store import StoreNotFound, open_store
-from leadflow.domain.bounds import check_time
 from leadflow.errors import (
     ConcurrencyConflict,
     IllegalTransition,
@@ -28,8 +26,11 @@ from leadflow.errors import (
     LeadNotFound,
     NotPermitted,
     PipelineInvalid,
+    StoreNotFound,
 )
-from leadflow.service.application import CommandResult, Leadflow
+
+if TYPE_CHECKING:  # imported when a command opens the store: ``--help`` never does
+    from leadflow.service.application import CommandResult, Leadflow
 
 __all__ = [
     "EXIT_CONFLICT",
@@ -108,14 +109,51 @@ def parse_time(value: str, field: str, *, end_of_day: bool = False) -> datetime:
             parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(field, f"{value!r} is not an ISO 8601 date or time") from None
+    from leadflow.domain.bounds import check_time
+
     return check_time(field, parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
-def lead_id_of(value: str) -> UUID:
+PREFIX_MIN = 8
+"""The shortest id prefix a command accepts for a lead (what ``audit`` prints)."""
+_HEX = frozenset("0123456789abcdef-")
+
+
+def lead_id_of(value: str, db: str | None = None) -> UUID:
+    """The lead a command's argument names: its id, or a unique prefix of it (8+ chars).
+
+    The one place lead arguments are resolved. A prefix is looked up in ``lf_leads``
+    (caught up first) of the store the command opened (else ``db``): none is exit 4, more
+    than one exit 2 listing the candidates.
+    """
+    text = value.strip().lower()
     try:
-        return UUID(value)
+        return UUID(text)
     except ValueError:
-        raise InvalidInput("lead_id", f"{value!r} is not a lead id (a UUID)") from None
+        pass
+    if len(text) < PREFIX_MIN or not set(text) <= _HEX:
+        raise InvalidInput(
+            "lead_id",
+            f"{value!r} is not a lead id (a UUID, or at least {PREFIX_MIN} of its leading "
+            "characters)",
+        )
+    if state.opened is None:
+        store(db)
+    assert state.opened is not None
+    url, lf, _ = state.opened
+    from leadflow.adapters.cli_projections import catch_up, projection_runner
+    from leadflow.projections.lead_search import ids_starting_with
+
+    runner = projection_runner(url, lf)
+    catch_up(lf, runner)
+    with runner.engine.connect() as conn:
+        found = ids_starting_with(conn, text, limit=11)
+    if not found:
+        raise LeadNotFound(value)
+    if len(found) > 1:
+        listed = ", ".join(found[:10]) + (", …" if len(found) > 10 else "")
+        raise InvalidInput("lead_id", f"{value!r} is ambiguous: it starts {listed}")
+    return UUID(found[0])
 
 
 def _fail(code: int, exc: Exception, as_json: bool) -> NoReturn:
@@ -173,6 +211,8 @@ def _close_stores() -> None:
 def store(db: str | None, actor: str | None = None, *, create: bool = False) -> Leadflow:
     """The store the command works on. Only ``init``, ``demo`` and ``import`` create one
     (``create``); any other command on a URL with no store exits 4."""
+    from leadflow.adapters.store import open_store
+
     lf = open_store(db or state.db, actor=actor, create=create)
     state.stores.append(lf)
     state.opened = (db or state.db, lf, lf.max_position())

@@ -13,27 +13,18 @@ import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import psycopg
-from psycopg import sql
-
-from leadflow.errors import InvalidInput, LeadflowError
+from leadflow.errors import InvalidInput, LeadflowError, StoreNotFound
 from leadflow.service.application import Leadflow, utc_now
+
+if TYPE_CHECKING:  # psycopg is imported only to open a PostgreSQL store
+    import psycopg
 
 
 class StoreUnavailable(LeadflowError):
     """The database behind a store URL cannot be reached."""
-
-
-class StoreNotFound(LeadflowError):
-    """No store at the URL (exit code 4): only ``init``, ``demo`` and ``import`` create one,
-    so that a typo in a path never answers zeros from a new, empty store."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(f"no store at {url}; create it with leadflow init")
-        self.url = url
 
 
 __all__ = [
@@ -188,6 +179,8 @@ def open_store(
     env = persistence_env(resolved)
     if env["PERSISTENCE_MODULE"] != POSTGRES_MODULE:
         return Leadflow(env, clock=clock, actor=actor or _default_actor())
+    from psycopg import sql
+
     # Several processes opening a new store at once would race on CREATE TABLE
     # ("tuple concurrently updated"): serialise the creation with an advisory lock.
     with _postgres_connection(env) as conn:
@@ -206,6 +199,8 @@ def open_store(
 
 
 def _postgres_connection(env: dict[str, str]) -> psycopg.Connection[Any]:
+    import psycopg
+
     try:
         return psycopg.connect(
             dbname=env["POSTGRES_DBNAME"],

@@ -13,6 +13,7 @@ __all__ = [
     "LeadflowError",
     "NotPermitted",
     "PipelineInvalid",
+    "StoreNotFound",
     "UndecodableEvent",
 ]
 
@@ -97,3 +98,12 @@ class UndecodableEvent(LeadflowError):
         self.aggregate_id = aggregate_id
         self.topic = topic
         self.error = error
+
+
+class StoreNotFound(LeadflowError):
+    """No store at the URL (exit code 4): only ``init``, ``demo`` and ``import`` create one,
+    so that a typo in a path never answers zeros from a new, empty store."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"no store at {url}; create it with leadflow init")
+        self.url = url

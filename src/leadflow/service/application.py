@@ -22,6 +22,7 @@ from uuid import UUID
 
 import structlog
 
+from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.commands import (
     AcceptHandOff,
     AddRep,
@@ -56,10 +57,12 @@ from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service import activation, handlers
+from leadflow.service.codec import EventMapper
+from leadflow.service.deadlines import DeadlineIndex, DeadlineTable
 from leadflow.service.intake import CaptureOutcome, capture, prefetch_keys
 from leadflow.service.reindex import reindex_contact_keys
 from leadflow.service.store import Clock, LeadStore
-from leadflow.service.sweep import LeadStates, Progress, SweepResult, sweep
+from leadflow.service.sweep import Progress, SweepResult, sweep
 from leadflow.service.unit_of_work import CommandResult, RecordedEventRef, unit_of_work
 
 __all__ = ["CommandResult", "Leadflow", "RecordedEventRef", "utc_now"]
@@ -86,8 +89,17 @@ class Leadflow(LeadStore):
     ) -> None:
         super().__init__(env, clock=clock)
         self.default_actor = actor
-        self.sweep_states = LeadStates()
-        """The sweep's fold of every lead, brought up to date by each sweep."""
+        if not isinstance(self.recorder, DeadlineTable):
+            raise TypeError(f"{type(self.recorder).__name__} keeps no deadline index")
+        assert isinstance(self.mapper, EventMapper)
+        self.deadlines = DeadlineIndex(self.recorder, self.mapper)
+        """Each lead's next deadline, what a sweep reads (``service/deadlines.py``)."""
+
+    def saved(self, aggregates: Sequence[Aggregate[Any]]) -> None:
+        """The deadline index need not reload from the log the leads this process saved."""
+        for aggregate in aggregates:
+            if isinstance(aggregate, Lead):
+                self.deadlines.saw(aggregate)
 
     # -- running commands ---------------------------------------------------------------
 
@@ -160,10 +172,14 @@ class Leadflow(LeadStore):
         """The lead's current state, derived from its events."""
         return self.lead(lead_id)
 
-    def activate_pipeline(self, pipeline: Pipeline, *, actor: str | None = None) -> bool:
+    def activate_pipeline(
+        self, pipeline: Pipeline, *, actor: str | None = None, mapping: Sequence[str] = ()
+    ) -> bool:
         """Put ``pipeline`` in force; returns False if it already was. A change of
-        ``assignment.closed_stages`` recounts the reps' loads in the same append."""
-        return activation.activate(self, pipeline, self.context(actor))
+        ``assignment.closed_stages`` recounts the reps' loads in the same append; a stage
+        the new version drops must be mapped (``mapping``: ``OLD=NEW`` items) when leads
+        are in it, and those leads are moved in the same append."""
+        return activation.activate(self, pipeline, self.context(actor), mapping)
 
     # -- capture ------------------------------------------------------------------------
 
@@ -542,7 +558,7 @@ class Leadflow(LeadStore):
 
         Deterministic and idempotent: sweeping again at the same ``now`` records nothing.
         """
-        return sweep(self, self.sweep_states, now or self.clock(), progress=progress)
+        return sweep(self, self.deadlines, now or self.clock(), progress=progress)
 
     def reindex_contact_keys(
         self, *, batch_size: int = 500, progress: Callable[[int], None] | None = None
