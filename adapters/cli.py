@@ -33,7 +33,7 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
-from leadflow.adapters.formatting import human_duration, human_time
+from leadflow.adapters.formatting import cell, escape, human_duration, human_time
 from leadflow.errors import InvalidInput
 
 # Only what declaring the commands needs is imported above: ``leadflow --help`` loads no
@@ -82,7 +82,7 @@ def init(
     """Create the store (if needed) and put a pipeline in force."""
     from leadflow.service.pipeline_files import load_pipeline
 
-    lf = store(db, actor)
+    lf = store(db, actor, create=True)
     chosen = load_pipeline(pipeline) if pipeline else None
     changed = lf.activate_pipeline(chosen) if chosen else False
     current = lf.pipeline
@@ -146,7 +146,6 @@ def pipeline_show(
 ) -> None:
     """The pipeline in force (or a past version) and the versions activated before it."""
     from rich.table import Table
-    from rich.text import Text
 
     from leadflow.service.pipeline_files import pipeline_toml
 
@@ -173,8 +172,7 @@ def pipeline_show(
         label = " / ".join([stage.label, *stage.labels.values()])
         moves = ", ".join(f"{t} ({k.value})" for t, k in stage.transitions.items())
         sla = human_duration(stage.sla) if stage.sla else "-"
-        team = Text(stage.team or "-")
-        table.add_row(Text(name), Text(label), team, Text(sla), Text(moves))
+        table.add_row(cell(name), cell(label), cell(stage.team or "-"), cell(sla), cell(moves))
     out.print(table)
 
 
@@ -187,6 +185,8 @@ def _parse_attrs(values: list[str] | None) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InvalidInput("attr", f"{item!r} is not KEY=VALUE")
+        if key.strip() in attrs:
+            raise InvalidInput(f"attr.{key.strip()}", "given more than once")
         attrs[key.strip()] = value.strip()
     return attrs
 
@@ -477,7 +477,7 @@ def show(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
         shown = _shown(getattr(view, key))
         if shown is not None:
             # markup=False: names and reasons are user text, never rich markup.
-            out.print(f"{key:<{width}}  {shown}", markup=False)
+            out.print(f"{key:<{width}}  {escape(shown)}")
 
 
 @app.command()
@@ -510,7 +510,8 @@ def events(
             )
             write(
                 f"{record.position:>8}  {human_time(record.occurred_at):<23}  "
-                f"{record.lead_id}  {record.type:<18} {record.actor:<28} {summary}\n"
+                f"{record.lead_id}  {record.type:<18} {escape(record.actor):<28} "
+                f"{escape(summary)}\n"
             )
     sys.stdout.flush()
 
@@ -518,6 +519,7 @@ def events(
 def _register_plugins() -> None:
     from leadflow.adapters import (
         cli_demo,
+        cli_doctor,
         cli_find,
         cli_leads,
         cli_pipelines,
@@ -528,6 +530,7 @@ def _register_plugins() -> None:
     )
 
     cli_demo.register(app)
+    cli_doctor.register(app)
     cli_pipelines.register(pipeline_app)
     cli_find.register(app)
     cli_policies.register(app)

@@ -25,7 +25,6 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Simulate a year of leads through the real engine, then print the funnel."""
-        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         from leadflow.adapters.cli_projections import catch_up, projection_runner
@@ -37,6 +36,7 @@ def register(app: typer.Typer) -> None:
             print_summary,
             run_demo,
         )
+        from leadflow.adapters.formatting import SafeConsole
         from leadflow.adapters.store import open_store
         from leadflow.projections.funnel import FunnelQuery, live_leads
         from leadflow.projections.funnel import funnel as sql_funnel
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
             Path("leadflow-demo.db").unlink(missing_ok=True)
         clock = SimClock(START)
         lf = open_store(url, clock=clock, actor="user:demo")
-        console = Console()
+        console = SafeConsole()
         if lf.max_position() > 0:
             typer.echo(f"{url} already holds events; the demo needs an empty store", err=True)
             raise typer.Exit(2)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from leadflow.adapters.cli_support import (
     Actor,
@@ -29,7 +28,7 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
-from leadflow.adapters.formatting import human_time, iso_time
+from leadflow.adapters.formatting import cell, human_time, iso_time
 
 if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
     from leadflow.adapters.importer import Format
@@ -148,8 +147,8 @@ def rep_list(
     now = lf.clock()
     for rep, info in sorted(roster.reps.items()):
         table.add_row(
-            Text(rep),
-            Text(info.team or "-"),
+            cell(rep),
+            cell(info.team or "-"),
             "-" if info.capacity is None else str(info.capacity),
             f"{info.weight:g}",
             str(roster.load(rep)),
@@ -203,6 +202,9 @@ def import_command(
         str | None, typer.Option("--format", help="csv or jsonl (default: from the suffix).")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Rows per atomic save.")] = 500,
+    encoding: Annotated[
+        str, typer.Option(help="utf-8 (default, with or without BOM), gbk or gb18030.")
+    ] = "utf-8",
     db: Db = None,
     json_out: Json = False,
     actor: Actor = None,
@@ -222,7 +224,7 @@ def import_command(
 
     from leadflow.adapters.importer import import_file
 
-    lf = store(db, actor)
+    lf = store(db, actor, create=True)
     chosen: Format | None = "csv" if fmt == "csv" else "jsonl" if fmt == "jsonl" else None
     size = file.stat().st_size if file.is_file() else 0
     with Progress(
@@ -241,6 +243,7 @@ def import_command(
             fmt=chosen,
             batch_size=batch_size,
             progress=lambda done: bar.update(task, completed=done),
+            encoding=encoding,
         )
     if json_out:
         emit(summary.to_json_dict(), True)
@@ -271,19 +274,19 @@ def pool(
     if json_out:
         emit(page.to_json_dict(), True)
         return
-    table = Table(title=Text(f"public pool: {page.count} leads"))
+    table = Table(title=cell(f"public pool: {page.count} leads"))
     table.add_column("lead", no_wrap=True, min_width=36)  # whole: it is what a claim takes
     for column in ("source", "stage", "score", "captured", "last touch"):
         table.add_column(column, justify="right" if column == "score" else "left")
     for lead in page.leads:
         # Sources are user text: shown literally, never read as rich markup.
         table.add_row(
-            Text(lead.lead_id),
-            Text(lead.source or "-"),
-            Text(lead.stage),
-            Text(f"{lead.score:g}"),
-            Text(human_time(lead.captured_at)),
-            Text(human_time(lead.last_touch_at) if lead.last_touch_at else "-"),
+            cell(lead.lead_id),
+            cell(lead.source or "-"),
+            cell(lead.stage),
+            cell(f"{lead.score:g}"),
+            cell(human_time(lead.captured_at)),
+            cell(human_time(lead.last_touch_at) if lead.last_touch_at else "-"),
         )
     out.print(table)
     if len(page.leads) < page.count:

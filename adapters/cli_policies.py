@@ -26,7 +26,7 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
-from leadflow.adapters.formatting import human_time, iso_time
+from leadflow.adapters.formatting import cell, human_time, iso_time
 
 if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
     from leadflow.domain.explain import ExplainedDecision
@@ -41,7 +41,7 @@ def _fmt_score(value: float) -> str:
 
 def _cells(*values: str) -> list[Text]:
     """Table cells as Text: reasons and rule ids are user text, never rich markup."""
-    return [Text(value) for value in values]
+    return [cell(value) for value in values]
 
 
 def _details(decision: ExplainedDecision) -> str:

@@ -30,7 +30,7 @@ from leadflow.adapters.cli_support import (
     state,
     store,
 )
-from leadflow.adapters.formatting import human_duration, human_time, iso_time
+from leadflow.adapters.formatting import cell, escape, human_duration, human_time, iso_time
 from leadflow.errors import InvalidInput
 
 if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` load
 
     from leadflow.domain.pipeline import Pipeline
     from leadflow.projections import FunnelQuery, FunnelRow, ProjectionRunner
+    from leadflow.projections.failures import ProjectionFailed
     from leadflow.service.application import Leadflow
 
 __all__ = [
@@ -147,18 +148,55 @@ def pipeline_known_at(lf: Leadflow, known_at: datetime | None) -> Pipeline:
     return lf.pipeline
 
 
-def catch_up(lf: Leadflow, runner: ProjectionRunner) -> int:
+def catch_up(lf: Leadflow, runner: ProjectionRunner, *, strict: bool = False) -> int:
+    """Bring the read models up to date before answering from them.
+
+    A read model stopped before an event it cannot apply is said on stderr (the answer
+    is then behind the log, and says so); ``strict`` (``project``): it fails the command.
+    """
+    from leadflow.projections.failures import ProjectionFailed
+
     runner.ensure_tables()
     start = min(runner.positions().values(), default=0)
-    with _progress("catching up", lf.max_position(), start) as progress:
-        return runner.catch_up(_reader(lf), progress, head=lf.max_position)
+    try:
+        with _progress("catching up", lf.max_position(), start) as progress:
+            return runner.catch_up(_reader(lf), progress, head=lf.max_position)
+    except ProjectionFailed as failed:
+        if strict:
+            raise
+        warn_behind(failed)
+        return 0
+
+
+def warn_behind(failed: ProjectionFailed) -> None:
+    for f in failed.failed:
+        err.print(
+            f"warning: read model {f.name} is behind the log: it stopped before position "
+            f"{f.position} (event {f.event_id}, {f.event_type}): {escape(f.error)}; "
+            "answers from it leave out that event and every later one (leadflow doctor)",
+            markup=False,
+        )
 
 
 def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
-    """Bring the read models up to date after a write command; never fails the command."""
+    """Bring the read models up to date after a write command; never fails the command.
+
+    Does not queue behind another runner (a rebuild, a follower): that one applies the
+    new events."""
+    from leadflow.projections.failures import ProjectionFailed
+
     try:
-        applied = catch_up(lf, projection_runner(url, lf))
+        from leadflow.projections.locks import ReadModelsBusy
+
+        runner = projection_runner(url, lf)
+        try:
+            applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=False)
+        except ReadModelsBusy:
+            _log().debug("projections_busy")
+            return
         _log().debug("projections_caught_up", events=applied)
+    except ProjectionFailed as failed:
+        warn_behind(failed)
     except Exception as exc:  # the write succeeded; the next read catches up again
         _log().warning("projection_catch_up_failed", error=str(exc))
 
@@ -171,9 +209,12 @@ def _day(value: str | None, name: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    from leadflow.domain.bounds import check_day
+
+    return check_day(name, day)
 
 
 def _print_funnel(rows: list[FunnelRow], title: str, live: int) -> None:
@@ -200,19 +241,33 @@ def register(app: typer.Typer) -> None:
         lf = store(db)
         runner = projection_runner(db, lf)
         head = lf.max_position()
+        from leadflow.projections.failures import ProjectionFailed
+
+        failed = {f.name: f for f in runner.failures()}
         rows = [
-            {"name": name, "position": position, "lag": max(head - position, 0)}
+            {
+                "name": name,
+                "position": position,
+                "lag": max(head - position, 0),
+                "failure": failed[name].to_json() if name in failed else None,
+            }
             for name, position in runner.positions().items()
         ]
         if json_out:
             emit({"log_position": head, "projections": rows}, True)
-            return
-        table = Table(title=f"read models (log at position {head})")
-        for column in ("name", "position", "lag"):
-            table.add_column(column, justify="left" if column == "name" else "right")
-        for row in rows:
-            table.add_row(str(row["name"]), str(row["position"]), str(row["lag"]))
-        out.print(table)
+        else:
+            table = Table(title=f"read models (log at position {head})")
+            for column in ("name", "position", "lag", "stopped before"):
+                table.add_column(column, justify="left" if column == "name" else "right")
+            for row in rows:
+                f = failed.get(str(row["name"]))
+                stopped = f"{f.position} (event {f.event_id}): {f.error}" if f else "-"
+                table.add_row(
+                    str(row["name"]), str(row["position"]), str(row["lag"]), cell(stopped)
+                )
+            out.print(table)
+        if failed:
+            raise ProjectionFailed(list(failed.values()))
 
     @app.command()
     @handles_errors
@@ -266,7 +321,7 @@ def register(app: typer.Typer) -> None:
         runner = projection_runner(db, lf)
         log = _log()
         while True:
-            applied = catch_up(lf, runner)
+            applied = catch_up(lf, runner, strict=True)
             if applied:
                 log.info("projections_caught_up", events=applied, positions=runner.positions())
             if not follow:
@@ -463,15 +518,20 @@ def register(app: typer.Typer) -> None:
             return
         if output is None:
             raise InvalidInput("out", "give --out FILE for the HTML report, or a subcommand")
+        from leadflow.adapters.output_paths import checked_output
         from leadflow.projections.report import render_report
 
+        checked_output(output, _resolve(db))
         lf = store(db)
         when = _time(as_of, "as_of", lf.clock())
         runner = projection_runner(db, lf)
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             html = render_report(conn, lf.pipeline, when)
-        output.write_text(html, encoding="utf-8")
+        try:
+            output.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput("out", f"cannot write {output}: {exc.strerror}") from None
         emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
 
     from leadflow.adapters import cli_reports
@@ -547,7 +607,7 @@ def _duration(seconds: float) -> str:
 
 def _texts(*cells: str) -> list[Text]:
     """Table cells as Text: reasons, owners and rule ids are user text, never rich markup."""
-    return [Text(cell) for cell in cells]
+    return [cell(value) for value in cells]
 
 
 def _when(iso: str) -> str:

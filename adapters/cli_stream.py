@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
-from rich.console import Console
 
 from leadflow.adapters.cli_support import state
+from leadflow.adapters.formatting import SafeConsole
 from leadflow.adapters.kafka_admin import DEFAULT_PARTITIONS, DEFAULT_TOPIC
 
 if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
             if json_out:
                 sys.stdout.write(orjson.dumps(message).decode() + "\n")
             else:
-                Console(stderr=True).print(f"[red]error:[/red] {exc}")
+                SafeConsole(stderr=True).print(f"error: {exc}")
             raise typer.Exit(EXIT_UNAVAILABLE) from None
         finally:
             position = relay.position_or_none()
@@ -116,7 +116,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             sys.stdout.write(orjson.dumps(result).decode() + "\n")
         else:
-            Console().print(f"published {published} events to {topic} (position {position})")
+            SafeConsole().print(f"published {published} events to {topic} (position {position})")
 
     @app.command("event-schemas")
     def event_schemas_command(
@@ -131,10 +131,10 @@ def register(app: typer.Typer) -> None:
         if check:
             stale = stale_schema_files(out)
             for name in stale:
-                Console().print(f"stale: {out / name}")
+                SafeConsole().print(f"stale: {out / name}")
             raise typer.Exit(1 if stale else 0)
         written = write_schemas(out)
-        Console().print(f"wrote {len(written)} schemas to {out}")
+        SafeConsole().print(f"wrote {len(written)} schemas to {out}")
 
 
 def _quiet_kafka_client() -> None:
@@ -149,7 +149,7 @@ def _publish_to_end(relay: Relay, end: int, json_out: bool) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     start = relay.position()
-    console = Console(stderr=True)
+    console = SafeConsole(stderr=True)
     with Progress(
         TextColumn("publishing"),
         BarColumn(),

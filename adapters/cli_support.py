@@ -16,8 +16,8 @@ from uuid import UUID
 
 import orjson
 import typer
-from rich.console import Console
 
+from leadflow.adapters.formatting import SafeConsole
 from leadflow.errors import (
     ConcurrencyConflict,
     IllegalTransition,
@@ -26,6 +26,7 @@ from leadflow.errors import (
     LeadNotFound,
     NotPermitted,
     PipelineInvalid,
+    StoreNotFound,
 )
 
 if TYPE_CHECKING:  # imported when a command opens the store: ``--help`` never does
@@ -55,8 +56,8 @@ __all__ = [
     "when",
 ]
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+out = SafeConsole(soft_wrap=True)
+err = SafeConsole(stderr=True, soft_wrap=True)
 
 EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND, EXIT_NOT_PERMITTED = 2, 3, 4, 6
 
@@ -89,21 +90,28 @@ class _State:
     db: str | None = None
     opened: tuple[str | None, Leadflow, int] | None = None
     """The store the running command opened (URL as given, application, log position)."""
+    stores: list[Leadflow] = []
+    """Every store the running command opened: closed when it ends (their connections
+    too, which matters when many commands run in one process: tests, an HTTP server)."""
 
 
 state = _State()
 
 
 def parse_time(value: str, field: str, *, end_of_day: bool = False) -> datetime:
-    """ISO 8601; a time without an offset is UTC; a bare date is midnight UTC."""
+    """ISO 8601; a time without an offset is UTC; a bare date is midnight UTC. Times
+    outside :data:`~leadflow.domain.bounds.EARLIEST` .. ``LATEST`` are refused."""
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            return datetime.combine(day, time.max if end_of_day else time.min, UTC)
-        parsed = datetime.fromisoformat(value)
+            parsed = datetime.combine(day, time.max if end_of_day else time.min, UTC)
+        else:
+            parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(field, f"{value!r} is not an ISO 8601 date or time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    from leadflow.domain.bounds import check_time
+
+    return check_time(field, parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 PREFIX_MIN = 8
@@ -153,6 +161,7 @@ def _fail(code: int, exc: Exception, as_json: bool) -> NoReturn:
         payload: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
         if isinstance(exc, InvalidInput):
             payload["field"] = exc.field
+            payload["reason"] = exc.reason
         if isinstance(exc, IllegalTransition):
             payload.update(**{"from": exc.from_, "to": exc.to, "allowed": exc.allowed})
         if isinstance(exc, NotPermitted):
@@ -169,6 +178,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         as_json = bool(kwargs.get("json_out", False))
         state.opened = None
+        state.stores = []
         try:
             result = func(*args, **kwargs)
             _after_write()
@@ -177,20 +187,34 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             _fail(EXIT_INVALID, exc, as_json)
         except ConcurrencyConflict as exc:
             _fail(EXIT_CONFLICT, exc, as_json)
-        except LeadNotFound as exc:
+        except (LeadNotFound, StoreNotFound) as exc:
             _fail(EXIT_NOT_FOUND, exc, as_json)
         except NotPermitted as exc:
             _fail(EXIT_NOT_PERMITTED, exc, as_json)
         except LeadflowError as exc:
             _fail(1, exc, as_json)
+        finally:
+            _close_stores()
 
     return wrapper
 
 
-def store(db: str | None, actor: str | None = None) -> Leadflow:
+def _close_stores() -> None:
+    opened, state.stores = state.stores, []
+    for lf in opened:
+        try:
+            lf.close()
+        except Exception as exc:  # closing never hides the command's own outcome
+            err.print(f"warning: closing the store: {exc}")
+
+
+def store(db: str | None, actor: str | None = None, *, create: bool = False) -> Leadflow:
+    """The store the command works on. Only ``init``, ``demo`` and ``import`` create one
+    (``create``); any other command on a URL with no store exits 4."""
     from leadflow.adapters.store import open_store
 
-    lf = open_store(db or state.db, actor=actor)
+    lf = open_store(db or state.db, actor=actor, create=create)
+    state.stores.append(lf)
     state.opened = (db or state.db, lf, lf.max_position())
     return lf
 
@@ -208,7 +232,8 @@ def _after_write() -> None:
 
 
 def when(at: str | None) -> datetime | None:
-    return parse_time(at, "at") if at else None
+    """``--at``: absent means now; given, it must be a time (``--at ""`` is refused)."""
+    return parse_time(at, "at") if at is not None else None
 
 
 def emit(value: Any, as_json: bool, text: str | None = None) -> None:

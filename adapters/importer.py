@@ -14,10 +14,18 @@
 Columns (CSV header or JSON keys): ``email``, ``phone``, ``wechat``, ``name``, ``company``,
 ``source``, ``campaign``, ``stage``, ``occurred_at`` (ISO 8601, UTC if no offset),
 ``external_id``; ``attributes.<name>`` or any other column becomes a profile attribute.
+
+Encodings: UTF-8 with or without a BOM (the default), GBK and GB18030 (how Chinese Excel
+exports arrive). A line that does not decode, or is longer than :data:`LINE_MAX` bytes, or
+a CSV field past the field limit, is a row error (line number, raw line, external id if it
+can be read) and the rest of the file imports. A file that is not a table (binary, no
+known column, duplicate columns, JSON lines that are not objects) is refused before
+anything is written.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import time
@@ -35,7 +43,15 @@ from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 from leadflow.service.logs import get_logger
 
-__all__ = ["ImportSummary", "RowError", "errors_path", "import_file", "read_rows"]
+__all__ = [
+    "ENCODINGS",
+    "LINE_MAX",
+    "ImportSummary",
+    "RowError",
+    "errors_path",
+    "import_file",
+    "read_rows",
+]
 
 log = get_logger("leadflow.import")
 
@@ -44,11 +60,25 @@ FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign", "
 RESERVED = (*FIELDS, "occurred_at", "external_id", "attributes")
 
 
+ENCODINGS = ("utf-8", "gbk", "gb18030")
+"""The encodings ``--encoding`` takes (``utf-8`` also reads a file that starts with a BOM)."""
+LINE_MAX = 1_000_000
+"""The longest line (in bytes) read as a row; a longer one is a row error."""
+_FIELD_MAX = 131_072
+"""Python's csv field limit: a longer field is a row error, not an aborted import."""
+_SNIFF = 65_536
+
+
 @dataclass(frozen=True)
 class RowError:
     row: int
     field: str
     reason: str
+    line: int | None = None
+    """The physical line the row starts on (CSV: the header is line 1)."""
+    raw: str = ""
+    """The raw line as read (undecodable bytes as ``\\xNN``), at most 1,000 characters."""
+    external_id: str = ""
 
 
 @dataclass
@@ -83,43 +113,157 @@ def detect_format(path: Path) -> Format:
     raise InvalidInput("format", f"cannot tell the format of {path.name}; pass --format csv|jsonl")
 
 
-class _Counting:
-    """Lines of a binary file, counting bytes read (for the progress bar)."""
+def _raw(line: bytes) -> str:
+    return line[:1000].decode("utf-8", errors="backslashreplace").rstrip("\r\n")
 
-    def __init__(self, handle: BinaryIO) -> None:
+
+class _Counting:
+    """Lines of a binary file, decoded, counting bytes read (for the progress bar).
+
+    A line that does not decode or is too long is not given to the parser: it is kept in
+    :attr:`bad` (line number, raw bytes, reason) for the reader to report as a row error.
+    """
+
+    def __init__(self, handle: BinaryIO, encoding: str = "utf-8") -> None:
         self.handle = handle
+        self.encoding = encoding
         self.bytes_read = 0
+        self.line = 0
+        self.bad: list[tuple[int, bytes, str]] = []
 
     def lines(self) -> Iterator[str]:
         for raw in self.handle:
+            first = self.bytes_read == 0
             self.bytes_read += len(raw)
-            yield raw.decode("utf-8-sig" if self.bytes_read == len(raw) else "utf-8")
+            self.line += 1
+            if len(raw) > LINE_MAX:
+                self.bad.append((self.line, raw, f"line longer than {LINE_MAX} bytes"))
+                continue
+            codec = "utf-8-sig" if first and self.encoding == "utf-8" else self.encoding
+            try:
+                yield raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                where = f"byte {exc.start + 1}"
+                self.bad.append((self.line, raw, f"not {self.encoding} text ({where})"))
+
+
+def _bad_rows(reader: _Counting) -> Iterator[tuple[int, RowError]]:
+    while reader.bad:
+        line, raw, reason = reader.bad.pop(0)
+        yield line, RowError(line, "(row)", reason, line=line, raw=_raw(raw))
 
 
 def read_rows(reader: _Counting, fmt: Format) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    """``(row number, fields or the reason the row is unreadable)``; row 1 is the first record."""
+    """``(row number, fields or the reason the row is unreadable)``; row 1 is the first record.
+
+    A row that cannot be read is numbered by its line (see :class:`RowError`)."""
     if fmt == "csv":
-        rows = csv.DictReader(reader.lines())
-        for number, row in enumerate(rows, start=1):
-            if None in row:
-                yield number, RowError(number, "(row)", "more values than header columns")
-                continue
-            yield number, {k.strip(): v for k, v in row.items() if k is not None}
+        yield from _csv_rows(reader)
         return
     number = 0
     for line in reader.lines():
+        yield from _bad_rows(reader)
         if not line.strip():
             continue
         number += 1
+        at = reader.line
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            yield number, RowError(number, "(row)", f"not JSON: {exc}")
+            yield number, RowError(number, "(row)", f"not JSON: {exc}", at, line[:1000].rstrip())
             continue
         if not isinstance(value, dict):
-            yield number, RowError(number, "(row)", "each line must be a JSON object")
+            reason = "each line must be a JSON object"
+            yield number, RowError(number, "(row)", reason, at, line[:1000].rstrip())
             continue
         yield number, value
+    yield from _bad_rows(reader)
+
+
+def _csv_rows(reader: _Counting) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    lines = reader.lines()
+    parsed = csv.reader(lines)
+    header: list[str] | None = None
+    number = 0
+    while True:
+        start = reader.line + 1
+        try:
+            values = next(parsed)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            yield from _bad_rows(reader)
+            number += 1
+            yield number, RowError(number, "(row)", f"not CSV: {exc}", line=start)
+            continue
+        if header is None:
+            header = [name.strip() for name in values]
+            yield from _bad_rows(reader)
+            continue
+        yield from _bad_rows(reader)
+        if not values:
+            continue
+        number += 1
+        row = dict(zip(header, values, strict=False))
+        if len(values) > len(header):
+            raw = ",".join(values)[:1000]
+            yield (
+                number,
+                RowError(
+                    number,
+                    "(row)",
+                    "more values than header columns",
+                    line=start,
+                    raw=raw,
+                    external_id=str(row.get("external_id") or ""),
+                ),
+            )
+            continue
+        yield number, row
+    yield from _bad_rows(reader)
+
+
+def check_table(path: Path, fmt: Format, encoding: str, contact_fields: tuple[str, ...]) -> None:
+    """Refuse, before anything is written, a file that is not a table of leads."""
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF)
+    if b"\x00" in head:
+        raise InvalidInput("file", f"{path.name} is not a text table (it holds NUL bytes)")
+    if not head.strip():
+        raise InvalidInput("file", f"{path.name} is empty")
+    first = head.splitlines()[0] if head.splitlines() else b""
+    codec = "utf-8-sig" if encoding == "utf-8" else encoding
+    try:
+        text = first.decode(codec)
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "encoding", f"the first line of {path.name} is not {encoding} text; pass --encoding"
+        ) from None
+    if fmt == "jsonl":
+        for line in head.splitlines():
+            if line.strip():
+                try:
+                    value = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    value = None
+                if not isinstance(value, dict):
+                    raise InvalidInput(
+                        "file", f"{path.name} is not JSON Lines: its first line is not an object"
+                    )
+                return
+        return
+    header = [name.strip() for name in next(csv.reader([text]), [])]
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InvalidInput("file", f"column {name!r} appears twice in the header")
+        seen.add(name)
+    if not seen.intersection(contact_fields) and "external_id" not in seen:
+        raise InvalidInput(
+            "file",
+            f"{path.name} is not a table of leads: its header names none of "
+            + ", ".join(contact_fields),
+        )
 
 
 def _text(value: Any, name: str) -> str | None:
@@ -179,15 +323,23 @@ def import_file(
     batch_size: int = 500,
     actor: str | None = None,
     progress: Callable[[int], None] | None = None,
+    encoding: str = "utf-8",
 ) -> ImportSummary:
     """Import ``path``; ``progress(bytes_read)`` is called after each batch."""
     if batch_size < 1:
         raise InvalidInput("batch_size", "must be at least 1")
     if not path.is_file():
         raise InvalidInput("file", f"{path} is not a file")
+    wanted = encoding.lower().replace("_", "-")
+    if wanted in ("utf8", "utf-8-sig"):
+        wanted = "utf-8"
+    if wanted not in ENCODINGS:
+        raise InvalidInput("encoding", f"{encoding!r} is not one of: {', '.join(ENCODINGS)}")
+    codecs.lookup(wanted)
     fmt = fmt or detect_format(path)
-    summary = ImportSummary(file=str(path), format=fmt)
     pipeline = app.pipeline  # one file, one pipeline: read once, not once per row
+    check_table(path, fmt, wanted, tuple(pipeline.capture.contact_fields))
+    summary = ImportSummary(file=str(path), format=fmt)
     report = errors_path(path)
     report.unlink(missing_ok=True)  # a stale report would describe another run
     started = time.perf_counter()
@@ -212,22 +364,40 @@ def import_file(
             progress(reader.bytes_read)
 
     try:
+        csv.field_size_limit(_FIELD_MAX)
         with path.open("rb") as handle:
-            reader = _Counting(handle)
+            reader = _Counting(handle, wanted)
             for number, row in read_rows(reader, fmt):
                 summary.rows += 1
                 if not isinstance(row, RowError):
                     try:
                         batch.append(to_capture(app, row, pipeline))
                     except InvalidInput as exc:
-                        row = RowError(number, exc.field, exc.reason)
+                        external = row.get("external_id")
+                        row = RowError(
+                            number,
+                            exc.field,
+                            exc.reason,
+                            external_id=str(external)[:200] if external is not None else "",
+                        )
                 if isinstance(row, RowError):
                     summary.invalid += 1
                     if error_writer is None:
                         error_handle = report.open("w", newline="", encoding="utf-8")
                         error_writer = csv.writer(error_handle)
-                        error_writer.writerow(["row", "field", "reason"])
-                    error_writer.writerow([row.row, row.field, row.reason])
+                        error_writer.writerow(
+                            ["row", "field", "reason", "line", "external_id", "raw"]
+                        )
+                    error_writer.writerow(
+                        [
+                            row.row,
+                            row.field,
+                            row.reason,
+                            row.line or "",
+                            row.external_id,
+                            row.raw,
+                        ]
+                    )
                 if len(batch) >= batch_size:
                     flush()
             flush()

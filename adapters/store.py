@@ -8,6 +8,7 @@ PostgreSQL recorder (psycopg 3). Read models live in the same database.
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections.abc import Callable
 from datetime import datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from leadflow.errors import InvalidInput, LeadflowError
+from leadflow.errors import InvalidInput, LeadflowError, StoreNotFound
 from leadflow.service.application import Leadflow, utc_now
 
 if TYPE_CHECKING:  # psycopg is imported only to open a PostgreSQL store
@@ -28,6 +29,7 @@ class StoreUnavailable(LeadflowError):
 
 __all__ = [
     "DEFAULT_DB_URL",
+    "StoreNotFound",
     "StoreUnavailable",
     "open_store",
     "persistence_env",
@@ -39,9 +41,14 @@ DEFAULT_DB_URL = "sqlite:///leadflow.db"
 POSTGRES_MODULE = "leadflow.adapters.postgres_recorder"
 
 
-def persistence_env(url: str) -> dict[str, str]:
-    """The eventsourcing environment for a database URL."""
-    parts = urlsplit(url)
+def persistence_env(url: str, *, create: bool = True) -> dict[str, str]:
+    """The eventsourcing environment for a database URL (``create``: make the SQLite
+    file's directory if it is missing)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port if parts.scheme.split("+")[0] != "sqlite" else None
+    except ValueError as exc:
+        raise InvalidInput("db", f"{url!r} is not a store URL: {exc}") from None
     scheme = parts.scheme.split("+")[0]
     if scheme == "sqlite":
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
@@ -49,8 +56,19 @@ def persistence_env(url: str) -> dict[str, str]:
             raise InvalidInput("db", f"{url!r}: write sqlite:///relative.db or sqlite:////abs.db")
         if not path:
             raise InvalidInput("db", f"{url!r} names no database file")
+        if "\x00" in path:
+            raise InvalidInput("db", f"{url!r}: a file name cannot hold a NUL character")
         if path != ":memory:":
-            Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            file = Path(path).expanduser()
+            if file.is_dir() or path.endswith("/"):
+                raise InvalidInput("db", f"{url!r} names a directory, not a database file")
+            if create:
+                try:
+                    file.resolve().parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise InvalidInput(
+                        "db", f"{url!r}: cannot create its directory: {exc}"
+                    ) from None
         synchronous = parse_qs(parts.query).get("synchronous", ["normal"])[0]
         return {
             "PERSISTENCE_MODULE": "leadflow.adapters.sqlite_recorder",
@@ -64,14 +82,14 @@ def persistence_env(url: str) -> dict[str, str]:
             "PERSISTENCE_MODULE": POSTGRES_MODULE,
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_PORT": str(port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "4",
         }
         if "schema" in query:
-            env["POSTGRES_SCHEMA"] = query["schema"][0]
+            env["POSTGRES_SCHEMA"] = _schema_name(query["schema"][0])
         return env
     raise InvalidInput("db", f"{url!r}: unsupported database; use sqlite:///… or postgresql://…")
 
@@ -88,10 +106,57 @@ def sqlalchemy_url(url: str) -> str:
     raise InvalidInput("db", f"{url!r}: unsupported database")
 
 
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _schema_name(name: str) -> str:
+    """A schema name that needs no quoting (``Sales``, ``my-schema`` or ``varchar``
+    would be read differently by different parts of the stack): refused otherwise."""
+    if not _SCHEMA.fullmatch(name) or name in _RESERVED:
+        raise InvalidInput(
+            "db",
+            f"schema {name!r}: use lower-case letters, digits and _ (starting with a letter "
+            "or _, at most 63), and not an SQL keyword",
+        )
+    return name
+
+
+_KEYWORDS = """
+    all analyse analyze and any array as asc asymmetric authorization binary both case cast
+    check collate column concurrently constraint create cross current_catalog current_date
+    current_role current_schema current_time current_timestamp current_user default
+    deferrable desc distinct do else end except false fetch for foreign freeze from full
+    grant group having ilike in initially inner intersect into is isnull join lateral
+    leading left like limit localtime localtimestamp natural not notnull null offset on
+    only or order outer overlaps placing primary references returning right select
+    session_user similar some symmetric system_user table tablesample then to trailing true
+    union unique user using variadic verbose when where window with varchar char character
+    int integer bigint smallint text boolean numeric decimal real float double time
+    timestamp interval pg_catalog information_schema
+"""
+_RESERVED = frozenset(_KEYWORDS.split())
+"""SQL keywords and type names, which a schema name would have to be quoted to use."""
+
+
 def schema_of(url: str) -> str | None:
     """The PostgreSQL schema named by ``?schema=``, if any."""
     values = parse_qs(urlsplit(url).query).get("schema")
-    return values[0] if values else None
+    return _schema_name(values[0]) if values else None
+
+
+def store_exists(url: str) -> bool:
+    """Whether a store has been created at ``url`` (its event table exists)."""
+    env = persistence_env(url, create=False)
+    if env["PERSISTENCE_MODULE"] != POSTGRES_MODULE:
+        name = env["SQLITE_DBNAME"]
+        if name == ":memory:":
+            return True
+        file = Path(name)
+        return file.is_file() and file.stat().st_size > 0
+    with _postgres_connection(env) as conn:
+        schema = env.get("POSTGRES_SCHEMA", "public")
+        found = conn.execute("SELECT to_regclass(%s)", (f"{schema}.leadflow_events",)).fetchone()
+        return found is not None and found[0] is not None
 
 
 def resolve_url(url: str | None) -> str:
@@ -104,9 +169,14 @@ def open_store(
     *,
     clock: Callable[[], datetime] = utc_now,
     actor: str | None = None,
+    create: bool = True,
 ) -> Leadflow:
-    """Open (creating if needed) the store at ``url`` (default: ``$LEADFLOW_DB``)."""
-    env = persistence_env(resolve_url(url))
+    """Open the store at ``url`` (default: ``$LEADFLOW_DB``), creating it if needed;
+    ``create=False``: raise :class:`StoreNotFound` if there is none."""
+    resolved = resolve_url(url)
+    if not create and not store_exists(resolved):
+        raise StoreNotFound(resolved)
+    env = persistence_env(resolved)
     if env["PERSISTENCE_MODULE"] != POSTGRES_MODULE:
         return Leadflow(env, clock=clock, actor=actor or _default_actor())
     from psycopg import sql

@@ -28,8 +28,11 @@ from typing import Any, Protocol, runtime_checkable
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from leadflow.errors import LeadflowError
+from leadflow.errors import LeadflowError, UndecodableEvent
+from leadflow.projections import failures as failure_log
 from leadflow.projections._sql import READ_MODELS, Timestamp
+from leadflow.projections.failures import FAILURES, ProjectionFailed, ProjectionFailure
+from leadflow.projections.locks import read_models_lock
 from leadflow.service.codec import EventRecord
 from leadflow.service.logs import get_logger
 
@@ -175,6 +178,8 @@ class ProjectionRunner:
         self._ready = False
         self._fingerprints: dict[str, str] = {}
         """What this runner's projections write (set by :meth:`ensure_tables`)."""
+        self._stopped: dict[str, ProjectionFailure] = {}
+        """Projections that failed on an event in this catch-up, stopped before it."""
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -214,6 +219,7 @@ class ProjectionRunner:
                 _log().warning("read_model_positions_outdated", action="rebuild_all")
                 POSITIONS.drop(conn)
         POSITIONS.create(conn, checkfirst=True)
+        FAILURES.create(conn, checkfirst=True)
         stored = dict(conn.execute(sa.select(POSITIONS.c.name, POSITIONS.c.fingerprint)).all())
         now = datetime.now(UTC)
         for projection in self.projections:
@@ -255,19 +261,47 @@ class ProjectionRunner:
 
     # -- running ------------------------------------------------------------------------
 
+    def exclusive(self, *, wait: bool = True, timeout: float | None = None) -> Any:
+        """The store's read-model lock (:mod:`leadflow.projections.locks`): whoever writes
+        read-model rows outside :meth:`catch_up` and :meth:`rebuild` holds it too."""
+        return read_models_lock(self.engine, self.schema, wait=wait, timeout=timeout)
+
+    def failures(self) -> list[ProjectionFailure]:
+        """Events a read model stopped before (see :mod:`leadflow.projections.failures`)."""
+        self.ensure_tables()
+        with self.engine.connect() as conn:
+            return failure_log.failures(conn)
+
     def catch_up(
         self,
         read: Read,
         progress: Progress | None = None,
         head: Callable[[], int] | None = None,
+        *,
+        wait: bool = True,
     ) -> int:
         """Apply every event not yet applied; returns how many events were applied.
 
         ``head`` (e.g. ``app.max_position``) is the log's last position, events of any
         kind. Positions then move past trailing events that ``read`` does not yield
         (a pipeline activation), so that lag reads 0 when nothing is left to apply.
+
+        Holds the read-model lock (``wait=False``: raise
+        :class:`~leadflow.projections.locks.ReadModelsBusy` if another runner has it).
+        A read model that fails on an event stops before it, the others go on, and
+        :class:`~leadflow.projections.failures.ProjectionFailed` is raised at the end.
         """
         self.ensure_tables()
+        with self.exclusive(wait=wait):
+            self._stopped = {}
+            applied = self._catch_up(read, progress, head)
+        if self._stopped:
+            raise ProjectionFailed(list(self._stopped.values()))
+        return applied
+
+    def _catch_up(
+        self, read: Read, progress: Progress | None, head: Callable[[], int] | None
+    ) -> int:
         positions = self.positions()
         if not self.projections:
             return 0
@@ -278,14 +312,22 @@ class ProjectionRunner:
         batch: list[EventRecord] = []
         # Far behind (a first build, an upgrade), batches grow: fewer, larger transactions.
         size = self.batch_size
-        for record in read(min(positions.values())):
-            batch.append(record)
-            if len(batch) >= size:
+        try:
+            for record in read(min(positions.values())):
+                batch.append(record)
+                if len(batch) >= size:
+                    applied += self._apply(batch, positions)
+                    batch = []
+                    size = min(size * 2, max(self.batch_size, REBUILD_BATCH))
+                    if progress:
+                        progress(min(positions.values()))
+        except UndecodableEvent as bad:
+            # No read model can go past an event nobody can read: each stops before it.
+            if batch:
                 applied += self._apply(batch, positions)
                 batch = []
-                size = min(size * 2, max(self.batch_size, REBUILD_BATCH))
-                if progress:
-                    progress(min(positions.values()))
+            self._stop_all_at(bad, positions)
+            top = 0
         if batch:
             applied += self._apply(batch, positions)
             if progress:
@@ -298,7 +340,7 @@ class ProjectionRunner:
         """Move positions up to ``top`` where no wanted event lies in between."""
         with self.engine.begin() as conn:
             for name, position in positions.items():
-                if position < top:
+                if position < top and name not in self._stopped:
                     conn.execute(
                         POSITIONS.update()
                         .where(POSITIONS.c.name == name, POSITIONS.c.position == position)
@@ -321,6 +363,12 @@ class ProjectionRunner:
                 for p in self.projections
                 if positions[p.name] < last
             ]
+            work = [
+                (p, [r for r in records if r.position < self._stopped[p.name].position])
+                if p.name in self._stopped
+                else (p, records)
+                for p, records in work
+            ]
             work = [(p, records) for p, records in work if records]
             if not work:
                 return 0
@@ -338,6 +386,7 @@ class ProjectionRunner:
                         )
                         if moved.rowcount != 1:
                             raise _Overtaken(projection.name)
+                        failure_log.clear(conn, projection.name, past=records[-1].position)
                     for projection, records in work:
                         projection.handle(conn, records)
             except _Overtaken as overtaken:
@@ -347,6 +396,10 @@ class ProjectionRunner:
                 _log().info("projection_overtaken", projection=name)
                 positions.update(self.positions())
                 continue
+            except Exception as exc:
+                if not self._diagnose(work, exc):
+                    raise
+                continue  # again, without the bad events
             for projection, records in work:
                 positions[projection.name] = records[-1].position
             _log().debug(
@@ -357,6 +410,76 @@ class ProjectionRunner:
             )
             return max(len(records) for _, records in work)
 
+    def _stop_all_at(self, bad: UndecodableEvent, positions: dict[str, int]) -> None:
+        for projection in self.projections:
+            if positions[projection.name] >= bad.position or projection.name in self._stopped:
+                continue
+            failure = ProjectionFailure(
+                name=projection.name,
+                position=bad.position,
+                event_id="(unreadable)",
+                event_type=bad.topic.rsplit(":", 1)[-1],
+                lead_id=str(bad.aggregate_id),
+                error=bad.error,
+            )
+            with self.engine.begin() as conn:
+                failure_log.record(conn, failure)
+            _log().error(
+                "projection_failed",
+                projection=projection.name,
+                position=bad.position,
+                lead_id=str(bad.aggregate_id),
+                error=bad.error,
+            )
+            self._stopped[projection.name] = failure
+
+    def _diagnose(self, work: list[tuple[Projection, list[EventRecord]]], exc: Exception) -> bool:
+        """Find which projection fails on which event (each tried alone, rolled back), and
+        record it. ``False``: none fails alone (a database error, not a bad event)."""
+        found = False
+        for projection, records in work:
+            bad = self._first_bad(projection, records)
+            if bad is None:
+                continue
+            record, error = bad
+            failure = ProjectionFailure(
+                name=projection.name,
+                position=record.position,
+                event_id=str(record.id),
+                event_type=record.type,
+                lead_id=str(record.lead_id),
+                error=f"{type(error).__name__}: {error}",
+            )
+            with self.engine.begin() as conn:
+                failure_log.record(conn, failure)
+            _log().error(
+                "projection_failed",
+                projection=projection.name,
+                position=record.position,
+                event_id=failure.event_id,
+                lead_id=failure.lead_id,
+                error=failure.error,
+                cause=type(exc).__name__,
+            )
+            self._stopped[projection.name] = failure
+            found = True
+        return found
+
+    def _first_bad(
+        self, projection: Projection, records: list[EventRecord]
+    ) -> tuple[EventRecord, Exception] | None:
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                for record in records:
+                    try:
+                        projection.handle(conn, [record])
+                    except Exception as error:  # the event this read model cannot apply
+                        return record, error
+            finally:
+                transaction.rollback()
+        return None
+
     def rebuild(
         self,
         read: Read,
@@ -364,19 +487,24 @@ class ProjectionRunner:
         progress: Progress | None = None,
         head: Callable[[], int] | None = None,
     ) -> int:
-        """Drop the named projections' rows (all if ``names`` is None) and replay the log."""
+        """Drop the named projections' rows (all if ``names`` is None) and replay the log.
+
+        Holds the read-model lock throughout, so a second rebuild or a follower waits
+        for this one instead of interleaving with it."""
         self.ensure_tables()
         chosen = [self.projection(name) for name in names] if names else list(self.projections)
-        with self.engine.begin() as conn:
-            for projection in chosen:
-                projection.reset(conn)
-                conn.execute(
-                    POSITIONS.update()
-                    .where(POSITIONS.c.name == projection.name)
-                    .values(position=0, updated_at=datetime.now(UTC))
-                )
-        _log().info("projections_reset", projections=[p.name for p in chosen])
-        runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
-        runner._ready = True
-        runner._fingerprints = self._fingerprints
-        return runner.catch_up(read, progress, head)
+        with self.exclusive():
+            with self.engine.begin() as conn:
+                for projection in chosen:
+                    projection.reset(conn)
+                    failure_log.clear(conn, projection.name)
+                    conn.execute(
+                        POSITIONS.update()
+                        .where(POSITIONS.c.name == projection.name)
+                        .values(position=0, updated_at=datetime.now(UTC))
+                    )
+            _log().info("projections_reset", projections=[p.name for p in chosen])
+            runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
+            runner._ready = True
+            runner._fingerprints = self._fingerprints
+            return runner.catch_up(read, progress, head)

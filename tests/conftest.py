@@ -31,6 +31,13 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def _created(url: str) -> str:
+    """``url`` with an empty store created at it (only ``init``, ``demo`` and ``import``
+    create one from the command line; the tests' stores are made here)."""
+    open_store(url).close()
+    return url
+
+
 def _postgres_schema_url() -> Iterator[str]:
     if not POSTGRES_URL:
         service_unavailable("set LEADFLOW_TEST_POSTGRES=postgresql://… to run PostgreSQL tests")
@@ -42,7 +49,7 @@ def _postgres_schema_url() -> Iterator[str]:
         service_unavailable(f"PostgreSQL at {POSTGRES_URL} unreachable: {exc}")
         raise
     try:
-        yield f"{POSTGRES_URL}?schema={schema}"
+        yield _created(f"{POSTGRES_URL}?schema={schema}")
     finally:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         conn.close()
@@ -52,7 +59,7 @@ def _postgres_schema_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty store URL: once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'leadflow.db'}"
+        yield _created(f"sqlite:///{tmp_path / 'leadflow.db'}")
     else:
         yield from _postgres_schema_url()
 
@@ -72,7 +79,7 @@ def module_db_url(
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'leadflow.db'}"
+    return _created(f"sqlite:///{tmp_path / 'leadflow.db'}")
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ __all__ = [
     "LeadflowError",
     "NotPermitted",
     "PipelineInvalid",
+    "StoreNotFound",
+    "UndecodableEvent",
 ]
 
 
@@ -84,3 +86,24 @@ class NotPermitted(LeadflowError):
         self.actor = actor
         self.action = action
         self.allowed = list(allowed)
+
+
+class UndecodableEvent(LeadflowError):
+    """An event in the log that this release cannot decode (recorded by an older one
+    before a bound was enforced): named, so that a reader can report it and go on."""
+
+    def __init__(self, position: int, aggregate_id: UUID | str, topic: str, error: str) -> None:
+        super().__init__(f"event at position {position} ({topic}) cannot be read: {error}")
+        self.position = position
+        self.aggregate_id = aggregate_id
+        self.topic = topic
+        self.error = error
+
+
+class StoreNotFound(LeadflowError):
+    """No store at the URL (exit code 4): only ``init``, ``demo`` and ``import`` create one,
+    so that a typo in a path never answers zeros from a new, empty store."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"no store at {url}; create it with leadflow init")
+        self.url = url

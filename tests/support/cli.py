@@ -16,7 +16,16 @@ from typer.testing import CliRunner, Result
 
 from leadflow.adapters.cli import app as cli
 
-__all__ = ["as_json", "capture", "cli", "demo_store", "invoke", "leadflow", "runner"]
+__all__ = [
+    "as_json",
+    "capture",
+    "cli",
+    "demo_store",
+    "invoke",
+    "leadflow",
+    "new_store",
+    "runner",
+]
 
 runner = CliRunner()
 
@@ -47,4 +56,12 @@ def demo_store(directory: Path) -> str:
     """A simulated year of 300 leads (``leadflow demo``) in ``directory``."""
     url = f"sqlite:///{directory / 'demo.db'}"
     invoke("demo", "--leads", "300", "--db", url)
+    return url
+
+
+def new_store(path: Path) -> str:
+    """``leadflow init --db sqlite:///PATH``: the URL of a new store (other commands never
+    create one)."""
+    url = f"sqlite:///{path}"
+    invoke("init", "--db", url)
     return url

@@ -16,12 +16,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from leadflow.domain.bounds import (
+    ATTRIBUTE_KEY_MAX,
+    ATTRIBUTE_VALUE_MAX,
+    ATTRIBUTES_MAX,
+    NAME_MAX,
+    Amount,
+    AttributeValue,
+    Capacity,
+    Currency,
+    FreeText,
+    Id,
+    Label,
+    Name,
+    PlannedTime,
+    Ref,
+    Score,
+    Weight,
+    line_problem,
+)
 from leadflow.domain.contact import normalise_email, normalise_phone, normalise_wechat
 from leadflow.domain.context import Context
 from leadflow.domain.events import ActivityKind
@@ -66,7 +84,7 @@ M = TypeVar("M", bound=BaseModel)
 
 _ATTRIBUTE_KEY = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Text = FreeText
 """A reason or other required free text: not blank (after stripping), at most 2,000."""
 
 
@@ -111,13 +129,15 @@ class CaptureLead(Command):
     email: str | None = None
     phone: str | None = None
     wechat: str | None = None
-    name: str | None = Field(default=None, max_length=200)
-    company: str | None = Field(default=None, max_length=200)
-    source: str | None = Field(default=None, max_length=100)
-    campaign: str | None = Field(default=None, max_length=100)
-    attributes: dict[str, str] = Field(default_factory=dict)
-    stage: str | None = None
-    occurred_at: datetime | None = None
+    name: Name | None = None
+    company: Name | None = None
+    source: Label | None = None
+    campaign: Label | None = None
+    attributes: Annotated[dict[str, AttributeValue], Field(max_length=ATTRIBUTES_MAX)] = Field(
+        default_factory=dict
+    )
+    stage: Label | None = None
+    occurred_at: PlannedTime | None = None
     lead_id: UUID | None = None
     """The new lead's id, if the caller chooses it (default: a random one)."""
 
@@ -146,7 +166,7 @@ class CaptureLead(Command):
     @classmethod
     def _attribute_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(_ATTRIBUTE_KEY, key):
+            if not re.fullmatch(_ATTRIBUTE_KEY, key):
                 raise InvalidInput(
                     f"attributes.{key}",
                     "attribute names start with a letter and use letters, digits, _ . -",
@@ -170,8 +190,11 @@ class UpdateProfile(LeadCommand):
     @classmethod
     def _contacts(cls, value: dict[str, str | None], info: ValidationInfo) -> dict[str, str | None]:
         region = (info.context or {}).get("region", "CN")
+        if len(value) > ATTRIBUTES_MAX:
+            raise InvalidInput("changes", f"{len(value)} changes; the limit is {ATTRIBUTES_MAX}")
         out: dict[str, str | None] = {}
         for key, given in value.items():
+            _check_change(key, given)
             if given is not None and key == "email":
                 given = normalise_email(given)
             elif given is not None and key == "phone":
@@ -191,8 +214,8 @@ class RecordActivity(LeadCommand):
     NAME = "record_activity"
     RECORDS = "ActivityRecorded"
     activity: ActivityKind
-    detail: str | None = Field(default=None, max_length=2000)
-    ref: str | None = Field(default=None, max_length=500)
+    detail: Text | None = None
+    ref: Ref | None = None
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.record_activity(self.activity, pipeline, ctx, detail=self.detail, ref=self.ref)
@@ -203,7 +226,7 @@ class SetScore(LeadCommand):
 
     NAME = "set_score"
     RECORDS = "LeadScored"
-    score: float
+    score: Score
     reason: Text
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
@@ -213,8 +236,8 @@ class SetScore(LeadCommand):
 class ChangeStage(LeadCommand):
     NAME = "change_stage"
     RECORDS = "StageChanged"
-    stage: str
-    reason: str | None = None
+    stage: Label
+    reason: Text | None = None
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.change_stage(self.stage, pipeline, ctx, reason=self.reason)
@@ -223,8 +246,8 @@ class ChangeStage(LeadCommand):
 class ChangeStatus(LeadCommand):
     NAME = "change_status"
     RECORDS = "StatusChanged"
-    status: str
-    reason: str | None = None
+    status: Label
+    reason: Text | None = None
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.change_status(self.status, pipeline, ctx, reason=self.reason)
@@ -235,8 +258,8 @@ class AssignLead(LeadCommand):
 
     NAME = "assign"
     RECORDS = "LeadAssigned"
-    owner: str
-    reason: str | None = None
+    owner: Id
+    reason: Text | None = None
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.assign(self.owner, pipeline, ctx, reason=self.reason, strategy="manual")
@@ -247,7 +270,7 @@ class ClaimLead(LeadCommand):
 
     NAME = "claim"
     RECORDS = "LeadClaimed"
-    owner: str
+    owner: Id
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.claim(self.owner, pipeline, ctx)
@@ -269,8 +292,8 @@ class HandOffLead(LeadCommand):
 
     NAME = "hand_off"
     RECORDS = "LeadHandedOff"
-    to_owner: str
-    note: str | None = Field(default=None, max_length=2000)
+    to_owner: Id
+    note: Text | None = None
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.hand_off(self.to_owner, pipeline, ctx, note=self.note)
@@ -297,9 +320,9 @@ class ConvertLead(LeadCommand):
     NAME = "convert"
     RECORDS = "LeadConverted"
     target: Literal["opportunity", "customer"]
-    account_ref: str = Field(min_length=1, max_length=200)
-    opportunity_ref: str | None = Field(default=None, max_length=200)
-    amount: float | None = None
+    account_ref: Id
+    opportunity_ref: Id | None = None
+    amount: Amount | None = None
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.convert(
@@ -315,8 +338,8 @@ class ConvertLead(LeadCommand):
 class WinDeal(LeadCommand):
     NAME = "win"
     RECORDS = "DealWon"
-    amount: float | None = None
-    currency: str | None = None
+    amount: Amount | None = None
+    currency: Currency | None = None
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.win(pipeline, ctx, amount=self.amount, currency=self.currency)
@@ -367,7 +390,7 @@ class RecordQualification(LeadCommand):
     authority: bool | None = None
     need: bool | None = None
     timeline: bool | None = None
-    note: str | None = Field(default=None, max_length=2000)
+    note: Text | None = None
 
     def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
         lead.qualify(
@@ -404,32 +427,32 @@ class AddRep(Command):
     """Put a rep on the roster, or change the settings given (the others stay)."""
 
     NAME = "add_rep"
-    rep: str
-    team: str | None = None
-    capacity: int | None = None
-    weight: float | None = None
-    clear: tuple[str, ...] = ()
+    rep: Id
+    team: Label | None = None
+    capacity: Capacity | None = None
+    weight: Weight | None = None
+    clear: tuple[Label, ...] = ()
 
 
 class RecordAbsence(Command):
     NAME = "record_absence"
-    rep: str
-    start: datetime
-    end: datetime
-    reason: str | None = None
+    rep: Id
+    start: PlannedTime
+    end: PlannedTime
+    reason: Text | None = None
 
 
 class DefineTeam(Command):
     NAME = "define_team"
-    team: str = Field(min_length=1, max_length=100)
-    managers: tuple[str, ...] = ()
+    team: Annotated[Label, Field(min_length=1)]
+    managers: Annotated[tuple[Id, ...], Field(max_length=100)] = ()
 
 
 class Redistribute(Command):
     """Give a rep's leads to others by policy; with ``leave`` the rep leaves the roster."""
 
     NAME = "redistribute"
-    rep: str
+    rep: Id
     reason: Text
     leave: bool = False
 
@@ -468,6 +491,25 @@ _BY_EVENT: dict[str, type[LeadCommand]] = {
 }
 
 
+_CHANGE_LIMITS = {"name": NAME_MAX, "company": NAME_MAX}
+
+
+def _check_change(key: str, value: str | None) -> None:
+    """A profile change's key and value within the same limits as a capture's."""
+    if key.startswith("attributes."):
+        name = key.removeprefix("attributes.")
+        if not re.fullmatch(_ATTRIBUTE_KEY, name):
+            raise InvalidInput(
+                key, "attribute names start with a letter and use letters, digits, _ . -"
+            )
+    elif line_problem(key, ATTRIBUTE_KEY_MAX):
+        raise InvalidInput("changes", f"{key[:80]!r} is not a profile field")
+    if value is not None:
+        problem = line_problem(value, _CHANGE_LIMITS.get(key, ATTRIBUTE_VALUE_MAX))
+        if problem:
+            raise InvalidInput(key, problem)
+
+
 def command_for_event(event_type: str) -> type[LeadCommand] | None:
     """The lead command a person gives to record ``event_type`` (``None``: no such command)."""
     return _BY_EVENT.get(event_type)
@@ -485,7 +527,10 @@ def validate_command(model: type[M], data: dict[str, Any], **context: Any) -> M:
         if isinstance(inner, InvalidInput):
             raise inner from None
         field = ".".join(str(part) for part in error["loc"]) or model.__name__
-        message = "unknown field" if error["type"] == "extra_forbid" else error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown field"
+        elif error["type"] == "value_error" and inner is not None:
+            message = str(inner)  # the bounds' own words, without pydantic's prefix
+        else:
+            message = error["msg"]
         raise InvalidInput(field, message) from None

@@ -17,7 +17,7 @@ _WECHAT = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$")
 def normalise_email(value: str, field: str = "email") -> str:
     """Lower-cased, IDNA-normalised address; no DNS lookups (no I/O in the core)."""
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        result = validate_email(value.strip(), check_deliverability=False, strict=True)
     except EmailNotValidError as exc:
         raise InvalidInput(field, f"{value!r} is not a valid email address: {exc}") from None
     return result.normalized.lower()
@@ -37,7 +37,7 @@ def normalise_phone(value: str, region: str, field: str = "phone") -> str:
 def normalise_wechat(value: str, field: str = "wechat") -> str:
     """WeChat ids: 6-20 characters, a letter first, then letters, digits, ``-`` or ``_``."""
     candidate = value.strip()
-    if not _WECHAT.match(candidate):
+    if not _WECHAT.fullmatch(candidate):
         raise InvalidInput(
             field,
             f"{value!r} is not a WeChat id (6-20 characters: a letter, then letters, "

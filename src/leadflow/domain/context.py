@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from leadflow.domain.bounds import EARLIEST, ID_MAX, check_line, check_time
 from leadflow.errors import InvalidInput
 
 __all__ = ["Context"]
@@ -25,10 +26,13 @@ class Context:
     def __post_init__(self) -> None:
         if not self.actor.strip():
             raise InvalidInput("actor", "must not be empty")
+        check_line("actor", self.actor, ID_MAX)
         for name in ("occurred_at", "recorded_at"):
             value: datetime = getattr(self, name)
             if value.tzinfo is None:
                 raise InvalidInput(name, "must include a UTC offset")
+            # Not before 1970 (a read model stores every time); never after now (below).
+            check_time(name, value, EARLIEST, max(value, EARLIEST))
         if self.occurred_at > self.recorded_at:
             raise InvalidInput(
                 "occurred_at",

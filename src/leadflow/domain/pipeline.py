@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,6 +26,16 @@ from pydantic import (
     model_validator,
 )
 
+from leadflow.domain.automation_loops import automation_loops
+from leadflow.domain.bounds import (
+    CAPACITY_MAX,
+    CLAIM_LIMIT_MAX,
+    DURATION_MAX,
+    POINTS_MAX,
+    SCORE_MAX,
+    Id,
+    Label,
+)
 from leadflow.errors import IllegalTransition, PipelineInvalid
 
 __all__ = [
@@ -63,12 +74,30 @@ _NAME = r"^[a-z][a-z0-9_]*$"
 def _parse_duration(value: Any) -> Any:
     """Accept ``"2d"``, ``"36h"``, ``"90m"`` besides ISO 8601 (``"P2D"``) and seconds."""
     if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+        try:
+            return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+        except OverflowError:
+            limit = f"{DURATION_MAX.days}d"
+            raise ValueError(f"{value!r} is longer than the limit of {limit}") from None
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
-Name = Annotated[str, Field(pattern=_NAME)]
+def _bounded(value: timedelta, zero: bool) -> timedelta:
+    if value < timedelta(0) or (value == timedelta(0) and not zero):
+        raise ValueError("must be more than 0" if not zero else "must not be negative")
+    if value > DURATION_MAX:
+        raise ValueError(f"is longer than the limit of {DURATION_MAX.days}d")
+    return value
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_parse_duration), AfterValidator(lambda v: _bounded(v, False))
+]
+"""More than 0, at most :data:`~leadflow.domain.bounds.DURATION_MAX`."""
+DurationOrZero = Annotated[
+    timedelta, BeforeValidator(_parse_duration), AfterValidator(lambda v: _bounded(v, True))
+]
+Name = Annotated[str, Field(pattern=_NAME, max_length=64)]
 
 
 class TransitionKind(StrEnum):
@@ -87,10 +116,10 @@ class _Config(BaseModel):
 
 
 class StageConfig(_Config):
-    label: str
-    labels: dict[str, str] = Field(default_factory=dict)
+    label: Label
+    labels: dict[Label, Label] = Field(default_factory=dict)
     """Display labels in other languages, keyed by language tag (e.g. ``zh``)."""
-    team: str | None = None
+    team: Label | None = None
     """The team that owns leads in this stage (shown by ``pipeline show``; assignment does
     not read it: ``[assignment]`` names its teams itself)."""
     sla: Duration | None = None
@@ -104,8 +133,8 @@ class StageConfig(_Config):
 
 
 class StatusConfig(_Config):
-    label: str
-    labels: dict[str, str] = Field(default_factory=dict)
+    label: Label
+    labels: dict[Label, Label] = Field(default_factory=dict)
 
 
 class RuleCondition(_Config):
@@ -136,8 +165,8 @@ class AutomationRule(_Config):
     Each change the rule makes is its own event, whose actor is ``system:<id>``.
     """
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
-    description: str = ""
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+    description: Annotated[str, Field(max_length=2000)] = ""
     when: RuleCondition
     then: RuleAction
 
@@ -201,10 +230,10 @@ class AssignmentRule(_Config):
     ``region``, …); a value may be a list of accepted values.
     """
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
-    description: str = ""
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+    description: Annotated[str, Field(max_length=2000)] = ""
     when: dict[RuleKey, str | list[str]]
-    team: str | None = None
+    team: Label | None = None
     rep: str | None = None
 
     @model_validator(mode="after")
@@ -227,9 +256,9 @@ class AssignmentRules(_Config):
     strategy: Literal["round_robin", "weighted"] = "round_robin"
     """round_robin: the available rep with the fewest open leads; weighted: the fewest
     open leads per unit of the rep's weight (their capacity share)."""
-    default_team: str | None = None
+    default_team: Label | None = None
     """Candidates when no rule matches; unset means every rep on the roster."""
-    max_open_leads: Annotated[int, Field(ge=1)] | None = None
+    max_open_leads: Annotated[int, Field(ge=1, le=CAPACITY_MAX)] | None = None
     """Default per-rep cap on open leads; a rep's own capacity overrides it."""
     closed_stages: list[Name] = Field(default_factory=lambda: list(DEFAULT_CLOSED_STAGES))
     """A lead in one of these stages no longer counts toward its owner's open leads. Unset:
@@ -247,9 +276,9 @@ class AssignmentRules(_Config):
 class PoolRules(_Config):
     """The public pool: unowned leads that reps claim."""
 
-    daily_claim_limit: Annotated[int, Field(ge=0)] | None = None
+    daily_claim_limit: Annotated[int, Field(ge=0, le=CLAIM_LIMIT_MAX)] | None = None
     """How many leads one rep may claim per day; unset means no limit."""
-    reclaim_after: Duration = timedelta(0)
+    reclaim_after: DurationOrZero = timedelta(0)
     """A rep who lost a lead may not claim it back until this long after losing it."""
     day_timezone: str = "UTC"
     """The time zone whose midnight starts a new claim day."""
@@ -268,8 +297,9 @@ class PoolRules(_Config):
 
 # ---- policies: scoring, recycling and SLAs (docs/pipeline.md) ------------------------------
 
-RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
-Points = Annotated[float, Field(allow_inf_nan=False)]
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+Points = Annotated[float, Field(allow_inf_nan=False, ge=-POINTS_MAX, le=POINTS_MAX)]
+ScoreLevel = Annotated[float, Field(allow_inf_nan=False, ge=-SCORE_MAX, le=SCORE_MAX)]
 
 
 class ProfileRule(_Config):
@@ -338,7 +368,7 @@ class MqlRule(_Config):
     """A score crossing ``threshold`` upwards promotes the lead to ``stage``."""
 
     id: RuleId = "mql-threshold"
-    threshold: Points
+    threshold: ScoreLevel
     stage: Name = "mql"
     from_stages: list[Name]
 
@@ -354,8 +384,8 @@ class BantRule(_Config):
 
 
 class ScoringRules(_Config):
-    min_score: Points = 0
-    max_score: Points | None = None
+    min_score: ScoreLevel = 0
+    max_score: ScoreLevel | None = None
     profile: list[ProfileRule] = Field(default_factory=list)
     behaviour: list[BehaviourRule] = Field(default_factory=list)
     negative: list[BehaviourRule] = Field(default_factory=list)
@@ -407,9 +437,9 @@ class HandoffSlaRule(_Config):
     """A hand-off neither accepted nor rejected by its ``sla_due`` is breached."""
 
     id: RuleId = "handoff-sla"
-    escalate_to: Annotated[str, Field(min_length=1)]
+    escalate_to: Id
     """Who is told (a manager id)."""
-    reassign_to: Annotated[str, Field(min_length=1)] | None = None
+    reassign_to: Id | None = None
     """If set, the pending hand-off moves to this person with a fresh SLA."""
     remind_before: Duration | None = None
     """Record a reminder (``FollowUpDue``) this long before the hand-off SLA is breached."""
@@ -567,6 +597,13 @@ class Pipeline(_Config):
         scoring = self.scoring
         if scoring.max_score is not None and scoring.max_score <= scoring.min_score:
             problems.append(("scoring.max_score", "must be above scoring.min_score"))
+        if scoring.mql is not None and scoring.mql.threshold <= scoring.min_score:
+            # A threshold at or below the lowest score is crossed by no lead.
+            problems.append(("scoring.mql.threshold", "must be above scoring.min_score"))
+        for loop in automation_loops(self.automation):
+            problems.append(
+                ("automation", "rules trigger each other in a loop: " + " -> ".join(loop))
+            )
         for i, fit in enumerate(scoring.profile):
             rule_id(f"scoring.profile[{i}]", fit.id)
         for section in ("behaviour", "negative"):

@@ -25,6 +25,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from pydantic import Field
 
 from leadflow.domain.aggregate import Aggregate
+from leadflow.domain.bounds import CAPACITY_MAX, WEIGHT_MAX, check_finite
 from leadflow.domain.context import Context
 from leadflow.domain.events import Payload, RecordedEvent, register_events
 from leadflow.errors import InvalidInput
@@ -409,7 +410,7 @@ class Roster(Aggregate[RosterEvent[Any]]):
         ``None`` leaves a setting as it is; ``clear`` names settings to reset (``team``:
         no team, ``capacity``: the pipeline's ``max_open_leads``, ``weight``: 1).
         """
-        if not REP_ID.match(rep):
+        if not REP_ID.fullmatch(rep):
             raise InvalidInput(
                 "rep",
                 f"{rep!r} is not a rep id: write rep: and a lower-case name of letters, "
@@ -505,7 +506,9 @@ def _require(field_name: str, value: str) -> None:
 
 
 def _check_numbers(capacity: int | None, weight: float | None) -> None:
-    if capacity is not None and capacity < 0:
-        raise InvalidInput("capacity", "must be 0 or more")
-    if weight is not None and not weight > 0:
-        raise InvalidInput("weight", "must be more than 0")
+    if capacity is not None:
+        check_finite("capacity", capacity, 0, CAPACITY_MAX)
+    if weight is not None:
+        check_finite("weight", weight, 0, WEIGHT_MAX)
+        if not weight > 0:
+            raise InvalidInput("weight", "must be more than 0")

@@ -195,11 +195,35 @@ def unmerge(uow: UnitOfWork, command: UnmergeLead) -> None:
         raise InvalidInput("lead_id", f"lead {duplicate.id} is not merged into another lead")
     survivor = uow.lead(duplicate.merged_into)
     _active(uow)
-    duplicate.unmerge_from(survivor, command.reason, uow.pipeline, uow.ctx)
+    returning = []
     for kind, value in duplicate.known_contacts:
         key = uow.key(key_id(kind, value))
-        if key is not None and key.lead_id == survivor.id and key.previous == duplicate.id:
-            key.move(duplicate.id, "unmerge", uow.ctx)
+        if key is None or key.lead_id in (None, duplicate.id):
+            continue
+        if key.lead_id == survivor.id:
+            if getattr(survivor, kind, None) == value:
+                raise InvalidInput(
+                    "lead_id",
+                    f"cannot unmerge: its {kind} is now on lead {survivor.id}'s own profile; "
+                    "one person stays one lead",
+                )
+            if key.previous == duplicate.id:
+                returning.append(key)
+            continue
+        # Since the merge, the key went to another lead (the survivor's data was erased,
+        # and the person was captured again). One person stays one lead: while that lead
+        # is open, the duplicate may not come back with the same contact.
+        holder = open_holder(uow, key)
+        if holder is not None:
+            raise InvalidInput(
+                "lead_id",
+                f"cannot unmerge: its {kind} now belongs to open lead {holder.id} (the "
+                "same person, captured again); one person stays one lead",
+            )
+        returning.append(key)
+    duplicate.unmerge_from(survivor, command.reason, uow.pipeline, uow.ctx)
+    for key in returning:
+        key.move(duplicate.id, "unmerge", uow.ctx)
     owner = duplicate.owner
     if owner is not None and is_rep_id(owner) and owner not in uow.roster.reps:
         # Its owner left while it was merged away: it comes back to be worked by someone.

@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 
 from leadflow.domain.events import EVENT_TYPES
-from leadflow.errors import InvalidInput
+from leadflow.errors import InvalidInput, UndecodableEvent
 from leadflow.service.codec import LEAD_TOPICS, EventMapper, EventRecord
 
 __all__ = ["notification_rows", "read_events"]
@@ -66,7 +66,7 @@ def read_events(
     records: Iterable[EventRecord]
     if lead_id is not None and by_lead is not None:
         records = (
-            mapper.to_record(n.id, n)
+            _decoded(mapper, n)
             for n in by_lead(lead_id)
             if n.id > after and n.topic in LEAD_TOPICS and (not wanted or n.topic in topics)
         )
@@ -92,5 +92,15 @@ def _scan(
         if not batch:
             return
         for notification in batch:
-            yield mapper.to_record(notification.id, notification)
+            yield _decoded(mapper, notification)
         position = batch[-1].id
+
+
+def _decoded(mapper: EventMapper, notification: Notification) -> EventRecord:
+    try:
+        return mapper.to_record(notification.id, notification)
+    except Exception as exc:  # any decoding failure: name the event, never a bare traceback
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise UndecodableEvent(
+            notification.id, notification.originator_id, notification.topic, error
+        ) from exc

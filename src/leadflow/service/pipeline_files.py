@@ -25,6 +25,13 @@ def load_pipeline(path: str | Path) -> Pipeline:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PipelineInvalid([("(file)", f"{path} does not exist")], str(path)) from None
+    except IsADirectoryError:
+        raise PipelineInvalid([("(file)", f"{path} is a directory")], str(path)) from None
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text (byte {exc.start + 1}); save the file as UTF-8"
+        raise PipelineInvalid([("(file)", reason)], str(path)) from None
+    except OSError as exc:
+        raise PipelineInvalid([("(file)", f"cannot read {path}: {exc.strerror}")]) from None
     return parse_pipeline_toml(text, str(path))
 
 

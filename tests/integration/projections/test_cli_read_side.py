@@ -16,7 +16,7 @@ from leadflow.projections.reference import funnel_from_events
 from leadflow.service.codec import EventRecord
 from leadflow.service.pipeline_files import default_pipeline_text
 
-from support.cli import as_json, cli, demo_store, invoke, runner
+from support.cli import as_json, cli, demo_store, invoke, new_store, runner
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_as_known_at_before_a_backdated_correction_reproduces_the_earlier_answer
 
 
 def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'w.db'}"
+    url = new_store(tmp_path / "w.db")
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
     for rep in ("rep:mei", "rep:li"):
         invoke("rep", "add", rep, "--db", url)
@@ -183,7 +183,7 @@ def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> No
     status = as_json("projections", "--db", url)
 
     assert status["projections"] == [
-        {"name": name, "position": status["log_position"], "lag": 0}
+        {"name": name, "position": status["log_position"], "lag": 0, "failure": None}
         for name in ("leads", "stage_history", "handoffs", "merges", "passes", "deals")
     ]
 
@@ -191,7 +191,7 @@ def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> No
 def test_history_lists_stage_intervals_with_owners_and_the_events_behind_them(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'h.db'}"
+    url = new_store(tmp_path / "h.db")
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
     for rep in ("rep:mei", "rep:li"):
         invoke("rep", "add", rep, "--db", url)
@@ -220,7 +220,7 @@ def test_history_lists_stage_intervals_with_owners_and_the_events_behind_them(
 
 
 def test_audit_shows_who_handed_which_lead_to_whom_and_how_it_ended(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'a.db'}"
+    url = new_store(tmp_path / "a.db")
     lead = as_json("capture", "--email", "ada@example.com", "--db", url)["lead_id"]
     for rep in ("rep:mei", "rep:li"):
         invoke("rep", "add", rep, "--db", url)
@@ -250,7 +250,7 @@ def test_audit_shows_who_handed_which_lead_to_whom_and_how_it_ended(tmp_path: Pa
 
 
 def test_rebuild_of_an_unknown_read_model_names_the_known_ones(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
+    url = new_store(tmp_path / "r.db")
     result = runner.invoke(cli, ["rebuild", "nope", "--db", url, "--json"])
 
     assert result.exit_code == 2
@@ -270,7 +270,7 @@ def test_funnel_by_an_unknown_dimension_is_refused_naming_the_field(tmp_path: Pa
 
 
 def test_history_of_an_unknown_lead_exits_4(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'n.db'}"
+    url = new_store(tmp_path / "n.db")
     missing = "00000000-0000-4000-8000-000000000000"
 
     result = runner.invoke(cli, ["history", missing, "--db", url, "--json"])
@@ -282,7 +282,7 @@ def test_history_of_an_unknown_lead_exits_4(tmp_path: Path) -> None:
 def test_a_bad_as_of_is_refused_naming_the_field(tmp_path: Path) -> None:
     result = runner.invoke(
         cli,
-        ["funnel", "--as-of", "last tuesday", "--db", f"sqlite:///{tmp_path / 'b.db'}", "--json"],
+        ["funnel", "--as-of", "last tuesday", "--db", new_store(tmp_path / "b.db"), "--json"],
     )
 
     assert result.exit_code == 2
