@@ -35,6 +35,7 @@ class _Pool(es_sqlite.SQLiteConnectionPool):
         connection = super()._create_connection()
         raw: sqlite3.Connection = connection._sqlite_conn
         raw.execute(f"PRAGMA synchronous={self.synchronous}")
+        raw.execute("PRAGMA secure_delete=ON")  # nothing freed keeps its old bytes
         return connection
 
 

@@ -9,6 +9,7 @@ __all__ = [
     "ConcurrencyConflict",
     "IllegalTransition",
     "InvalidInput",
+    "KeyUnavailable",
     "LeadNotFound",
     "LeadflowError",
     "NotPermitted",
@@ -84,3 +85,8 @@ class NotPermitted(LeadflowError):
         self.actor = actor
         self.action = action
         self.allowed = list(allowed)
+
+
+class KeyUnavailable(LeadflowError):
+    """Personal data cannot be read or written: the master key is missing or is not this
+    keystore's, or the keystore holds no key for a lead (exit code 6 in the CLI)."""

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from leadflow.domain.personal_data import DEFAULT_ATTRIBUTES as DEFAULT_PERSONAL_ATTRIBUTES
 from leadflow.errors import IllegalTransition, PipelineInvalid
 
 __all__ = [
@@ -419,6 +420,29 @@ class SlaRules(_Config):
     stage: StageSlaRule | None = None
 
 
+class PersonalDataRules(_Config):
+    """What the pipeline adds to the personal data the events declare (see
+    ``leadflow.domain.personal_data``)."""
+
+    attributes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=lambda: list(DEFAULT_PERSONAL_ATTRIBUTES)
+    )
+    """Attributes whose values are personal: encrypted per lead, erased with it."""
+
+
+class StreamRules(_Config):
+    """What ``leadflow publish`` sends (see docs/kafka.md)."""
+
+    personal_data: Literal["omit", "clear"] = "omit"
+    """``omit``: published events leave personal fields out; ``clear``: they carry them
+    (``[erased]`` once erased). ``PersonalDataErased`` is published either way."""
+
+
+_NEW_SECTIONS = ("personal_data", "stream")
+"""Sections added after stores were written: left out of the content hash while at their
+defaults, so a pipeline activated before keeps its version."""
+
+
 class Pipeline(_Config):
     name: str
     main_path: list[Name]
@@ -438,6 +462,8 @@ class Pipeline(_Config):
     scoring: ScoringRules = Field(default_factory=ScoringRules)
     recycling: RecyclingRules = Field(default_factory=RecyclingRules)
     sla: SlaRules = Field(default_factory=SlaRules)
+    personal_data: PersonalDataRules = Field(default_factory=PersonalDataRules)
+    stream: StreamRules = Field(default_factory=StreamRules)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Pipeline:
@@ -615,7 +641,11 @@ class Pipeline(_Config):
 
     def canonical_json(self) -> bytes:
         # Not key-sorted: the order of stages and statuses is meaningful (display order).
-        return orjson.dumps(self.model_dump(mode="json"))
+        dumped = self.model_dump(mode="json")
+        for section in _NEW_SECTIONS:
+            if getattr(self, section) == type(getattr(self, section))():
+                del dumped[section]
+        return orjson.dumps(dumped)
 
     @property
     def version(self) -> str:

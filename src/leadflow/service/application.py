@@ -56,6 +56,7 @@ from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service import activation, handlers
+from leadflow.service.data_keys import DataKeys
 from leadflow.service.intake import CaptureOutcome, capture, prefetch_keys
 from leadflow.service.reindex import reindex_contact_keys
 from leadflow.service.store import Clock, LeadStore
@@ -83,8 +84,9 @@ class Leadflow(LeadStore):
         *,
         clock: Clock = utc_now,
         actor: str = "user:unknown",
+        keys: DataKeys | None = None,
     ) -> None:
-        super().__init__(env, clock=clock)
+        super().__init__(env, clock=clock, keys=keys)
         self.default_actor = actor
         self.sweep_states = LeadStates()
         """The sweep's fold of every lead, brought up to date by each sweep."""

@@ -53,6 +53,7 @@ def read_events(
     )
     records: Iterable[EventRecord]
     if lead_id is not None and by_lead is not None:
+        mapper.prefetch([lead_id])
         records = (
             mapper.to_record(n.id, n)
             for n in by_lead(lead_id)
@@ -80,6 +81,7 @@ def _scan(
         )
         if not batch:
             return
+        mapper.prefetch([n.originator_id for n in batch])
         for notification in batch:
             yield mapper.to_record(notification.id, notification)
         position = batch[-1].id
