@@ -13,11 +13,12 @@ lead readable; losing the key is a clear error.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 import pytest
@@ -26,13 +27,15 @@ from typer.testing import CliRunner
 
 from leadflow.adapters.cli import app as cli
 from leadflow.adapters.cli_projections import catch_up, projection_runner
+from leadflow.adapters.kafka import KafkaProjectionFeeder, LeadEventConsumer
 from leadflow.adapters.kafka_relay import Relay
 from leadflow.adapters.master_key import default_key_file
 from leadflow.adapters.store import open_store, sqlalchemy_url
 from leadflow.domain.dedupe import key_id
 from leadflow.domain.personal_data import ERASED
+from leadflow.projections.runner import all_projections
 
-from e2e.kafka.kafkatest import read_topic
+from e2e.kafka.kafkatest import GROUP_TIMEOUTS, read_topic, wait_until
 from support.stores import on_roster
 
 pytestmark = pytest.mark.kafka
@@ -247,4 +250,70 @@ def test_the_stream_can_carry_personal_fields_in_clear_when_the_pipeline_says_so
     assert by_mode[True]["personalomitted"] == "email,name"
     assert by_mode[False]["data"]["email"] == "clear.mode@example.org"
     assert UUID(by_mode[False]["subject"]) == lead
+    lf.close()
+
+
+def load_example() -> Any:
+    path = Path(__file__).resolve().parents[3] / "examples" / "funnel_service.py"
+    spec = importlib.util.spec_from_file_location("funnel_service_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_downstream_read_models_forget_what_the_stream_carried_in_clear_once_erased(
+    sqlite_url: str, bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    lf = open_store(sqlite_url, actor="user:test")
+    on_roster(lf, "rep:ann", "rep:bob")
+    lead = lf.capture(**PERSON).lead_id
+    owner = lf.get_lead(lead).owner
+    lf.hand_off(lead, "rep:bob" if owner == "rep:ann" else "rep:ann", note=NOTE)
+    lf.change_stage(lead, "mql", reason=REASON)
+    relay = Relay(lf, sqlite_url, bootstrap=bootstrap, topic=topic, personal_data="clear")
+    total = relay.publish_available()
+    downstream = tmp_path / "downstream.db"
+    engine = sa.create_engine(f"sqlite:///{downstream}")
+    example = load_example()
+    feeder = KafkaProjectionFeeder(
+        engine, [*all_projections(), example.StageFunnel()], name="downstream"
+    )
+    member = LeadEventConsumer(
+        bootstrap, f"g-{uuid4().hex[:8]}", topic=topic, retry_pause_s=0.1, **GROUP_TIMEOUTS
+    )
+    read = 0
+
+    def feed(events: Any) -> None:
+        nonlocal read
+        feeder(events)
+        read += len(events)
+
+    def consume(until: int) -> None:
+        def step() -> bool:
+            member.poll(feed, timeout_ms=200)
+            return read >= until
+
+        wait_until(step, 30, "the consumer to catch up")
+
+    consume(total)
+    with engine.connect() as conn:
+        companies = conn.execute(sa.select(example.lead_company.c.company)).scalars().all()
+    assert companies == [PERSON["company"]]  # "clear": downstream got and kept it
+
+    lf.erase_personal_data(lead, "ticket GDPR-43")
+    total += relay.publish_available()
+    consume(total)
+    member.close()
+    engine.dispose()
+
+    with sa.create_engine(f"sqlite:///{downstream}").connect() as conn:
+        assert conn.execute(sa.select(example.lead_company)).all() == []
+        notes = conn.execute(sa.text("SELECT note FROM lf_handoffs")).scalars().all()
+        reasons = conn.execute(sa.text("SELECT reason FROM lf_stage_intervals")).scalars().all()
+    assert notes == [ERASED]
+    assert ERASED in reasons
+    dumped = "\n".join(map(str, [*notes, *reasons]))
+    assert find_needles(dumped, "the downstream read models") == []
     lf.close()
