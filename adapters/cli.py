@@ -14,8 +14,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from leadflow.adapters.cli_support import (
     Actor,
@@ -36,10 +34,10 @@ from leadflow.adapters.cli_support import (
     when,
 )
 from leadflow.adapters.formatting import human_duration, human_time
-from leadflow.adapters.logging_setup import configure_logging
-from leadflow.domain.view import LeadView, PendingHandOff
 from leadflow.errors import InvalidInput
-from leadflow.service.pipeline_files import load_pipeline
+
+# Only what declaring the commands needs is imported above: ``leadflow --help`` loads no
+# domain, store or read model. Each command imports what it uses, in its body.
 
 __all__ = ["app", "handles_errors", "main", "parse_time"]
 
@@ -62,6 +60,8 @@ def _global(
     ] = None,
 ) -> None:
     """leadflow: every lead action is an immutable event; everything else is derived."""
+    from leadflow.adapters.logging_setup import configure_logging
+
     state.db = db
     configure_logging(log_level)
 
@@ -80,6 +80,8 @@ def init(
     actor: Actor = None,
 ) -> None:
     """Create the store (if needed) and put a pipeline in force."""
+    from leadflow.service.pipeline_files import load_pipeline
+
     lf = store(db, actor)
     chosen = load_pipeline(pipeline) if pipeline else None
     changed = lf.activate_pipeline(chosen) if chosen else False
@@ -100,6 +102,8 @@ def init(
 @handles_errors
 def pipeline_validate(file: Path, json_out: Json = False) -> None:
     """Check a pipeline file; errors name the offending key."""
+    from leadflow.service.pipeline_files import load_pipeline
+
     checked = load_pipeline(file)
     emit({"valid": True, "version": checked.version}, json_out, f"valid: version {checked.version}")
 
@@ -110,6 +114,8 @@ def pipeline_activate(
     file: Path, db: Db = None, json_out: Json = False, actor: Actor = None
 ) -> None:
     """Put a new pipeline version in force (recorded as an event)."""
+    from leadflow.service.pipeline_files import load_pipeline
+
     lf = store(db, actor)
     checked = load_pipeline(file)
     changed = lf.activate_pipeline(checked)
@@ -124,6 +130,9 @@ def pipeline_activate(
 @handles_errors
 def pipeline_show(db: Db = None, json_out: Json = False) -> None:
     """The pipeline in force and the versions activated before it."""
+    from rich.table import Table
+    from rich.text import Text
+
     lf = store(db)
     current = lf.pipeline
     plog = lf.pipeline_log()
@@ -404,6 +413,8 @@ def merge(
 
 def _shown(value: object) -> str | None:
     """A field of a lead's view as one line for people; ``None`` when it is empty."""
+    from leadflow.domain.view import PendingHandOff
+
     if value is None or value is False or value in ("", [], {}):
         return None
     if isinstance(value, datetime):
@@ -433,6 +444,8 @@ def _answer(value: object) -> str:
 @handles_errors
 def show(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
     """A lead's current state, derived from its events."""
+    from leadflow.domain.view import LeadView
+
     view = LeadView.of(store(db).get_lead(lead_id_of(lead)))
     if json_out:
         emit(view.model_dump(mode="json"), True)
@@ -489,20 +502,22 @@ def events(
 
 def _register_plugins() -> None:
     from leadflow.adapters import (
+        cli_demo,
         cli_leads,
         cli_personal_data,
         cli_policies,
         cli_projections,
+        cli_serve,
         cli_stream,
-        demo,
     )
 
-    demo.register(app)
+    cli_demo.register(app)
     cli_personal_data.register(app)
     cli_policies.register(app)
     cli_leads.register(app)
     cli_projections.register(app)
     cli_stream.register(app)
+    cli_serve.register(app)
 
 
 if __name__ != "__main__":

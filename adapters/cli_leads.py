@@ -6,14 +6,12 @@ Registered on the main app by :func:`register` (see ``cli._register_plugins``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from leadflow.adapters.cli_projections import catch_up, projection_runner
 from leadflow.adapters.cli_support import (
     Actor,
     At,
@@ -32,8 +30,9 @@ from leadflow.adapters.cli_support import (
     when,
 )
 from leadflow.adapters.formatting import human_time, iso_time
-from leadflow.adapters.importer import Format, import_file
-from leadflow.projections.leads import pool as leads_pool
+
+if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
+    from leadflow.adapters.importer import Format
 
 __all__ = ["register"]
 
@@ -213,6 +212,16 @@ def import_command(
         from leadflow.errors import InvalidInput
 
         raise InvalidInput("format", f"{fmt!r} is not one of: csv, jsonl")
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from leadflow.adapters.importer import import_file
+
     lf = store(db, actor)
     chosen: Format | None = "csv" if fmt == "csv" else "jsonl" if fmt == "jsonl" else None
     size = file.stat().st_size if file.is_file() else 0
@@ -251,32 +260,16 @@ def pool(
     json_out: Json = False,
 ) -> None:
     """Leads waiting in the public pool (anyone may claim them), oldest capture first."""
+    from leadflow.adapters.cli_projections import catch_up, projection_runner
+    from leadflow.projections.leads import pool as leads_pool
+
     lf = store(db)
     runner = projection_runner(db, lf)
     catch_up(lf, runner)
     with runner.engine.connect() as conn:
         page = leads_pool(conn, limit)
     if json_out:
-        emit(
-            {
-                "count": page.count,
-                "shown": len(page.leads),
-                "leads": [
-                    {
-                        "lead_id": lead.lead_id,
-                        "source": lead.source,
-                        "stage": lead.stage,
-                        "score": lead.score,
-                        "captured_at": iso_time(lead.captured_at),
-                        "last_touch_at": iso_time(lead.last_touch_at)
-                        if lead.last_touch_at
-                        else None,
-                    }
-                    for lead in page.leads
-                ],
-            },
-            True,
-        )
+        emit(page.to_json_dict(), True)
         return
     table = Table(title=Text(f"public pool: {page.count} leads"))
     table.add_column("lead", no_wrap=True, min_width=36)  # whole: it is what a claim takes
@@ -303,6 +296,8 @@ def pool(
 @handles_errors
 def dedupe_reindex(db: Db = None, json_out: Json = False) -> None:
     """Reserve the contact keys of leads recorded before dedupe (idempotent)."""
+    from rich.progress import Progress, TextColumn
+
     lf = store(db, "system:dedupe-reindex")
     with Progress(
         TextColumn("reindexing: {task.completed} events read"), console=err, transient=True,

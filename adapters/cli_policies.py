@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -28,9 +27,10 @@ from leadflow.adapters.cli_support import (
     when,
 )
 from leadflow.adapters.formatting import human_time, iso_time
-from leadflow.domain.events import EVENT_TYPES, time_fields
-from leadflow.domain.explain import ExplainedDecision, explain_lead
-from leadflow.domain.pipeline import Pipeline
+
+if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
+    from leadflow.domain.explain import ExplainedDecision
+    from leadflow.domain.pipeline import Pipeline
 
 __all__ = ["register"]
 
@@ -46,6 +46,8 @@ def _cells(*values: str) -> list[Text]:
 
 def _details(decision: ExplainedDecision) -> str:
     """``key=value, …`` with times for people and nested values as JSON (no Python reprs)."""
+    from leadflow.domain.events import EVENT_TYPES, time_fields
+
     times = time_fields(EVENT_TYPES[decision.type].DATA) if decision.type in EVENT_TYPES else ()
     shown = []
     for key, value in decision.details.items():
@@ -75,6 +77,8 @@ def register(app: typer.Typer) -> None:
 
         Idempotent: a second sweep at the same --now records nothing.
         """
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
         lf = store(db, "system:sweep")
         at = parse_time(now, "now") if now else None
         with Progress(
@@ -116,6 +120,8 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def explain(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
         """How the lead's score came to be, and every automatic decision, from its events."""
+        from leadflow.domain.explain import explain_lead
+
         lf = store(db)
         lead_id = lead_id_of(lead)
         versions = lf.pipeline_log().versions

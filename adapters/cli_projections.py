@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -33,29 +31,22 @@ from leadflow.adapters.cli_support import (
     store,
 )
 from leadflow.adapters.formatting import human_duration, human_time, iso_time
-from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
 from leadflow.errors import InvalidInput
-from leadflow.projections import (
-    FunnelQuery,
-    FunnelRow,
-    ProjectionRunner,
-    all_projections,
-    audit_trail,
-    funnel,
-    funnel_by,
-    funnel_json,
-    lead_history,
-)
-from leadflow.projections.funnel import GROUPINGS
-from leadflow.projections.replay import replay, replay_json
-from leadflow.projections.report import render_report
-from leadflow.service.application import Leadflow
-from leadflow.service.logs import get_logger
-from leadflow.service.pipeline_files import default_pipeline, load_pipeline
+
+if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
+    import sqlalchemy as sa
+
+    from leadflow.projections import FunnelQuery, FunnelRow, ProjectionRunner
+    from leadflow.service.application import Leadflow
 
 __all__ = ["catch_up_after_write", "projection_runner", "register"]
 
-log = get_logger("leadflow.cli")
+
+def _log() -> Any:
+    from leadflow.service.logs import get_logger
+
+    return get_logger("leadflow.cli")
+
 
 AsOf = Annotated[
     str | None,
@@ -73,6 +64,8 @@ _engines: dict[str, sa.Engine] = {}
 
 
 def _resolve(url: str | None) -> str:
+    from leadflow.adapters.store import resolve_url
+
     return resolve_url(url or state.db)  # the global ``leadflow --db URL`` counts too
 
 
@@ -83,6 +76,12 @@ def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) 
     ``lf_leads``, as they decide claims and loads. Read without ``lf.pipeline``, which
     would activate the default on a new store: a read must not write.
     """
+    import sqlalchemy as sa
+
+    from leadflow.adapters.store import schema_of, sqlalchemy_url
+    from leadflow.projections import ProjectionRunner, all_projections
+    from leadflow.service.pipeline_files import default_pipeline
+
     pipeline = lf.pipeline_log().current or default_pipeline()
     resolved = _resolve(url)
     engine = _engines.get(resolved)
@@ -120,6 +119,8 @@ def _progress(label: str, total: int, start: int) -> Iterator[Any]:
     if total - start < 5000:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -142,9 +143,9 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
     """Bring the read models up to date after a write command; never fails the command."""
     try:
         applied = catch_up(lf, projection_runner(url, lf))
-        log.debug("projections_caught_up", events=applied)
+        _log().debug("projections_caught_up", events=applied)
     except Exception as exc:  # the write succeeded; the next read catches up again
-        log.warning("projection_catch_up_failed", error=str(exc))
+        _log().warning("projection_catch_up_failed", error=str(exc))
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:
@@ -202,6 +203,14 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """Drop a read model and rebuild it from the whole log."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         lf = store(db)
         runner = projection_runner(db, lf)
         names = [p.name for p in runner.projections]
@@ -234,6 +243,7 @@ def register(app: typer.Typer) -> None:
         """Catch the read models up with the log (once, or continuously with --follow)."""
         lf = store(db)
         runner = projection_runner(db, lf)
+        log = _log()
         while True:
             applied = catch_up(lf, runner)
             if applied:
@@ -263,6 +273,9 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """Per stage: leads in it, leads that reached it, conversion to the next stage."""
+        from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json
+        from leadflow.projections.funnel import GROUPINGS
+
         if by is not None and by not in GROUPINGS:
             raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
         lf = store(db)
@@ -299,6 +312,8 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """A lead's stage intervals: durations, owners, and the events behind each change."""
+        from leadflow.projections import lead_history
+
         lead_id = lead_id_of(lead)
         lf = store(db)
         lf.get_lead(lead_id)  # not found → exit 4
@@ -347,6 +362,8 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """The hand-off audit trail: who handed which lead to whom, and what came of it."""
+        from leadflow.projections import audit_trail
+
         lf = store(db)
         runner = projection_runner(db, lf)
         catch_up(lf, runner)
@@ -395,6 +412,8 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """One self-contained HTML report: funnel, conversion by source, SLA, time in stage."""
+        from leadflow.projections.report import render_report
+
         lf = store(db)
         when = _time(as_of, "as_of", lf.clock())
         runner = projection_runner(db, lf)
@@ -418,6 +437,9 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """What if other rules had been in force? Recompute decisions; never writes the log."""
+        from leadflow.projections.replay import replay, replay_json
+        from leadflow.service.pipeline_files import load_pipeline
+
         other = load_pipeline(pipeline)
         if stage not in other.stages:
             raise InvalidInput("stage", f"{stage!r} is not a stage of {pipeline}")

@@ -12,18 +12,17 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from leadflow.adapters.cli_support import state
-from leadflow.adapters.event_schemas import stale_schema_files, write_schemas
 from leadflow.adapters.kafka_admin import DEFAULT_PARTITIONS, DEFAULT_TOPIC
-from leadflow.adapters.kafka_relay import PublishFailed, Relay, RelayProgress
-from leadflow.adapters.store import open_store, resolve_url
+
+if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
+    from leadflow.adapters.kafka_relay import Relay, RelayProgress
 
 __all__ = ["EXIT_UNAVAILABLE", "register"]
 
@@ -78,6 +77,9 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Publish the event log to Kafka as CloudEvents, in log order, keyed by lead id."""
+        from leadflow.adapters.kafka_relay import PublishFailed, Relay
+        from leadflow.adapters.store import open_store, resolve_url
+
         url = resolve_url(db or state.db)
         _quiet_kafka_client()
         lf = open_store(url)
@@ -124,6 +126,8 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Write the JSON Schema of every published lead event type (CloudEvents)."""
+        from leadflow.adapters.event_schemas import stale_schema_files, write_schemas
+
         if check:
             stale = stale_schema_files(out)
             for name in stale:
@@ -142,6 +146,8 @@ def _quiet_kafka_client() -> None:
 
 
 def _publish_to_end(relay: Relay, end: int, json_out: bool) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     start = relay.position()
     console = Console(stderr=True)
     with Progress(

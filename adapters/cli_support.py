@@ -11,14 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 from uuid import UUID
 
 import orjson
 import typer
 from rich.console import Console
 
-from leadflow.adapters.store import open_store
 from leadflow.errors import (
     ConcurrencyConflict,
     IllegalTransition,
@@ -29,7 +28,9 @@ from leadflow.errors import (
     NotPermitted,
     PipelineInvalid,
 )
-from leadflow.service.application import CommandResult, Leadflow
+
+if TYPE_CHECKING:  # imported when a command opens the store: ``--help`` never does
+    from leadflow.service.application import CommandResult, Leadflow
 
 __all__ = [
     "EXIT_CONFLICT",
@@ -153,6 +154,8 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def store(db: str | None, actor: str | None = None) -> Leadflow:
+    from leadflow.adapters.store import open_store
+
     lf = open_store(db or state.db, actor=actor)
     state.opened = (db or state.db, lf, lf.max_position())
     return lf

@@ -24,30 +24,22 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadflow.adapters.cli_projections import catch_up, projection_runner
-from leadflow.adapters.store import open_store
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.domain.lead import Lead
 from leadflow.domain.ownership import counts_for, in_pool
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
 from leadflow.errors import InvalidInput, LeadflowError
-from leadflow.projections.funnel import FunnelQuery
-from leadflow.projections.funnel import funnel as sql_funnel
-from leadflow.projections.leads import pool as leads_pool
 from leadflow.projections.reference import FunnelRow, funnel_from_events
 from leadflow.service.application import Leadflow
 from leadflow.service.pipeline_files import default_pipeline_text
 
-__all__ = ["DemoResult", "demo_pipeline", "register", "run_demo"]
+__all__ = ["DemoResult", "demo_pipeline", "run_demo"]
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
 DAYS = 365
@@ -915,54 +907,3 @@ def print_summary(app: Leadflow, result: DemoResult, console: Console, waiting: 
     if result.refused:
         refused = ", ".join(f"{kind}: {n}" for kind, n in sorted(result.refused.items()))
         console.print(f"refused by the engine (as in real life): {refused}")
-
-
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(
-        leads: Annotated[int, typer.Option(help="How many people to simulate.", min=1)] = 1500,
-        seed: Annotated[int, typer.Option(help="Random seed; same seed, same history.")] = 7,
-        db: Annotated[
-            str | None, typer.Option("--db", envvar="LEADFLOW_DB", help="Store URL.")
-        ] = None,
-    ) -> None:
-        """Simulate a year of leads through the real engine, then print the funnel."""
-        url = db or "sqlite:///leadflow-demo.db"
-        if not db:
-            Path("leadflow-demo.db").unlink(missing_ok=True)
-        clock = SimClock(START)
-        lf = open_store(url, clock=clock, actor="user:demo")
-        console = Console()
-        if lf.max_position() > 0:
-            typer.echo(f"{url} already holds events; the demo needs an empty store", err=True)
-            raise typer.Exit(2)
-        started = time.monotonic()
-        columns = (
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("day {task.completed:.0f}/{task.total:.0f}"),
-            TextColumn("{task.fields[events]} events"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("simulating a year", total=DAYS, events=0)
-
-            def on_day(day: int) -> None:
-                progress.update(task, completed=day, events=lf.max_position())
-
-            result = run_demo(lf, clock, leads, seed, on_day)
-        elapsed = time.monotonic() - started
-        console.print(
-            f"{leads} people, {result.commands} commands, {result.sweeps} sweeps, "
-            f"{lf.max_position()} events in {url} ({elapsed:.0f} s, of which sweeps "
-            f"{result.sweep_seconds:.0f} s)"
-        )
-        # The read models the `pool`, `funnel`, `history` and `report` commands use: built
-        # now, so those answer at once on the demo store, and the summary's pool is theirs.
-        runner = projection_runner(url, lf)
-        catch_up(lf, runner)
-        with runner.engine.connect() as conn:
-            waiting = leads_pool(conn, limit=1).count
-            rows = sql_funnel(conn, lf.pipeline, FunnelQuery(as_of=result.as_of))
-        print_summary(lf, result, console, waiting)
-        print_funnel(rows, f"Funnel as of {result.as_of.date().isoformat()}", console)

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
-
-from leadflow.service.logs import get_logger
-
 __all__ = ["DEFAULT_PARTITIONS", "DEFAULT_TOPIC", "dead_letter_topic", "ensure_topic"]
 
 DEFAULT_TOPIC = "leadflow.lead-events"
 DEFAULT_PARTITIONS = 6
-
-log = get_logger("leadflow.kafka")
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -29,6 +21,13 @@ def ensure_topic(
     Lead events are keyed by lead id, so the partition count bounds how many consumers
     of one group share the work; it cannot be lowered later without reordering.
     """
+    # Imported here: the constants above are read when the CLI declares its options.
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    from leadflow.service.logs import get_logger
+
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap,
         client_id="leadflow-admin",
@@ -42,7 +41,7 @@ def ensure_topic(
             admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=int(timeout_s * 1000))
         except TopicAlreadyExistsError:
             return False
-        log.info("topic_created", topic=topic, partitions=partitions)
+        get_logger("leadflow.kafka").info("topic_created", topic=topic, partitions=partitions)
         return True
     finally:
         admin.close()

@@ -39,11 +39,122 @@ class _Pool(es_sqlite.SQLiteConnectionPool):
         return connection
 
 
-class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
-    """Reads notifications as plain tuples and leaves ids as text (converted, cached, by the
-    codec): the library's version builds a ``sqlite3.Row`` and a ``UUID`` per event."""
+class _DeadlineIndexMoved(Exception):
+    """The deadline index is not at the state the writer read (rolls the transaction back)."""
 
-    def select_notifications(
+
+class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
+    """The library's recorder (its ``select_notifications`` and every other method keep the
+    library's contract, checked by its own conformance suite in tests/integration) plus
+    leadflow's reads under their own names and the deadline index's table
+    (:class:`leadflow.service.deadlines.DeadlineTable`)."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS leadflow_deadlines "
+            "(lead_id TEXT PRIMARY KEY, due_at INTEGER NOT NULL) WITHOUT ROWID",
+            "CREATE INDEX IF NOT EXISTS leadflow_deadlines_due ON leadflow_deadlines (due_at)",
+            "CREATE TABLE IF NOT EXISTS leadflow_deadline_index (id INTEGER PRIMARY KEY "
+            "CHECK (id = 1), position INTEGER NOT NULL, pipeline TEXT NOT NULL)",
+            "INSERT OR IGNORE INTO leadflow_deadline_index VALUES (1, 0, '')",
+        ]
+
+    def deadline_index_state(self) -> tuple[int, str]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT position, pipeline FROM leadflow_deadline_index")
+            position, pipeline = cursor.fetchall()[0]
+        return int(position), str(pipeline)
+
+    def save_deadlines(
+        self,
+        rows: Sequence[tuple[UUID, int | None]],
+        *,
+        expected: tuple[int, str],
+        state: tuple[int, str],
+        reset: bool = False,
+    ) -> bool:
+        try:
+            with self.datastore.transaction(commit=True) as cursor:
+                raw: sqlite3.Cursor = cursor.sqlite_cursor
+                raw.execute(
+                    "UPDATE leadflow_deadline_index SET position=?, pipeline=? "
+                    "WHERE position=? AND pipeline=?",
+                    (*state, *expected),
+                )
+                if raw.rowcount != 1:
+                    raise _DeadlineIndexMoved
+                if reset:
+                    raw.execute("DELETE FROM leadflow_deadlines")
+                raw.executemany(
+                    "INSERT INTO leadflow_deadlines VALUES (?, ?) "
+                    "ON CONFLICT (lead_id) DO UPDATE SET due_at=excluded.due_at",
+                    [(lead.hex, due) for lead, due in rows if due is not None],
+                )
+                raw.executemany(
+                    "DELETE FROM leadflow_deadlines WHERE lead_id=?",
+                    [(lead.hex,) for lead, due in rows if due is None],
+                )
+        except _DeadlineIndexMoved:
+            return False
+        return True
+
+    def select_due_leads(self, until: int) -> list[UUID]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT lead_id FROM leadflow_deadlines WHERE due_at<=? ORDER BY due_at, lead_id",
+                (until,),
+            )
+            return [UUID(row[0]) for row in cursor.fetchall()]
+
+    def select_originators_since(
+        self, after: int, stop: int, topics: Sequence[str], limit: int
+    ) -> tuple[dict[UUID, int], int]:
+        """The aggregates with events of these topics after position ``after`` (up to
+        ``stop``, at most ``limit`` events), each with its latest version among them, and the
+        last position read: ids and versions only, no event is decoded."""
+        statement = (
+            f"SELECT rowid, originator_id, originator_version FROM {self.events_table_name} "
+            "WHERE rowid>? "
+            f"AND rowid<=? AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            raw: sqlite3.Cursor = cursor.sqlite_cursor
+            raw.row_factory = None
+            rows = raw.execute(statement, (after, stop, *topics, limit)).fetchall()
+        last = rows[-1][0] if len(rows) == limit else stop
+        latest: dict[str, int] = {}
+        for _, hex_id, version in rows:
+            latest[hex_id] = max(version, latest.get(hex_id, 0))
+        return {UUID(hex_id): version for hex_id, version in latest.items()}, last
+
+    def select_notifications_of(self, ids: Sequence[UUID]) -> Sequence[Notification]:
+        """The events of these aggregates, each aggregate's in order (by its key)."""
+        found: list[Notification] = []
+        for i in range(0, len(ids), 500):
+            chunk = [u.hex for u in ids[i : i + 500]]
+            statement = (
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE originator_id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version"
+            )
+            with self.datastore.transaction(commit=False) as cursor:
+                raw: sqlite3.Cursor = cursor.sqlite_cursor
+                raw.row_factory = None
+                rows = raw.execute(statement, chunk).fetchall()
+            found += [
+                Notification(
+                    id=rowid,
+                    originator_id=originator_id,
+                    originator_version=version,
+                    topic=topic,
+                    state=state,
+                )
+                for rowid, originator_id, version, topic, state in rows
+            ]
+        return found
+
+    def select_notification_rows(
         self,
         start: int | None,
         limit: int,
@@ -52,6 +163,9 @@ class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
+        """``select_notifications``, fast: plain tuples, and originator ids left as the
+        stored hex text (leadflow's codec parses them, cached); the library's version
+        builds a ``sqlite3.Row`` and a ``UUID`` per event."""
         clauses: list[str] = []
         params: list[Any] = []
         if start is not None:

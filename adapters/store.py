@@ -18,17 +18,15 @@ import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import psycopg
-from psycopg import sql
-
-from leadflow.adapters.keystore import SqlKeystore, keystore_url
-from leadflow.adapters.master_key import ENV_KEY, master_key_loader
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.service.application import Leadflow, utc_now
 from leadflow.service.data_keys import DataKeys, MasterKey, generate_master_key
+
+if TYPE_CHECKING:  # psycopg is imported only to open a PostgreSQL store
+    import psycopg
 
 
 class StoreUnavailable(LeadflowError):
@@ -113,6 +111,10 @@ def resolve_url(url: str | None) -> str:
 def data_keys(url: str) -> DataKeys:
     """The data keys of the store at ``url``: its keystore, and its master key (loaded
     when first needed; see :mod:`leadflow.adapters.master_key`)."""
+    # Imported here, as psycopg is: opening a store should not pay for what it may not use.
+    from leadflow.adapters.keystore import SqlKeystore, keystore_url
+    from leadflow.adapters.master_key import ENV_KEY, master_key_loader
+
     keystore = SqlKeystore(keystore_url(url, os.environ.get("LEADFLOW_KEYSTORE")))
     if keystore.location == ":memory:" and not os.environ.get(ENV_KEY):
         ephemeral = MasterKey(generate_master_key(), "an in-memory store's own key")
@@ -131,6 +133,8 @@ def open_store(
     env = persistence_env(resolved)
     if env["PERSISTENCE_MODULE"] != POSTGRES_MODULE:
         return Leadflow(env, clock=clock, actor=actor or _default_actor(), keys=data_keys(resolved))
+    from psycopg import sql
+
     # Several processes opening a new store at once would race on CREATE TABLE
     # ("tuple concurrently updated"): serialise the creation with an advisory lock.
     with _postgres_connection(env) as conn:
@@ -163,6 +167,8 @@ def scrub(url: str) -> None:
 
 
 def _postgres_connection(env: dict[str, str]) -> psycopg.Connection[Any]:
+    import psycopg
+
     try:
         return psycopg.connect(
             dbname=env["POSTGRES_DBNAME"],

@@ -20,22 +20,24 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, imports, readside, scan, stream, sweep
+from bench import commands, imports, readside, scan, startup, stream, sweep
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
     "import": imports.run,
     "scan": scan.run,
+    "startup": startup.run,
     "stream": stream.run,
-    "sweep": sweep.run,
 }
 READ_SIDE: dict[str, Callable[[int, Path, str | None], list[dict[str, Any]]]] = {
     "rebuild": readside.rebuild,
     "funnel": readside.funnel_figures,
     "dedupe": readside.dedupe,
     "memory": readside.memory,
+    "sweep": sweep.run,
 }
-"""Benchmarks on one shared synthetic store (``bench.synth``); these honour ``--db``."""
+"""Benchmarks on one shared synthetic store (``bench.synth``); these honour ``--db``.
+(``sweep`` writes to a copy of it.)"""
 ALL = sorted([*BENCHMARKS, *READ_SIDE])
 
 
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--db",
-        help="PostgreSQL URL for the read-side benchmarks (rebuild, funnel, dedupe, memory), "
+        help="PostgreSQL URL for the benchmarks on the synthetic store (rebuild, funnel, "
+        "dedupe, memory, sweep), "
         "e.g. postgresql://postgres@127.0.0.1:5432/test?schema=bench_x (schemas "
         "<schema>_* are dropped and created); default: SQLite files in --workdir",
     )

@@ -100,7 +100,7 @@ def run(size: int, workdir: Path) -> list[dict[str, Any]]:
     validated = size / (time.perf_counter() - started)
     events = [
         (str(n.originator_id), n.originator_version, n.topic, n.state)
-        for n in app.recorder.select_notifications(start=1, limit=10**9)
+        for n in app.recorder.select_notification_rows(start=1, limit=10**9)
         if not n.topic.endswith(":PipelineActivated")
     ]
     app.close()

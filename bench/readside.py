@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from bench.synth import DAYS, START, Generated, generate
+from bench.synth import DAYS, SHAPE, START, Generated, generate
 from leadflow.adapters.store import open_store, schema_of
 from leadflow.projections.funnel import FunnelQuery, funnel
 from leadflow.projections.reference import funnel_from_events
@@ -74,12 +74,12 @@ def store(size: int, workdir: Path, db: str | None = None) -> Store:
     found = _stores.get((db or "sqlite", size))
     if found is not None:
         return found
-    manifest = workdir / f"synth{size}.json"
+    manifest = workdir / f"synth{size}-v{SHAPE}.json"
     if db is None and manifest.exists():
         saved = json.loads(manifest.read_text())
         found = Store(saved.pop("url"), Generated(**saved))
     else:
-        url = _fresh_url(db, workdir, f"synth{size}")
+        url = _fresh_url(db, workdir, f"synth{size}-v{SHAPE}")
         app = open_store(url, actor="user:bench")
         generated = generate(app, size)
         app.close()

@@ -9,12 +9,20 @@ the stored bytes are exactly what the engine writes; they are appended with the
 recorder's own ``insert_events`` in chunks of ``CHUNK`` events.
 
 The log is a discrete-event simulation in time order: leads arrive evenly over
-``DAYS`` days; each lives through a few activities and stage changes over the
-following weeks (some recorded days after they happened: backdated, as a person
-entering a call late does); a heap orders every lead's next action, so positions
-follow recording time as in a live store, and only the leads still active are in
-memory (about ``size * LIFESPAN / DAYS``). About five lead events per lead, plus the
+``DAYS`` days; each lives through a script shaped like the demo's over the following
+weeks: activities (each scored), assignment to a rep or a claim from the pool, follow-up
+calls or a release back to the pool, hand-offs to sales that are accepted, rejected or left
+unanswered (the lead's own sweep then records the SLA breach and escalation), stage
+changes, recycles, disqualifications, and merges into an earlier lead that shares the
+company. Some actions are recorded days after they happened (backdated, as a person
+entering a call late does). A heap orders every lead's next action, so positions follow
+recording time as in a live store, and only the leads still active are in memory (about
+``size * LIFESPAN / DAYS``). About the demo's number of lead events per lead, plus the
 contact keys' events. Deterministic for a given size and seed.
+
+Not simulated: the roster aggregate (reps are owner names on lead events; nothing checks
+their capacity) and the daily sweep across all leads (each lead is swept by its own
+script, at its own steps).
 """
 
 from __future__ import annotations
@@ -32,9 +40,13 @@ from leadflow.domain.context import Context
 from leadflow.domain.dedupe import ContactKey, key_id
 from leadflow.domain.events import ActivityKind
 from leadflow.domain.lead import Lead
+from leadflow.errors import LeadflowError
 from leadflow.service.application import Leadflow
 
-__all__ = ["CHUNK", "DAYS", "START", "Generated", "generate"]
+__all__ = ["CHUNK", "DAYS", "SHAPE", "START", "Generated", "generate"]
+
+SHAPE = 2
+"""The version of the stores' shape (a kept store of another shape is not reused)."""
 
 CHUNK = 10_000
 """Stored events per ``insert_events`` call (one transaction)."""
@@ -44,8 +56,13 @@ DAYS = 730
 LIFESPAN = 40
 """Days within which a lead's scripted actions happen."""
 
-_ACTIVITIES = [ActivityKind(a) for a in ("page_visit", "email_open", "email_click", "download")]
-_REPS = ["user:ana", "user:bo", "user:chen", "user:dee"]
+_ACTIVITIES = [
+    ActivityKind(a)
+    for a in ("page_visit", "email_open", "email_click", "download", "webinar", "form_submit")
+]
+_USERS = ["user:ana", "user:bo", "user:chen", "user:dee"]
+_REPS = ["rep:li", "rep:mei", "rep:jun", "rep:raj", "rep:tom", "rep:zoe"]
+_SALES = ["rep:kai", "rep:noor", "rep:sam"]
 
 
 @dataclass
@@ -54,6 +71,8 @@ class Generated:
     lead_events: int
     all_events: int
     seconds: float
+    refused: int = 0
+    """Scripted actions the engine refused (e.g. a claim before ``pool.reclaim_after``)."""
     emails: list[str] = field(default_factory=list)
     """A sample of captured emails (for dedupe lookups of existing keys)."""
 
@@ -68,18 +87,39 @@ class _Due:
 
 def _script(rng: random.Random) -> list[tuple[str, Any]]:
     """What happens to a lead after its capture: (action, argument), in order."""
-    steps: list[tuple[str, Any]] = [("activity", rng.choice(_ACTIVITIES))]
+    steps: list[tuple[str, Any]] = [
+        ("activity", rng.choice(_ACTIVITIES)) for _ in range(rng.randint(3, 9))
+    ]
     roll = rng.random()
-    if roll < 0.55:
-        steps += [("activity", rng.choice(_ACTIVITIES)), ("stage", "mql")]
-        if rng.random() < 0.5:
-            steps.append(("stage", "sql"))
-            if rng.random() < 0.4:
-                steps.append(("stage", "opportunity"))
-        elif rng.random() < 0.2:
-            steps.append(("stage", "lead"))  # recycled
-    elif roll < 0.7:
-        steps.append(("stage", "disqualified"))
+    if roll < 0.12:
+        return [*steps, ("stage", "disqualified")]
+    if roll < 0.6:
+        steps.append(("assign", rng.choice(_REPS)))
+    elif roll < 0.8:
+        steps.append(("claim", rng.choice(_REPS)))
+    else:
+        return [*steps, ("activity", rng.choice(_ACTIVITIES)), ("sweep", None)]
+    if rng.random() < 0.2:  # no follow-up: released back to the pool, claimed again later
+        steps += [("sweep", None), ("claim", rng.choice(_REPS))]
+    steps += [("follow_up", ActivityKind.CALL), ("activity", rng.choice(_ACTIVITIES))]
+    if rng.random() < 0.45:
+        steps += [("stage", "mql"), ("handoff", rng.choice(_SALES))]
+        answer = rng.random()
+        if answer < 0.65:
+            steps += [("accept", None), ("follow_up", ActivityKind.MEETING), ("stage", "sql")]
+            if rng.random() < 0.45:
+                steps += [("stage", "opportunity"), ("follow_up", ActivityKind.EMAIL)]
+                if rng.random() < 0.4:
+                    steps.append(("stage", "customer"))
+                elif rng.random() < 0.3:
+                    steps.append(("stage", "lead"))  # recycled
+        elif answer < 0.85:
+            steps.append(("reject", None))
+        else:
+            steps.append(("sweep", None))  # unanswered: the SLA breach and escalation
+    if rng.random() < 0.02:
+        steps.append(("merge", None))
+    steps += [("activity", rng.choice(_ACTIVITIES)), ("sweep", None)]
     return steps
 
 
@@ -100,7 +140,7 @@ def generate(
     keys = pipeline.dedupe.keys
     step = timedelta(days=DAYS) / max(size, 1)
     buffer: list[Any] = []
-    counts = {"lead": 0, "all": 0}
+    counts = {"lead": 0, "all": 0, "refused": 0}
     emails: list[str] = []
     every = max(1, size // sample)
 
@@ -121,32 +161,69 @@ def generate(
 
     heap: list[_Due] = []
 
+    companies: dict[int, Lead] = {}
+    """An earlier live lead per company, for merges."""
+
     def act(due: _Due) -> None:
         action, arg = due.script.pop(0)
         lead = due.lead
+        if lead.merged_into is not None:
+            return
         # One action in eight is recorded late (up to 3 days), never before the lead's
         # latest event: the engine refuses such backdating, and so does this script.
         recorded = due.at
         occurred = recorded
-        if rng.random() < 0.125:
+        if action != "sweep" and rng.random() < 0.125:
             latest = lead.last_occurred_at or recorded
             occurred = max(latest, recorded - timedelta(hours=rng.uniform(1, 72)))
-        ctx = Context(rng.choice(_REPS), occurred, recorded)
-        if action == "activity":
-            lead.record_activity(arg, pipeline, ctx)
-        elif arg != lead.stage and lead.stage not in ("disqualified", "customer", "churned"):
-            lead.change_stage(arg, pipeline, ctx, reason="bench")
-        emit(lead)
+        actor = lead.owner if action == "follow_up" and lead.owner else rng.choice(_USERS)
+        if action in ("accept", "reject") and lead.handoff is not None:
+            actor = lead.handoff.to_owner
+        ctx = Context(actor, occurred, recorded)
+        others: list[Lead] = []
+        try:
+            if action in ("activity", "follow_up"):
+                lead.record_activity(arg, pipeline, ctx)
+            elif action == "stage":
+                if arg != lead.stage:
+                    lead.change_stage(arg, pipeline, ctx, reason="bench")
+            elif action == "assign":
+                lead.assign(arg, pipeline, ctx, reason="bench")
+            elif action == "claim":
+                if lead.owner is None:
+                    lead.claim(arg, pipeline, Context(arg, occurred, recorded))
+            elif action == "handoff":
+                lead.hand_off(arg, pipeline, ctx, note="ready for sales")
+            elif action == "accept":
+                lead.accept_handoff(pipeline, ctx)
+            elif action == "reject":
+                lead.reject_handoff(pipeline=pipeline, ctx=ctx, reason="not ready")
+            elif action == "sweep":
+                lead.sweep(pipeline, recorded, recorded)
+            elif action == "merge":
+                survivor = companies.get(due.n % 997)
+                if survivor is not None and survivor is not lead and survivor.merged_into is None:
+                    lead.merge_into(survivor, pipeline, ctx)
+                    others.append(survivor)
+        except LeadflowError:
+            counts["refused"] += 1  # as in the demo: the engine refuses what it must
+        emit(lead, *others)
+
+    def reschedule(due: _Due) -> None:
+        """The lead's next action: hours later, or six days for a sweep (deadlines pass)."""
+        if due.script:
+            wait = 24 * 6 if due.script[0][0] == "sweep" else rng.uniform(2, 72)
+            due.at += timedelta(hours=wait)
+            heapq.heappush(heap, due)
 
     for i in range(size):
         at = START + step * i
         while heap and heap[0].at <= at:
             due = heapq.heappop(heap)
             act(due)
-            if due.script:
-                due.at += timedelta(hours=rng.uniform(2, 24 * LIFESPAN / 4))
-                heapq.heappush(heap, due)
+            reschedule(due)
         ctx = Context("user:web", at, at)
+        company = i % 997
         values = {
             "email": f"person{i}@example{i % 997}.com",
             "phone": f"+86139{i:08d}",
@@ -161,8 +238,12 @@ def generate(
             name=f"Person {i}",
             source=("web_form", "partner", "event", "ads")[i % 4],
             campaign=f"c{i % 31}",
+            company=f"Company {company}",
             attributes={"region": ("north", "south", "east", "west")[i % 4]},
         )
+        companies.setdefault(company, lead)
+        if rng.random() < 0.01:
+            companies[company] = lead
         reserved = [
             ContactKey.reserve(key_id(kind, value), kind, lead.id, "capture", ctx)
             for kind in keys
@@ -177,12 +258,11 @@ def generate(
     while heap:
         due = heapq.heappop(heap)
         act(due)
-        if due.script:
-            due.at += timedelta(hours=rng.uniform(2, 24 * LIFESPAN / 4))
-            heapq.heappush(heap, due)
+        reschedule(due)
     flush()
     return Generated(
         leads=size,
+        refused=counts["refused"],
         lead_events=counts["lead"],
         all_events=counts["all"],
         seconds=time.perf_counter() - started,

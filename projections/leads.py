@@ -308,6 +308,24 @@ class PoolPage:
     leads: list[PoolLead]
     """The oldest of them (by capture, then lead id), at most the limit asked for."""
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """What ``leadflow pool --json`` prints and ``GET /v1/pool`` answers."""
+        return {
+            "count": self.count,
+            "shown": len(self.leads),
+            "leads": [
+                {
+                    "lead_id": lead.lead_id,
+                    "source": lead.source,
+                    "stage": lead.stage,
+                    "score": lead.score,
+                    "captured_at": lead.captured_at.isoformat(),
+                    "last_touch_at": lead.last_touch_at.isoformat() if lead.last_touch_at else None,
+                }
+                for lead in self.leads
+            ],
+        }
+
 
 def pool(conn: sa.Connection, limit: int) -> PoolPage:
     """The public pool, oldest capture first: ``in_pool`` rows (``lf_leads_pool`` index)."""

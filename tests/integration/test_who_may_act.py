@@ -274,3 +274,19 @@ def test_bant_answers_that_qualify_an_accepted_lead_make_it_an_sql(app: Leadflow
     assert stage_change.data["rule"] == "qualified-sal-to-sql"
     app.convert(lead, "opportunity", "ACC-9", actor="rep:wang")  # no manual `promote sql`
     assert app.get_lead(lead).stage == "opportunity"
+
+
+def test_a_rep_works_only_the_leads_they_own(app: Leadflow) -> None:
+    lead = _pool_lead(app)
+    _team(app)
+    with pytest.raises(NotPermitted, match="in the pool: claim it first"):
+        app.record_activity(lead, "call", actor="rep:li")
+    app.assign(lead, "rep:li")
+    with pytest.raises(NotPermitted, match="owned by rep:li"):
+        app.record_activity(lead, "call", actor="rep:wang")
+    with pytest.raises(NotPermitted, match="owned by rep:li"):
+        app.update_profile(lead, {"company": "Other"}, actor="rep:wang")
+    with pytest.raises(NotPermitted, match="owned by rep:li"):
+        app.hand_off(lead, "rep:zed", actor="rep:wang")
+    assert app.record_activity(lead, "call", actor="rep:li").events
+    assert app.record_activity(lead, "call", actor="manager:wu").events

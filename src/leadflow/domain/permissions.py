@@ -13,10 +13,16 @@ from leadflow.domain.roster import Roster, is_rep_id
 from leadflow.errors import InvalidInput, NotPermitted
 
 __all__ = [
+    "SCOPES",
+    "ScopeNotGranted",
     "check_active",
     "check_may_answer_handoff",
     "check_may_assign",
     "check_may_claim",
+    "check_may_work",
+    "check_scope",
+    "grants",
+    "may_read_personal_data",
     "require_rep_on_roster",
 ]
 
@@ -82,3 +88,86 @@ def check_may_assign(actor: str, owner: str, roster: Roster, pipeline: Pipeline)
             managers,
             f"only a manager of {owner}'s team may (assignment.require_manager is on)",
         )
+
+
+def check_may_work(actor: str, lead: Lead) -> None:
+    """A rep works only the leads they own (a pool lead is claimed first)."""
+    if not is_rep_id(actor) or lead.owner == actor:
+        return
+    owned = f"it is owned by {lead.owner}" if lead.owner else "it is in the pool: claim it first"
+    raise NotPermitted(actor, f"work lead {lead.id}", [lead.owner] if lead.owner else [], owned)
+
+
+_READ = frozenset({"read"})
+_INTAKE = frozenset({"capture"})
+_REP = (
+    _READ
+    | {"capture"}
+    | {
+        "record_activity",
+        "set_score",
+        "change_stage",
+        "change_status",
+        "claim",
+        "release",
+        "hand_off",
+        "accept_handoff",
+        "reject_handoff",
+        "convert",
+        "win",
+        "lose",
+        "churn",
+        "disqualify",
+        "qualify",
+        "update_profile",
+    }
+)
+_MANAGER = _REP | {
+    "assign",
+    "merge",
+    "unmerge",
+    "add_rep",
+    "record_absence",
+    "define_team",
+    "redistribute",
+    "read_personal_data",
+}
+_ADMIN = _MANAGER | _INTAKE | {"erase_personal_data", "pipeline", "tokens", "forms", "webhooks"}
+
+SCOPES: dict[str, frozenset[str]] = {
+    "intake": _INTAKE,
+    "read": _READ,
+    "rep": _REP,
+    "manager": _MANAGER,
+    "admin": _ADMIN,
+}
+"""What an API token of each scope may do: command names (``Command.NAME``), ``read``
+(every query; personal fields only with ``read_personal_data``, see
+:func:`may_read_personal_data`), and the administration of ``pipeline``,
+``tokens``, ``forms`` and ``webhooks``. A ``rep`` token acts as its rep, so the rules
+on reps above apply to it as well."""
+
+
+class ScopeNotGranted(NotPermitted):
+    """The token's scope does not grant the action (whoever the token acts as)."""
+
+
+def grants(scope: str, action: str) -> bool:
+    """May a token of ``scope`` do ``action``? (The console shows a button only then.)"""
+    return action in SCOPES.get(scope, frozenset())
+
+
+def may_read_personal_data(scope: str, actor: str, owner: str | None) -> bool:
+    """Personal fields (name, email, phone, WeChat) are shown to a scope that grants
+    ``read_personal_data`` (manager, admin), and to a rep for the leads they own; a
+    ``read`` token sees everything else."""
+    return grants(scope, "read_personal_data") or (
+        scope == "rep" and owner is not None and owner == actor
+    )
+
+
+def check_scope(identity: str, scope: str, action: str) -> None:
+    """A token of ``scope`` may do ``action`` only if the scope grants it."""
+    if not grants(scope, action):
+        who = sorted(name for name, actions in SCOPES.items() if action in actions)
+        raise ScopeNotGranted(identity, action, who, f"a {scope!r} token may not")

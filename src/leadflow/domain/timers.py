@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,7 @@ __all__ = [
     "Due",
     "DueKind",
     "fire_due",
+    "next_deadline",
     "next_due",
     "record_late_breach",
 ]
@@ -80,6 +81,20 @@ def next_due(lead: Lead, pipeline: Pipeline, now: datetime) -> Due | None:
     if not candidates:
         return None
     return min(candidates, key=lambda due: (due.due_at, RULE_ORDER.index(due.kind)))
+
+
+def next_deadline(lead: Lead, pipeline: Pipeline) -> datetime | None:
+    """The earliest deadline of a rule that has not fired yet, whenever it is; ``None``
+    when no rule will ever be due without a new event on the lead.
+
+    What the deadline index stores for each lead: ``next_due(lead, pipeline, now)`` is not
+    ``None`` exactly when this is at or before ``now`` (a property test checks it), so a
+    sweep need look only at the leads whose deadline has passed.
+    """
+    if lead.merged_into is not None or lead.erased:
+        return None
+    found = _all_due(lead, pipeline, datetime.max.replace(tzinfo=UTC))
+    return min((due.due_at for due in found), default=None)
 
 
 def _all_due(lead: Lead, pipeline: Pipeline, now: datetime) -> list[Due]:

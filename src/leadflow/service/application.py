@@ -56,11 +56,13 @@ from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service import activation, handlers
+from leadflow.service.codec import EventMapper
 from leadflow.service.data_keys import DataKeys
+from leadflow.service.deadlines import DeadlineIndex, DeadlineTable
 from leadflow.service.intake import CaptureOutcome, capture, prefetch_keys
 from leadflow.service.reindex import reindex_contact_keys
 from leadflow.service.store import Clock, LeadStore
-from leadflow.service.sweep import LeadStates, Progress, SweepResult, sweep
+from leadflow.service.sweep import Progress, SweepResult, sweep
 from leadflow.service.unit_of_work import CommandResult, RecordedEventRef, unit_of_work
 
 __all__ = ["CommandResult", "Leadflow", "RecordedEventRef", "utc_now"]
@@ -88,8 +90,11 @@ class Leadflow(LeadStore):
     ) -> None:
         super().__init__(env, clock=clock, keys=keys)
         self.default_actor = actor
-        self.sweep_states = LeadStates()
-        """The sweep's fold of every lead, brought up to date by each sweep."""
+        if not isinstance(self.recorder, DeadlineTable):
+            raise TypeError(f"{type(self.recorder).__name__} keeps no deadline index")
+        assert isinstance(self.mapper, EventMapper)
+        self.deadlines = DeadlineIndex(self.recorder, self.mapper)
+        """Each lead's next deadline, what a sweep reads (``service/deadlines.py``)."""
 
     # -- running commands ---------------------------------------------------------------
 
@@ -544,7 +549,7 @@ class Leadflow(LeadStore):
 
         Deterministic and idempotent: sweeping again at the same ``now`` records nothing.
         """
-        return sweep(self, self.sweep_states, now or self.clock(), progress=progress)
+        return sweep(self, self.deadlines, now or self.clock(), progress=progress)
 
     def reindex_contact_keys(
         self, *, batch_size: int = 500, progress: Callable[[int], None] | None = None

@@ -51,6 +51,7 @@ from leadflow.domain.permissions import (
     check_may_answer_handoff,
     check_may_assign,
     check_may_claim,
+    check_may_work,
     require_rep_on_roster,
 )
 from leadflow.domain.pool import check_claim_limit, claim_day
@@ -86,6 +87,7 @@ def lead_command(uow: UnitOfWork, command: LeadCommand) -> None:
     """The lead decides; nothing else is involved (activity, stage, status, score …)."""
     lead = uow.lead(command.lead_id)
     _active(uow)
+    check_may_work(uow.ctx.actor, lead)
     command.decide(lead, uow.pipeline, uow.ctx)
 
 
@@ -99,6 +101,7 @@ def update_profile(uow: UnitOfWork, command: UpdateProfile) -> None:
     refused: those are the same person, to be merged."""
     lead = uow.lead(command.lead_id)
     _active(uow)
+    check_may_work(uow.ctx.actor, lead)
     command.decide(lead, uow.pipeline, uow.ctx)
     for kind in uow.pipeline.dedupe.keys:
         value = command.changes.get(kind)
@@ -159,6 +162,7 @@ def claim(uow: UnitOfWork, command: ClaimLead) -> None:
 def hand_off(uow: UnitOfWork, command: HandOffLead) -> None:
     lead = uow.lead(command.lead_id)
     _active(uow)
+    check_may_work(uow.ctx.actor, lead)
     require_rep_on_roster(command.to_owner, uow.roster, "to_owner")
     command.decide(lead, uow.pipeline, uow.ctx)
 

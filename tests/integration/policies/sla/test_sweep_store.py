@@ -119,7 +119,7 @@ def test_score_and_rule_state_after_replay_equal_the_live_lead(
         app.record_activity(lead_id, kind)
     clock.advance(days=75)
     app.sweep()
-    live = app.sweep_states.leads[lead_id]
+    live = app.get_lead(lead_id)
     reopened = open_store(db_url, clock=clock)
     try:
         replayed = reopened.get_lead(lead_id)

@@ -6,12 +6,14 @@ checks the same through the store."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from leadflow.domain.pipeline import Pipeline, parse_pipeline
+from leadflow.domain.timers import next_deadline, next_due
 from leadflow.errors import LeadflowError
 
 from support.driver import Driver
@@ -119,3 +121,27 @@ def test_what_the_sweep_decides_does_not_depend_on_how_often_it_ran(
         often.at(hours=hours).sweep()
     once.at(hours=sum(pauses)).sweep()
     assert _decisions(often.events[start:]) == _decisions(once.events[start:])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pipeline=st.sampled_from(PIPELINES),
+    steps=st.lists(step, max_size=25),
+    offsets=st.lists(st.integers(-24 * 30, 24 * 400), min_size=1, max_size=6),
+)
+def test_a_rule_is_due_exactly_when_the_next_deadline_has_passed(
+    pipeline: Pipeline, steps: list[tuple[int, tuple[Any, ...]]], offsets: list[int]
+) -> None:
+    """What the deadline index stores (``next_deadline``) answers what the sweep asks
+    (``next_due``) at every instant: a sweep need only look at leads whose deadline passed."""
+    d = _drive(pipeline, steps)
+    deadline = next_deadline(d.lead, pipeline)
+    event("has a deadline" if deadline is not None else "no deadline")
+    instants = [d.now + timedelta(hours=h) for h in offsets]
+    if deadline is not None:
+        instants += [deadline, deadline - timedelta(microseconds=1)]
+    for now in instants:
+        due = next_due(d.lead, pipeline, now)
+        assert (due is not None) == (deadline is not None and deadline <= now), now
+        if due is not None:
+            assert due.due_at == deadline

@@ -1,0 +1,90 @@
+"""The pipeline in force drawn as a diagram, its version history, and a diff of two.
+
+Labels are the pipeline's own, in the page's language. The diff compares the two
+versions' canonical documents (the JSON their version hash is taken over) key path by
+key path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from leadflow.adapters.console.charts import pipeline_diagram
+from leadflow.adapters.console.i18n import label_of
+from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of
+from leadflow.domain.pipeline import Pipeline
+from leadflow.errors import InvalidInput, LeadflowError
+
+__all__ = ["document_diff", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        for key in value:
+            _flatten(value[key], f"{prefix}.{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def document_diff(a: Pipeline, b: Pipeline) -> list[tuple[str, Any, Any]]:
+    """``(key path, value in a, value in b)`` for every path whose value differs
+    (``None`` on the side that lacks the path)."""
+    left = _flatten(orjson.loads(a.canonical_json()), "", {})
+    right = _flatten(orjson.loads(b.canonical_json()), "", {})
+    return [
+        (path, left.get(path), right.get(path))
+        for path in sorted(set(left) | set(right))
+        if left.get(path) != right.get(path)
+    ]
+
+
+@router.get("/pipeline")
+def pipeline_page(request: Request) -> Response:
+    viewer = viewer_of(request)
+    if viewer is None:
+        return sign_in_redirect(request)
+    params = dict(request.query_params)
+    try:
+        log = viewer.service.read(lambda lf: lf.pipeline_log())
+        pipeline = viewer.service.read(lambda lf: lf.pipeline)
+        history = list(log.history)
+        a, b = params.get("a"), params.get("b")
+        diff = None
+        if a or b:
+            for name, version in (("a", a), ("b", b)):
+                if version not in log.versions:
+                    raise InvalidInput(name, f"{version!r} is not a recorded pipeline version")
+            assert a is not None
+            assert b is not None
+            diff = document_diff(log.versions[a], log.versions[b])
+    except LeadflowError as exc:
+        return error_page(request, viewer, exc)
+    versions = [
+        {
+            "index": i + 1,
+            "version": v,
+            "name": log.versions[v].name,
+            "in_force": i == len(history) - 1,
+        }
+        for i, v in enumerate(history)
+    ]
+    return render(
+        request,
+        "pipeline.html",
+        viewer,
+        pipeline=pipeline,
+        diagram=pipeline_diagram(pipeline, viewer.lang),
+        versions=list(reversed(versions)),
+        diff=diff,
+        a=a,
+        b=b,
+        stage_labels={n: label_of(c, viewer.lang) for n, c in pipeline.stages.items()},
+        status_labels={n: label_of(c, viewer.lang) for n, c in pipeline.statuses.items()},
+    )

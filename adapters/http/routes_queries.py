@@ -1,0 +1,164 @@
+"""Queries: a lead's view, history and explanation, the pool, the funnel, the event log.
+
+Each answers what the CLI's ``--json`` prints for the same question, from the same
+functions; the read models are caught up with the log first, so no answer is stale.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from leadflow.adapters.cli_support import parse_time
+from leadflow.adapters.http.auth import Caller, requires, service_of
+from leadflow.adapters.http.problems import PROBLEM_RESPONSES, problem_doc
+from leadflow.domain.explain import explain_lead
+from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.view import LeadView
+from leadflow.errors import InvalidInput
+from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json, lead_history
+from leadflow.projections.funnel import GROUPINGS
+from leadflow.projections.leads import pool as leads_pool
+from leadflow.service.application import Leadflow
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["queries"])
+
+READ = Annotated[Caller, Depends(requires("read"))]
+LEAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    404: problem_doc("No such lead"),
+}
+LeadId = Annotated[UUID, Path(description="The lead.")]
+
+
+@router.get("/leads/{lead_id}", response_model=LeadView, responses=LEAD_RESPONSES)
+def show(request: Request, lead_id: LeadId, caller: READ) -> LeadView:
+    """The lead's current state (``leadflow show --json``)."""
+    return service_of(request).read(lambda lf: LeadView.of(lf.get_lead(lead_id)))
+
+
+@router.get("/leads/{lead_id}/history", responses=LEAD_RESPONSES)
+def history(request: Request, lead_id: LeadId, caller: READ) -> dict[str, Any]:
+    """The lead's stage intervals (``leadflow history --json``)."""
+    service = service_of(request)
+    service.read(lambda lf: lf.get_lead(lead_id))  # 404 for an unknown lead
+    runner = service.read_models()
+    with runner.engine.connect() as conn:
+        return lead_history(conn, lead_id, service.now())
+
+
+@router.get("/leads/{lead_id}/explain", responses=LEAD_RESPONSES)
+def explain(request: Request, lead_id: LeadId, caller: READ) -> dict[str, Any]:
+    """How the score came to be and every automatic decision (``leadflow explain --json``)."""
+
+    def query(lf: Leadflow) -> dict[str, Any]:
+        versions = lf.pipeline_log().versions
+
+        def pipeline_of(version: str) -> Pipeline | None:
+            return versions.get(version)
+
+        return explain_lead(lead_id, lf.lead_history(lead_id), pipeline_of).to_json_dict()
+
+    return service_of(request).read(query)
+
+
+@router.get("/pool", responses=PROBLEM_RESPONSES)
+def pool(
+    request: Request,
+    caller: READ,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many leads.")] = 50,
+) -> dict[str, Any]:
+    """Leads waiting in the public pool, oldest capture first (``leadflow pool --json``)."""
+    runner = service_of(request).read_models()
+    with runner.engine.connect() as conn:
+        return leads_pool(conn, limit).to_json_dict()
+
+
+def _day(value: str | None, name: str) -> Any:
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@router.get("/funnel", responses=PROBLEM_RESPONSES)
+def funnel_(
+    request: Request,
+    caller: READ,
+    as_of: Annotated[
+        str | None, Query(description="Business time (ISO 8601; default now).")
+    ] = None,
+    as_known_at: Annotated[
+        str | None, Query(description="Count only events recorded by then (ISO 8601).")
+    ] = None,
+    cohort_from: Annotated[str | None, Query(description="Captured on or after (date).")] = None,
+    cohort_to: Annotated[str | None, Query(description="Captured on or before (date).")] = None,
+    by: Annotated[
+        str | None, Query(description="source, campaign, owner, region or cohort.")
+    ] = None,
+) -> dict[str, Any]:
+    """Per stage: leads in it, leads that reached it, conversion (``leadflow funnel --json``)."""
+    if by is not None and by not in GROUPINGS:
+        raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
+    service = service_of(request)
+    now = service.now()
+    query = FunnelQuery(
+        as_of=parse_time(as_of, "as_of", end_of_day=True) if as_of else now,
+        as_known_at=parse_time(as_known_at, "as_known_at", end_of_day=True)
+        if as_known_at
+        else None,
+        cohort_from=_day(cohort_from, "cohort_from"),
+        cohort_to=_day(cohort_to, "cohort_to"),
+    )
+    runner = service.read_models()
+    pipeline = service.read(lambda lf: lf.pipeline)
+    with runner.engine.connect() as conn:
+        if by is None:
+            return funnel_json(query, rows=funnel(conn, pipeline, query))
+        return funnel_json(query, groups=funnel_by(conn, pipeline, query, by))
+
+
+MAX_POSITION = 2**63 - 1
+"""The largest position a log can have (a signed 64-bit column)."""
+
+
+class EventPage(BaseModel):
+    events: list[dict[str, Any]] = Field(
+        description="Events in log order, each as one line of `leadflow events --json`."
+    )
+    next_after: int = Field(description="Pass as `after` for the next page.")
+    log_position: int = Field(description="The log's last position now.")
+
+
+@router.get("/events", response_model=EventPage, responses=PROBLEM_RESPONSES)
+def events(
+    request: Request,
+    caller: READ,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Events after this log position.")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 100,
+) -> EventPage:
+    """The lead event log in log order, for consumers without Kafka."""
+
+    def query(lf: Leadflow) -> EventPage:
+        page: list[dict[str, Any]] = []
+        last = after
+        for record in lf.read_events(after=after, batch_size=limit):
+            page.append(record.to_json_dict())
+            last = record.position
+            if len(page) == limit:
+                break
+        head = lf.max_position()
+        return EventPage(events=page, next_after=last if page else max(after, 0), log_position=head)
+
+    return service_of(request).read(query)
