@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from leadflow.adapters.cli_projections import catch_up_after_write
 from leadflow.adapters.cli_support import (
     Actor,
     At,
@@ -24,12 +23,10 @@ from leadflow.adapters.cli_support import (
     store,
     when,
 )
-from leadflow.adapters.master_key import ENV_KEY, key_file, write_key_file
-from leadflow.adapters.store import open_store, resolve_url, scrub
 from leadflow.errors import InvalidInput
-from leadflow.service.application import Leadflow
-from leadflow.service.data_keys import MasterKey, generate_master_key
-from leadflow.service.store_copy import copy_store
+
+if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
+    from leadflow.service.application import Leadflow
 
 __all__ = ["key_status", "register"]
 
@@ -72,6 +69,9 @@ def erase(
     made before (backups, exports, downstream services that ignore PersonalDataErased)
     are not reached: see docs/operations.md.
     """
+    from leadflow.adapters.cli_projections import catch_up_after_write
+    from leadflow.adapters.store import resolve_url, scrub
+
     lf = store(db, actor)
     result = lf.erase_personal_data(lead_id_of(lead), reason, at=when(at))
     catch_up_after_write(db, lf)  # the read models forget its notes and reasons now
@@ -106,6 +106,10 @@ def keys_rotate(
     json_out: Json = False,
 ) -> None:
     """Re-wrap every data key under a new master key; no event is touched."""
+    from leadflow.adapters.master_key import ENV_KEY, key_file, write_key_file
+    from leadflow.adapters.store import resolve_url
+    from leadflow.service.data_keys import MasterKey, generate_master_key
+
     lf = store(db)
     if lf.keys is None:
         raise InvalidInput("db", "this store has no keystore")
@@ -150,6 +154,9 @@ def store_copy(
 ) -> None:
     """Copy a store (e.g. one written before personal data was sealed) into a new store
     with sealed personal data, keeping every event's id, order, times and actor."""
+    from leadflow.adapters.store import open_store, resolve_url
+    from leadflow.service.store_copy import copy_store
+
     if not encrypt_personal_data:
         raise InvalidInput(
             "encrypt_personal_data",

@@ -27,7 +27,7 @@ from sqlalchemy.pool import StaticPool
 
 from leadflow.service.data_keys import DESTROYED
 
-__all__ = ["SqlKeystore", "keystore_url"]
+__all__ = ["SqlKeystore"]
 
 _METADATA = sa.MetaData()
 DATA_KEYS = sa.Table(
@@ -48,25 +48,6 @@ META = sa.Table(
 )
 """``key_id`` (of the master key), ``index`` (the wrapped contact-index secret),
 ``generation`` (grows with each destroyed key)."""
-
-
-def keystore_url(store_url: str, override: str | None = None) -> str:
-    """Where the keystore of the store at ``store_url`` lives (``override`` wins)."""
-    if override:
-        return override
-    parts = urlsplit(store_url)
-    scheme = parts.scheme.split("+")[0]
-    if scheme == "sqlite":
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        if path == ":memory:":
-            return "sqlite:///:memory:"
-        db = Path(path).expanduser()
-        name = db.stem if db.suffix == ".db" else db.name
-        return "sqlite:///" + str(db.with_name(f"{name}.keys.db"))
-    schemas = parse_qs(parts.query).get("schema")
-    schema = schemas[0] if schemas else None
-    base = store_url.split("?", 1)[0]
-    return f"{base}?schema={(schema + '_keys') if schema else 'leadflow_keys'}"
 
 
 def _now() -> datetime:

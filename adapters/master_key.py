@@ -24,6 +24,7 @@ __all__ = [
     "ENV_KEY",
     "default_key_file",
     "key_file",
+    "keystore_url",
     "master_key_loader",
     "write_key_file",
 ]
@@ -50,6 +51,25 @@ def default_key_file(store_url: str) -> Path:
     )
     directory = Path(os.environ.get(ENV_DIR) or "~/.config/leadflow/keys").expanduser()
     return directory / f"{label}.master.key"
+
+
+def keystore_url(store_url: str, override: str | None = None) -> str:
+    """Where the keystore of the store at ``store_url`` lives (``override`` wins)."""
+    if override:
+        return override
+    parts = urlsplit(store_url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme == "sqlite":
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if path == ":memory:":
+            return "sqlite:///:memory:"
+        db = Path(path).expanduser()
+        name = db.stem if db.suffix == ".db" else db.name
+        return "sqlite:///" + str(db.with_name(f"{name}.keys.db"))
+    schemas = parse_qs(parts.query).get("schema")
+    schema = schemas[0] if schemas else None
+    base = store_url.split("?", 1)[0]
+    return f"{base}?schema={(schema + '_keys') if schema else 'leadflow_keys'}"
 
 
 def key_file(store_url: str) -> Path:
@@ -98,6 +118,8 @@ def master_key_loader(
         if path.exists():
             return read_key_file(path)
         if keystore_exists():
+            if path.exists():  # another writer of this new store made both just now
+                return read_key_file(path)
             raise KeyUnavailable(
                 f"no master key: set ${ENV_KEY} or ${ENV_FILE} (this store's keystore "
                 f"exists, and its key file {path} is missing); personal data cannot be "

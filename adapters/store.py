@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.service.application import Leadflow, utc_now
-from leadflow.service.data_keys import DataKeys, MasterKey, generate_master_key
+from leadflow.service.data_keys import DataKeys, Keystore, MasterKey, generate_master_key
 
 if TYPE_CHECKING:  # psycopg is imported only to open a PostgreSQL store
     import psycopg
@@ -111,15 +111,23 @@ def resolve_url(url: str | None) -> str:
 def data_keys(url: str) -> DataKeys:
     """The data keys of the store at ``url``: its keystore, and its master key (loaded
     when first needed; see :mod:`leadflow.adapters.master_key`)."""
-    # Imported here, as psycopg is: opening a store should not pay for what it may not use.
-    from leadflow.adapters.keystore import SqlKeystore, keystore_url
-    from leadflow.adapters.master_key import ENV_KEY, master_key_loader
+    # The keystore (SQLAlchemy) is opened when a key is first needed, as psycopg is
+    # imported only for PostgreSQL: a command should not pay for what it does not use.
+    from leadflow.adapters.master_key import ENV_KEY, keystore_url, master_key_loader
 
-    keystore = SqlKeystore(keystore_url(url, os.environ.get("LEADFLOW_KEYSTORE")))
-    if keystore.location == ":memory:" and not os.environ.get(ENV_KEY):
+    where = keystore_url(url, os.environ.get("LEADFLOW_KEYSTORE"))
+
+    def keystore() -> Keystore:
+        from leadflow.adapters.keystore import SqlKeystore
+
+        return SqlKeystore(where)
+
+    if where == "sqlite:///:memory:" and not os.environ.get(ENV_KEY):
         ephemeral = MasterKey(generate_master_key(), "an in-memory store's own key")
         return DataKeys(keystore, lambda: ephemeral)
-    return DataKeys(keystore, master_key_loader(url, keystore.exists))
+    keys = DataKeys(keystore, lambda: loader())
+    loader = master_key_loader(url, lambda: keys.keystore.exists())
+    return keys
 
 
 def open_store(

@@ -108,6 +108,10 @@ class Keystore(Protocol):
     location: str
     """Where it is, for messages (a file path, a database schema)."""
 
+    def exists(self) -> bool:
+        """Whether it was ever initialised (holds a master key id)."""
+        ...
+
     def meta(self) -> dict[str, bytes]:
         """``key_id`` (the master key's id), ``index`` (the wrapped index secret)."""
         ...
@@ -147,8 +151,9 @@ class DataKeys:
     reading the log with personal fields redacted needs no key at all.
     """
 
-    def __init__(self, keystore: Keystore, master: Callable[[], MasterKey]) -> None:
-        self.keystore = keystore
+    def __init__(self, keystore: Callable[[], Keystore], master: Callable[[], MasterKey]) -> None:
+        self._open_keystore = keystore
+        self._keystore: Keystore | None = None
         self._master_source = master
         self._master: MasterKey | None = None
         self._index_secret: bytes | None = None
@@ -157,6 +162,13 @@ class DataKeys:
         """Leads the keystore had no key for at the last look (events stored plain)."""
         self._generation = -1
         self._checked_at = 0.0
+
+    @property
+    def keystore(self) -> Keystore:
+        """The keystore, opened on first use (a command that needs no key never opens it)."""
+        if self._keystore is None:
+            self._keystore = self._open_keystore()
+        return self._keystore
 
     # -- the master key --------------------------------------------------------------
 

@@ -18,6 +18,7 @@ Two kinds of event are not copied verbatim:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -99,11 +100,4 @@ def _erased_copy(event: LeadEvent[Any]) -> LeadEvent[Any]:
     changes = data.get("changes") or {}
     attributes |= {k.removeprefix("attributes.") for k in changes if k.startswith("attributes.")}
     mark(data, personal_paths(cls.PERSONAL, data, attributes), ERASED)
-    return cls(
-        originator_id=event.originator_id,
-        originator_version=event.originator_version,
-        timestamp=event.timestamp,
-        occurred_at=event.occurred_at,
-        actor=event.actor,
-        data=cls.DATA.model_validate(data),
-    )
+    return dataclasses.replace(event, data=cls.DATA.model_validate(data))
