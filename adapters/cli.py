@@ -111,14 +111,24 @@ def pipeline_validate(file: Path, json_out: Json = False) -> None:
 @pipeline_app.command("activate")
 @handles_errors
 def pipeline_activate(
-    file: Path, db: Db = None, json_out: Json = False, actor: Actor = None
+    file: Path,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="OLD=NEW: move the leads in a stage the new version drops (repeatable).",
+        ),
+    ] = None,
+    db: Db = None,
+    json_out: Json = False,
+    actor: Actor = None,
 ) -> None:
     """Put a new pipeline version in force (recorded as an event)."""
     from leadflow.service.pipeline_files import load_pipeline
 
     lf = store(db, actor)
     checked = load_pipeline(file)
-    changed = lf.activate_pipeline(checked)
+    changed = lf.activate_pipeline(checked, mapping=mapping or [])
     emit(
         {"version": checked.version, "activated": changed},
         json_out,
@@ -128,14 +138,29 @@ def pipeline_activate(
 
 @pipeline_app.command("show")
 @handles_errors
-def pipeline_show(db: Db = None, json_out: Json = False) -> None:
-    """The pipeline in force and the versions activated before it."""
+def pipeline_show(
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="A past version (its hash, or 4+ leading characters)."),
+    ] = None,
+    toml: Annotated[
+        bool, typer.Option("--toml", help="Print it as a file `pipeline activate` accepts.")
+    ] = False,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """The pipeline in force (or a past version) and the versions activated before it."""
     from rich.table import Table
     from rich.text import Text
 
+    from leadflow.service.pipeline_files import pipeline_toml
+
     lf = store(db)
-    current = lf.pipeline
     plog = lf.pipeline_log()
+    current = plog.find(version) if version else lf.pipeline
+    if toml:
+        out.print(pipeline_toml(current), markup=False, end="")
+        return
     if json_out:
         emit(
             {
@@ -153,7 +178,8 @@ def pipeline_show(db: Db = None, json_out: Json = False) -> None:
         label = " / ".join([stage.label, *stage.labels.values()])
         moves = ", ".join(f"{t} ({k.value})" for t, k in stage.transitions.items())
         sla = human_duration(stage.sla) if stage.sla else "-"
-        table.add_row(Text(name), Text(label), Text(stage.team), Text(sla), Text(moves))
+        team = Text(stage.team or "-")
+        table.add_row(Text(name), Text(label), team, Text(sla), Text(moves))
     out.print(table)
 
 
@@ -503,8 +529,10 @@ def events(
 def _register_plugins() -> None:
     from leadflow.adapters import (
         cli_demo,
+        cli_find,
         cli_leads,
         cli_personal_data,
+        cli_pipelines,
         cli_policies,
         cli_projections,
         cli_serve,
@@ -513,6 +541,8 @@ def _register_plugins() -> None:
 
     cli_demo.register(app)
     cli_personal_data.register(app)
+    cli_pipelines.register(pipeline_app)
+    cli_find.register(app)
     cli_policies.register(app)
     cli_leads.register(app)
     cli_projections.register(app)

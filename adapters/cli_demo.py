@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
             run_demo,
         )
         from leadflow.adapters.store import open_store
-        from leadflow.projections.funnel import FunnelQuery
+        from leadflow.projections.funnel import FunnelQuery, live_leads
         from leadflow.projections.funnel import funnel as sql_funnel
         from leadflow.projections.leads import pool as leads_pool
 
@@ -78,6 +78,8 @@ def register(app: typer.Typer) -> None:
         catch_up(lf, runner)
         with runner.engine.connect() as conn:
             waiting = leads_pool(conn, limit=1).count
-            rows = sql_funnel(conn, lf.pipeline, FunnelQuery(as_of=result.as_of))
+            query = FunnelQuery(as_of=result.as_of)
+            rows = sql_funnel(conn, lf.pipeline, query)
+            live = live_leads(conn, query).get("", 0)
         print_summary(lf, result, console, waiting)
-        print_funnel(rows, f"Funnel as of {result.as_of.date().isoformat()}", console)
+        print_funnel(rows, f"Funnel as of {result.as_of.date().isoformat()}", console, live)

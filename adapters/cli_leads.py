@@ -194,7 +194,7 @@ def unmerge(
     actor: Actor = None,
 ) -> None:
     """Undo a merge with compensating events; the duplicate's contact keys move back."""
-    report(store(db, actor).unmerge(lead_id_of(lead), reason=reason, at=when(at)), json_out)
+    report(store(db, actor).unmerge(lead_id_of(lead, db), reason=reason, at=when(at)), json_out)
 
 
 def import_command(

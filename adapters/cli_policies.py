@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         from leadflow.domain.explain import explain_lead
 
         lf = store(db)
-        lead_id = lead_id_of(lead)
+        lead_id = lead_id_of(lead, db)
         versions = lf.pipeline_log().versions
 
         def pipeline_of(version: str) -> Pipeline | None:
@@ -199,7 +199,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Record BANT answers (budget, authority, need, timeline)."""
         result = store(db, actor).qualify(
-            lead_id_of(lead),
+            lead_id_of(lead, db),
             budget=budget,
             authority=authority,
             need=need,

@@ -36,10 +36,17 @@ from leadflow.errors import InvalidInput
 if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
     import sqlalchemy as sa
 
+    from leadflow.domain.pipeline import Pipeline
     from leadflow.projections import FunnelQuery, FunnelRow, ProjectionRunner
     from leadflow.service.application import Leadflow
 
-__all__ = ["catch_up_after_write", "projection_runner", "register"]
+__all__ = [
+    "catch_up_after_write",
+    "funnel_table",
+    "pipeline_known_at",
+    "projection_runner",
+    "register",
+]
 
 
 def _log() -> Any:
@@ -94,7 +101,7 @@ def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) 
         _engines[resolved] = engine
     return ProjectionRunner(
         engine,
-        all_projections(pipeline.assignment.closed_stages),
+        all_projections(pipeline.assignment.closed_stages, pipeline.main_path),
         schema=schema_of(resolved),
         batch_size=batch_size,
     )
@@ -132,6 +139,16 @@ def _progress(label: str, total: int, start: int) -> Iterator[Any]:
         yield lambda position: bar.update(task, completed=position - start)
 
 
+def pipeline_known_at(lf: Leadflow, known_at: datetime | None) -> Pipeline:
+    """The pipeline whose stages, order and labels an answer uses: the version in force at
+    ``known_at`` (an answer as known then is the answer given then), else the one in force."""
+    if known_at is not None:
+        then = lf.pipeline_log().in_force_at(known_at)
+        if then is not None:
+            return then
+    return lf.pipeline
+
+
 def catch_up(lf: Leadflow, runner: ProjectionRunner) -> int:
     runner.ensure_tables()
     start = min(runner.positions().values(), default=0)
@@ -161,14 +178,20 @@ def _day(value: str | None, name: str) -> date | None:
         raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _print_funnel(rows: list[FunnelRow], title: str) -> None:
-    table = Table(title=title)
-    for column in ("stage", "in stage", "reached", "conversion to next"):
+def _print_funnel(rows: list[FunnelRow], title: str, live: int) -> None:
+    out.print(funnel_table(rows, title, live))
+
+
+def funnel_table(rows: list[FunnelRow], title: str, live: int) -> Table:
+    """A funnel as people read it, with the names ``funnel --json`` uses."""
+    table = Table(title=Text(title), caption=f"{live} live leads (merged duplicates left out)")
+    for column in ("stage", "in_stage", "reached", "passed", "conversion_to_next"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for row in rows:
         conversion = f"{row.conversion_to_next:.1%}" if row.conversion_to_next is not None else "-"
-        table.add_row(row.stage, str(row.in_stage), str(row.reached), conversion)
-    out.print(table)
+        passed = str(row.passed) if row.passed is not None else "-"
+        table.add_row(*_texts(row.stage, str(row.in_stage), str(row.reached), passed, conversion))
+    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -269,15 +292,27 @@ def register(app: typer.Typer) -> None:
                 "--by", help="Group by source, campaign, owner, region or cohort (capture month)."
             ),
         ] = None,
+        skip_policy: Annotated[
+            str,
+            typer.Option(
+                "--skip-policy",
+                help="passed: a lead that skipped a stage has passed it; "
+                "strict: only leads that went through it, in order.",
+            ),
+        ] = "passed",
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """Per stage: leads in it, leads that reached it, conversion to the next stage."""
+        """Per stage: leads in it, that reached it, that passed it; conversion to the next."""
         from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json
-        from leadflow.projections.funnel import GROUPINGS
+        from leadflow.projections.funnel import GROUPINGS, SKIP_POLICIES, live_leads
 
         if by is not None and by not in GROUPINGS:
             raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
+        if skip_policy not in SKIP_POLICIES:
+            raise InvalidInput(
+                "skip_policy", f"{skip_policy!r} is not one of: {', '.join(SKIP_POLICIES)}"
+            )
         lf = store(db)
         now = lf.clock()
         query = FunnelQuery(
@@ -285,24 +320,26 @@ def register(app: typer.Typer) -> None:
             as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
             cohort_from=_day(cohort_from, "cohort_from"),
             cohort_to=_day(cohort_to, "cohort_to"),
+            skip_policy=skip_policy,
         )
         runner = projection_runner(db, lf)
         catch_up(lf, runner)
-        pipeline = lf.pipeline
+        pipeline = pipeline_known_at(lf, query.as_known_at)
         with runner.engine.connect() as conn:
+            live = live_leads(conn, query, by)
             if by is None:
                 rows = funnel(conn, pipeline, query)
                 if json_out:
-                    emit(funnel_json(query, rows=rows), True)
+                    emit(funnel_json(query, rows=rows, live=live), True)
                 else:
-                    _print_funnel(rows, _title(query))
+                    _print_funnel(rows, _title(query), live.get("", 0))
                 return
             groups = funnel_by(conn, pipeline, query, by)
         if json_out:
-            emit(funnel_json(query, groups=groups), True)
+            emit(funnel_json(query, groups=groups, live=live), True)
             return
         for key, group_rows in groups:
-            _print_funnel(group_rows, f"{by} = {key}: {_title(query)}")
+            _print_funnel(group_rows, f"{by} = {key}: {_title(query)}", live.get(key, 0))
 
     @app.command()
     @handles_errors
@@ -314,7 +351,7 @@ def register(app: typer.Typer) -> None:
         """A lead's stage intervals: durations, owners, and the events behind each change."""
         from leadflow.projections import lead_history
 
-        lead_id = lead_id_of(lead)
+        lead_id = lead_id_of(lead, db)
         lf = store(db)
         lf.get_lead(lead_id)  # not found → exit 4
         runner = projection_runner(db, lf)
@@ -370,7 +407,7 @@ def register(app: typer.Typer) -> None:
         with runner.engine.connect() as conn:
             trail = audit_trail(
                 conn,
-                lead_id=lead_id_of(lead) if lead else None,
+                lead_id=lead_id_of(lead, db) if lead else None,
                 rep=rep,
                 since=parse_time(from_, "from") if from_ else None,
                 until=parse_time(to, "to", end_of_day=True) if to else None,
@@ -403,15 +440,31 @@ def register(app: typer.Typer) -> None:
             )
         out.print(table)
 
-    @app.command()
+    report_app = typer.Typer(
+        help="Reports: the HTML report (--out FILE), or one report as a table, JSON or CSV.",
+        invoke_without_command=True,
+    )
+    app.add_typer(report_app, name="report")
+
+    @report_app.callback()
     @handles_errors
     def report(
-        output: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+        ctx: typer.Context,
+        output: Annotated[
+            Path | None, typer.Option("--out", help="HTML file to write (the whole report).")
+        ] = None,
         as_of: AsOf = None,
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage."""
+        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage.
+
+        Or a subcommand: ``report stages``.
+        """
+        if ctx.invoked_subcommand is not None:
+            return
+        if output is None:
+            raise InvalidInput("out", "give --out FILE for the HTML report, or a subcommand")
         from leadflow.projections.report import render_report
 
         lf = store(db)
@@ -422,6 +475,10 @@ def register(app: typer.Typer) -> None:
             html = render_report(conn, lf.pipeline, when)
         output.write_text(html, encoding="utf-8")
         emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
+
+    from leadflow.adapters import cli_reports
+
+    cli_reports.register(report_app)
 
     @app.command("replay")
     @handles_errors

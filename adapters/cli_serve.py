@@ -1,5 +1,6 @@
-"""CLI commands of the HTTP service: ``serve`` and the API tokens (``token create``,
-``token list``, ``token revoke``).
+"""CLI commands of the HTTP service and what reaches reps through it: ``serve``, API
+tokens (``token create|list|revoke``), web forms (``form create|list``), webhooks
+(``webhook create|list|deliveries|run``) and ``reminders``.
 
 Registered on the main app by :func:`register` (see ``cli._register_plugins``).
 """
@@ -411,7 +412,42 @@ def webhook_run(
         stop.set()
 
 
+def reminders(
+    rep: Annotated[str, typer.Option("--rep", help="The rep (rep:<name>).")],
+    since: Annotated[
+        str | None, typer.Option(help="Touches since (ISO 8601; default 7 days ago).")
+    ] = None,
+    db: Db = None,
+    json_out: Json = False,
+) -> None:
+    """What a rep must act on: deadlines a sweep reminded them of, and duplicate touches."""
+    from datetime import timedelta
+
+    from leadflow.adapters.cli_support import parse_time, store
+    from leadflow.service.reminders import reminders_for
+
+    lf = store(db)
+    now = lf.clock()
+    start = parse_time(since, "since") if since else now - timedelta(days=7)
+    found = reminders_for(lf, rep, now, start)
+    if json_out:
+        emit(found.to_json_dict(), True)
+        return
+    for row in found.due:
+        out.print(
+            f"due {row['deadline_at']}  {row['deadline']}  lead {row['lead_id']}", markup=False
+        )
+    for row in found.touches:
+        out.print(
+            f"touch {row['touched_at']}  lead {row['lead_id']}  source={row['source'] or '-'}",
+            markup=False,
+        )
+    if not found.due and not found.touches:
+        out.print(f"nothing due for {rep}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("reminders")(handles_errors(reminders))
     app.add_typer(token_app, name="token")
     app.add_typer(form_app, name="form")
     app.add_typer(webhook_app, name="webhook")

@@ -107,11 +107,46 @@ def parse_time(value: str, field: str, *, end_of_day: bool = False) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def lead_id_of(value: str) -> UUID:
+PREFIX_MIN = 8
+"""The shortest id prefix a command accepts for a lead (what ``audit`` prints)."""
+_HEX = frozenset("0123456789abcdef-")
+
+
+def lead_id_of(value: str, db: str | None = None) -> UUID:
+    """The lead a command's argument names: its id, or a unique prefix of it (8+ chars).
+
+    The one place lead arguments are resolved. A prefix is looked up in ``lf_leads``
+    (caught up first) of the store the command opened (else ``db``): none is exit 4, more
+    than one exit 2 listing the candidates.
+    """
+    text = value.strip().lower()
     try:
-        return UUID(value)
+        return UUID(text)
     except ValueError:
-        raise InvalidInput("lead_id", f"{value!r} is not a lead id (a UUID)") from None
+        pass
+    if len(text) < PREFIX_MIN or not set(text) <= _HEX:
+        raise InvalidInput(
+            "lead_id",
+            f"{value!r} is not a lead id (a UUID, or at least {PREFIX_MIN} of its leading "
+            "characters)",
+        )
+    if state.opened is None:
+        store(db)
+    assert state.opened is not None
+    url, lf, _ = state.opened
+    from leadflow.adapters.cli_projections import catch_up, projection_runner
+    from leadflow.projections.lead_search import ids_starting_with
+
+    runner = projection_runner(url, lf)
+    catch_up(lf, runner)
+    with runner.engine.connect() as conn:
+        found = ids_starting_with(conn, text, limit=11)
+    if not found:
+        raise LeadNotFound(value)
+    if len(found) > 1:
+        listed = ", ".join(found[:10]) + (", …" if len(found) > 10 else "")
+        raise InvalidInput("lead_id", f"{value!r} is ambiguous: it starts {listed}")
+    return UUID(found[0])
 
 
 def _fail(code: int, exc: Exception, as_json: bool) -> NoReturn:

@@ -30,6 +30,7 @@ from uuid import UUID
 from rich.console import Console
 from rich.table import Table
 
+from leadflow.adapters.cli_projections import funnel_table
 from leadflow.domain.events import EVENT_TYPES
 from leadflow.domain.lead import Lead
 from leadflow.domain.ownership import counts_for, in_pool
@@ -842,14 +843,8 @@ def funnel(app: Leadflow, as_of: datetime) -> list[FunnelRow]:
     return funnel_from_events(app.read_events(), app.pipeline, as_of)
 
 
-def print_funnel(rows: list[FunnelRow], title: str, console: Console) -> None:
-    table = Table(title=title)
-    for column in ("stage", "in stage", "reached", "conversion to next"):
-        table.add_column(column, justify="right" if column != "stage" else "left")
-    for row in rows:
-        conversion = f"{row.conversion_to_next:.1%}" if row.conversion_to_next is not None else "-"
-        table.add_row(row.stage, str(row.in_stage), str(row.reached), conversion)
-    console.print(table)
+def print_funnel(rows: list[FunnelRow], title: str, console: Console, live: int) -> None:
+    console.print(funnel_table(rows, title, live))
 
 
 def print_summary(app: Leadflow, result: DemoResult, console: Console, waiting: int) -> None:

@@ -13,15 +13,18 @@ infrastructure factory class in it, so the library's classes are referenced via 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
+from eventsourcing import persistence as es_persistence
 from eventsourcing import sqlite as es_sqlite
 from eventsourcing.persistence import Notification
 
 __all__ = ["Factory"]
 
+_T = TypeVar("_T")
 SQLITE_SYNCHRONOUS = "SQLITE_SYNCHRONOUS"
 _LEVELS = {"off", "normal", "full", "extra"}
 
@@ -32,11 +35,30 @@ class _Pool(es_sqlite.SQLiteConnectionPool):
         super().__init__(**kwargs)
 
     def _create_connection(self) -> es_sqlite.SQLiteConnection:
-        connection = super()._create_connection()
+        connection = self._connect_waiting_out_wal_switch()
         raw: sqlite3.Connection = connection._sqlite_conn
         raw.execute(f"PRAGMA synchronous={self.synchronous}")
         raw.execute("PRAGMA secure_delete=ON")  # nothing freed keeps its old bytes
         return connection
+
+    def _connect_waiting_out_wal_switch(self) -> es_sqlite.SQLiteConnection:
+        """Switching a new database file to WAL needs the file to itself, and SQLite answers
+        "database is locked" at once (its busy timeout does not apply) when another process or
+        thread is opening the same new store: wait that out, for up to the lock timeout."""
+        return _waiting_out_locks(super()._create_connection, self.lock_timeout)
+
+
+def _waiting_out_locks(attempt: Callable[[], _T], lock_timeout: float | None) -> _T:
+    deadline = time.monotonic() + (lock_timeout or 5)
+    pause = 0.01
+    while True:
+        try:
+            return attempt()
+        except (sqlite3.OperationalError, es_persistence.OperationalError) as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 class _DeadlineIndexMoved(Exception):
@@ -48,6 +70,12 @@ class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
     library's contract, checked by its own conformance suite in tests/integration) plus
     leadflow's reads under their own names and the deadline index's table
     (:class:`leadflow.service.deadlines.DeadlineTable`)."""
+
+    def create_table(self) -> None:
+        """The library's, retried while SQLite answers "database is locked" at once (a new file
+        being switched to WAL by another opener; its busy timeout does not cover that). The
+        statements are idempotent (``IF NOT EXISTS``, ``INSERT OR IGNORE``)."""
+        _waiting_out_locks(super().create_table, self.datastore.pool.lock_timeout)
 
     def construct_create_table_statements(self) -> list[str]:
         return [

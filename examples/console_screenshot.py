@@ -112,7 +112,7 @@ def main() -> int:
                 page.screenshot(path=str(args.out / "console-funnel-by-source.png"), full_page=True)
                 page.click("#funnel-table a.cell[data-measure='reached'] >> nth=3")
                 page.click("#cell-leads a.lead-link >> nth=0")
-                page.screenshot(path=str(args.out / "console-lead.png"), full_page=True)
+                page.screenshot(path=str(args.out / "console-lead.png"))
                 page.goto(f"{base}/pipeline?lang=zh")
                 page.screenshot(path=str(args.out / "console-pipeline-zh.png"), full_page=True)
                 browser.close()

@@ -33,6 +33,7 @@ from types import FrameType
 import orjson
 import structlog
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -54,6 +55,7 @@ from leadflow.domain.personal_data import ERASED, REDACTED
 from leadflow.service.codec import EventRecord
 
 STAGE_SETTING_TYPES = frozenset({"LeadCaptured", "StageChanged"})
+MERGE_TYPES = frozenset({"LeadMerged", "LeadUnmerged"})
 
 metadata = MetaData()
 lead_stage = Table(
@@ -63,6 +65,7 @@ lead_stage = Table(
     Column("stage", String(100), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("position", Integer, nullable=False),
+    Column("merged", Boolean, nullable=False, default=False),
 )
 stage_reached = Table(
     "funnel_stage_reached",
@@ -100,7 +103,8 @@ class StageFunnel:
     """Each lead's current stage and every stage it reached (the funnel's two counts).
 
     The current stage is the one set by the latest stage-setting event in business time
-    (then log position), the same definition as ``leadflow.projections.reference``.
+    (then log position), the same definition as ``leadflow.projections.reference``; a
+    lead merged into another (``LeadMerged``, until a ``LeadUnmerged``) counts nowhere.
     Only per-lead order is assumed.
     """
 
@@ -110,6 +114,13 @@ class StageFunnel:
     def handle(self, conn: Connection, records: Sequence[EventRecord]) -> None:
         for record in records:
             _keep_company(conn, record)
+            if record.type in MERGE_TYPES:
+                conn.execute(
+                    update(lead_stage)
+                    .where(lead_stage.c.lead_id == str(record.lead_id))
+                    .values(merged=record.type == "LeadMerged")
+                )
+                continue
             if record.type not in STAGE_SETTING_TYPES:
                 continue
             lead, stage = str(record.lead_id), str(record.data["stage"])
@@ -146,14 +157,18 @@ def _aware(value: datetime) -> datetime:
 
 
 def funnel(conn: Connection) -> dict[str, dict[str, int]]:
-    """Stage → ``{"in_stage": n, "reached": n}`` for every stage any lead reached."""
+    """Stage → ``{"in_stage": n, "reached": n}`` for every stage a live lead reached."""
     rows: dict[str, dict[str, int]] = {}
+    live = lead_stage.c.merged.is_(False)
     for stage, count in conn.execute(
-        select(stage_reached.c.stage, func.count()).group_by(stage_reached.c.stage)
+        select(stage_reached.c.stage, func.count())
+        .join(lead_stage, lead_stage.c.lead_id == stage_reached.c.lead_id)
+        .where(live)
+        .group_by(stage_reached.c.stage)
     ):
         rows[stage] = {"in_stage": 0, "reached": int(count)}
     for stage, count in conn.execute(
-        select(lead_stage.c.stage, func.count()).group_by(lead_stage.c.stage)
+        select(lead_stage.c.stage, func.count()).where(live).group_by(lead_stage.c.stage)
     ):
         rows.setdefault(stage, {"in_stage": 0, "reached": 0})["in_stage"] = int(count)
     return dict(sorted(rows.items()))

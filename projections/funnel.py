@@ -1,14 +1,20 @@
 """The funnel as of any instant, and as known at any instant, answered with SQL.
 
 The definitions are those of :mod:`leadflow.projections.reference` (which recomputes
-them from the raw log and is the oracle the tests compare against). Two counts per
-stage, each one ``GROUP BY`` over an interval table:
+them from the raw log and is the oracle the tests compare against). An event *counts*
+at the instant when ``occurred_at <= as_of`` and, with ``as_known_at``,
+``recorded_at <= as_known_at``; that holds for an interval's entry AND its exit, since a
+late backdated exit can be recorded long after its entry. Only *live* leads count: a lead
+with a merge period (``lf_merge_periods``) open at the instant is a duplicate, not a
+person. Per stage:
 
-* ``in_stage``: intervals (``lf_stage_intervals``) entered by the instant and not yet
-  left, where "by the instant" means ``occurred_at <= as_of`` and, with
-  ``as_known_at``, ``recorded_at <= as_known_at`` -- for the entry AND for the exit,
-  since a late backdated exit can be recorded long after its entry;
-* ``reached``: first entries (``lf_stage_reached``) by the instant.
+* ``in_stage``: intervals (``lf_stage_intervals``) whose entry counts and exit does not;
+* ``reached``: first entries (``lf_stage_reached``) that count;
+* ``passed`` (main path only): leads whose furthest main-path stage reached is this one
+  or later, one ``GROUP BY`` of each lead's furthest index, summed from the end of the path;
+* ``conversion_to_next``: ``passed(next) / passed(this)``. With ``skip_policy="strict"``,
+  ``passed`` is ``reached`` and the conversion counts the leads whose first entry into
+  this stage is followed (by log position) by an entry into the next.
 
 Groups (``--by``): ``source``, ``campaign`` and ``region`` are the lead's attribution
 as captured; ``cohort`` its capture month; ``owner`` is the owner at the instant
@@ -18,8 +24,10 @@ as captured; ``cohort`` its capture month; ``owner`` is the owner at the instant
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -27,10 +35,20 @@ import sqlalchemy as sa
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import utc
 from leadflow.projections.leads import LEADS, OWNERSHIP
-from leadflow.projections.reference import NO_VALUE, FunnelRow
+from leadflow.projections.merges import MERGE_PERIODS, merged_at
+from leadflow.projections.passes import PASSES, PASSES_DAILY, built_for
+from leadflow.projections.reference import NO_VALUE, SKIP_POLICIES, FunnelRow
 from leadflow.projections.stage_history import FUNNEL_DAILY, STAGE_INTERVALS, STAGE_REACHED
 
-__all__ = ["GROUPINGS", "FunnelQuery", "funnel", "funnel_by", "funnel_json"]
+__all__ = [
+    "GROUPINGS",
+    "SKIP_POLICIES",
+    "FunnelQuery",
+    "funnel",
+    "funnel_by",
+    "funnel_json",
+    "live_leads",
+]
 
 Grouping = Literal["source", "campaign", "owner", "region"]
 GROUPINGS: tuple[str, ...] = ("source", "campaign", "owner", "region", "cohort")
@@ -51,6 +69,12 @@ class FunnelQuery:
     """Only leads captured on or after this day (UTC)."""
     cohort_to: date | None = None
     """Only leads captured on or before this day (UTC)."""
+    skip_policy: str = "passed"
+    """``passed`` (a lead that skipped a stage has passed it) or ``strict``."""
+
+    def __post_init__(self) -> None:
+        if self.skip_policy not in SKIP_POLICIES:
+            raise ValueError(f"skip_policy must be one of {SKIP_POLICIES}")
 
 
 def _known(at: sa.ColumnElement[Any], recorded: sa.ColumnElement[Any], q: FunnelQuery) -> Any:
@@ -69,12 +93,31 @@ def _not_yet(at: sa.ColumnElement[Any], recorded: sa.ColumnElement[Any], q: Funn
     return condition
 
 
+def _live(lead_id: sa.ColumnElement[Any], q: FunnelQuery) -> sa.ColumnElement[bool]:
+    """The lead is not a merged duplicate at ``q``'s instant."""
+    merged = merged_at(
+        lead_id,
+        lambda at, recorded: _known(at, recorded, q),
+        lambda at, recorded: _not_yet(at, recorded, q),
+    )
+    return sa.not_(merged)
+
+
 def _grouped(
-    select: sa.Select[Any], lead_id: sa.ColumnElement[Any], q: FunnelQuery, by: str | None
+    select: sa.Select[Any],
+    lead_id: sa.ColumnElement[Any],
+    q: FunnelQuery,
+    by: str | None,
+    *,
+    joined: bool = False,
 ) -> tuple[sa.Select[Any], Any]:
-    """Join what the cohort filter and the grouping need; return (query, key column)."""
+    """Join what the cohort filter and the grouping need; return (query, key column).
+
+    ``joined``: ``select`` already reads ``lf_leads``.
+    """
     if q.cohort_from is not None or q.cohort_to is not None or by in _LEAD_COLUMNS:
-        select = select.join(LEADS, LEADS.c.lead_id == lead_id)
+        if not joined:
+            select = select.join(LEADS, LEADS.c.lead_id == lead_id)
         if q.cohort_from is not None:
             start = datetime.combine(q.cohort_from, time.min, UTC)
             select = select.where(LEADS.c.captured_at >= start)
@@ -97,59 +140,136 @@ def _grouped(
     return select, sa.func.coalesce(LEADS.c[_LEAD_COLUMNS[by]], NO_VALUE)
 
 
-def _counts(conn: sa.Connection, q: FunnelQuery, by: str | None) -> dict[str, dict[str, list[int]]]:
-    """key → stage → [in_stage, reached]."""
+def _counts(
+    conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery, by: str | None
+) -> dict[str, _Counts]:
+    """key → the counts of its live leads."""
     i, r = STAGE_INTERVALS, STAGE_REACHED
-    counts: dict[str, dict[str, list[int]]] = {}
+    counts: dict[str, _Counts] = {}
+
+    def group(key: str) -> _Counts:
+        found = counts.get(key)
+        if found is None:
+            found = counts[key] = _Counts()
+        return found
+
     in_stage = sa.select(i.c.stage).where(
         _known(i.c.entered_at, i.c.entered_recorded_at, q),
         _not_yet(i.c.exited_at, i.c.exited_recorded_at, q),
+        _live(i.c.lead_id, q),
     )
     in_stage, key = _grouped(in_stage.select_from(i), i.c.lead_id, q, by)
     in_stage = in_stage.add_columns(key.label("key"), sa.func.count().label("n"))
-    for stage, group, n in conn.execute(in_stage.group_by(i.c.stage, key)):
-        counts.setdefault(group, {}).setdefault(stage, [0, 0])[0] = int(n)
+    for stage, name, n in conn.execute(in_stage.group_by(i.c.stage, key)):
+        group(name).in_stage[stage] = int(n)
+
     reached = sa.select(r.c.stage).where(
-        _known(r.c.first_entered_at, r.c.first_entered_recorded_at, q)
+        _known(r.c.first_entered_at, r.c.first_entered_recorded_at, q), _live(r.c.lead_id, q)
     )
     reached, key = _grouped(reached.select_from(r), r.c.lead_id, q, by)
     reached = reached.add_columns(key.label("key"), sa.func.count().label("n"))
-    for stage, group, n in conn.execute(reached.group_by(r.c.stage, key)):
-        counts.setdefault(group, {}).setdefault(stage, [0, 0])[1] = int(n)
+    for stage, name, n in conn.execute(reached.group_by(r.c.stage, key)):
+        group(name).reached[stage] = int(n)
+
+    path = pipeline.main_path
+    if not path:
+        return counts
+    index = sa.case({stage: position for position, stage in enumerate(path)}, value=r.c.stage)
+    furthest = sa.select(r.c.lead_id, sa.func.max(index).label("furthest")).where(
+        r.c.stage.in_(path),
+        _known(r.c.first_entered_at, r.c.first_entered_recorded_at, q),
+        _live(r.c.lead_id, q),
+    )
+    furthest, key = _grouped(furthest.select_from(r), r.c.lead_id, q, by)
+    per_lead = furthest.add_columns(key.label("key")).group_by(r.c.lead_id, key).subquery()
+    for name, position, n in conn.execute(
+        sa.select(per_lead.c.key, per_lead.c.furthest, sa.func.count()).group_by(
+            per_lead.c.key, per_lead.c.furthest
+        )
+    ):
+        group(name).furthest[int(position)] = int(n)
+
+    if q.skip_policy == "strict" and len(path) > 1:
+        following = sa.case(dict(pairwise(path)), value=r.c.stage)
+        later = sa.select(sa.literal(1)).where(
+            i.c.lead_id == r.c.lead_id,
+            i.c.stage == following,
+            i.c.entered_position > r.c.first_entered_position,
+            _known(i.c.entered_at, i.c.entered_recorded_at, q),
+        )
+        moved = sa.select(r.c.stage).where(
+            r.c.stage.in_(path[:-1]),
+            _known(r.c.first_entered_at, r.c.first_entered_recorded_at, q),
+            _live(r.c.lead_id, q),
+            later.exists(),
+        )
+        moved, key = _grouped(moved.select_from(r), r.c.lead_id, q, by)
+        moved = moved.add_columns(key.label("key"), sa.func.count().label("n"))
+        for stage, name, n in conn.execute(moved.group_by(r.c.stage, key)):
+            group(name).moved_on[stage] = int(n)
     return counts
 
 
-def _rows(pipeline: Pipeline, counts: dict[str, list[int]]) -> list[FunnelRow]:
+@dataclass
+class _Counts:
+    in_stage: dict[str, int] = field(default_factory=dict)
+    reached: dict[str, int] = field(default_factory=dict)
+    furthest: dict[int, int] = field(default_factory=dict)
+    """Main-path index → live leads whose furthest stage reached on the path is there."""
+    moved_on: dict[str, int] = field(default_factory=dict)
+    """Stage → leads that entered the next main-path stage after reaching it (strict)."""
+
+
+def _rows(pipeline: Pipeline, counts: _Counts, skip_policy: str) -> list[FunnelRow]:
+    path = pipeline.main_path
+    passed: dict[str, int] = {}
+    total = 0
+    for position in range(len(path) - 1, -1, -1):
+        total += counts.furthest.get(position, 0)
+        passed[path[position]] = total
     rows = []
     for stage in pipeline.stages:
-        in_stage, reached = counts.get(stage, [0, 0])
+        in_stage, reached = counts.in_stage.get(stage, 0), counts.reached.get(stage, 0)
+        if stage not in passed:
+            rows.append(FunnelRow(stage, in_stage, reached, None, None))
+            continue
         following = pipeline.next_on_main_path(stage)
-        next_reached = counts.get(following, [0, 0])[1] if following else 0
-        conversion = next_reached / reached if following and reached else None
-        rows.append(FunnelRow(stage, in_stage, reached, conversion))
+        if skip_policy == "strict":
+            through, onward = reached, counts.moved_on.get(stage, 0)
+        else:
+            through, onward = passed[stage], passed[following] if following else 0
+        conversion = onward / through if following and through else None
+        rows.append(FunnelRow(stage, in_stage, reached, through, conversion))
     return rows
 
 
-def _daily_counts(conn: sa.Connection, q: FunnelQuery) -> dict[str, list[int]]:
-    """stage → [in_stage, reached], from whole days in ``lf_funnel_daily`` plus the edges.
+def _daily_counts(conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery) -> _Counts:
+    """The counts from whole days of the daily tables plus the edges, less merged leads.
 
     An event counts when ``occurred_at <= T`` and ``recorded_at <= K``. Split by days
-    (``dT``, ``dK`` = the days of T and K): events before both days are summed per day;
-    events on day ``dT`` (by T), and events before ``dT`` recorded on day ``dK`` (by K),
-    are counted from the interval tables through their time indexes. Every exit follows
-    its entry in both times, so ``in_stage`` = entries that count - exits that count.
+    (``dT``, ``dK`` = the days of T and K): events before both days are summed per day
+    (``lf_funnel_daily``, ``lf_passes_daily``); events on day ``dT`` (by T), and events
+    before ``dT`` recorded on day ``dK`` (by K), are counted from the row tables through
+    their time indexes. Every exit follows its entry in both times, so ``in_stage`` =
+    entries that count - exits that count. The counters include every lead; the few that
+    are merged duplicates at the instant are then taken out, lead by lead.
     """
-    d = FUNNEL_DAILY
     t = utc(q.as_of)
     t_day = t.date()
     t_start = datetime.combine(t_day, time.min, UTC)
-    whole = sa.select(d.c.stage, d.c.measure, sa.func.sum(d.c.leads)).where(d.c.occurred_on < t_day)
     k = utc(q.as_known_at) if q.as_known_at is not None else None
+    totals: Counter[tuple[str, str]] = Counter()
+    d, p = FUNNEL_DAILY, PASSES_DAILY
+    whole = sa.select(d.c.stage, d.c.measure, sa.func.sum(d.c.leads)).where(d.c.occurred_on < t_day)
+    passes = sa.select(p.c.stage, sa.literal("pass"), sa.func.sum(p.c.leads)).where(
+        p.c.occurred_on < t_day
+    )
     if k is not None:
         whole = whole.where(d.c.recorded_on < k.date())
-    totals: dict[tuple[str, str], int] = {}
-    for stage, measure, n in conn.execute(whole.group_by(d.c.stage, d.c.measure)):
-        totals[(stage, measure)] = int(n or 0)
+        passes = passes.where(p.c.recorded_on < k.date())
+    for select in (whole.group_by(d.c.stage, d.c.measure), passes.group_by(p.c.stage)):
+        for stage, measure, n in conn.execute(select):
+            totals[(stage, measure)] += int(n or 0)
 
     def edges(measure: str, stage: Any, at: Any, recorded: Any) -> None:
         windows = [sa.and_(at >= t_start, at <= t)]
@@ -163,31 +283,95 @@ def _daily_counts(conn: sa.Connection, q: FunnelQuery) -> dict[str, list[int]]:
             for name, n in conn.execute(
                 sa.select(stage, sa.func.count()).where(window).group_by(stage)
             ):
-                totals[(name, measure)] = totals.get((name, measure), 0) + int(n)
+                totals[(name, measure)] += int(n)
 
-    i, r = STAGE_INTERVALS, STAGE_REACHED
+    i, r, ps = STAGE_INTERVALS, STAGE_REACHED, PASSES
     edges("enter", i.c.stage, i.c.entered_at, i.c.entered_recorded_at)
     edges("exit", i.c.stage, i.c.exited_at, i.c.exited_recorded_at)
     edges("reach", r.c.stage, r.c.first_entered_at, r.c.first_entered_recorded_at)
-    stages = {stage for stage, _ in totals}
-    return {
-        stage: [
-            totals.get((stage, "enter"), 0) - totals.get((stage, "exit"), 0),
-            totals.get((stage, "reach"), 0),
-        ]
-        for stage in stages
-    }
+    edges("pass", ps.c.stage, ps.c.first_at, ps.c.first_recorded_at)
+
+    # Merged duplicates at the instant: few, each found through its open merge period.
+    m = MERGE_PERIODS
+    merged = sa.and_(
+        _known(m.c.merged_at, m.c.merged_recorded_at, q),
+        _not_yet(m.c.unmerged_at, m.c.unmerged_recorded_at, q),
+    )
+    taken_out: list[tuple[str, Any]] = [
+        (
+            "enter",
+            sa.select(i.c.stage, sa.func.count())
+            .join(m, m.c.lead_id == i.c.lead_id)
+            .where(
+                merged,
+                _known(i.c.entered_at, i.c.entered_recorded_at, q),
+                _not_yet(i.c.exited_at, i.c.exited_recorded_at, q),
+            )
+            .group_by(i.c.stage),
+        ),
+        (
+            "reach",
+            sa.select(r.c.stage, sa.func.count())
+            .join(m, m.c.lead_id == r.c.lead_id)
+            .where(merged, _known(r.c.first_entered_at, r.c.first_entered_recorded_at, q))
+            .group_by(r.c.stage),
+        ),
+        (
+            "pass",
+            sa.select(ps.c.stage, sa.func.count())
+            .join(m, m.c.lead_id == ps.c.lead_id)
+            .where(merged, _known(ps.c.first_at, ps.c.first_recorded_at, q))
+            .group_by(ps.c.stage),
+        ),
+    ]
+    for measure, select in taken_out:
+        for stage, n in conn.execute(select):
+            totals[(stage, measure)] -= int(n)
+
+    counts = _Counts()
+    path = {stage: position for position, stage in enumerate(pipeline.main_path)}
+    passed = {stage: totals[(stage, "pass")] for stage in path}
+    for stage in {stage for stage, _ in totals}:
+        counts.in_stage[stage] = totals[(stage, "enter")] - totals[(stage, "exit")]
+        counts.reached[stage] = totals[(stage, "reach")]
+    # As the scan's "furthest" counts: passed(s) - passed(next) leads got no further than s.
+    for stage, position in path.items():
+        following = pipeline.next_on_main_path(stage)
+        counts.furthest[position] = passed[stage] - (passed[following] if following else 0)
+    return counts
 
 
 def funnel(conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery) -> list[FunnelRow]:
-    """Per stage of ``pipeline``, in its order: in_stage, reached, conversion_to_next.
+    """Per stage of ``pipeline``, in its order: in_stage, reached, passed, conversion_to_next.
 
-    Without a cohort, from the daily counts (a few thousand rows, whatever the number of
-    leads); with one, by scanning the intervals of the cohort's leads.
+    Without a cohort and with the ``passed`` skip policy, from the daily counters (a few
+    thousand rows, whatever the number of leads) when ``lf_passes`` was built for this
+    pipeline's main path; otherwise by scanning the intervals of the leads concerned.
     """
-    if q.cohort_from is None and q.cohort_to is None:
-        return _rows(pipeline, _daily_counts(conn, q))
-    return _rows(pipeline, _counts(conn, q, None).get("", {}))
+    fast = (
+        q.cohort_from is None
+        and q.cohort_to is None
+        and q.skip_policy == "passed"
+        and built_for(conn) in ([], list(pipeline.main_path))
+    )
+    counts = (
+        _daily_counts(conn, pipeline, q)
+        if fast
+        else _counts(conn, pipeline, q, None).get("", _Counts())
+    )
+    return _rows(pipeline, counts, q.skip_policy)
+
+
+def live_leads(conn: sa.Connection, q: FunnelQuery, by: str | None = None) -> dict[str, int]:
+    """key → live leads at the instant (captured by then, not merged): ``in_stage``'s sum."""
+    lead = LEADS
+    select = sa.select(sa.func.count()).where(
+        _known(lead.c.captured_at, lead.c.captured_recorded_at, q), _live(lead.c.lead_id, q)
+    )
+    select, key = _grouped(select.select_from(lead), lead.c.lead_id, q, by, joined=True)
+    select = select.add_columns(key.label("key")).group_by(key)
+    rows: Any = conn.execute(select)
+    return {str(name): int(n) for n, name in rows}
 
 
 def funnel_by(
@@ -196,8 +380,8 @@ def funnel_by(
     """The funnel per group, groups sorted by key; only groups with a lead in them."""
     if by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}")
-    counts = _counts(conn, q, by)
-    return [(key, _rows(pipeline, counts[key])) for key in sorted(counts)]
+    counts = _counts(conn, pipeline, q, by)
+    return [(key, _rows(pipeline, counts[key], q.skip_policy)) for key in sorted(counts)]
 
 
 def _row_json(row: FunnelRow) -> dict[str, Any]:
@@ -205,6 +389,7 @@ def _row_json(row: FunnelRow) -> dict[str, Any]:
         "stage": row.stage,
         "in_stage": row.in_stage,
         "reached": row.reached,
+        "passed": row.passed,
         "conversion_to_next": row.conversion_to_next,
     }
 
@@ -213,23 +398,29 @@ def funnel_json(
     q: FunnelQuery,
     rows: list[FunnelRow] | None = None,
     groups: list[tuple[str, list[FunnelRow]]] | None = None,
+    live: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The documented ``leadflow funnel --json`` shape."""
+    """The documented ``leadflow funnel --json`` shape.
+
+    ``live``: :func:`live_leads` of the same query (key ``""`` without groups).
+    """
+    head = {
+        "as_of": q.as_of.isoformat(),
+        "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
+        "skip_policy": q.skip_policy,
+    }
+    live = live or {}
     if groups is not None:
         return {
             "groups": [
                 {
                     "key": key,
-                    "as_of": q.as_of.isoformat(),
-                    "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
+                    **head,
+                    "live_leads": live.get(key, 0),
                     "stages": [_row_json(row) for row in group_rows],
                 }
                 for key, group_rows in groups
             ]
         }
     assert rows is not None
-    return {
-        "as_of": q.as_of.isoformat(),
-        "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
-        "stages": [_row_json(row) for row in rows],
-    }
+    return {**head, "live_leads": live.get("", 0), "stages": [_row_json(row) for row in rows]}

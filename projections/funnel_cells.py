@@ -6,7 +6,11 @@ same conditions (:mod:`leadflow.projections.funnel`'s ``_known`` / ``_not_yet`` 
 
 * ``in_stage``: the leads with an interval in the stage entered by the instant and not
   yet left;
-* ``reached``: the leads whose first entry into the stage counts at the instant.
+* ``reached``: the leads whose first entry into the stage counts at the instant;
+* ``passed`` (main path only, where the funnel has it): the leads that reached this stage
+  or a later one of the main path (with ``skip_policy="strict"``: ``reached``).
+
+Only live leads count (not merged duplicates at the instant), where the funnel says so.
 
 The web console links every cell to this list; ``tests/integration/projections/
 test_funnel_cells.py`` checks, cell by cell, that each list is as long as its count.
@@ -14,18 +18,28 @@ test_funnel_cells.py`` checks, cell by cell, that each list is as long as its co
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
+from leadflow.projections import funnel as _funnel
 from leadflow.projections.funnel import FunnelQuery, _grouped, _known, _not_yet
 from leadflow.projections.stage_history import STAGE_INTERVALS, STAGE_REACHED
 
 __all__ = ["MEASURES", "FunnelCell", "cell_leads"]
 
-MEASURES: tuple[str, ...] = ("in_stage", "reached")
+_live: Callable[[Any, FunnelQuery], Any] | None = getattr(_funnel, "_live", None)
+"""The funnel's "not a merged duplicate at the instant" condition, where the funnel has
+one (the definitions with ``passed``); every cell applies it exactly when the counts do."""
+_PASSED = "skip_policy" in {f.name for f in dataclasses.fields(FunnelQuery)}
+
+MEASURES: tuple[str, ...] = (
+    ("in_stage", "reached", "passed") if _PASSED else ("in_stage", "reached")
+)
 """The per-stage counts of ``funnel --json`` that are numbers of leads."""
 
 
@@ -56,7 +70,9 @@ def _selection(pipeline: Pipeline, q: FunnelQuery, cell: FunnelCell) -> sa.Selec
             )
         )
         lead_id: Any = i.c.lead_id
-    elif cell.measure == "reached":
+    elif cell.measure == "reached" or (
+        cell.measure == "passed" and getattr(q, "skip_policy", "passed") == "strict"
+    ):
         r = STAGE_REACHED
         select = (
             sa.select(r.c.lead_id)
@@ -67,8 +83,24 @@ def _selection(pipeline: Pipeline, q: FunnelQuery, cell: FunnelCell) -> sa.Selec
             )
         )
         lead_id = r.c.lead_id
+    elif cell.measure == "passed" and _PASSED:
+        path = list(pipeline.main_path)
+        if cell.stage not in path:
+            raise ValueError(f"passed is counted on the main path only, not {cell.stage!r}")
+        r = STAGE_REACHED
+        select = (
+            sa.select(r.c.lead_id)
+            .select_from(r)
+            .where(
+                r.c.stage.in_(path[path.index(cell.stage) :]),
+                _known(r.c.first_entered_at, r.c.first_entered_recorded_at, q),
+            )
+        )
+        lead_id = r.c.lead_id
     else:
         raise ValueError(f"measure must be one of {MEASURES}")
+    if _live is not None:
+        select = select.where(_live(lead_id, q))
     select, key = _grouped(select, lead_id, q, cell.by)
     if cell.key is not None:
         select = select.where(key == cell.key)

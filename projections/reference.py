@@ -9,10 +9,21 @@ recording time ``as_known_at``:
 * only events with ``occurred_at <= as_of`` (and ``recorded_at <= as_known_at``) count;
 * a lead's stage at ``as_of`` is the stage set by the last such stage-setting event
   (its capture, or a ``StageChanged``), ordered by ``occurred_at`` then position;
-* ``in_stage``: leads whose stage at ``as_of`` is this stage;
-* ``reached``: leads that were in this stage at any time up to ``as_of``;
-* ``conversion_to_next``: ``reached`` of the next stage on the main path divided by
-  ``reached`` of this one (``None`` for the last stage, or when nothing reached it).
+* a lead is *live* unless it is a merged duplicate: its last counting ``LeadMerged`` /
+  ``LeadUnmerged`` is a ``LeadMerged``. Only live leads count in any figure below (an
+  unmerge brings a lead back from then on);
+* ``in_stage``: live leads whose stage at ``as_of`` is this stage (summed over all stages:
+  the live leads);
+* ``reached``: live leads that were in this stage at any time up to ``as_of``;
+* ``passed`` (stages on the main path; ``None`` elsewhere): live leads that reached this
+  stage or any later stage of the main path (a lead that skipped it has passed it);
+* ``conversion_to_next``: ``passed`` of the next stage on the main path divided by
+  ``passed`` of this one, in [0, 1] (``None`` off the main path, for its last stage, or
+  when ``passed`` is 0).
+
+With the ``strict`` skip policy, a lead passes a stage only by going through it:
+``passed`` is ``reached``, and ``conversion_to_next`` is the share of the leads that
+reached this stage which entered the next one afterwards (later in their own history).
 
 Restrictions and groups (``leadflow funnel --cohort-from/--cohort-to/--by``):
 
@@ -45,6 +56,7 @@ from leadflow.service.codec import EventRecord, lead_event
 
 __all__ = [
     "NO_VALUE",
+    "SKIP_POLICIES",
     "FunnelRow",
     "funnel_by_from_events",
     "funnel_from_events",
@@ -57,11 +69,16 @@ NO_VALUE = "(none)"
 STAGE_SETTING_TYPES = frozenset({"LeadCaptured", "StageChanged"})
 
 
+SKIP_POLICIES = ("passed", "strict")
+
+
 @dataclass(frozen=True)
 class FunnelRow:
     stage: str
     in_stage: int
     reached: int
+    passed: int | None
+    """``None`` for a stage off the main path."""
     conversion_to_next: float | None
 
 
@@ -72,11 +89,12 @@ def funnel_from_events(
     as_known_at: datetime | None = None,
     cohort_from: date | None = None,
     cohort_to: date | None = None,
+    skip_policy: str = "passed",
 ) -> list[FunnelRow]:
     groups = funnel_by_from_events(
-        records, pipeline, as_of, as_known_at, None, cohort_from, cohort_to
+        records, pipeline, as_of, as_known_at, None, cohort_from, cohort_to, skip_policy
     )
-    return groups[0][1] if groups else _rows(pipeline, [])
+    return groups[0][1] if groups else _rows(pipeline, [], skip_policy)
 
 
 def funnel_by_from_events(
@@ -87,6 +105,7 @@ def funnel_by_from_events(
     by: str | None = None,
     cohort_from: date | None = None,
     cohort_to: date | None = None,
+    skip_policy: str = "passed",
 ) -> list[tuple[str, list[FunnelRow]]]:
     """The funnel per group (sorted by key); one group keyed ``""`` when ``by`` is None."""
     counted: dict[UUID, list[EventRecord]] = {}
@@ -104,10 +123,23 @@ def funnel_by_from_events(
             continue
         if not captures and (cohort_from or cohort_to):
             continue
+        if _merged(events):
+            continue
         changes = [r.data["stage"] for r in events if r.type in STAGE_SETTING_TYPES]
         if changes:
             groups.setdefault(_key(by, events, captures), []).append(changes)
-    return [(key, _rows(pipeline, groups[key])) for key in sorted(groups)]
+    return [(key, _rows(pipeline, groups[key], skip_policy)) for key in sorted(groups)]
+
+
+def _merged(events: list[EventRecord]) -> bool:
+    """The lead is a merged duplicate after these events (its own, in order)."""
+    merged = False
+    for record in events:
+        if record.type == "LeadMerged":
+            merged = True
+        elif record.type == "LeadUnmerged":
+            merged = False
+    return merged
 
 
 def _in_cohort(capture: EventRecord, start: date | None, end: date | None) -> bool:
@@ -133,20 +165,39 @@ def _key(by: str | None, events: list[EventRecord], captures: list[EventRecord])
     return value or NO_VALUE
 
 
-def _rows(pipeline: Pipeline, leads: list[list[str]]) -> list[FunnelRow]:
+def _rows(pipeline: Pipeline, leads: list[list[str]], skip_policy: str) -> list[FunnelRow]:
+    """``leads``: each live lead's stages, in the order it entered them."""
     in_stage = dict.fromkeys(pipeline.stages, 0)
     reached = dict.fromkeys(pipeline.stages, 0)
+    passed = dict.fromkeys(pipeline.main_path, 0)
+    moved_on = dict.fromkeys(pipeline.main_path, 0)
+    path = pipeline.main_path
     for changes in leads:
         if changes[-1] in in_stage:
             in_stage[changes[-1]] += 1
         for stage in set(changes):
             if stage in reached:
                 reached[stage] += 1
+        for i, stage in enumerate(path):
+            if any(later in changes for later in path[i:]):
+                passed[stage] += 1
+            following = path[i + 1] if i + 1 < len(path) else None
+            if following is not None and stage in changes:
+                first = changes.index(stage)
+                if following in changes[first + 1 :]:
+                    moved_on[stage] += 1
     rows = []
     for stage in pipeline.stages:
         following = pipeline.next_on_main_path(stage)
-        conversion = reached[following] / reached[stage] if following and reached[stage] else None
-        rows.append(FunnelRow(stage, in_stage[stage], reached[stage], conversion))
+        if stage not in passed:
+            rows.append(FunnelRow(stage, in_stage[stage], reached[stage], None, None))
+            continue
+        if skip_policy == "strict":
+            through, onward = reached[stage], moved_on[stage]
+        else:
+            through, onward = passed[stage], passed[following] if following else 0
+        conversion = onward / through if following and through else None
+        rows.append(FunnelRow(stage, in_stage[stage], reached[stage], through, conversion))
     return rows
 
 

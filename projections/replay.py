@@ -27,15 +27,17 @@ from pydantic import ValidationError
 
 from leadflow.domain.commands import command_for_event
 from leadflow.domain.context import Context
-from leadflow.domain.events import LeadEvent, TouchData, payload_json
+from leadflow.domain.events import LeadEvent, LeadMerged, LeadUnmerged, TouchData, payload_json
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
 from leadflow.projections._sql import as_utc, by_lead
 from leadflow.projections.funnel import FunnelQuery, funnel
 from leadflow.projections.leads import LEADS, Leads
+from leadflow.projections.merges import MERGE_PERIODS, Merges
+from leadflow.projections.passes import Passes
 from leadflow.projections.reference import FunnelRow
-from leadflow.projections.runner import ProjectionRunner
+from leadflow.projections.runner import Projection, ProjectionRunner
 from leadflow.projections.stage_history import STAGE_REACHED, StageHistory
 from leadflow.service.codec import EventRecord
 
@@ -62,15 +64,24 @@ Decide = Callable[[Sequence[EventRecord], Pipeline], ReplayedHistory]
 """One lead's recorded events (in order) + a pipeline → its history under that pipeline."""
 
 
+_SAME_PERSON: dict[str, Any] = {"LeadMerged": LeadMerged, "LeadUnmerged": LeadUnmerged}
+
+
 def _give(record: EventRecord, lead: Lead, pipeline: Pipeline, ctx: Context) -> bool:
     """Give a recorded person's command again, through the one list of commands
     (:func:`~leadflow.domain.commands.command_for_event`); False if there is none."""
     if record.type == "TouchRecorded":
         lead.record_touch(TouchData.model_validate(record.data), pipeline, ctx)
         return True
+    if record.type in _SAME_PERSON:
+        # Whether two leads are one person is a fact, not the pipeline's decision: the
+        # duplicate's side is given as recorded (funnels leave merged duplicates out).
+        event_class = _SAME_PERSON[record.type]
+        lead.record(event_class, event_class.DATA.model_validate(record.data), ctx, pipeline)
+        return True
     command = command_for_event(record.type)
     if command is None:
-        return False  # merges and unmerges need the other lead: not replayed
+        return False  # the survivor's side of a merge needs the other lead: not replayed
     try:
         given = command.from_recorded(record.lead_id, record.data)
     except ValidationError as exc:
@@ -223,9 +234,15 @@ class ReplayResult:
 class _Scratch:
     """Read models in a private in-memory database."""
 
-    def __init__(self) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         engine = sa.create_engine("sqlite://", poolclass=sa.StaticPool)
-        self.runner = ProjectionRunner(engine, [Leads(), StageHistory()])
+        projections: list[Projection] = [
+            Leads(),
+            StageHistory(),
+            Merges(),
+            Passes(pipeline.main_path),
+        ]
+        self.runner = ProjectionRunner(engine, projections)
         self.runner.ensure_tables()
         self.position = 0
 
@@ -241,10 +258,17 @@ class _Scratch:
                 projection.handle(conn, numbered)
 
     def first_entries(self, stage: str) -> dict[str, datetime]:
-        r = STAGE_REACHED
+        """Live leads' first entries into ``stage`` (merged duplicates are left out, as the
+        funnel leaves them out: the delta and the list of changes agree)."""
+        r, m = STAGE_REACHED, MERGE_PERIODS
+        merged = (
+            sa.select(sa.literal(1))
+            .where(m.c.lead_id == r.c.lead_id, m.c.unmerged_sequence.is_(None))
+            .exists()
+        )
         with self.runner.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(r.c.lead_id, r.c.first_entered_at).where(r.c.stage == stage)
+                sa.select(r.c.lead_id, r.c.first_entered_at).where(r.c.stage == stage, ~merged)
             )
             return {lead_id: _aware(at) for lead_id, at in rows}
 
@@ -292,7 +316,7 @@ def replay(
 
     ``records`` are the recorded lead events (occurred by ``as_of``) in log order.
     """
-    actual, replayed = _Scratch(), _Scratch()
+    actual, replayed = _Scratch(actual_pipeline), _Scratch(other)
     leads = refused = 0
     pending: list[EventRecord] = []
 

@@ -192,17 +192,17 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
     query = FunnelQuery(as_of=as_of)
     rows = funnel(conn, pipeline, query)
     main = [row for row in rows if row.stage in pipeline.main_path]
-    top = max((row.reached for row in main), default=0)
+    top = max((row.passed or 0 for row in main), default=0)
     funnel_svg = _bars(
         "funnel",
-        "Funnel: leads that reached each stage",
+        "Funnel: leads that passed each stage",
         [
             (
                 pipeline.stages[row.stage].label,
-                row.reached,
-                f"{row.reached} reached, {row.in_stage} in stage"
+                row.passed or 0,
+                f"passed {row.passed}, reached {row.reached}, in_stage {row.in_stage}"
                 + (
-                    f", {row.conversion_to_next:.0%} to next"
+                    f", conversion_to_next {row.conversion_to_next:.1%}"
                     if row.conversion_to_next is not None
                     else ""
                 ),
@@ -217,7 +217,7 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
     source_rows = []
     for key, group in by_source:
         leads = sum(row.in_stage for row in group)
-        reached = {row.stage: row.reached for row in group}
+        reached = {row.stage: row.passed or 0 for row in group}
         share = reached.get(target, 0) / leads if leads else 0.0
         source_items.append((key, 100 * share, f"{share:.1%} of {leads}"))
         source_rows.append(
@@ -281,13 +281,19 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
 <h1>Lead funnel report</h1>
 <p class="note">Pipeline {escape(pipeline.name)} ({escape(pipeline.version)}), as of {stamp}.
 Every figure is a projection of the event log.</p>
+<p class="note">Definitions: only live leads count (a duplicate merged into another lead counts
+nowhere until it is unmerged). <b>in_stage</b>: live leads in the stage at the instant (they add
+up to the live leads); <b>reached</b>: live leads that were ever in the stage; <b>passed</b>: live
+leads that reached the stage or any later stage of the main path (a lead that skipped a stage has
+passed it); <b>conversion_to_next</b>: passed of the next stage &divide; passed of this one, never
+above 100%.</p>
 <h2>Funnel</h2>
 {funnel_svg}
 <h2>Conversion by source</h2>
 {source_svg}
 <table><tr><th>source</th><th>leads</th>{heading}</tr>{"".join(source_rows)}</table>
-<p class="note">Share of each source's leads that reached each stage (attribution as captured).
-</p>
+<p class="note">Share of each source's live leads that passed each stage (attribution as
+captured).</p>
 <h2>Hand-off SLA compliance</h2>
 {sla_svg}
 <p class="note">{escape(sla_note)}</p>

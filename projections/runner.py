@@ -95,17 +95,22 @@ class Projection(Protocol):
     def reset(self, conn: sa.Connection) -> None: ...
 
 
-def all_projections(closed_stages: Collection[str] | None = None) -> list[Projection]:
+def all_projections(
+    closed_stages: Collection[str] | None = None, main_path: Sequence[str] | None = None
+) -> list[Projection]:
     """The built-in read models, in the order they are applied.
 
     ``closed_stages``: the pipeline in force's ``assignment.closed_stages``, which decide
-    pool membership in ``lf_leads`` (default: the shipped pipeline's).
+    pool membership in ``lf_leads``; ``main_path``: its main path, which decides what
+    ``lf_passes`` counts (default: the shipped pipeline's).
     """
     from leadflow.projections.handoffs import HandOffs
     from leadflow.projections.leads import Leads
+    from leadflow.projections.merges import Merges
+    from leadflow.projections.passes import Passes
     from leadflow.projections.stage_history import StageHistory
 
-    return [Leads(closed_stages), StageHistory(), HandOffs()]
+    return [Leads(closed_stages), StageHistory(), HandOffs(), Merges(), Passes(main_path)]
 
 
 def _fingerprint(projection: Projection, dialect: sa.Dialect) -> str:

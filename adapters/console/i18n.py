@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LANGUAGES", "Texts", "label_of", "texts_for"]
+__all__ = ["LANGUAGES", "Texts", "label_of", "stage_labels", "texts_for"]
 
 LANGUAGES: dict[str, str] = {"en": "English", "zh": "中文"}
 
@@ -175,3 +175,8 @@ def label_of(config: Any, lang: str) -> str:
     labels: dict[str, str] = getattr(config, "labels", {}) or {}
     label: str = labels.get(lang) or config.label
     return label
+
+
+def stage_labels(pipeline: Any, lang: str) -> dict[str, str]:
+    """Every stage of ``pipeline`` → its label in ``lang``, in the pipeline's order."""
+    return {name: label_of(config, lang) for name, config in pipeline.stages.items()}

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from leadflow.adapters.console.charts import funnel_chart
-from leadflow.adapters.console.i18n import label_of
+from leadflow.adapters.console.i18n import stage_labels
 from leadflow.adapters.console.instants import RELATIVE, resolve_instant
 from leadflow.adapters.console.web import Viewer, error_page, render, sign_in_redirect, viewer_of
 from leadflow.domain.pipeline import Pipeline
@@ -103,10 +103,6 @@ def _local(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _labels(pipeline: Pipeline, lang: str) -> dict[str, str]:
-    return {name: label_of(config, lang) for name, config in pipeline.stages.items()}
-
-
 @router.get("/funnel")
 def funnel_page(request: Request) -> Response:
     viewer = viewer_of(request)
@@ -118,9 +114,16 @@ def funnel_page(request: Request) -> Response:
         answer, pipeline = funnel_answer(viewer, q, by)
     except LeadflowError as exc:
         return error_page(request, viewer, exc)
-    labels = _labels(pipeline, viewer.lang)
+    labels = stage_labels(pipeline, viewer.lang)
     chart = None if by else funnel_chart(answer["stages"], labels, pipeline.main_path)
-    measures = [m for m in ("in_stage", "reached", "passed") if m in MEASURES]
+    rows = (
+        answer["stages"] if by is None else [r for g in answer["groups"][:1] for r in g["stages"]]
+    )
+    measures = [
+        m
+        for m in ("in_stage", "reached", "passed")
+        if m in MEASURES or any(m in r for r in rows[:1])
+    ]
     return render(
         request,
         "funnel.html",
@@ -176,7 +179,7 @@ def cell_page(request: Request) -> Response:
         "cell.html",
         viewer,
         stage=stage,
-        label=_labels(pipeline, viewer.lang)[stage],
+        label=stage_labels(pipeline, viewer.lang)[stage],
         measure=measure,
         by=by,
         key=key,

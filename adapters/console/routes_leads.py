@@ -17,7 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from leadflow.adapters.console.i18n import label_of
+from leadflow.adapters.console.i18n import stage_labels
 from leadflow.adapters.console.instants import RELATIVE, resolve_instant
 from leadflow.adapters.console.lead_list import FILTERS, SORTS, lead_list
 from leadflow.adapters.console.redaction import redact_event_data, redact_view
@@ -51,7 +51,7 @@ def leads_page(request: Request) -> Response:
         pipeline = viewer.service.read(lambda lf: lf.pipeline)
     except LeadflowError as exc:
         return error_page(request, viewer, exc)
-    labels = {name: label_of(config, viewer.lang) for name, config in pipeline.stages.items()}
+    labels = stage_labels(pipeline, viewer.lang)
     return render(
         request,
         "leads.html",
@@ -129,7 +129,7 @@ def lead_page(request: Request, lead_id: str) -> Response:
                 known_view = redact_view(known_view)
     if not personal:
         view = redact_view(view)
-    labels = {name: label_of(config, viewer.lang) for name, config in pipeline.stages.items()}
+    labels = stage_labels(pipeline, viewer.lang)
     return render(
         request,
         "lead.html",

@@ -7,6 +7,7 @@ key path.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -14,10 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from leadflow.adapters.console.charts import pipeline_diagram
-from leadflow.adapters.console.i18n import label_of
+from leadflow.adapters.console.i18n import label_of, stage_labels
 from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of
 from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineActivated
 from leadflow.errors import InvalidInput, LeadflowError
+from leadflow.service.application import Leadflow
 
 __all__ = ["document_diff", "router"]
 
@@ -45,6 +48,15 @@ def document_diff(a: Pipeline, b: Pipeline) -> list[tuple[str, Any, Any]]:
     ]
 
 
+def _activations(lf: Leadflow) -> list[tuple[str, datetime, str]]:
+    """Each ``PipelineActivated``: (version, recorded at, actor), in order."""
+    return [
+        (event.data.version, event.timestamp, event.actor)
+        for event in lf.repository.event_store.get(PIPELINE_LOG_ID)
+        if isinstance(event, PipelineActivated)
+    ]
+
+
 @router.get("/pipeline")
 def pipeline_page(request: Request) -> Response:
     viewer = viewer_of(request)
@@ -53,6 +65,7 @@ def pipeline_page(request: Request) -> Response:
     params = dict(request.query_params)
     try:
         log = viewer.service.read(lambda lf: lf.pipeline_log())
+        activated = viewer.service.read(_activations)
         pipeline = viewer.service.read(lambda lf: lf.pipeline)
         history = list(log.history)
         a, b = params.get("a"), params.get("b")
@@ -72,6 +85,8 @@ def pipeline_page(request: Request) -> Response:
             "version": v,
             "name": log.versions[v].name,
             "in_force": i == len(history) - 1,
+            "recorded_at": activated[i][1].isoformat() if i < len(activated) else None,
+            "actor": activated[i][2] if i < len(activated) else None,
         }
         for i, v in enumerate(history)
     ]
@@ -85,6 +100,6 @@ def pipeline_page(request: Request) -> Response:
         diff=diff,
         a=a,
         b=b,
-        stage_labels={n: label_of(c, viewer.lang) for n, c in pipeline.stages.items()},
+        stage_labels=stage_labels(pipeline, viewer.lang),
         status_labels={n: label_of(c, viewer.lang) for n, c in pipeline.statuses.items()},
     )

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from leadflow.adapters.console.i18n import label_of
+from leadflow.adapters.console.i18n import stage_labels
 from leadflow.adapters.console.web import (
     Viewer,
     error_page,
@@ -57,7 +57,7 @@ def _pool_context(viewer: Viewer) -> dict[str, Any]:
         return pipeline, limit, used
 
     pipeline, limit, used = service.read(limits)
-    labels = {name: label_of(config, viewer.lang) for name, config in pipeline.stages.items()}
+    labels = stage_labels(pipeline, viewer.lang)
     return {
         "pool": page,
         "limit": limit,
@@ -130,20 +130,14 @@ def reps_page(request: Request) -> Response:
         with runner.engine.connect() as conn:
             performance = {p.rep: dataclasses.asdict(p) for p in rep_performance(conn)}
             h = HANDOFFS
-            breaches: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(h.c.to_owner, sa.func.count())
-                    .where(h.c.breached_at.is_not(None))
-                    .group_by(h.c.to_owner)
-                ).all()
-            )
-            escalations: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(h.c.to_owner, sa.func.count())
-                    .where(h.c.escalated_to.is_not(None))
-                    .group_by(h.c.to_owner)
-                ).all()
-            )
+            breaches: dict[str, int] = {}
+            escalations: dict[str, int] = {}
+            for owner, breached, escalated in conn.execute(
+                sa.select(
+                    h.c.to_owner, sa.func.count(h.c.breached_at), sa.func.count(h.c.escalated_to)
+                ).group_by(h.c.to_owner)
+            ):
+                breaches[owner], escalations[owner] = int(breached), int(escalated)
     except LeadflowError as exc:
         return error_page(request, viewer, exc)
     reps = [

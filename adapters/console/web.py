@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -28,6 +28,7 @@ from leadflow.adapters.console.i18n import LANGUAGES, Texts, texts_for
 from leadflow.adapters.console.sessions import Session, session_of
 from leadflow.adapters.http.auth import service_of
 from leadflow.adapters.http.service import Service
+from leadflow.domain.durations import span
 from leadflow.domain.permissions import grants, may_read_personal_data
 from leadflow.errors import (
     IllegalTransition,
@@ -81,7 +82,12 @@ def _data(value: Any) -> str:
     return str(value)
 
 
+def _span(value: Any) -> str:
+    return span(value) if isinstance(value, timedelta) else ("" if value is None else str(value))
+
+
 _env.filters["when"] = _when
+_env.filters["span"] = _span
 _env.filters["data"] = _data
 
 

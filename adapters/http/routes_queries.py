@@ -6,6 +6,7 @@ functions; the read models are caught up with the log first, so no answer is sta
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,6 +24,7 @@ from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json, le
 from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.leads import pool as leads_pool
 from leadflow.service.application import Leadflow
+from leadflow.service.reminders import reminders_for
 
 __all__ = ["router"]
 
@@ -162,3 +164,24 @@ def events(
         return EventPage(events=page, next_after=last if page else max(after, 0), log_position=head)
 
     return service_of(request).read(query)
+
+
+@router.get("/reminders", responses=PROBLEM_RESPONSES)
+def reminders(
+    request: Request,
+    caller: READ,
+    rep: Annotated[
+        str | None, Query(max_length=200, description="The rep (default: a rep token's own).")
+    ] = None,
+    since: Annotated[
+        str | None, Query(description="Touches since (ISO 8601; default 7 days ago).")
+    ] = None,
+) -> dict[str, Any]:
+    """What a rep must act on (``leadflow reminders --json``)."""
+    who = rep or (caller.actor if caller.scope == "rep" else None)
+    if who is None:
+        raise InvalidInput("rep", "name the rep")
+    service = service_of(request)
+    now = service.now()
+    start = parse_time(since, "since") if since else now - timedelta(days=7)
+    return service.read(lambda lf: reminders_for(lf, who, now, start).to_json_dict())

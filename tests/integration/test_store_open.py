@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,36 @@ def test_an_unsupported_or_malformed_url_names_the_db_option(url: str) -> None:
 def test_sqlite_durability_can_be_chosen_in_the_url() -> None:
     assert persistence_env("sqlite:///x.db")["SQLITE_SYNCHRONOUS"] == "normal"
     assert persistence_env("sqlite:///x.db?synchronous=full")["SQLITE_SYNCHRONOUS"] == "full"
+
+
+def test_many_writers_can_open_a_new_sqlite_store_at_once(tmp_path: Path) -> None:
+    # The first opener switches the new file to WAL; SQLite refuses that switch at once
+    # ("database is locked", no busy wait) while another connection is opening the file.
+    for attempt in range(5):
+        url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def open_and_capture(
+            n: int,
+            url: str = url,
+            errors: list[BaseException] = errors,
+            start: threading.Barrier = start,
+        ) -> None:
+            start.wait()
+            try:
+                store = open_store(url)
+                store.capture(email=f"s{n}@example.com")
+                store.close()
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_and_capture, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        store = open_store(url)
+        assert store.max_position() >= 8
+        store.close()

@@ -1,6 +1,7 @@
 """Random but valid lead histories, made by the real ``Lead`` aggregate (no store).
 
-A history is a sequence of commands on a few leads with a moving clock; some are
+A history is a sequence of commands on a few leads with a moving clock (merges of one
+lead into another and their undoing included); some are
 backdated (``occurred_at`` before ``recorded_at``, never before the lead's latest
 event, which the aggregate enforces). Commands the aggregate refuses are dropped,
 as a user's refused command records nothing. Events get log positions in the order
@@ -87,9 +88,20 @@ def build_history(
     committed: dict[UUID, list[LeadEvent[Any]]] = {}
     records: list[EventRecord] = []
     names = [*COMMANDS, "stage", "stage", "stage", "hand_off", "convert", "win", "sweep", "webinar"]
+    names += ["merge", "merge", "unmerge", "unmerge"]
+
+    def restore(index: int) -> None:
+        """A refused command records nothing: back to the lead as last saved."""
+        restored: Lead | None = None
+        for event in committed[aggregates[index].id]:
+            restored = Lead.evolve(restored, event)
+        assert restored is not None
+        aggregates[index] = restored
+
     for _ in range(steps):
         now += timedelta(hours=rng.choice([0, 0.5, 3, 20, 70]))
         index = rng.randrange(leads + 1)
+        touched: list[int] = []
         if index >= len(aggregates):
             occurred = now - timedelta(hours=rng.choice([0, 0, 5]))
             lead = Lead.capture(
@@ -103,6 +115,7 @@ def build_history(
                 attributes={"region": rng.choice(REGIONS)},
             )
             aggregates.append(lead)
+            touched = [len(aggregates) - 1]
         else:
             lead = aggregates[index]
             assert lead.last_occurred_at is not None
@@ -111,20 +124,38 @@ def build_history(
                 command = rng.choice(["accept", "accept", "reject"])
             # Backdated now and then, but never before the lead's latest event.
             backdate = timedelta(hours=rng.choice([0, 0, 0, 2, 30]))
-            occurred = max(now - backdate, lead.last_occurred_at)
-            try:
-                COMMANDS[command](lead, pipeline, Context("user:test", occurred, now), rng)
-            except LeadflowError:
-                # A refused command records nothing: back to the lead as last saved.
-                restored: Lead | None = None
-                for event in committed[lead.id]:
-                    restored = Lead.evolve(restored, event)
-                assert restored is not None
-                aggregates[index] = restored
-                continue
-        for event in lead.collect_events():
-            committed.setdefault(lead.id, []).append(event)
-            records.append(to_record(event, len(records) + 1))
+            touched = [index]
+            if command in ("merge", "unmerge"):
+                if command == "merge":
+                    other = rng.randrange(len(aggregates))
+                else:
+                    into = lead.merged_into
+                    other = next((i for i, a in enumerate(aggregates) if a.id == into), index)
+                touched = list(dict.fromkeys([index, other]))
+                latest = max(aggregates[i].last_occurred_at or now for i in touched)
+                occurred = max(now - backdate, latest)
+                ctx = Context("user:test", occurred, now)
+                survivor = aggregates[other]
+                try:
+                    if command == "merge":
+                        lead.merge_into(survivor, pipeline, ctx)
+                    else:
+                        lead.unmerge_from(survivor, "not the same person", pipeline, ctx)
+                except LeadflowError:
+                    for i in touched:
+                        restore(i)
+                    continue
+            else:
+                occurred = max(now - backdate, lead.last_occurred_at)
+                try:
+                    COMMANDS[command](lead, pipeline, Context("user:test", occurred, now), rng)
+                except LeadflowError:
+                    restore(index)
+                    continue
+        for i in touched:
+            for event in aggregates[i].collect_events():
+                committed.setdefault(aggregates[i].id, []).append(event)
+                records.append(to_record(event, len(records) + 1))
     return records
 
 

@@ -37,6 +37,8 @@ __all__ = [
     "DealWon",
     "DuplicateMerged",
     "DuplicateUnmerged",
+    "FollowUpDue",
+    "FollowUpDueData",
     "HandOffAccepted",
     "HandOffEscalated",
     "HandOffRejected",
@@ -227,9 +229,12 @@ class StageChangedData(RuleDecidedPayload):
     """The stage the lead entered."""
     kind: str
     """The transition kind from the pipeline: promotion, regression, recycle, exit, re_entry,
-    upsell."""
+    upsell; or ``remap``: a pipeline activation moved the lead out of a stage it removed."""
     reason: str | None = None
     """Why, in words (the rule's description for automatic changes)."""
+    mapping: str | None = None
+    """For ``remap``: the ``OLD=NEW`` mapping given with the activation (whose version is
+    ``pipeline_version``)."""
 
 
 class StatusChangedData(RuleDecidedPayload):
@@ -424,6 +429,18 @@ class SlaBreachedData(RuleDecidedPayload):
     """Which SLA: ``handoff``, or ``stage:<name>`` for the time allowed in a stage."""
     owner: str | None
     """Who had to act by ``due_at``; ``None`` when nobody owned the lead."""
+
+
+class FollowUpDueData(RuleDecidedPayload):
+    """``due_at`` is when the reminder was due (the deadline less ``remind_before``)."""
+
+    deadline: str
+    """What is coming: ``no_follow_up`` (the lead returns to the pool), ``stage_sla``
+    or ``handoff_sla`` (a breach is recorded)."""
+    rep: str | None
+    """Who must act before the deadline; ``None`` when nobody owns the lead."""
+    deadline_at: datetime
+    """When the deadline's rule fires unless someone acts."""
 
 
 class HandOffEscalatedData(RuleDecidedPayload):
@@ -757,6 +774,14 @@ class SlaBreached(LeadEvent[SlaBreachedData]):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FollowUpDue(LeadEvent[FollowUpDueData]):
+    """A reminder: a no-follow-up recycle or an SLA breach is near (``leadflow sweep``)."""
+
+    TYPE = "FollowUpDue"
+    DATA = FollowUpDueData
+
+
+@dataclass(frozen=True, kw_only=True)
 class HandOffEscalated(LeadEvent[HandOffEscalatedData]):
     """A breached hand-off was escalated to a manager, and perhaps reassigned."""
 
@@ -805,6 +830,8 @@ EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {
         SlaBreached,
         HandOffEscalated,
         LeadRecycled,
+        # reminders (issue 12)
+        FollowUpDue,
     )
 }
 """Every lead event type by its stable name."""

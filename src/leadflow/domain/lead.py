@@ -40,6 +40,7 @@ from leadflow.domain.events import (
     DuplicateUnmerged,
     DuplicateUnmergedData,
     ErasedData,
+    FollowUpDue,
     HandedOffData,
     HandOffAccepted,
     HandOffAcceptedData,
@@ -168,6 +169,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
     bant: dict[str, bool] = field(default_factory=dict)
     stage_breached_for: datetime | None = None
     """The stage SLA deadline a breach was already recorded for."""
+    reminded_for: dict[str, datetime] = field(default_factory=dict)
+    """Deadline kind (``FollowUpDue.deadline``) → the deadline a reminder was recorded for."""
     cycle: int = 0
     """How often the lead started over: each re-entry, upsell or recycle starts a new cycle."""
     outcomes: dict[str, tuple[int, datetime]] = field(default_factory=dict)
@@ -185,6 +188,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         copied.awards = {rule: list(points) for rule, points in self.awards.items()}
         copied.bant = dict(self.bant)
         copied.outcomes = dict(self.outcomes)
+        copied.reminded_for = dict(self.reminded_for)
         copied._pending = []
         return copied
 
@@ -299,6 +303,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
                     self.handoff = replace(self.handoff, breached_for=d.due_at)
                 elif d.sla.startswith("stage:"):
                     self.stage_breached_for = d.due_at
+            case FollowUpDue():
+                self.reminded_for[d.deadline] = d.deadline_at
             case HandOffEscalated():
                 if d.reassigned_to is not None and self.handoff is not None:
                     self.handoff = HandOff(self.handoff.from_owner, d.reassigned_to, at, d.sla_due)
@@ -573,6 +579,26 @@ class Lead(Aggregate[LeadEvent[Any]]):
             due_at=due_at,
         )
         return self._trigger(StageChanged, data, ctx)
+
+    def remap_stage(self, stage: str, pipeline: Pipeline, ctx: Context) -> None:
+        """Move the lead out of a stage ``pipeline`` (being activated) no longer has.
+
+        Not a transition of any pipeline: the activation's ``OLD=NEW`` mapping decides it,
+        and no automation follows (the rules are the new version's, applied from the next
+        command on). Merged and erased leads are moved too: they sit in a stage as well.
+        """
+        if stage not in pipeline.stages:
+            raise InvalidInput("map", f"{stage!r} is not a stage of the new pipeline")
+        data = StageChangedData(
+            from_stage=self.stage,
+            stage=stage,
+            kind="remap",
+            reason=f"pipeline version {pipeline.version} maps {self.stage} to {stage}",
+            mapping=f"{self.stage}={stage}",
+            rule=None,
+            pipeline_version=pipeline.version,
+        )
+        self._trigger(StageChanged, data, ctx)
 
     def change_status(
         self, status: str, pipeline: Pipeline, ctx: Context, *, reason: str | None = None

@@ -91,10 +91,13 @@ class StageConfig(_Config):
     label: str
     labels: dict[str, str] = Field(default_factory=dict)
     """Display labels in other languages, keyed by language tag (e.g. ``zh``)."""
-    team: str
-    """The team that owns leads in this stage."""
+    team: str | None = None
+    """The team that owns leads in this stage (shown by ``pipeline show``; assignment does
+    not read it: ``[assignment]`` names its teams itself)."""
     sla: Duration | None = None
     """How long a lead may sit in this stage before its owner has breached the SLA."""
+    sla_remind_before: Duration | None = None
+    """Record a reminder (``FollowUpDue``) this long before the stage SLA is breached."""
     transitions: dict[str, TransitionKind] = Field(default_factory=dict)
     """The stages a lead may move to from here, each with what the move means."""
     statuses: list[str] | None = None
@@ -214,6 +217,9 @@ class AssignmentRule(_Config):
         return self
 
 
+DEFAULT_CLOSED_STAGES = ("customer", "disqualified", "churned")
+
+
 class AssignmentRules(_Config):
     """How leads are given to reps (see ``leadflow.assignment``)."""
 
@@ -226,10 +232,9 @@ class AssignmentRules(_Config):
     """Candidates when no rule matches; unset means every rep on the roster."""
     max_open_leads: Annotated[int, Field(ge=1)] | None = None
     """Default per-rep cap on open leads; a rep's own capacity overrides it."""
-    closed_stages: list[Name] = Field(
-        default_factory=lambda: ["customer", "disqualified", "churned"]
-    )
-    """A lead in one of these stages no longer counts toward its owner's open leads."""
+    closed_stages: list[Name] = Field(default_factory=lambda: list(DEFAULT_CLOSED_STAGES))
+    """A lead in one of these stages no longer counts toward its owner's open leads. Unset:
+    those of ``customer``, ``disqualified``, ``churned`` that the pipeline has."""
     departure_to_manager: list[Name] = Field(default_factory=list)
     """When a rep leaves, their leads in these stages go to a manager of their team (deals
     and accounts need a person who knows them); every other lead they own is reassigned by
@@ -368,6 +373,8 @@ class NoFollowUpRule(_Config):
     after: Duration
     stages: list[Name] | None = None
     """Stages the rule watches; every stage if unset."""
+    remind_before: Duration | None = None
+    """Record a reminder (``FollowUpDue``) this long before the lead would be released."""
 
 
 class StalledRule(_Config):
@@ -405,6 +412,8 @@ class HandoffSlaRule(_Config):
     """Who is told (a manager id)."""
     reassign_to: Annotated[str, Field(min_length=1)] | None = None
     """If set, the pending hand-off moves to this person with a fresh SLA."""
+    remind_before: Duration | None = None
+    """Record a reminder (``FollowUpDue``) this long before the hand-off SLA is breached."""
 
 
 class StageSlaRule(_Config):
@@ -464,6 +473,19 @@ class Pipeline(_Config):
     sla: SlaRules = Field(default_factory=SlaRules)
     personal_data: PersonalDataRules = Field(default_factory=PersonalDataRules)
     stream: StreamRules = Field(default_factory=StreamRules)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_closed_stages(cls, data: Any) -> Any:
+        """Unset closed stages are the default ones this pipeline has (a pipeline without a
+        ``churned`` stage, or without ``[assignment]``, is valid)."""
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+            return data
+        assignment = data.get("assignment", {})
+        if not isinstance(assignment, dict) or "closed_stages" in assignment:
+            return data
+        closed = [s for s in DEFAULT_CLOSED_STAGES if s in data["stages"]]
+        return {**data, "assignment": {**assignment, "closed_stages": closed}}
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Pipeline:
@@ -602,7 +624,23 @@ class Pipeline(_Config):
                 stage(f"scoring.bant.stages[{i}]", name)
                 allowed_in(f"scoring.bant.stages[{i}]", name, scoring.bant.status)
         recycling = self.recycling
+
+        def remind(key: str, before: timedelta | None, limit: timedelta | None) -> None:
+            if before is not None and not timedelta(0) < before < (limit or timedelta.max):
+                problems.append((key, "must be more than 0 and less than the time it warns of"))
+
+        for name, config in stages.items():
+            if config.sla_remind_before is not None and config.sla is None:
+                problems.append((f"stages.{name}.sla_remind_before", "the stage has no sla"))
+            remind(f"stages.{name}.sla_remind_before", config.sla_remind_before, config.sla)
+        if self.sla.handoff is not None:
+            remind("sla.handoff.remind_before", self.sla.handoff.remind_before, self.handoff_sla)
         if recycling.no_follow_up is not None:
+            remind(
+                "recycling.no_follow_up.remind_before",
+                recycling.no_follow_up.remind_before,
+                recycling.no_follow_up.after,
+            )
             rule_id("recycling.no_follow_up", recycling.no_follow_up.id)
             for i, name in enumerate(recycling.no_follow_up.stages or []):
                 stage(f"recycling.no_follow_up.stages[{i}]", name)
@@ -641,11 +679,19 @@ class Pipeline(_Config):
 
     def canonical_json(self) -> bytes:
         # Not key-sorted: the order of stages and statuses is meaningful (display order).
-        dumped = self.model_dump(mode="json")
-        for section in _NEW_SECTIONS:
-            if getattr(self, section) == type(getattr(self, section))():
-                del dumped[section]
-        return orjson.dumps(dumped)
+        document = self.model_dump(mode="json")
+        # Settings added later count only when set, so that the versions of the pipelines
+        # written before them (and recorded in every decision) stay what they were.
+        for stage in document["stages"].values():
+            if stage.get("sla_remind_before") is None:
+                stage.pop("sla_remind_before", None)
+        for section in (document["recycling"].get("no_follow_up"), document["sla"].get("handoff")):
+            if section is not None and section.get("remind_before") is None:
+                section.pop("remind_before", None)
+        for name in _NEW_SECTIONS:
+            if getattr(self, name) == type(getattr(self, name))():
+                del document[name]
+        return orjson.dumps(document)
 
     @property
     def version(self) -> str:

@@ -7,6 +7,7 @@ rules behind any past decision can be read back from its ``pipeline_version``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -52,6 +53,8 @@ class PipelineLog(Aggregate[PipelineActivated]):
     id: UUID = PIPELINE_LOG_ID
     versions: dict[str, Pipeline] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
+    activated_at: list[datetime] = field(default_factory=list)
+    """When each entry of ``history`` was recorded."""
 
     def _apply(self, event: PipelineActivated) -> None:
         data: Any = event.data
@@ -61,10 +64,33 @@ class PipelineLog(Aggregate[PipelineActivated]):
         pipeline.__dict__["_version"] = data.version
         self.versions[data.version] = pipeline
         self.history.append(data.version)
+        self.activated_at.append(event.timestamp)
 
     @property
     def current(self) -> Pipeline | None:
         return self.versions[self.history[-1]] if self.history else None
+
+    def in_force_at(self, known_at: datetime) -> Pipeline | None:
+        """The version in force at recording instant ``known_at`` (``None``: none yet)."""
+        chosen: Pipeline | None = None
+        for version, at in zip(self.history, self.activated_at, strict=True):
+            if at > known_at:
+                break
+            chosen = self.versions[version]
+        return chosen
+
+    def find(self, version: str) -> Pipeline:
+        """The version named by its hash or a unique prefix of it (at least 4 characters)."""
+        from leadflow.errors import InvalidInput
+
+        if len(version) < 4:
+            raise InvalidInput("version", "give at least 4 characters of the version")
+        found = [v for v in self.versions if v.startswith(version)]
+        if not found:
+            raise InvalidInput("version", f"no pipeline version {version!r} was ever activated")
+        if len(found) > 1:
+            raise InvalidInput("version", f"{version!r} is ambiguous: {', '.join(found)}")
+        return self.versions[found[0]]
 
     def activate(self, pipeline: Pipeline, ctx: Context) -> bool:
         """Record ``pipeline`` as the one in force; False if it already is."""

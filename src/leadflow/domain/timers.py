@@ -20,6 +20,8 @@ from leadflow.domain.automation import settle
 from leadflow.domain.context import Context
 from leadflow.domain.durations import span
 from leadflow.domain.events import (
+    FollowUpDue,
+    FollowUpDueData,
     HandOffEscalated,
     HandOffEscalatedData,
     LeadReleased,
@@ -39,10 +41,12 @@ __all__ = [
     "RULE_ORDER",
     "Due",
     "DueKind",
+    "Reminder",
     "fire_due",
     "next_deadline",
     "next_due",
     "record_late_breach",
+    "upcoming",
 ]
 
 MAX_SWEEP_STEPS = 1000
@@ -57,6 +61,7 @@ class DueKind(StrEnum):
     NO_FOLLOW_UP = "no_follow_up"
     STALLED = "stalled"
     DECAY = "decay"
+    REMINDER = "reminder"
 
 
 RULE_ORDER = tuple(DueKind)
@@ -71,6 +76,16 @@ class Due:
     due_at: datetime
     decay: ScoreChange | None = None
     stalled: StalledRule | None = None
+    reminder: Reminder | None = None
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """What a ``FollowUpDue`` warns of: a deadline of another rule, and who must act."""
+
+    deadline: DueKind
+    deadline_at: datetime
+    rep: str | None
 
 
 def next_due(lead: Lead, pipeline: Pipeline, now: datetime) -> Due | None:
@@ -98,6 +113,48 @@ def next_deadline(lead: Lead, pipeline: Pipeline) -> datetime | None:
 
 
 def _all_due(lead: Lead, pipeline: Pipeline, now: datetime) -> list[Due]:
+    found = _deadlines(lead, pipeline, now)
+    return found + _reminders(lead, pipeline, found)
+
+
+def _reminders(lead: Lead, pipeline: Pipeline, deadlines: list[Due]) -> list[Due]:
+    """A reminder ``remind_before`` each deadline that has one configured, once each."""
+    found = []
+    for due in deadlines:
+        before = None
+        if due.kind is DueKind.NO_FOLLOW_UP and pipeline.recycling.no_follow_up is not None:
+            before = pipeline.recycling.no_follow_up.remind_before
+        elif due.kind is DueKind.STAGE_SLA:
+            before = pipeline.stages[lead.stage].sla_remind_before
+        elif due.kind is DueKind.HANDOFF_SLA and pipeline.sla.handoff is not None:
+            before = pipeline.sla.handoff.remind_before
+        if before is None or lead.reminded_for.get(due.kind.value) == due.due_at:
+            continue
+        reminder = Reminder(due.kind, due.due_at, _who_acts(lead, due.kind))
+        found.append(Due(DueKind.REMINDER, due.rule, due.due_at - before, reminder=reminder))
+    return found
+
+
+def upcoming(lead: Lead, pipeline: Pipeline, now: datetime) -> list[Reminder]:
+    """The deadlines a reminder was recorded for that are still ahead (``leadflow
+    reminders``): the lead is as it was when reminded, and the rule has not fired."""
+    if lead.merged_into is not None or lead.erased:
+        return []
+    pending = []
+    for due in _deadlines(lead, pipeline, now):
+        if lead.reminded_for.get(due.kind.value) == due.due_at and due.due_at > now:
+            pending.append(Reminder(due.kind, due.due_at, _who_acts(lead, due.kind)))
+    return pending
+
+
+def _who_acts(lead: Lead, kind: DueKind) -> str | None:
+    """A hand-off waits on the rep it is addressed to; anything else on the owner."""
+    if kind is DueKind.HANDOFF_SLA and lead.handoff is not None:
+        return lead.handoff.to_owner
+    return lead.owner
+
+
+def _deadlines(lead: Lead, pipeline: Pipeline, now: datetime) -> list[Due]:
     found = []
     sla = pipeline.sla.handoff
     handoff = lead.handoff
@@ -224,6 +281,18 @@ def _fire(
                 due_at=due.due_at,
             )
             lead.record(SlaBreached, breach, ctx, pipeline)
+        case DueKind.REMINDER:
+            reminder = due.reminder
+            assert reminder is not None
+            data = FollowUpDueData(
+                deadline=reminder.deadline.value,
+                rep=reminder.rep,
+                deadline_at=reminder.deadline_at,
+                rule=due.rule,
+                pipeline_version=version,
+                due_at=due.due_at,
+            )
+            lead.record(FollowUpDue, data, ctx, pipeline)
         case DueKind.STALLED:
             stalled = due.stalled
             assert stalled is not None

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import structlog
 
+from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.commands import (
     AcceptHandOff,
     AddRep,
@@ -96,6 +97,12 @@ class Leadflow(LeadStore):
         self.deadlines = DeadlineIndex(self.recorder, self.mapper)
         """Each lead's next deadline, what a sweep reads (``service/deadlines.py``)."""
 
+    def saved(self, aggregates: Sequence[Aggregate[Any]]) -> None:
+        """The deadline index need not reload from the log the leads this process saved."""
+        for aggregate in aggregates:
+            if isinstance(aggregate, Lead):
+                self.deadlines.saw(aggregate)
+
     # -- running commands ---------------------------------------------------------------
 
     def context(self, actor: str | None = None, at: datetime | None = None) -> Context:
@@ -167,10 +174,14 @@ class Leadflow(LeadStore):
         """The lead's current state, derived from its events."""
         return self.lead(lead_id)
 
-    def activate_pipeline(self, pipeline: Pipeline, *, actor: str | None = None) -> bool:
+    def activate_pipeline(
+        self, pipeline: Pipeline, *, actor: str | None = None, mapping: Sequence[str] = ()
+    ) -> bool:
         """Put ``pipeline`` in force; returns False if it already was. A change of
-        ``assignment.closed_stages`` recounts the reps' loads in the same append."""
-        return activation.activate(self, pipeline, self.context(actor))
+        ``assignment.closed_stages`` recounts the reps' loads in the same append; a stage
+        the new version drops must be mapped (``mapping``: ``OLD=NEW`` items) when leads
+        are in it, and those leads are moved in the same append."""
+        return activation.activate(self, pipeline, self.context(actor), mapping)
 
     # -- capture ------------------------------------------------------------------------
 

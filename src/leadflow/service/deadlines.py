@@ -40,6 +40,9 @@ _CAPTURED_TOPIC = LeadCaptured.topic()
 BATCH = 1000
 """Leads reloaded per transaction."""
 
+KNOWN_MAX = 50_000
+"""Leads saved by this process kept for the next refresh (a bound on memory)."""
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -96,6 +99,8 @@ class DeadlineIndex:
     def saw(self, lead: Lead) -> None:
         """A lead this process just saved: the next refresh need not reload it from the
         log if no other writer has changed it since (its version tells)."""
+        if len(self._known) >= KNOWN_MAX:
+            self._known.clear()  # bounded: the leads it forgets are reloaded from the log
         self._known[lead.id] = lead
 
     def refresh(self, pipeline: Pipeline, progress: Progress | None = None) -> int:

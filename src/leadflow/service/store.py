@@ -299,10 +299,14 @@ class LeadStore(Application[UUID]):
         if cache is not None and not self.repository.fastforward:
             for aggregate in aggregates:
                 cache.put(aggregate.id, aggregate)
+        self.saved(aggregates)
         if roster_before is not None:
             roster = next(a for a in aggregates if isinstance(a, Roster))
             self._snapshot_roster(roster_before, roster)
         return recordings
+
+    def saved(self, aggregates: Sequence[Aggregate[Any]]) -> None:
+        """Called after each successful append with what it saved (for in-process indexes)."""
 
     def _forget(self, aggregates: Iterable[Aggregate[Any]]) -> None:
         cache = self.repository.cache

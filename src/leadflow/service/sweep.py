@@ -100,7 +100,6 @@ def sweep(
                 failed[lead_id] = str(exc)
                 log.warning("sweep_rule_failed", lead_id=str(lead_id), error=str(exc))
                 break
-            index.saw(lead)
             # Lead events only: the roster's LoadChanged bookkeeping saved alongside is not
             # a rule's decision.
             refs.extend(ref for ref in result.events if ref.type in EVENT_TYPES)

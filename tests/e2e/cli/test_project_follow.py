@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from leadflow.adapters.store import open_store
 from leadflow.projections import LEADS, POSITIONS
 
+READ_MODELS = ("leads", "stage_history", "handoffs", "merges", "passes")
+
 
 def test_project_follow_keeps_the_read_models_up_with_new_events(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'follow.db'}"
@@ -41,7 +43,9 @@ def test_project_follow_keeps_the_read_models_up_with_new_events(tmp_path: Path)
             if positions and min(positions.values()) == head:
                 break
             time.sleep(0.1)
-        assert positions == {"leads": head, "stage_history": head, "handoffs": head}
+        assert positions == dict.fromkeys(
+            ("leads", "stage_history", "handoffs", "merges", "passes"), head
+        )
         with engine.connect() as conn:
             stage = conn.execute(
                 sa.select(LEADS.c.stage).where(LEADS.c.lead_id == str(later))

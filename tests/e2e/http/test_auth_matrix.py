@@ -46,6 +46,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/funnel"): READERS,
     ("GET", "/v1/events"): READERS,
     ("GET", "/v1/reps"): READERS,
+    ("GET", "/v1/reminders"): READERS,
     **{("POST", f"/v1/leads/{{lead_id}}/{path}"): WORKERS for path in REP_WORK},
     ("POST", "/v1/leads/{lead_id}/assign"): MANAGERS,
     ("POST", "/v1/leads/{lead_id}/merge"): MANAGERS,

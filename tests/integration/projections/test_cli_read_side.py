@@ -45,8 +45,11 @@ def _records_from_events_json(url: str) -> list[EventRecord]:
     return records
 
 
+FIGURES = ("stage", "in_stage", "reached", "passed", "conversion_to_next")
+
+
 def _as_rows(stages: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [(s["stage"], s["in_stage"], s["reached"], s["conversion_to_next"]) for s in stages]
+    return [tuple(s[name] for name in FIGURES) for s in stages]
 
 
 def test_funnel_as_of_any_past_date_agrees_with_a_recomputation_from_events_json(
@@ -61,7 +64,7 @@ def test_funnel_as_of_any_past_date_agrees_with_a_recomputation_from_events_json
         expected = funnel_from_events(records, pipeline, as_of)
         assert answer["as_known_at"] is None
         assert _as_rows(answer["stages"]) == [
-            (r.stage, r.in_stage, r.reached, r.conversion_to_next) for r in expected
+            tuple(getattr(r, name) for name in FIGURES) for r in expected
         ]
         assert as_of.date().isoformat() == day
 
@@ -69,13 +72,41 @@ def test_funnel_as_of_any_past_date_agrees_with_a_recomputation_from_events_json
 def test_funnel_json_has_exactly_the_documented_shape(demo_url: str) -> None:
     answer = as_json("funnel", "--as-of", "2026-01-01", "--db", demo_url)
 
-    assert set(answer) == {"as_of", "as_known_at", "stages"}
-    assert [s["stage"] for s in answer["stages"]] == list(open_store(demo_url).pipeline.stages)
+    assert set(answer) == {"as_of", "as_known_at", "skip_policy", "live_leads", "stages"}
+    pipeline = open_store(demo_url).pipeline
+    assert [s["stage"] for s in answer["stages"]] == list(pipeline.stages)
     for stage in answer["stages"]:
-        assert set(stage) == {"stage", "in_stage", "reached", "conversion_to_next"}
+        assert set(stage) == set(FIGURES)
         assert isinstance(stage["in_stage"], int)
         assert isinstance(stage["reached"], int)
+        on_path = stage["stage"] in pipeline.main_path
+        assert isinstance(stage["passed"], int) if on_path else stage["passed"] is None
         assert stage["conversion_to_next"] is None or isinstance(stage["conversion_to_next"], float)
+
+
+@pytest.mark.parametrize("skip_policy", ["passed", "strict"])
+def test_on_the_demo_store_no_conversion_exceeds_one_and_in_stage_sums_to_the_live_leads(
+    demo_url: str, skip_policy: str
+) -> None:
+    app = open_store(demo_url)
+    merged = sum(1 for e in app.read_events(types=["LeadMerged"]))
+    captured = sum(1 for e in app.read_events(types=["LeadCaptured"]))
+    unmerged = sum(1 for e in app.read_events(types=["LeadUnmerged"]))
+    assert merged > unmerged, "the demo merges duplicates"
+
+    answer = as_json("funnel", "--skip-policy", skip_policy, "--db", demo_url)
+
+    assert answer["skip_policy"] == skip_policy
+    assert answer["live_leads"] == captured - merged + unmerged
+    assert sum(s["in_stage"] for s in answer["stages"]) == answer["live_leads"]
+    conversions = [s["conversion_to_next"] for s in answer["stages"]]
+    assert all(c is None or 0 <= c <= 1 for c in conversions)
+    assert any(c is not None for c in conversions)
+
+
+def test_an_unknown_skip_policy_is_refused_naming_the_option(demo_url: str) -> None:
+    result = invoke("funnel", "--skip-policy", "lenient", "--db", demo_url, expect=2)
+    assert "skip_policy" in result.stderr
 
 
 def test_funnel_by_source_wraps_the_same_fields_per_group_and_the_groups_add_up(
@@ -89,10 +120,20 @@ def test_funnel_by_source_wraps_the_same_fields_per_group_and_the_groups_add_up(
     assert keys == sorted(keys)
     assert "web_form" in keys
     for group in grouped["groups"]:
-        assert set(group) == {"key", "as_of", "as_known_at", "stages"}
+        assert set(group) == {
+            "key",
+            "as_of",
+            "as_known_at",
+            "skip_policy",
+            "live_leads",
+            "stages",
+        }
     for i, stage in enumerate(whole["stages"]):
         assert stage["in_stage"] == sum(g["stages"][i]["in_stage"] for g in grouped["groups"])
         assert stage["reached"] == sum(g["stages"][i]["reached"] for g in grouped["groups"])
+        if stage["passed"] is not None:
+            assert stage["passed"] == sum(g["stages"][i]["passed"] for g in grouped["groups"])
+    assert whole["live_leads"] == sum(g["live_leads"] for g in grouped["groups"])
 
 
 def test_as_known_at_before_a_backdated_correction_reproduces_the_earlier_answer(
@@ -143,7 +184,7 @@ def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> No
 
     assert status["projections"] == [
         {"name": name, "position": status["log_position"], "lag": 0}
-        for name in ("leads", "stage_history", "handoffs")
+        for name in ("leads", "stage_history", "handoffs", "merges", "passes")
     ]
 
 

@@ -27,6 +27,8 @@ from support.clock import FakeClock
 from support.histories import build_history, dump, reader, scratch_runner
 from support.stores import on_roster
 
+READ_MODELS = ("leads", "stage_history", "handoffs", "merges", "passes")
+
 
 @pytest.fixture(autouse=True)
 def _logs_to_a_live_stream() -> None:
@@ -70,7 +72,9 @@ def test_catch_up_applies_the_log_and_records_each_projections_position(
 
     head = app.max_position()
     assert applied == len(list(app.read_events()))
-    assert runner.positions() == {"leads": head, "stage_history": head, "handoffs": head}
+    assert runner.positions() == dict.fromkeys(
+        ("leads", "stage_history", "handoffs", "merges", "passes"), head
+    )
     with runner.engine.connect() as conn:
         rows = funnel(conn, app.pipeline, FunnelQuery(as_of=clock.now))
     assert rows == funnel_from_events(app.read_events(), app.pipeline, clock.now)
@@ -218,11 +222,9 @@ def test_processes_creating_the_read_models_at_once_all_succeed(db_url: str) -> 
         t.join()
 
     assert errors == []
-    assert ProjectionRunner(engine, schema=schema_of(db_url)).positions() == {
-        "leads": 0,
-        "stage_history": 0,
-        "handoffs": 0,
-    }
+    assert ProjectionRunner(engine, schema=schema_of(db_url)).positions() == dict.fromkeys(
+        READ_MODELS, 0
+    )
     engine.dispose()
 
 
