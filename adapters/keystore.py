@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from leadflow.service.data_keys import DESTROYED
 
@@ -75,7 +75,10 @@ class SqlKeystore:
         else:
             self.schema = (parse_qs(parts.query).get("schema") or ["leadflow_keys"])[0]
             base = url.split("?", 1)[0]
-            engine = sa.create_engine("postgresql+psycopg://" + base.split("://", 1)[1])
+            # Keys are read in batches and cached: no connection is held between uses.
+            engine = sa.create_engine(
+                "postgresql+psycopg://" + base.split("://", 1)[1], poolclass=NullPool
+            )
             self.location = (
                 f"{parts.hostname}:{parts.port or 5432}{parts.path} schema {self.schema}"
             )

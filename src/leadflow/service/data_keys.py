@@ -138,6 +138,10 @@ class Keystore(Protocol):
         """A number that grows with every destroyed key (readers drop cached keys)."""
         ...
 
+    def close(self) -> None:
+        """Release its connections."""
+        ...
+
     def rewrap(self, rewrap: Callable[[UUID, bytes], bytes], key_id: str, index: bytes) -> int:
         """Replace every wrapped key by ``rewrap(lead, wrapped)`` and the key id and index
         secret, in one transaction; returns how many keys were re-wrapped."""
@@ -169,6 +173,12 @@ class DataKeys:
         if self._keystore is None:
             self._keystore = self._open_keystore()
         return self._keystore
+
+    def close(self) -> None:
+        """Close the keystore, if it was opened (the store's ``close`` does)."""
+        if self._keystore is not None:
+            self._keystore.close()
+            self._keystore = None
 
     # -- the master key --------------------------------------------------------------
 

@@ -109,6 +109,12 @@ class LeadStore(Application[UUID]):
         current = self.pipeline_log().current
         return (current or default_pipeline()).personal_data.attributes
 
+    def close(self) -> None:
+        """Close the store and its keystore."""
+        if self.keys is not None:
+            self.keys.close()
+        super().close()
+
     def contact_key_id(self, kind: str, value: str) -> UUID:
         """The id of a contact (or import) key: a keyed HMAC when personal data is sealed
         (an address cannot be confirmed by guessing), else the unkeyed legacy id."""
