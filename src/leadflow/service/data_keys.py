@@ -51,6 +51,8 @@ _WRAP_AAD = b"leadflow/data-key/"
 _INDEX_AAD = b"leadflow/contact-index-secret"
 _FORMAT = b"\x01"
 _CACHE_CHECK_SECONDS = 0.5
+_CACHE_MAX = 4096
+"""Unwrapped keys kept at most (a scan reads a lead's events together)."""
 
 
 def generate_master_key() -> bytes:
@@ -245,6 +247,9 @@ class DataKeys:
         """The lead's key; ``None`` once destroyed. :class:`KeyUnavailable` when the
         keystore has none and ``create`` is off."""
         self._fresh()
+        if len(self._cache) + len(self._absent) > _CACHE_MAX:  # memory stays flat
+            self._cache.clear()
+            self._absent.clear()
         if lead_id not in self._cache:
             self._load([lead_id])
         if lead_id not in self._cache:
