@@ -86,10 +86,15 @@ def init(
     chosen = load_pipeline(pipeline) if pipeline else None
     changed = lf.activate_pipeline(chosen) if chosen else False
     current = lf.pipeline
+    from leadflow.adapters.cli_personal_data import key_status
+
+    keys = key_status(lf)
     emit(
-        {"pipeline": current.name, "version": current.version, "activated": changed},
+        {"pipeline": current.name, "version": current.version, "activated": changed, **keys},
         json_out,
-        f"pipeline {current.name!r} version {current.version} in force",
+        f"pipeline {current.name!r} version {current.version} in force\n"
+        f"master key: {keys['master_key']} (keep it apart from the store's backups)\n"
+        f"keystore: {keys['keystore']}",
     )
 
 
@@ -413,7 +418,6 @@ _reasoned_command(
 _reasoned_command("lose", "lose", "The deal was lost.")
 _reasoned_command("churn", "churn", "A customer churned.")
 _reasoned_command("disqualify", "disqualify", "Disqualify a lead.")
-_reasoned_command("erase", "erase_personal_data", "Erase a lead's personal data.")
 
 
 @app.command()
@@ -489,12 +493,19 @@ def events(
     ] = None,
     since: Annotated[str | None, typer.Option(help="occurred_at on or after (ISO 8601).")] = None,
     until: Annotated[str | None, typer.Option(help="occurred_at on or before (ISO 8601).")] = None,
+    redact: Annotated[
+        bool,
+        typer.Option(
+            "--redact", help='Personal values as "[personal]" (for analysts; needs no key).'
+        ),
+    ] = False,
     db: Db = None,
     json_out: Json = False,
 ) -> None:
     """The lead event log in log order (``--json``: one object per line)."""
     lf = store(db)
     records = lf.read_events(
+        redact=redact,
         lead_id=lead_id_of(lead) if lead else None,
         types=type_ or (),
         since=parse_time(since, "since") if since else None,
@@ -522,6 +533,7 @@ def _register_plugins() -> None:
         cli_doctor,
         cli_find,
         cli_leads,
+        cli_personal_data,
         cli_pipelines,
         cli_policies,
         cli_projections,
@@ -531,6 +543,7 @@ def _register_plugins() -> None:
 
     cli_demo.register(app)
     cli_doctor.register(app)
+    cli_personal_data.register(app)
     cli_pipelines.register(pipeline_app)
     cli_find.register(app)
     cli_policies.register(app)

@@ -113,6 +113,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the event store uses: a commit survives a process crash (even SIGKILL), so positions
     # and rows stay consistent; only an OS crash may lose the last commits, together.
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+    # An erased lead's notes and reasons are overwritten in place: zero the freed bytes.
+    dbapi_connection.execute("PRAGMA secure_delete=ON")
 
 
 def _reader(lf: Leadflow) -> Any:

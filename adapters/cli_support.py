@@ -22,6 +22,7 @@ from leadflow.errors import (
     ConcurrencyConflict,
     IllegalTransition,
     InvalidInput,
+    KeyUnavailable,
     LeadflowError,
     LeadNotFound,
     NotPermitted,
@@ -189,7 +190,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             _fail(EXIT_CONFLICT, exc, as_json)
         except (LeadNotFound, StoreNotFound) as exc:
             _fail(EXIT_NOT_FOUND, exc, as_json)
-        except NotPermitted as exc:
+        except (NotPermitted, KeyUnavailable) as exc:
             _fail(EXIT_NOT_PERMITTED, exc, as_json)
         except LeadflowError as exc:
             _fail(1, exc, as_json)

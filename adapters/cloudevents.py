@@ -14,10 +14,17 @@ downstream service can rebuild the record (and any read model) from Kafka alone:
 
 The same attributes are also sent as ``ce_*`` Kafka headers so that routers can filter
 without parsing the value. The value stays authoritative.
+
+Personal data (docs/events.md): with ``stream.personal_data = "omit"`` (the default) the
+personal fields are left out of ``data`` and the extension ``personalomitted`` lists their
+paths (comma-separated); :func:`decode_event` puts ``"[personal]"`` in their place, so a
+consumer validates every event as usual. With ``"clear"`` they are sent (``"[erased]"``
+once the lead was erased).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +36,7 @@ import orjson
 from pydantic import ValidationError
 
 from leadflow.domain.events import EVENT_TYPES, LeadEvent, Payload, payload_json
+from leadflow.domain.personal_data import REDACTED, drop, mark
 from leadflow.service.codec import EventRecord, event_id
 
 __all__ = [
@@ -79,9 +87,10 @@ def _types_by_snake_name(registry_size: int) -> dict[tuple[str, str], type[LeadE
     return {(cls.FAMILY, _snake(name)): cls for name, cls in EVENT_TYPES.items()}
 
 
-def to_cloudevent(record: EventRecord, source: str) -> dict[str, Any]:
-    """The CloudEvent (as a JSON-ready dict) of one recorded lead event."""
-    return {
+def to_cloudevent(record: EventRecord, source: str, *, omit: bool = False) -> dict[str, Any]:
+    """The CloudEvent (as a JSON-ready dict) of one recorded lead event; ``omit`` leaves
+    its personal fields out."""
+    event = {
         "specversion": SPEC_VERSION,
         "id": str(record.id),
         "source": source,
@@ -95,6 +104,10 @@ def to_cloudevent(record: EventRecord, source: str) -> dict[str, Any]:
         "actor": record.actor,
         "data": record.data,
     }
+    if omit and record.personal:
+        event["data"] = drop(copy.deepcopy(record.data), record.personal)
+        event["personalomitted"] = ",".join(record.personal)
+    return event
 
 
 def headers_of(event: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -108,9 +121,11 @@ def headers_of(event: dict[str, Any]) -> list[tuple[str, bytes]]:
     return headers
 
 
-def encode_event(record: EventRecord, source: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+def encode_event(
+    record: EventRecord, source: str, *, omit: bool = False
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """Kafka key, value and headers of one recorded lead event."""
-    event = to_cloudevent(record, source)
+    event = to_cloudevent(record, source, omit=omit)
     return str(record.lead_id).encode(), orjson.dumps(event), headers_of(event)
 
 
@@ -213,6 +228,16 @@ def decode_event(value: bytes | None) -> LeadCloudEvent:
     data = event.get("data")
     if not isinstance(data, dict):
         raise MalformedEvent("invalid_payload", "data must be a JSON object")
+    omitted = event.get("personalomitted")
+    personal: tuple[str, ...] = ()
+    if omitted is not None:
+        if not isinstance(omitted, str):
+            raise MalformedEvent("invalid_attribute", "personalomitted must be a string")
+        personal = tuple(p for p in omitted.split(",") if p)
+        try:
+            mark(data, personal, REDACTED)
+        except (AttributeError, TypeError):
+            raise MalformedEvent("invalid_attribute", f"personalomitted {omitted!r}") from None
     try:
         payload = cls.DATA.model_validate(cls.upcast(data, version))
     except (ValidationError, KeyError, ValueError, TypeError) as exc:
@@ -227,5 +252,6 @@ def decode_event(value: bytes | None) -> LeadCloudEvent:
         recorded_at=_time(event, "recordedtime"),
         actor=_attribute(event, "actor", str),
         data=payload_json(payload),
+        personal=personal,
     )
     return LeadCloudEvent(record=record, payload=payload, source=_attribute(event, "source", str))

@@ -36,6 +36,7 @@ from leadflow.adapters.kafka_tables import engine_for, relay_positions_table, ut
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
 from leadflow.service.logs import get_logger
+from leadflow.service.pipeline_files import default_pipeline
 
 __all__ = ["PublishFailed", "Relay", "RelayProgress", "producer_config", "source_of"]
 
@@ -113,6 +114,7 @@ class Relay:
         partitions: int = DEFAULT_PARTITIONS,
         ack_timeout_s: float = 30.0,
         producer_overrides: dict[str, Any] | None = None,
+        personal_data: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -124,6 +126,9 @@ class Relay:
         self.batch_size = batch_size
         self.partitions = partitions
         self.ack_timeout_s = ack_timeout_s
+        self.personal_data = personal_data
+        """``omit`` or ``clear``; ``None``: as the pipeline in force says."""
+        self._omit = True
         self._producer_overrides = producer_overrides or {}
         self._engine, schema = engine_for(db_url)
         self._positions: Table = relay_positions_table(schema)
@@ -203,7 +208,7 @@ class Relay:
         try:
             futures = []
             for record in records:
-                key, value, headers = encode_event(record, self.source)
+                key, value, headers = encode_event(record, self.source, omit=self._omit)
                 futures.append(producer.send(self.topic, key=key, value=value, headers=headers))
             producer.flush(timeout=self.ack_timeout_s)
         except KafkaError as exc:
@@ -217,7 +222,14 @@ class Relay:
                 )
 
     def _batches(self, after: int, end: int | None) -> Iterator[list[EventRecord]]:
-        records = self.app.read_events(after=after, batch_size=self.batch_size)
+        # The pipeline in force says what is sent (``stream.personal_data``); to omit
+        # personal fields they are not even decrypted.
+        mode = (
+            self.personal_data
+            or (self.app.pipeline_log().current or default_pipeline()).stream.personal_data
+        )
+        self._omit = mode == "omit"
+        records = self.app.read_events(after=after, batch_size=self.batch_size, redact=self._omit)
         while batch := list(islice(records, self.batch_size)):
             if end is not None and batch[-1].position > end:
                 batch = [r for r in batch if r.position <= end]

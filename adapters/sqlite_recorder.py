@@ -38,6 +38,7 @@ class _Pool(es_sqlite.SQLiteConnectionPool):
         connection = self._connect_waiting_out_wal_switch()
         raw: sqlite3.Connection = connection._sqlite_conn
         raw.execute(f"PRAGMA synchronous={self.synchronous}")
+        raw.execute("PRAGMA secure_delete=ON")  # nothing freed keeps its old bytes
         return connection
 
     def _connect_waiting_out_wal_switch(self) -> es_sqlite.SQLiteConnection:

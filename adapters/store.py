@@ -3,12 +3,18 @@
 ``sqlite:///path/to/file.db`` (the embedded default) uses the eventsourcing library's
 own SQLite recorder; ``postgresql://user:password@host:port/dbname[?schema=name]`` its
 PostgreSQL recorder (psycopg 3). Read models live in the same database.
+
+Every store seals personal data under per-lead data keys kept in a keystore apart from
+the log (:mod:`leadflow.adapters.keystore`), wrapped by the master key
+(:mod:`leadflow.adapters.master_key`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 import zlib
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from leadflow.errors import InvalidInput, LeadflowError, StoreNotFound
 from leadflow.service.application import Leadflow, utc_now
+from leadflow.service.data_keys import DataKeys, Keystore, MasterKey, generate_master_key
 
 if TYPE_CHECKING:  # psycopg is imported only to open a PostgreSQL store
     import psycopg
@@ -31,9 +38,11 @@ __all__ = [
     "DEFAULT_DB_URL",
     "StoreNotFound",
     "StoreUnavailable",
+    "data_keys",
     "open_store",
     "persistence_env",
     "resolve_url",
+    "scrub",
     "sqlalchemy_url",
 ]
 
@@ -164,6 +173,28 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("LEADFLOW_DB") or DEFAULT_DB_URL
 
 
+def data_keys(url: str) -> DataKeys:
+    """The data keys of the store at ``url``: its keystore, and its master key (loaded
+    when first needed; see :mod:`leadflow.adapters.master_key`)."""
+    # The keystore (SQLAlchemy) is opened when a key is first needed, as psycopg is
+    # imported only for PostgreSQL: a command should not pay for what it does not use.
+    from leadflow.adapters.master_key import ENV_KEY, keystore_url, master_key_loader
+
+    where = keystore_url(url, os.environ.get("LEADFLOW_KEYSTORE"))
+
+    def keystore() -> Keystore:
+        from leadflow.adapters.keystore import SqlKeystore
+
+        return SqlKeystore(where)
+
+    if where == "sqlite:///:memory:" and not os.environ.get(ENV_KEY):
+        ephemeral = MasterKey(generate_master_key(), "an in-memory store's own key")
+        return DataKeys(keystore, lambda: ephemeral)
+    keys = DataKeys(keystore, lambda: loader())
+    loader = master_key_loader(url, lambda: keys.keystore.exists())
+    return keys
+
+
 def open_store(
     url: str | None = None,
     *,
@@ -178,7 +209,7 @@ def open_store(
         raise StoreNotFound(resolved)
     env = persistence_env(resolved)
     if env["PERSISTENCE_MODULE"] != POSTGRES_MODULE:
-        return Leadflow(env, clock=clock, actor=actor or _default_actor())
+        return Leadflow(env, clock=clock, actor=actor or _default_actor(), keys=data_keys(resolved))
     from psycopg import sql
 
     # Several processes opening a new store at once would race on CREATE TABLE
@@ -193,9 +224,23 @@ def open_store(
                         sql.Identifier(env["POSTGRES_SCHEMA"])
                     )
                 )
-            return Leadflow(env, clock=clock, actor=actor or _default_actor())
+            return Leadflow(
+                env, clock=clock, actor=actor or _default_actor(), keys=data_keys(resolved)
+            )
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def scrub(url: str) -> None:
+    """After an erasure: leave no overwritten bytes in an embedded store's write-ahead log
+    (the read models' old rows); the database file itself zeroes freed bytes
+    (``secure_delete``). PostgreSQL's own WAL is beyond reach: see docs/operations.md."""
+    env = persistence_env(url)
+    name = env.get("SQLITE_DBNAME")
+    if name is None or name == ":memory:":
+        return
+    with contextlib.closing(sqlite3.connect(name, timeout=30)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _postgres_connection(env: dict[str, str]) -> psycopg.Connection[Any]:

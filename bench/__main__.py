@@ -20,12 +20,13 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, http, imports, readside, scan, startup, stream, sweep
+from bench import commands, http, imports, personal_data, readside, scan, startup, stream, sweep
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
     "http": http.run,
     "import": imports.run,
+    "personal_data": personal_data.run,
     "scan": scan.run,
     "startup": startup.run,
     "stream": stream.run,

@@ -60,12 +60,11 @@ def main(argv: list[str]) -> int:
         seconds = time.perf_counter() - started
         result = {"rows": summary.created, "seconds": seconds, "peak_rss_mb": _peak_mb()}
     elif argv[0] == "dedupe":
-        from leadflow.domain.dedupe import key_id
-
         url = argv[1]
+        app = open_store(url, actor="user:bench")
+        key_id = app.contact_key_id
         held = [key_id("email", e) for e in Path(argv[2]).read_text().split()]
         free = [key_id("email", f"nobody{i}@example.org") for i in range(len(held))]
-        app = open_store(url, actor="user:bench")
         app.pipeline  # noqa: B018 - read once, as any capture does before its lookups
         samples: list[float] = []
         cpu: list[float] = []

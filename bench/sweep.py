@@ -37,9 +37,17 @@ def _copy(size: int, shared: Path, workdir: Path, db: str | None) -> str:
         source = readside.store(size, shared, None).url.removeprefix("sqlite:///")
         workdir.mkdir(parents=True, exist_ok=True)
         target = workdir / "sweep.db"
-        for suffix in ("", "-wal", "-shm"):
-            if Path(source + suffix).exists():
-                shutil.copyfile(source + suffix, str(target) + suffix)
+        # The log, its keystore and its master key: a copy of the log alone opens no
+        # personal data (docs/operations.md, Backups).
+        stem = source.removesuffix(".db")
+        for name, copied in (
+            (source, str(target)),
+            (f"{stem}.keys.db", str(workdir / "sweep.keys.db")),
+        ):
+            for suffix in ("", "-wal", "-shm"):
+                if Path(name + suffix).exists():
+                    shutil.copyfile(name + suffix, copied + suffix)
+        shutil.copyfile(f"{stem}.master.key", workdir / "sweep.master.key")
         return f"sqlite:///{target}"
     url = readside._fresh_url(db, workdir, "sweep")
     app = open_store(url, actor="user:bench")

@@ -37,7 +37,7 @@ from typing import Any
 from uuid import UUID
 
 from leadflow.domain.context import Context
-from leadflow.domain.dedupe import ContactKey, key_id
+from leadflow.domain.dedupe import ContactKey
 from leadflow.domain.events import ActivityKind
 from leadflow.domain.lead import Lead
 from leadflow.errors import LeadflowError
@@ -245,7 +245,7 @@ def generate(
         if rng.random() < 0.01:
             companies[company] = lead
         reserved = [
-            ContactKey.reserve(key_id(kind, value), kind, lead.id, "capture", ctx)
+            ContactKey.reserve(app.contact_key_id(kind, value), kind, lead.id, "capture", ctx)
             for kind in keys
             if (value := values.get(kind))
         ]

@@ -10,6 +10,11 @@ the same transaction as the read-model writes) and prints the funnel on exit::
     python examples/funnel_service.py --bootstrap 127.0.0.1:9092 --db sqlite:///funnel.db \\
         --exit-when-idle 3
 
+It also keeps each lead's company (to show which accounts are in the funnel): personal data,
+so it acts on ``PersonalDataErased`` by forgetting it, as every downstream service must. With
+the stream's default ``stream.personal_data = "omit"`` companies arrive as ``[personal]`` and
+nothing is kept; with ``"clear"`` they are kept until the lead is erased.
+
 Run it twice: the second run reads nothing new (its offsets and per-lead sequences are
 committed) and prints the same funnel. ``Ctrl-C`` / SIGTERM stops it cleanly.
 """
@@ -46,6 +51,7 @@ from sqlalchemy import (
 
 from leadflow.adapters.kafka import DEFAULT_TOPIC, KafkaProjectionFeeder, LeadEventConsumer
 from leadflow.adapters.logging_setup import configure_logging
+from leadflow.domain.personal_data import ERASED, REDACTED
 from leadflow.service.codec import EventRecord
 
 STAGE_SETTING_TYPES = frozenset({"LeadCaptured", "StageChanged"})
@@ -69,6 +75,30 @@ stage_reached = Table(
 )
 
 
+lead_company = Table(
+    "funnel_lead_company",
+    metadata,
+    Column("lead_id", String(36), primary_key=True),
+    Column("company", String(200), nullable=False),
+)
+"""Personal data: the row goes when the lead is erased."""
+
+
+def _keep_company(conn: Connection, record: EventRecord) -> None:
+    """The lead's company as the stream tells it; erased (or never sent): forgotten."""
+    lead = str(record.lead_id)
+    if record.type == "PersonalDataErased":
+        conn.execute(delete(lead_company).where(lead_company.c.lead_id == lead))
+        return
+    data = record.data.get("changes", record.data)
+    if record.type not in ("LeadCaptured", "ProfileUpdated") or "company" not in data:
+        return
+    conn.execute(delete(lead_company).where(lead_company.c.lead_id == lead))
+    company = data["company"]
+    if company and company not in (ERASED, REDACTED):
+        conn.execute(insert(lead_company).values(lead_id=lead, company=company[:200]))
+
+
 class StageFunnel:
     """Each lead's current stage and every stage it reached (the funnel's two counts).
 
@@ -79,10 +109,11 @@ class StageFunnel:
     """
 
     name = "example_stage_funnel"
-    tables = (lead_stage, stage_reached)
+    tables = (lead_stage, stage_reached, lead_company)
 
     def handle(self, conn: Connection, records: Sequence[EventRecord]) -> None:
         for record in records:
+            _keep_company(conn, record)
             if record.type in MERGE_TYPES:
                 conn.execute(
                     update(lead_stage)
@@ -117,6 +148,7 @@ class StageFunnel:
     def reset(self, conn: Connection) -> None:
         conn.execute(delete(lead_stage))
         conn.execute(delete(stage_reached))
+        conn.execute(delete(lead_company))
 
 
 def _aware(value: datetime) -> datetime:

@@ -28,6 +28,7 @@ from leadflow.projections._sql import (
     lead_ids_in,
     utc,
 )
+from leadflow.projections.erasure import erase_columns
 from leadflow.service.codec import EventRecord
 
 __all__ = ["HANDOFFS", "HandOffs", "audit_trail"]
@@ -81,6 +82,8 @@ _RELEVANT = frozenset(
 class HandOffs:
     name = "handoffs"
     tables = [HANDOFFS]
+    version = 2
+    """2: an erased lead's notes and reasons read ``[erased]``."""
 
     def reset(self, conn: sa.Connection) -> None:
         conn.execute(HANDOFFS.delete())
@@ -130,6 +133,7 @@ class HandOffs:
                     last["recycle_reason"] = record.data.get("reason")
                     rows.touch(last)
         rows.flush(conn)
+        erase_columns(conn, HANDOFFS, ("note", "reason", "recycle_reason"), records)
 
 
 def _handed_off(lead_id: str, record: EventRecord) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from leadflow.projections._sql import (
     lead_ids_in,
     utc,
 )
+from leadflow.projections.erasure import erase_columns
 from leadflow.service.codec import EventRecord, event_id
 
 __all__ = [
@@ -124,6 +125,8 @@ STAGE_CURSOR = sa.Table(
 class StageHistory:
     name = "stage_history"
     tables = [STAGE_INTERVALS, STAGE_REACHED, STAGE_CURSOR, FUNNEL_DAILY]
+    version = 2
+    """2: an erased lead's reasons read ``[erased]``."""
 
     def reset(self, conn: sa.Connection) -> None:
         for table in self.tables:
@@ -169,6 +172,7 @@ class StageHistory:
         intervals.flush(conn)
         reached.flush(conn)
         add_daily(conn, daily)
+        erase_columns(conn, STAGE_INTERVALS, ("reason",), records)
 
     @staticmethod
     def _enter(

@@ -26,6 +26,18 @@ from support.stores import POSTGRES_URL, service_unavailable
 from support.stores import on_roster as on_roster  # for modules that import it from conftest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _key_files_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """PostgreSQL stores' master-key files (``$LEADFLOW_KEY_DIR``) go to a temporary
+    directory, not the home directory; SQLite stores keep theirs beside the store."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEADFLOW_KEY_DIR", str(tmp_path_factory.mktemp("keys")))
+        patch.delenv("LEADFLOW_MASTER_KEY", raising=False)
+        patch.delenv("LEADFLOW_MASTER_KEY_FILE", raising=False)
+        patch.delenv("LEADFLOW_KEYSTORE", raising=False)
+        yield
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -51,7 +63,8 @@ def _postgres_schema_url() -> Iterator[str]:
     try:
         yield _created(f"{POSTGRES_URL}?schema={schema}")
     finally:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        for name in (schema, f"{schema}_keys"):  # the store's schema and its keystore's
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
         conn.close()
 
 

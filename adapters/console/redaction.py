@@ -1,6 +1,7 @@
 """Personal fields hidden from a viewer who may not read them.
 
-Which fields are personal is the domain's :data:`leadflow.domain.lead.PERSONAL_FIELDS`;
+Which fields are personal is declared once (each event class's ``PERSONAL``, see
+:mod:`leadflow.domain.personal_data`; a record lists its personal paths in ``personal``);
 who may read them is :func:`leadflow.domain.permissions.may_read_personal_data`. Here
 they are only applied: to a lead's view and to its events' payloads (a capture's
 fields, a profile update's changes).
@@ -8,9 +9,11 @@ fields, a profile update's changes).
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from typing import Any
 
-from leadflow.domain.lead import PERSONAL_FIELDS
+from leadflow.domain.personal_data import LEAD_FIELDS, mark
 
 __all__ = ["HIDDEN", "redact_event_data", "redact_view"]
 
@@ -18,14 +21,9 @@ HIDDEN = "(hidden)"
 
 
 def redact_view(view: dict[str, Any]) -> dict[str, Any]:
-    return {k: (HIDDEN if k in PERSONAL_FIELDS and v is not None else v) for k, v in view.items()}
+    return {k: (HIDDEN if k in LEAD_FIELDS and v is not None else v) for k, v in view.items()}
 
 
-def redact_event_data(data: dict[str, Any]) -> dict[str, Any]:
-    out = {k: (HIDDEN if k in PERSONAL_FIELDS and v is not None else v) for k, v in data.items()}
-    changes = data.get("changes")
-    if isinstance(changes, dict):
-        out["changes"] = {
-            k: (HIDDEN if k in PERSONAL_FIELDS and v is not None else v) for k, v in changes.items()
-        }
-    return out
+def redact_event_data(data: dict[str, Any], personal: Sequence[str]) -> dict[str, Any]:
+    """``data`` with each personal path (``EventRecord.personal``) hidden."""
+    return mark(copy.deepcopy(data), personal, HIDDEN)

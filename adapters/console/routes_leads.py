@@ -118,7 +118,7 @@ def lead_page(request: Request, lead_id: str) -> Response:
         item["later"] = known_at is not None and record.recorded_at > known_at
         item["backdated"] = record.recorded_at - record.occurred_at > BACKDATED
         if not personal:
-            item["data"] = redact_event_data(item["data"])
+            item["data"] = redact_event_data(item["data"], record.personal)
         events.append(item)
     known_view = None
     if known_at is not None:

@@ -48,12 +48,28 @@ def render_event(cls: type[RecordedEvent[Any]]) -> str:
     doc = inspect.getdoc(cls)
     if doc and not doc.startswith(cls.__name__ + "("):
         lines.append(_one_line(doc))
-    lines += ["", "| field | type | required | description |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| field | type | required | personal | description |",
+        "|---|---|---|---|---|",
+    ]
     for name, info in cls.DATA.model_fields.items():
         required = "yes" if info.is_required() else "no"
         description = _one_line(info.description or "")
-        lines.append(f"| `{name}` | {_type_name(info.annotation)} | {required} | {description} |")
+        kind = _type_name(info.annotation)
+        lines.append(f"| `{name}` | {kind} | {required} | {_personal(cls, name)} | {description} |")
     return "\n".join(lines)
+
+
+def _personal(cls: type[RecordedEvent[Any]], name: str) -> str:
+    """How the field is personal (``leadflow.domain.personal_data``): blank if it is not."""
+    if name in cls.PERSONAL:
+        return "**personal**"
+    if f"{name}.*" in cls.PERSONAL:
+        if name == "changes":
+            return "**personal** (personal fields' and attributes' changes)"
+        return "**personal** (values of `[personal_data] attributes`)"
+    return ""
 
 
 def render_tables() -> str:

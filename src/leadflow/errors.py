@@ -9,6 +9,7 @@ __all__ = [
     "ConcurrencyConflict",
     "IllegalTransition",
     "InvalidInput",
+    "KeyUnavailable",
     "LeadNotFound",
     "LeadflowError",
     "NotPermitted",
@@ -107,3 +108,8 @@ class StoreNotFound(LeadflowError):
     def __init__(self, url: str) -> None:
         super().__init__(f"no store at {url}; create it with leadflow init")
         self.url = url
+
+
+class KeyUnavailable(LeadflowError):
+    """Personal data cannot be read or written: the master key is missing or is not this
+    keystore's, or the keystore holds no key for a lead (exit code 6 in the CLI)."""

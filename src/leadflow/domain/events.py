@@ -404,7 +404,7 @@ class DuplicateUnmergedData(Payload):
 
 class ErasedData(Payload):
     fields: list[str]
-    """The personal fields that were cleared."""
+    """The personal fields the lead held that were erased (``attributes.<name>`` for attributes)."""
     reason: str
     """The request behind the erasure (e.g. a GDPR/PIPL ticket)."""
 
@@ -481,6 +481,10 @@ class RecordedEvent(Generic[D]):
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
     DATA: ClassVar[type[Payload]]
+    PERSONAL: ClassVar[tuple[str, ...]] = ()
+    """The payload's personal fields (``name`` or ``name.*``), the one declaration of what
+    is personal: see :mod:`leadflow.domain.personal_data`. Encrypted under the lead's data
+    key when stored; shown as erased once the key is destroyed."""
 
     originator_id: UUID
     originator_version: int
@@ -539,6 +543,7 @@ class LeadCaptured(LeadEvent[CapturedData]):
 
     TYPE = "LeadCaptured"
     DATA = CapturedData
+    PERSONAL = ("email", "phone", "wechat", "name", "company", "attributes.*")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -547,6 +552,7 @@ class ProfileUpdated(LeadEvent[ProfileUpdatedData]):
 
     TYPE = "ProfileUpdated"
     DATA = ProfileUpdatedData
+    PERSONAL = ("changes.*",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -560,6 +566,7 @@ class ActivityRecorded(LeadEvent[ActivityRecordedData]):
     TYPE = "ActivityRecorded"
     VERSION = 2
     DATA = ActivityRecordedData
+    PERSONAL = ("detail",)
 
     @staticmethod
     def upcast_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -578,6 +585,7 @@ class LeadScored(LeadEvent[ScoredData]):
 
     TYPE = "LeadScored"
     DATA = ScoredData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -589,6 +597,7 @@ class StageChanged(LeadEvent[StageChangedData]):
 
     TYPE = "StageChanged"
     DATA = StageChangedData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -597,6 +606,7 @@ class StatusChanged(LeadEvent[StatusChangedData]):
 
     TYPE = "StatusChanged"
     DATA = StatusChangedData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -605,6 +615,7 @@ class LeadAssigned(LeadEvent[AssignedData]):
 
     TYPE = "LeadAssigned"
     DATA = AssignedData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -621,6 +632,7 @@ class LeadReleased(LeadEvent[ReleasedData]):
 
     TYPE = "LeadReleased"
     DATA = ReleasedData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -629,6 +641,7 @@ class LeadHandedOff(LeadEvent[HandedOffData]):
 
     TYPE = "LeadHandedOff"
     DATA = HandedOffData
+    PERSONAL = ("note",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -645,6 +658,7 @@ class HandOffRejected(LeadEvent[HandOffRejectedData]):
 
     TYPE = "HandOffRejected"
     DATA = HandOffRejectedData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -669,6 +683,7 @@ class DealLost(LeadEvent[ReasonData]):
 
     TYPE = "DealLost"
     DATA = ReasonData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -677,6 +692,7 @@ class LeadChurned(LeadEvent[ReasonData]):
 
     TYPE = "LeadChurned"
     DATA = ReasonData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -685,6 +701,7 @@ class LeadDisqualified(LeadEvent[ReasonData]):
 
     TYPE = "LeadDisqualified"
     DATA = ReasonData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -705,7 +722,8 @@ class DuplicateMerged(LeadEvent[DuplicateMergedData]):
 
 @dataclass(frozen=True, kw_only=True)
 class PersonalDataErased(LeadEvent[ErasedData]):
-    """The lead's personal data was erased from its state (see docs/events.md on erasure)."""
+    """The lead's personal data was erased: its data key is destroyed, so every earlier
+    personal value reads `[erased]` (see docs/events.md, Personal data)."""
 
     TYPE = "PersonalDataErased"
     DATA = ErasedData
@@ -717,6 +735,7 @@ class TouchRecorded(LeadEvent[TouchData]):
 
     TYPE = "TouchRecorded"
     DATA = TouchData
+    PERSONAL = ("email", "phone", "wechat", "name", "company", "attributes.*")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -725,6 +744,7 @@ class LeadUnmerged(LeadEvent[UnmergedData]):
 
     TYPE = "LeadUnmerged"
     DATA = UnmergedData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -733,6 +753,7 @@ class DuplicateUnmerged(LeadEvent[DuplicateUnmergedData]):
 
     TYPE = "DuplicateUnmerged"
     DATA = DuplicateUnmergedData
+    PERSONAL = ("reason",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -741,6 +762,7 @@ class QualificationRecorded(LeadEvent[QualificationRecordedData]):
 
     TYPE = "QualificationRecorded"
     DATA = QualificationRecordedData
+    PERSONAL = ("note",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -773,6 +795,7 @@ class LeadRecycled(LeadEvent[RecycledData]):
 
     TYPE = "LeadRecycled"
     DATA = RecycledData
+    PERSONAL = ("reason",)
 
 
 EVENT_TYPES: dict[str, type[LeadEvent[Any]]] = {

@@ -82,6 +82,7 @@ from leadflow.domain.events import (
     UnmergedData,
 )
 from leadflow.domain.ownership import in_pool
+from leadflow.domain.personal_data import ERASED, LEAD_FIELDS, lead_personal_fields
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.scoring import (
     BANT_CRITERIA,
@@ -94,7 +95,6 @@ from leadflow.errors import InvalidInput
 __all__ = ["OWNER_FIELDS", "PROFILE_FIELDS", "HandOff", "Lead"]
 
 PROFILE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
-PERSONAL_FIELDS = ("email", "phone", "wechat", "name")
 CONTACT_KINDS = ("email", "phone", "wechat")
 OWNER_FIELDS = {
     "LeadAssigned": "owner",
@@ -285,6 +285,12 @@ class Lead(Aggregate[LeadEvent[Any]]):
                         self.attributes.pop(name.removeprefix("attributes."), None)
                     else:
                         setattr(self, name, None)
+                # Erasures recorded before every personal field was listed (company) or
+                # copied from such a store: nothing personal is left in the state.
+                for name in LEAD_FIELDS:
+                    setattr(self, name, None)
+                for name in [k for k, v in self.attributes.items() if v == ERASED]:
+                    del self.attributes[name]
                 self.erased = True
                 self.known_contacts = []
             case QualificationRecorded():
@@ -852,7 +858,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
         _require("reason", reason)
         if self.erased:
             raise InvalidInput("lead_id", f"lead {self.id}'s personal data was erased already")
-        fields = [name for name in PERSONAL_FIELDS if getattr(self, name) is not None]
+        profile = {name: getattr(self, name) for name in LEAD_FIELDS}
+        fields = lead_personal_fields(profile, self.attributes, pipeline.personal_data.attributes)
         self.record(PersonalDataErased, ErasedData(fields=fields, reason=reason), ctx, pipeline)
 
     # -- checks ---------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from leadflow.domain.bounds import (
     Id,
     Label,
 )
+from leadflow.domain.personal_data import DEFAULT_ATTRIBUTES as DEFAULT_PERSONAL_ATTRIBUTES
 from leadflow.errors import IllegalTransition, PipelineInvalid
 
 __all__ = [
@@ -458,6 +459,29 @@ class SlaRules(_Config):
     stage: StageSlaRule | None = None
 
 
+class PersonalDataRules(_Config):
+    """What the pipeline adds to the personal data the events declare (see
+    ``leadflow.domain.personal_data``)."""
+
+    attributes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=lambda: list(DEFAULT_PERSONAL_ATTRIBUTES)
+    )
+    """Attributes whose values are personal: encrypted per lead, erased with it."""
+
+
+class StreamRules(_Config):
+    """What ``leadflow publish`` sends (see docs/kafka.md)."""
+
+    personal_data: Literal["omit", "clear"] = "omit"
+    """``omit``: published events leave personal fields out; ``clear``: they carry them
+    (``[erased]`` once erased). ``PersonalDataErased`` is published either way."""
+
+
+_NEW_SECTIONS = ("personal_data", "stream")
+"""Sections added after stores were written: left out of the content hash while at their
+defaults, so a pipeline activated before keeps its version."""
+
+
 class Pipeline(_Config):
     name: str
     main_path: list[Name]
@@ -477,6 +501,8 @@ class Pipeline(_Config):
     scoring: ScoringRules = Field(default_factory=ScoringRules)
     recycling: RecyclingRules = Field(default_factory=RecyclingRules)
     sla: SlaRules = Field(default_factory=SlaRules)
+    personal_data: PersonalDataRules = Field(default_factory=PersonalDataRules)
+    stream: StreamRules = Field(default_factory=StreamRules)
 
     @model_validator(mode="before")
     @classmethod
@@ -699,6 +725,9 @@ class Pipeline(_Config):
         for section in (document["recycling"].get("no_follow_up"), document["sla"].get("handoff")):
             if section is not None and section.get("remind_before") is None:
                 section.pop("remind_before", None)
+        for name in _NEW_SECTIONS:
+            if getattr(self, name) == type(getattr(self, name))():
+                del document[name]
         return orjson.dumps(document)
 
     @property

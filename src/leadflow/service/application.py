@@ -58,6 +58,7 @@ from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service import activation, handlers
 from leadflow.service.codec import EventMapper
+from leadflow.service.data_keys import DataKeys
 from leadflow.service.deadlines import DeadlineIndex, DeadlineTable
 from leadflow.service.intake import CaptureOutcome, capture, prefetch_keys
 from leadflow.service.reindex import reindex_contact_keys
@@ -86,8 +87,9 @@ class Leadflow(LeadStore):
         *,
         clock: Clock = utc_now,
         actor: str = "user:unknown",
+        keys: DataKeys | None = None,
     ) -> None:
-        super().__init__(env, clock=clock)
+        super().__init__(env, clock=clock, keys=keys)
         self.default_actor = actor
         if not isinstance(self.recorder, DeadlineTable):
             raise TypeError(f"{type(self.recorder).__name__} keeps no deadline index")

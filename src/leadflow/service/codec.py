@@ -4,17 +4,22 @@ The stored state of an event is one JSON object::
 
     {"v": 2, "occurred_at": "...", "recorded_at": "...", "actor": "...", "data": {...}}
 
-``v`` is the payload's schema version; older versions are upcast on read. The
-topic column holds ``<family>:<EventType>`` (e.g. ``leadflow.lead:StageChanged``),
+``v`` is the payload's schema version; older versions are upcast on read. When the
+payload holds personal data (the event class's ``PERSONAL``) and the store seals it
+(:class:`~leadflow.service.sealing.PersonalSeal`), those values are taken out of ``data``
+and stored sealed under the lead's data key: ``"pf"`` lists their paths, ``"pd"`` holds
+the ciphertext. Everything else stays plain JSON. The topic column holds
+``<family>:<EventType>`` (e.g. ``leadflow.lead:StageChanged``),
 never a Python module path, so code can be reorganised without touching the log.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
@@ -28,6 +33,9 @@ from leadflow.domain.events import (
     payload_json,
     with_offset_times,
 )
+
+if TYPE_CHECKING:
+    from leadflow.service.sealing import PersonalSeal
 
 __all__ = [
     "LEAD_TOPICS",
@@ -50,22 +58,38 @@ def event_id(aggregate_id: UUID, sequence: int) -> UUID:
     return uuid5(_EVENT_ID_NAMESPACE, f"{aggregate_id}/{sequence}")
 
 
-def encode_event(event: RecordedEvent[Any]) -> bytes:
-    return orjson.dumps(
-        {
-            "v": type(event).VERSION,
-            "occurred_at": event.occurred_at.isoformat(),
-            "recorded_at": event.timestamp.isoformat(),
-            "actor": event.actor,
-            "data": payload_json(event.data),
-        }
-    )
+def encode_event(event: RecordedEvent[Any], seal: PersonalSeal | None = None) -> bytes:
+    envelope: dict[str, Any] = {
+        "v": type(event).VERSION,
+        "occurred_at": event.occurred_at.isoformat(),
+        "recorded_at": event.timestamp.isoformat(),
+        "actor": event.actor,
+        "data": payload_json(event.data),
+    }
+    if seal is not None and type(event).PERSONAL:
+        seal.seal(event, envelope)
+    return orjson.dumps(envelope)
 
 
-def decode_state(cls: type[RecordedEvent[Any]], state: bytes) -> dict[str, Any]:
+Opener = Callable[[type[RecordedEvent[Any]], dict[str, Any], UUID, int], None]
+"""Puts an envelope's personal values back (or marks them), before upcasting."""
+
+
+def decode_state(
+    cls: type[RecordedEvent[Any]],
+    state: bytes,
+    opener: Opener | None = None,
+    originator: tuple[UUID, int] | None = None,
+) -> dict[str, Any]:
     """The stored envelope with its payload upcast to the current version (not validated),
-    its times written ``+00:00`` (events stored before that was so hold ``...Z``)."""
+    its times written ``+00:00`` (events stored before that was so hold ``...Z``).
+
+    With an ``opener`` (and the event's ``originator``: id and version), sealed personal
+    values are opened, or marked erased or redacted, first.
+    """
     envelope: dict[str, Any] = orjson.loads(state)
+    if opener is not None and originator is not None:
+        opener(cls, envelope, *originator)
     stored_version = envelope.get("v", 1)
     if stored_version < cls.VERSION:
         envelope["data"] = cls.upcast(envelope["data"], stored_version)
@@ -103,8 +127,33 @@ class _JsonTranscoder(Transcoder):
 class EventMapper(Mapper[UUID]):
     """eventsourcing mapper for leadflow's events (see :data:`leadflow.events.TOPICS`)."""
 
-    def __init__(self, compressor: Any = None, cipher: Any = None) -> None:
+    def __init__(
+        self,
+        compressor: Any = None,
+        cipher: Any = None,
+        *,
+        seal: PersonalSeal | None = None,
+        redact: bool = False,
+    ) -> None:
         super().__init__(transcoder=_JsonTranscoder(), compressor=compressor, cipher=cipher)
+        self.seal_personal = seal
+        """Seals personal values on write; ``None``: stored plain (no keystore)."""
+        self.redact = redact
+        """Records show ``[personal]`` for personal values, and no key is needed."""
+        self._open_record: Opener | None = None
+        self._open_event: Opener | None = None
+        if seal is not None:
+            self._open_event = functools.partial(seal.open, redact=False)
+            self._open_record = functools.partial(seal.open, redact=redact)
+
+    def with_redaction(self) -> EventMapper:
+        """The same mapper, reading records with personal values redacted."""
+        return EventMapper(self.compressor, self.cipher, seal=self.seal_personal, redact=True)
+
+    def prefetch(self, lead_ids: Any) -> None:
+        """Unwrap the data keys a batch of records will need, in one keystore read."""
+        if self.seal_personal is not None and not self.redact:
+            self.seal_personal.keys.prefetch(_uuid(i) for i in lead_ids)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         if not isinstance(domain_event, RecordedEvent):
@@ -113,14 +162,20 @@ class EventMapper(Mapper[UUID]):
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
             topic=domain_event.topic(),
-            state=self.seal(encode_event(domain_event)),
+            state=self.seal(encode_event(domain_event, self.seal_personal)),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         cls = TOPICS[stored_event.topic]
-        envelope = decode_state(cls, self.unseal(stored_event.state))
+        originator = _uuid(stored_event.originator_id)
+        envelope = decode_state(
+            cls,
+            self.unseal(stored_event.state),
+            self._open_event,
+            (originator, stored_event.originator_version),
+        )
         return cls(
-            originator_id=_uuid(stored_event.originator_id),
+            originator_id=originator,
             originator_version=stored_event.originator_version,
             timestamp=datetime.fromisoformat(envelope["recorded_at"]),
             occurred_at=datetime.fromisoformat(envelope["occurred_at"]),
@@ -145,8 +200,13 @@ class EventMapper(Mapper[UUID]):
     def to_record(self, position: int, stored: StoredEvent) -> EventRecord:
         """A stored event as readers see it; the payload is upcast but not re-validated."""
         cls = TOPICS[stored.topic]
-        envelope = decode_state(cls, self.unseal(stored.state))
         aggregate_id = _uuid(stored.originator_id)
+        envelope = decode_state(
+            cls,
+            self.unseal(stored.state),
+            self._open_record,
+            (aggregate_id, stored.originator_version),
+        )
         return EventRecord(
             position=position,
             lead_id=aggregate_id,
@@ -157,6 +217,7 @@ class EventMapper(Mapper[UUID]):
             recorded_at=_parse_time(envelope["recorded_at"]),
             actor=envelope["actor"],
             data=envelope["data"],
+            personal=tuple(envelope.get("pf", ())),
         )
 
 
@@ -180,6 +241,9 @@ class EventRecord:
     data: dict[str, Any]
     """The payload as JSON values; times end ``+00:00`` like the envelope's
     (:func:`leadflow.domain.events.payload_json`)."""
+    personal: tuple[str, ...] = field(default=(), compare=False)
+    """The paths of ``data`` that hold personal values (:mod:`leadflow.domain.personal_data`):
+    what ``--redact`` and the stream's ``omit`` leave out. Not part of the JSON shape."""
 
     @functools.cached_property
     def id(self) -> UUID:

@@ -43,7 +43,7 @@ from leadflow.domain.commands import (
     UpdateProfile,
     WinDeal,
 )
-from leadflow.domain.dedupe import ContactKey, key_id
+from leadflow.domain.dedupe import ContactKey
 from leadflow.domain.lead import OWNER_FIELDS, Lead
 from leadflow.domain.ownership import is_open
 from leadflow.domain.permissions import (
@@ -107,7 +107,7 @@ def update_profile(uow: UnitOfWork, command: UpdateProfile) -> None:
         value = command.changes.get(kind)
         if not value:
             continue
-        kid = key_id(kind, value)
+        kid = uow.store.contact_key_id(kind, value)
         held = uow.key(kid)
         if held is None:
             uow.add_key(ContactKey.reserve(kid, kind, lead.id, "profile", uow.ctx))
@@ -176,6 +176,31 @@ def answer_handoff(uow: UnitOfWork, command: AcceptHandOff | RejectHandOff) -> N
     command.decide(lead, uow.pipeline, uow.ctx)
 
 
+def erase_personal_data(uow: UnitOfWork, command: ErasePersonalData) -> None:
+    """Crypto-shredding: record ``PersonalDataErased``, release the lead's contact keys
+    (and those its merged duplicates brought), then, once that is stored, destroy the
+    lead's data key. An erasure interrupted before the key was destroyed is finished by
+    erasing again."""
+    lead = uow.lead(command.lead_id)
+    _active(uow)
+    keys = uow.store.keys
+    if lead.erased and keys is not None and not keys.destroyed(lead.id):
+        uow.after_commit(lambda: keys.destroy(lead.id))
+        return
+    contacts = list(lead.known_contacts)
+    for merged in lead.merged_leads:
+        duplicate = uow.find_lead(merged)
+        if duplicate is not None:
+            contacts += duplicate.known_contacts
+    command.decide(lead, uow.pipeline, uow.ctx)
+    for kind, value in dict.fromkeys(contacts):
+        key = uow.key(uow.store.contact_key_id(kind, value))
+        if key is not None and key.lead_id == lead.id:
+            key.release(uow.ctx)
+    if keys is not None:
+        uow.after_commit(lambda: keys.destroy(lead.id))
+
+
 def merge(uow: UnitOfWork, command: MergeLeads) -> None:
     """Both leads record the merge; the duplicate's contact keys lead to the survivor."""
     duplicate = uow.lead(command.lead_id)
@@ -183,7 +208,7 @@ def merge(uow: UnitOfWork, command: MergeLeads) -> None:
     _active(uow)
     duplicate.merge_into(survivor, uow.pipeline, uow.ctx)
     for kind, value in duplicate.known_contacts:
-        key = uow.key(key_id(kind, value))
+        key = uow.key(uow.store.contact_key_id(kind, value))
         if key is not None and key.lead_id == duplicate.id:
             key.move(survivor.id, "merge", uow.ctx)
 
@@ -197,7 +222,7 @@ def unmerge(uow: UnitOfWork, command: UnmergeLead) -> None:
     _active(uow)
     returning = []
     for kind, value in duplicate.known_contacts:
-        key = uow.key(key_id(kind, value))
+        key = uow.key(uow.store.contact_key_id(kind, value))
         if key is None or key.lead_id in (None, duplicate.id):
             continue
         if key.lead_id == survivor.id:
@@ -340,7 +365,7 @@ HANDLERS: dict[type[Command], Handler] = {
     LoseDeal: Handler(lead_command),
     ChurnLead: Handler(lead_command),
     DisqualifyLead: Handler(lead_command),
-    ErasePersonalData: Handler(lead_command),
+    ErasePersonalData: Handler(erase_personal_data),
     RecordQualification: Handler(lead_command),
     MergeLeads: Handler(merge),
     UnmergeLead: Handler(unmerge),

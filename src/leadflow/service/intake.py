@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 from leadflow.domain.commands import CaptureLead
 from leadflow.domain.context import Context
-from leadflow.domain.dedupe import ContactKey, contact_keys, key_id
+from leadflow.domain.dedupe import ContactKey, contact_keys
 from leadflow.domain.events import TouchData
 from leadflow.domain.lead import Lead
 from leadflow.domain.routing import RoutingDecision, decide
@@ -41,9 +41,10 @@ def prefetch_keys(uow: UnitOfWork, rows: Sequence[tuple[CaptureLead, str | None]
     ids: list[UUID] = []
     for command, import_key in rows:
         if import_key:
-            ids.append(key_id("import", import_key))
+            ids.append(uow.store.contact_key_id("import", import_key))
         values = {"email": command.email, "phone": command.phone, "wechat": command.wechat}
-        ids += [kid for _, kid in contact_keys(values, uow.pipeline.dedupe.keys)]
+        kinds = uow.pipeline.dedupe.keys
+        ids += [kid for _, kid in contact_keys(values, kinds, uow.store.contact_key_id)]
     uow.known_free(ids)
 
 
@@ -69,11 +70,12 @@ def capture(
 ) -> CaptureOutcome:
     """Capture one person: a new lead, or a touch on the lead that holds their keys."""
     p = uow.pipeline
-    import_kid = key_id("import", import_key) if import_key else None
+    import_kid = uow.store.contact_key_id("import", import_key) if import_key else None
     if import_kid is not None and uow.key(import_kid) is not None:
         return CaptureOutcome(None, "already_imported")
     values = {"email": command.email, "phone": command.phone, "wechat": command.wechat}
-    found = [(kind, kid, uow.key(kid)) for kind, kid in contact_keys(values, p.dedupe.keys)]
+    keys = contact_keys(values, p.dedupe.keys, uow.store.contact_key_id)
+    found = [(kind, kid, uow.key(kid)) for kind, kid in keys]
     holders: list[tuple[str, Lead]] = []
     for kind, _, key in found:
         holder = open_holder(uow, key) if key is not None else None

@@ -65,6 +65,7 @@ def read_events(
     )
     records: Iterable[EventRecord]
     if lead_id is not None and by_lead is not None:
+        mapper.prefetch([lead_id])
         records = (
             _decoded(mapper, n)
             for n in by_lead(lead_id)
@@ -91,6 +92,7 @@ def _scan(
         batch = select(start=position, limit=batch_size, topics=topics, inclusive_of_start=False)
         if not batch:
             return
+        mapper.prefetch([n.originator_id for n in batch])
         for notification in batch:
             yield _decoded(mapper, notification)
         position = batch[-1].id

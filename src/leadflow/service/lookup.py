@@ -11,7 +11,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from leadflow.domain.contact import normalise_email, normalise_phone, normalise_wechat
-from leadflow.domain.dedupe import key_id
 from leadflow.domain.pipeline import Pipeline
 from leadflow.service.store import LeadStore
 
@@ -34,7 +33,7 @@ def leads_with_contact(store: LeadStore, kind: str, value: str, pipeline: Pipeli
     """The leads ``value`` (of ``kind``: email, phone, wechat) names (see the module)."""
     normalised = normalise_contact(kind, value, pipeline)
     if kind in pipeline.dedupe.keys:
-        key = store.key(key_id(kind, normalised))
+        key = store.key(store.contact_key_id(kind, normalised))
         return {key.lead_id} if key is not None and key.lead_id is not None else set()
     found: set[UUID] = set()
     for record in store.read_events(types=_CONTACT_EVENTS):

@@ -9,7 +9,7 @@ from uuid import UUID
 import structlog
 
 from leadflow.domain.context import Context
-from leadflow.domain.dedupe import ContactKey, key_id
+from leadflow.domain.dedupe import ContactKey
 from leadflow.service.store import LeadStore
 from leadflow.service.unit_of_work import unit_of_work
 
@@ -77,7 +77,7 @@ def reindex_contact_keys(
         for kind in kinds:
             value = values.get(kind)
             if value:
-                pending.setdefault(key_id(kind, value), (kind, target))
+                pending.setdefault(store.contact_key_id(kind, value), (kind, target))
         if len(pending) >= batch_size:
             flush()
     flush()

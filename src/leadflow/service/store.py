@@ -33,7 +33,7 @@ from eventsourcing.persistence import (
 
 from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.context import Context
-from leadflow.domain.dedupe import ContactKey
+from leadflow.domain.dedupe import ContactKey, key_id
 from leadflow.domain.events import LeadEvent
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
@@ -42,7 +42,9 @@ from leadflow.domain.roster import ROSTER_ID, Roster, RosterEvent, RosterSnapsho
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadNotFound
 from leadflow.service import log_reader
 from leadflow.service.codec import EventMapper, EventRecord
+from leadflow.service.data_keys import DataKeys
 from leadflow.service.pipeline_files import default_pipeline
+from leadflow.service.sealing import PersonalSeal
 
 __all__ = ["IndexedRecorder", "LeadStore"]
 
@@ -79,7 +81,17 @@ class LeadStore(Application[UUID]):
     roster_snapshot_every = 1000
     """Roster events between snapshots (a fresh process reads at most this many)."""
 
-    def __init__(self, env: Mapping[str, str] | None = None, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        clock: Clock,
+        keys: DataKeys | None = None,
+    ) -> None:
+        self.keys = keys
+        """The per-lead data keys that seal personal data; ``None``: stored plain (a store
+        opened without a keystore, e.g. in-memory tests)."""
+        self._redacting: EventMapper | None = None
         super().__init__(dict(env or {}))
         self.clock = clock
         self._pipeline_log: PipelineLog | None = None
@@ -88,7 +100,27 @@ class LeadStore(Application[UUID]):
         self._indexed = isinstance(self.recorder, IndexedRecorder)
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return EventMapper(compressor=self.factory.compressor(), cipher=self.factory.cipher())
+        seal = None if self.keys is None else PersonalSeal(self.keys, self._personal_attributes)
+        return EventMapper(
+            compressor=self.factory.compressor(), cipher=self.factory.cipher(), seal=seal
+        )
+
+    def _personal_attributes(self) -> list[str]:
+        current = self.pipeline_log().current
+        return (current or default_pipeline()).personal_data.attributes
+
+    def close(self) -> None:
+        """Close the store and its keystore."""
+        if self.keys is not None:
+            self.keys.close()
+        super().close()
+
+    def contact_key_id(self, kind: str, value: str) -> UUID:
+        """The id of a contact (or import) key: a keyed HMAC when personal data is sealed
+        (an address cannot be confirmed by guessing), else the unkeyed legacy id."""
+        if self.keys is None:
+            return key_id(kind, value)
+        return self.keys.contact_key_id(kind, value)
 
     # -- loading ------------------------------------------------------------------------
 
@@ -303,14 +335,20 @@ class LeadStore(Application[UUID]):
         until: datetime | None = None,
         include_org: bool = False,
         batch_size: int = 1000,
+        redact: bool = False,
     ) -> Iterator[EventRecord]:
         """Lead events in log order, after position ``after``; filters combine with AND.
 
         ``since``/``until`` bound ``occurred_at`` (inclusive); see :mod:`.log_reader`.
+        ``redact``: personal values read ``[personal]`` (no master key is needed).
         A generator of its own, so the store stays open while a caller reads.
         """
         mapper = self.mapper
         assert isinstance(mapper, EventMapper)
+        if redact:
+            if self._redacting is None:
+                self._redacting = mapper.with_redaction()
+            mapper = self._redacting
         by_lead = None
         if self._indexed:
             assert isinstance(self.recorder, IndexedRecorder)

@@ -18,7 +18,7 @@ A command that raises leaves nothing behind: its in-memory copies are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +88,7 @@ class UnitOfWork:
         self._keys: dict[UUID, ContactKey | None] = {}
         self._roster: Roster | None = None
         self._others: list[Aggregate[Any]] = []
+        self._after: list[Callable[[], object]] = []
         self.result: CommandResult | None = None
 
     # -- loading ----------------------------------------------------------------------
@@ -152,6 +153,11 @@ class UnitOfWork:
         """Any other aggregate to save with this command (e.g. the pipeline log)."""
         self._others.append(aggregate)
 
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Something to do once the append succeeded (e.g. destroy an erased lead's data
+        key: only after its ``PersonalDataErased`` is stored)."""
+        self._after.append(action)
+
     @property
     def _closed(self) -> list[str]:
         return self.pipeline.assignment.closed_stages
@@ -193,6 +199,8 @@ class UnitOfWork:
         if main is None and self._leads:
             main = next(iter(self._leads.values()))
         recordings = self.store.append(changed)
+        for action in self._after:
+            action()
         refs = tuple(
             RecordedEventRef(
                 position=r.notification.id,

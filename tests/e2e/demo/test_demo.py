@@ -65,6 +65,14 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 # ---- determinism ----------------------------------------------------------------------------
 
 
+def _without_key_ids(event: dict[str, Any]) -> dict[str, Any]:
+    """A contact key's id is a keyed HMAC under each store's own secret: two stores of the
+    same history give their keys other ids (and so other event ids)."""
+    if event["type"].startswith("ContactKey"):
+        event.update(id=None, lead_id=None)
+    return event
+
+
 def test_the_same_seed_writes_the_same_log_and_another_seed_a_different_one(
     tmp_path: Path,
 ) -> None:
@@ -73,7 +81,7 @@ def test_the_same_seed_writes_the_same_log_and_another_seed_a_different_one(
         url = f"sqlite:///{tmp_path / name}.db"
         app, _ = _simulate(url, 150, seed)
         roster_and_pipeline = [
-            orjson.dumps(r.to_json_dict()).decode()
+            orjson.dumps(_without_key_ids(r.to_json_dict())).decode()
             for r in app.read_events(include_org=True)
             if r.type not in EVENT_TYPES
         ]

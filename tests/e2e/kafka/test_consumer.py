@@ -55,7 +55,9 @@ def consume_until(
 
 
 def publish_store(app: Leadflow, url: str, bootstrap: str, topic: str, name: str = "r") -> int:
-    relay = Relay(app, url, bootstrap=bootstrap, topic=topic, name=name)
+    """Publish with personal fields in clear (``stream.personal_data = "clear"``): these
+    tests check that a consumer gets exactly what the log holds."""
+    relay = Relay(app, url, bootstrap=bootstrap, topic=topic, name=name, personal_data="clear")
     try:
         return relay.publish_available()
     finally:

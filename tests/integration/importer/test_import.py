@@ -204,8 +204,7 @@ def test_the_store_is_asked_once_per_batch_which_keys_exist(
     assert len(asked) == 1  # one query for the batch's keys, not one per key
     monkeypatch.undo()
 
-    from leadflow.domain.dedupe import key_id
-
+    key_id = app.contact_key_id
     wanted = [key_id("email", "person1@example.com"), key_id("email", "person9@example.com")]
     assert app.existing(wanted) == {wanted[0]}
 

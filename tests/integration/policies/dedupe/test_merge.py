@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.domain.dedupe import key_id
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 
@@ -18,7 +17,7 @@ def test_merge_moves_the_duplicates_keys_to_the_survivor(app: Leadflow) -> None:
     app.merge(duplicate, survivor)
 
     for kind, value in (("phone", "+8613800138000"), ("email", "ada.li@work.example")):
-        key = app.key(key_id(kind, value))
+        key = app.key(app.contact_key_id(kind, value))
         assert key is not None
         assert (key.lead_id, key.previous) == (survivor, duplicate)
     assert app.capture(phone="138-0013-8000").lead_id == survivor
@@ -64,7 +63,7 @@ def test_unmerge_leaves_the_survivors_own_keys_alone(app: Leadflow) -> None:
 
     app.unmerge(duplicate, reason="mistake")
 
-    key = app.key(key_id("email", "ada@example.com"))
+    key = app.key(app.contact_key_id("email", "ada@example.com"))
     assert key is not None
     assert key.lead_id == survivor
 
