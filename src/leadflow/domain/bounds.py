@@ -215,6 +215,8 @@ def check_duration(field: str, value: timedelta, maximum: timedelta = DURATION_M
 
 def _line(max_length: int) -> AfterValidator:
     def check(value: str) -> str:
+        if not isinstance(value, str):  # None where a body model makes the field optional
+            return value
         problem = line_problem(value, max_length)
         if problem:
             raise ValueError(problem)
@@ -224,6 +226,8 @@ def _line(max_length: int) -> AfterValidator:
 
 
 def _text(value: str) -> str:
+    if not isinstance(value, str):  # None where a body model makes the field optional
+        return value
     problem = text_problem(value, TEXT_MAX)
     if problem:
         raise ValueError(problem)

@@ -40,12 +40,6 @@ STATUSES: dict[int, int] = {}
 
 
 @pytest.fixture(scope="module")
-def module_db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """SQLite only: schemathesis parametrizes by operation, not by store."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'leadflow.db'}"
-
-
-@pytest.fixture(scope="module")
 def server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """No webhook delivery: generated webhooks may name any host, and this machine sends
     traffic only to itself."""
