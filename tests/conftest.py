@@ -51,6 +51,18 @@ def _created(url: str) -> str:
     return url
 
 
+def _dispose_engines_of(schema: str) -> None:
+    """The CLI and the service keep one SQLAlchemy engine per store URL for the life of the
+    process (a command or a server opens one store); a suite opens hundreds: close the pools
+    of the store that is going away."""
+    from leadflow.adapters import cli_projections
+    from leadflow.adapters.http import database
+
+    for cache in (cli_projections._engines, database._engines):
+        for url in [url for url in cache if f"schema={schema}" in url]:
+            cache.pop(url).dispose()
+
+
 def _postgres_schema_url() -> Iterator[str]:
     if not POSTGRES_URL:
         service_unavailable("set LEADFLOW_TEST_POSTGRES=postgresql://… to run PostgreSQL tests")
@@ -66,6 +78,7 @@ def _postgres_schema_url() -> Iterator[str]:
     finally:
         # Stores a test opened and dropped hold pooled connections until collected: collect
         # them, so that a whole suite's worth never exhausts the server's connection slots.
+        _dispose_engines_of(schema)
         gc.collect()
         for name in (schema, f"{schema}_keys"):  # the store's schema and its keystore's
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

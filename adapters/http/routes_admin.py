@@ -305,7 +305,9 @@ def webhook_list(
 def webhook_deliveries(
     request: Request,
     caller: Annotated[Caller, Depends(requires("webhooks"))],
-    webhook: Annotated[str | None, Query(max_length=32, description="Only this webhook.")] = None,
+    webhook: Annotated[
+        str | None, Query(max_length=32, pattern="^[0-9a-f]+$", description="Only this webhook.")
+    ] = None,
 ) -> list[dict[str, Any]]:
     """Failed deliveries: those being retried, and the dead letters."""
     return deliveries(service_of(request).engine, webhook)

@@ -18,6 +18,7 @@ from leadflow.adapters.http.auth import Caller, requires, service_of
 from leadflow.adapters.http.problems import PROBLEM_RESPONSES, problem_doc
 from leadflow.domain.explain import explain_lead
 from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.roster import REP_ID
 from leadflow.domain.view import LeadView
 from leadflow.errors import InvalidInput
 from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json, lead_history
@@ -160,7 +161,12 @@ def reminders(
     request: Request,
     caller: READ,
     rep: Annotated[
-        str | None, Query(max_length=200, description="The rep (default: a rep token's own).")
+        str | None,
+        Query(
+            max_length=200,
+            pattern=REP_ID.pattern,
+            description="The rep (default: a rep token's own).",
+        ),
     ] = None,
     since: Annotated[
         str | None, Query(description="Touches since (ISO 8601; default 7 days ago).")
