@@ -134,8 +134,9 @@ def test_values_at_every_length_limit_are_held_by_every_read_model(db_url: str) 
 
     status = json.loads(leadflow(db_url, "projections", "--json"))
 
-    assert [row["lag"] for row in status["projections"]] == [0, 0, 0]
-    assert [row["failure"] for row in status["projections"]] == [None, None, None]
+    assert status["projections"]
+    assert all(row["lag"] == 0 for row in status["projections"])
+    assert all(row["failure"] is None for row in status["projections"])
 
 
 def test_a_report_never_overwrites_the_store(sqlite_url: str, tmp_path: Path) -> None:
