@@ -183,3 +183,69 @@ def register_revenue(report_app: typer.Typer) -> None:
                 Text(pipeline.stages[s].label if s in pipeline.stages else s), str(n), f"{a:,.2f}"
             )
         out.print(open_)
+
+
+Period = Annotated[
+    str | None,
+    typer.Option("--period", help="Only what occurred in FROM..TO (YYYY-MM-DD..YYYY-MM-DD)."),
+]
+
+
+def _counts_table(title: str, key: str, rows: list[dict[str, object]]) -> object:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title))
+    for column in (key, "stage SLA breaches", "hand-off SLA breaches", "escalations", "leads"):
+        table.add_column(column, justify="left" if column == key else "right")
+    for row in rows:
+        table.add_row(
+            Text(str(row["key"])),
+            str(row["stage_sla_breaches"]),
+            str(row["handoff_sla_breaches"]),
+            str(row["escalations"]),
+            str(row["leads"]),
+        )
+    return table
+
+
+def register_sla(report_app: typer.Typer) -> None:
+    @report_app.command("sla")
+    @handles_errors
+    def sla(
+        as_of: AsOf = None,
+        as_known_at: AsKnownAt = None,
+        period: Period = None,
+        db: Db = None,
+        json_out: Json = False,
+        csv_out: Csv = False,
+    ) -> None:
+        """Stage and hand-off SLA breaches and escalations, by stage, team and rep."""
+        from leadflow.projections.breaches import sla_report, sla_report_json
+
+        window = _period(period)
+        reading = read_query(db, as_of, as_known_at)
+        with reading.runner.engine.connect() as conn:
+            result = sla_report(conn, reading.pipeline, reading.query, window)
+        answer = sla_report_json(reading.query, window, result)
+        if json_out:
+            emit(answer, True)
+            return
+        groups = (("stage", "by_stage"), ("team", "by_team"), ("rep", "by_rep"))
+        if csv_out:
+            counts = ["stage_sla_breaches", "handoff_sla_breaches", "escalations", "leads"]
+            rows = [["total", "", *(answer["total"][c] for c in counts)]]
+            for name, part in groups:
+                rows += [[name, row["key"], *(row[c] for c in counts)] for row in answer[part]]
+            out.print(_csv(["by", "key", *counts], rows), markup=False, end="")
+            return
+        when = f"as of {reading.query.as_of.isoformat()}"
+        total = answer["total"]
+        out.print(
+            f"SLA breaches {when}: {total['stage_sla_breaches']} stage, "
+            f"{total['handoff_sla_breaches']} hand-off, {total['escalations']} escalations, "
+            f"{total['leads']} leads",
+            markup=False,
+        )
+        for name, part in groups:
+            out.print(_counts_table(f"by {name}", name, answer[part]))
