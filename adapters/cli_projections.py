@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` load
 __all__ = [
     "Reading",
     "catch_up_after_write",
+    "forget_erased",
     "funnel_table",
     "pipeline_known_at",
     "projection_runner",
@@ -184,11 +185,11 @@ def warn_behind(failed: ProjectionFailed) -> None:
         )
 
 
-def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
+def catch_up_after_write(url: str | None, lf: Leadflow, *, wait: bool = False) -> None:
     """Bring the read models up to date after a write command; never fails the command.
 
-    Does not queue behind another runner (a rebuild, a follower): that one applies the
-    new events."""
+    Does not queue behind another runner (a rebuild, a follower), which applies the new
+    events, unless told to ``wait``."""
     from leadflow.projections.failures import ProjectionFailed
 
     try:
@@ -196,7 +197,7 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
 
         runner = projection_runner(url, lf)
         try:
-            applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=False)
+            applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=wait)
         except ReadModelsBusy:
             _log().debug("projections_busy")
             return
@@ -205,6 +206,19 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
         warn_behind(failed)
     except Exception as exc:  # the write succeeded; the next read catches up again
         _log().warning("projection_catch_up_failed", error=str(exc))
+
+
+def forget_erased(url: str | None, lf: Leadflow) -> None:
+    """The end of every erasure, whichever way it came in (the CLI, the HTTP API).
+
+    The read models apply it now (waiting for a runner that holds them), so the rows that
+    held the person's notes and reasons are overwritten; then an embedded store's
+    write-ahead log is emptied of those rows' old bytes (:func:`~leadflow.adapters.store.scrub`).
+    """
+    from leadflow.adapters.store import scrub
+
+    catch_up_after_write(url, lf, wait=True)
+    scrub(_resolve(url))
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:
