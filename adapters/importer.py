@@ -442,9 +442,7 @@ def import_file(
                 summary.rows += 1
                 if not isinstance(row, RowError):
                     try:
-                        batch.append(
-                            to_capture(app, row, pipeline, migrate=migrate, roster=roster)
-                        )
+                        batch.append(to_capture(app, row, pipeline, migrate=migrate, roster=roster))
                     except InvalidInput as exc:
                         external = row.get("external_id")
                         row = RowError(

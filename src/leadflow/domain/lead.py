@@ -447,7 +447,11 @@ class Lead(Aggregate[LeadEvent[Any]]):
         version = pipeline.version
         if stage != entry:
             moved = StageChangedData(
-                from_stage=entry, stage=stage, kind="migrate", reason=reason, pipeline_version=version
+                from_stage=entry,
+                stage=stage,
+                kind="migrate",
+                reason=reason,
+                pipeline_version=version,
             )
             lead._trigger(StageChanged, moved, ctx)
         if status != lead.status:

@@ -786,8 +786,8 @@ class Pipeline(_Config):
             )
         if status not in choices:
             raise InvalidInput(
-                "status", f"stage {stage!r} does not permit {status!r}; it permits: "
-                + ", ".join(choices),
+                "status",
+                f"stage {stage!r} does not permit {status!r}; it permits: " + ", ".join(choices),
             )
         return stage, status
 

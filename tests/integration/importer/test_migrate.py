@@ -16,8 +16,10 @@ import pytest
 
 from leadflow.adapters.importer import errors_path, import_file
 from leadflow.adapters.store import open_store
+from leadflow.domain.events import EVENT_TYPES
 from leadflow.domain.timers import next_deadline
 from leadflow.errors import InvalidInput
+from leadflow.projections.replay import redecide
 from leadflow.service.application import Leadflow
 
 from support.cli import invoke
@@ -96,7 +98,8 @@ def test_a_thousand_crm_leads_arrive_in_the_state_they_had(db_url: str, tmp_path
             if row["stage"] in pipeline.entry_stages:
                 assert lead.stage_entered_at == lead.captured_at
             else:
-                assert lead.stage_entered_at is not None and lead.stage_entered_at >= before
+                assert lead.stage_entered_at is not None
+                assert lead.stage_entered_at >= before
         captures = list(app.read_events(types=["LeadCaptured"]))
         first = next(r for r in captures if r.data["email"] == rows[0]["email"])
         assert first.data["migrated"] == {
@@ -131,7 +134,9 @@ def test_a_thousand_crm_leads_arrive_in_the_state_they_had(db_url: str, tmp_path
                 passed = sum(1 for f in furthest if f >= path.index(stage))
                 assert by_stage[stage]["passed"] == passed, stage
         listed = json.loads(
-            invoke("leads", "--json", "--limit", "1000", "--sort", "captured", "--db", db_url).stdout
+            invoke(
+                "leads", "--json", "--limit", "1000", "--sort", "captured", "--db", db_url
+            ).stdout
         )
         assert listed["count"] == 1000
         views = {view["email"]: view for view in listed["leads"]}
@@ -208,7 +213,7 @@ def test_migrated_values_are_checked_against_the_pipeline_roster_and_bounds(
         ("11", "captured_at"),
         ("12", "owner"),
     ]
-    reasons = dict(((row, field), reason) for row, field, reason in errors)
+    reasons = {(row, field): reason for row, field, reason in errors}
     assert "rep:nobody" in reasons[("2", "owner")]
     assert "unknown stage 'won'" in reasons[("3", "stage")]
     assert "does not permit the initial status 'open'" in reasons[("4", "status")]
@@ -227,7 +232,8 @@ def test_an_owner_who_left_the_roster_is_refused(app: Leadflow, tmp_path: Path) 
     assert (summary.created, summary.invalid) == (0, 1)
     with errors_path(source).open(encoding="utf-8") as handle:
         (error,) = list(csv.DictReader(handle))
-    assert error["field"] == "owner" and "left the roster" in error["reason"]
+    assert error["field"] == "owner"
+    assert "left the roster" in error["reason"]
 
 
 def test_a_row_for_a_person_who_has_a_lead_is_a_touch_and_moves_nothing(
@@ -299,4 +305,36 @@ def test_the_cli_refuses_a_migration_file_without_migrate_with_exit_2(
 
     result = invoke("import", str(source), "--db", sqlite_url, expect=2)
 
-    assert "owner" in result.stderr and "--migrate" in result.stderr
+    assert "owner" in result.stderr
+    assert "--migrate" in result.stderr
+
+
+def test_replay_gives_a_migrated_lead_its_imported_state_again(
+    app: Leadflow, tmp_path: Path
+) -> None:
+    on_roster(app, "rep:wang")
+    source = write_csv(
+        tmp_path / "crm.csv",
+        [
+            {
+                "email": "a@example.com",
+                "owner": "rep:wang",
+                "stage": "sql",
+                "status": "contacted",
+                "score": "70",
+                "captured_at": "2025-01-01T09:00:00",
+            }
+        ],
+    )
+    import_file(app, source, migrate=True)
+    records = list(app.read_events())
+    lead_records = [
+        r for r in records if r.type in EVENT_TYPES and r.lead_id == records[-1].lead_id
+    ]
+
+    replayed = redecide(lead_records, app.pipeline)
+
+    assert replayed.refused == []
+    assert [(r.type, r.occurred_at, r.data.get("stage")) for r in replayed.events] == [
+        (r.type, r.occurred_at, r.data.get("stage")) for r in lead_records
+    ]
