@@ -196,15 +196,7 @@ def _capture(record: EventRecord, pipeline: Pipeline, ctx: Context) -> Lead:
     if d.get("migrated"):
         migrated = MigratedData.model_validate(d["migrated"])
         now = replace(ctx, occurred_at=ctx.recorded_at)
-        return Lead.migrate(
-            record.lead_id,
-            pipeline,
-            ctx,
-            now,
-            migrated,
-            attributes=d.get("attributes") or {},
-            **{name: d.get(name) for name in _CAPTURE_FIELDS},
-        )
+        return Lead.migrate(record.lead_id, pipeline, ctx, now, migrated, d)
     return Lead.capture(
         record.lead_id,
         pipeline,

@@ -12,7 +12,7 @@ is ``system:<rule id>``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -403,17 +403,10 @@ class Lead(Aggregate[LeadEvent[Any]]):
         captured: Context,
         ctx: Context,
         migrated: MigratedData,
+        profile: Mapping[str, Any],
         *,
         team: str | None = None,
         roster_version: int | None = None,
-        email: str | None = None,
-        phone: str | None = None,
-        wechat: str | None = None,
-        name: str | None = None,
-        company: str | None = None,
-        source: str | None = None,
-        campaign: str | None = None,
-        attributes: dict[str, str] | None = None,
     ) -> Lead:
         """A lead from another CRM, in the state it had there (``import --migrate``).
 
@@ -423,7 +416,8 @@ class Lead(Aggregate[LeadEvent[Any]]):
         of their own. No automation runs: the state is the other CRM's, and the
         pipeline's rules apply from the lead's next event on. Time in the migrated stage
         (and its SLA) therefore counts from the import. The owner must already be
-        checked against the roster (the use case holds it).
+        checked against the roster (the use case holds it). ``profile``: the capture's
+        normalised :data:`PROFILE_FIELDS` and ``attributes``.
         """
         stage, status = pipeline.held_state(migrated.stage, migrated.status)
         entry = stage if stage in pipeline.entry_stages else pipeline.entry_stages[0]
@@ -431,16 +425,10 @@ class Lead(Aggregate[LeadEvent[Any]]):
         data = CapturedData(
             stage=entry,
             status=pipeline.initial_status,
-            email=email,
-            phone=phone,
-            wechat=wechat,
-            name=name,
-            company=company,
-            source=source,
-            campaign=campaign,
-            attributes=dict(attributes or {}),
+            attributes=dict(profile.get("attributes") or {}),
             pipeline_version=pipeline.version,
             migrated=migrated,
+            **{name: profile.get(name) for name in PROFILE_FIELDS},
         )
         lead._trigger(LeadCaptured, data, captured)
         reason = "imported from another CRM"

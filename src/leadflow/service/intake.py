@@ -19,7 +19,7 @@ from leadflow.domain.commands import CaptureLead, MigrateLead
 from leadflow.domain.context import Context
 from leadflow.domain.dedupe import ContactKey, contact_keys
 from leadflow.domain.events import MigratedData, TouchData
-from leadflow.domain.lead import Lead
+from leadflow.domain.lead import PROFILE_FIELDS, Lead
 from leadflow.domain.permissions import require_rep_on_roster
 from leadflow.domain.routing import RoutingDecision, decide
 from leadflow.service.unit_of_work import UnitOfWork
@@ -150,16 +150,9 @@ def _migrated(uow: UnitOfWork, command: MigrateLead, ctx: Context, lead_id: UUID
         ctx,
         now,
         state,
+        command.model_dump(include={*PROFILE_FIELDS, "attributes"}),
         team=roster.reps[command.owner].team if command.owner is not None else None,
         roster_version=roster.version if command.owner is not None else None,
-        email=command.email,
-        phone=command.phone,
-        wechat=command.wechat,
-        name=command.name,
-        company=command.company,
-        source=command.source,
-        campaign=command.campaign,
-        attributes=command.attributes,
     )
 
 

@@ -24,19 +24,9 @@ from leadflow.service.application import Leadflow
 
 from support.cli import invoke
 from support.stores import on_roster
+from support.tables import write_csv
 
 REPS = ("rep:wang", "rep:li", "rep:zhao")
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def crm_export(app: Leadflow, count: int, seed: int = 10) -> list[dict[str, str]]:
