@@ -195,7 +195,7 @@ def _capture(record: EventRecord, pipeline: Pipeline, ctx: Context) -> Lead:
     d = record.data
     if d.get("migrated"):
         migrated = MigratedData.model_validate(d["migrated"])
-        now = replace(ctx, occurred_at=ctx.recorded_at)
+        now = replace(ctx, occurred_at=max(ctx.occurred_at, ctx.recorded_at))
         return Lead.migrate(record.lead_id, pipeline, ctx, now, migrated, d)
     return Lead.capture(
         record.lead_id,

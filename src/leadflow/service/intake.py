@@ -143,7 +143,7 @@ def _migrated(uow: UnitOfWork, command: MigrateLead, ctx: Context, lead_id: UUID
         stage=stage, status=status, owner=command.owner, score=command.score, by=ctx.actor
     )
     # Captured when the other CRM took the lead in; its state set now, when leadflow learns it.
-    now = replace(ctx, occurred_at=ctx.recorded_at)
+    now = replace(ctx, occurred_at=max(ctx.occurred_at, ctx.recorded_at))  # clock skew
     return Lead.migrate(
         lead_id,
         p,
