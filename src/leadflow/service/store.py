@@ -225,6 +225,8 @@ class LeadStore(Application[UUID]):
         if not self._indexed:
             return {i: lead for i in lead_ids if (lead := self.find_lead(i)) is not None}
         assert isinstance(self.recorder, IndexedRecorder)
+        if self.keys is not None:
+            self.keys.prefetch(lead_ids)  # their data keys, in one keystore read
         return fold_leads(self.recorder.select_notifications_of(lead_ids), self.mapper)
 
     def key(self, key_id: UUID) -> ContactKey | None:
