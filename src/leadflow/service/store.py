@@ -110,9 +110,11 @@ def insert_groups(
     return results
 
 
-def fold_leads(notifications: Iterable[Notification], mapper: Mapper[UUID]) -> dict[UUID, Lead]:
+def fold_leads(notifications: Sequence[Notification], mapper: Mapper[UUID]) -> dict[UUID, Lead]:
     """The leads these stored events make (each lead's events in order; events of other
-    aggregates are skipped undecoded)."""
+    aggregates are skipped undecoded). Their data keys are read first, together."""
+    if isinstance(mapper, EventMapper):
+        mapper.prefetch({n.originator_id for n in notifications if n.topic in LEAD_TOPICS})
     leads: dict[UUID, Lead] = {}
     for notification in notifications:
         if notification.topic not in LEAD_TOPICS:
@@ -139,6 +141,26 @@ class Pending:
     events: list[Any]
     roster_before: int | None
     """The roster's version before these events, when the roster is among them."""
+    stored: list[StoredEvent]
+    """The events as they will be stored (encoded, personal data sealed)."""
+
+    @property
+    def ids(self) -> set[UUID]:
+        """The aggregates these events change."""
+        return {aggregate.id for aggregate in self.aggregates}
+
+
+def _collected(aggregates: Sequence[Aggregate[Any]]) -> tuple[list[Any], int | None]:
+    """The pending events of ``aggregates``, taken from them, and the roster's version
+    before them when the roster is among them."""
+    events: list[Any] = []
+    roster_before: int | None = None
+    for aggregate in aggregates:
+        collected = aggregate.collect_events()
+        if isinstance(aggregate, Roster) and collected:
+            roster_before = collected[0].originator_version - 1
+        events.extend(collected)
+    return events, roster_before
 
 
 def _the_roster_of(aggregates: Sequence[Aggregate[Any]]) -> Roster:
@@ -225,8 +247,6 @@ class LeadStore(Application[UUID]):
         if not self._indexed:
             return {i: lead for i in lead_ids if (lead := self.find_lead(i)) is not None}
         assert isinstance(self.recorder, IndexedRecorder)
-        if self.keys is not None:
-            self.keys.prefetch(lead_ids)  # their data keys, in one keystore read
         return fold_leads(self.recorder.select_notifications_of(lead_ids), self.mapper)
 
     def key(self, key_id: UUID) -> ContactKey | None:
@@ -375,8 +395,7 @@ class LeadStore(Application[UUID]):
         A stale version (another writer saved first) raises :class:`ConcurrencyConflict`
         and nothing is saved; the cached copies are dropped so the retry reads afresh.
         """
-        pending = self.pending(aggregates)
-        events, roster_before = pending.events, pending.roster_before
+        events, roster_before = _collected(aggregates)
         if not events:
             return []
         try:
@@ -393,14 +412,9 @@ class LeadStore(Application[UUID]):
         """Take the pending events of ``aggregates`` for an append. A group commit takes
         each command's as soon as it is decided: the next command may record more on a
         shared aggregate (the roster), and those are its own."""
-        events: list[Any] = []
-        roster_before: int | None = None
-        for aggregate in aggregates:
-            collected = aggregate.collect_events()
-            if isinstance(aggregate, Roster) and collected:
-                roster_before = collected[0].originator_version - 1
-            events.extend(collected)
-        return Pending(aggregates, events, roster_before)
+        events, roster_before = _collected(aggregates)
+        stored = [self.mapper.to_stored_event(e) for e in events]
+        return Pending(aggregates, events, roster_before, stored)
 
     def append_each(
         self, commands: Sequence[Pending]
@@ -414,18 +428,29 @@ class LeadStore(Application[UUID]):
         that continues an aggregate a failed command changed in the same batch (e.g.
         the roster) fails with it (:func:`insert_groups`).
         """
-        stored = [[self.mapper.to_stored_event(e) for e in c.events] for c in commands]
+        return self.settle(commands, self.insert_each(commands))
+
+    def insert_each(self, commands: Sequence[Pending]) -> list[Sequence[int] | None]:
+        """The database half of :meth:`append_each`: each command's notification ids, or
+        ``None`` when it was refused. Touches no in-memory state of the store, so a
+        server may run it while its next commands are being decided."""
+        groups = [c.stored for c in commands if c.stored]
         recorder = self.recorder
         if isinstance(recorder, GroupRecorder):
-            ids = recorder.insert_event_groups([group for group in stored if group])
+            written = iter(recorder.insert_event_groups(groups))
         else:  # the library's recorders: one transaction per command
-            ids = insert_groups([group for group in stored if group], self._insert_or_none)
+            written = iter(insert_groups(groups, self._insert_or_none))
+        return [next(written) if c.stored else () for c in commands]
+
+    def settle(
+        self, commands: Sequence[Pending], ids: Sequence[Sequence[int] | None]
+    ) -> list[list[Recording[UUID]] | ConcurrencyConflict]:
+        """The in-memory half of :meth:`append_each`, once :meth:`insert_each` answered:
+        caches and indexes learn what was saved, and forget what was refused."""
         answers: list[list[Recording[UUID]] | ConcurrencyConflict] = []
-        written = iter(ids)
         roster: tuple[int, Roster] | None = None
         roster_failed = False
-        for command, group in zip(commands, stored, strict=True):
-            notification_ids = next(written) if group else ()
+        for command, notification_ids in zip(commands, ids, strict=True):
             if notification_ids is None:
                 self._forget(command.aggregates)
                 roster_failed |= command.roster_before is not None
@@ -443,7 +468,9 @@ class LeadStore(Application[UUID]):
                             state=s.state,
                         ),
                     )
-                    for event, s, n in zip(command.events, group, notification_ids, strict=True)
+                    for event, s, n in zip(
+                        command.events, command.stored, notification_ids, strict=True
+                    )
                 ]
             )
             self._stored(command.aggregates)
