@@ -107,6 +107,7 @@ def all_projections(
     pool membership in ``lf_leads``; ``main_path``: its main path, which decides what
     ``lf_passes`` counts (default: the shipped pipeline's).
     """
+    from leadflow.projections.breaches import Breaches
     from leadflow.projections.handoffs import HandOffs
     from leadflow.projections.leads import Leads
     from leadflow.projections.merges import Merges
@@ -121,6 +122,7 @@ def all_projections(
         Merges(),
         Passes(main_path),
         Deals(),
+        Breaches(),
     ]
 
 
