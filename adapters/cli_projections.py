@@ -32,6 +32,7 @@ from leadflow.adapters.cli_support import (
     state,
     store,
 )
+from leadflow.adapters.engines import EngineCache
 from leadflow.adapters.formatting import cell, escape, human_duration, human_time, iso_time
 from leadflow.errors import InvalidInput
 
@@ -74,7 +75,8 @@ AsKnownAt = Annotated[
     ),
 ]
 
-_engines: dict[str, sa.Engine] = {}
+_engines = EngineCache()
+"""The read models' engines, per store URL (``_engines.dispose()`` closes them)."""
 
 
 def _resolve(url: str | None) -> str:
@@ -92,14 +94,16 @@ def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) 
     from leadflow.projections import ProjectionRunner
 
     resolved = _resolve(url)
-    engine = _engines.get(resolved)
-    if engine is None:
+
+    def make() -> sa.Engine:
         target = sqlalchemy_url(resolved)
         connect_args: dict[str, Any] = {"timeout": 30} if target.startswith("sqlite") else {}
         engine = sa.create_engine(target, connect_args=connect_args)
         if target.startswith("sqlite"):
             sa.event.listen(engine, "connect", _sqlite_pragmas)
-        _engines[resolved] = engine
+        return engine
+
+    engine = _engines.get(resolved, make)
     return ProjectionRunner(
         engine, store_projections(lf), schema=schema_of(resolved), batch_size=batch_size
     )
