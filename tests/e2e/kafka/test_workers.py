@@ -222,7 +222,13 @@ def test_three_workers_share_the_partitions_and_survive_a_kill_mid_batch(
             )
 
         applied_everything()
-        taken_over = {p for w in survivors for p in w.partitions()}
+
+        # The survivors' logs may report the new assignment a moment after their batches
+        # ran (under a loaded machine, seen in a full parallel suite): wait for it.
+        def taken_over() -> set[int]:
+            return {p for w in survivors for p in w.partitions()}
+
+        wait_until(lambda: taken_over() == set(range(PARTITIONS)), 30, "the survivors' takeover")
         runner = projection_runner(db_url, app)
         runner.rebuild(lambda after: app.read_events(after=after), head=app.max_position)
         tables = [t for p in runner.projections for t in p.tables]
@@ -250,7 +256,6 @@ def test_three_workers_share_the_partitions_and_survive_a_kill_mid_batch(
 
     assert published > 1000
     assert victim_partitions, "the killed worker held partitions"
-    assert taken_over == set(range(PARTITIONS)), "the survivors hold every partition"
     assert not victim.events("worker_stopped"), "the victim was killed, not stopped"
     for worker in survivors:
         assert worker.events("worker_stopped"), "SIGTERM stops a worker cleanly"
