@@ -12,7 +12,7 @@ is ``system:<rule id>``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -61,6 +61,7 @@ from leadflow.domain.events import (
     LeadScored,
     LeadUnmerged,
     MergedData,
+    MigratedData,
     Payload,
     PersonalDataErased,
     ProfileUpdated,
@@ -392,6 +393,78 @@ class Lead(Aggregate[LeadEvent[Any]]):
             pipeline_version=pipeline.version,
         )
         lead.record(LeadCaptured, data, ctx, pipeline)
+        return lead
+
+    @classmethod
+    def migrate(
+        cls,
+        lead_id: UUID,
+        pipeline: Pipeline,
+        captured: Context,
+        ctx: Context,
+        migrated: MigratedData,
+        profile: Mapping[str, Any],
+        *,
+        team: str | None = None,
+        roster_version: int | None = None,
+    ) -> Lead:
+        """A lead from another CRM, in the state it had there (``import --migrate``).
+
+        It is captured (at ``captured``: when the other CRM took it in) into an entry
+        stage, the capture naming the migrated state; then, at ``ctx`` (the import: when
+        leadflow learnt that state), its stage, status, owner and score are set by events
+        of their own. No automation runs: the state is the other CRM's, and the
+        pipeline's rules apply from the lead's next event on. Time in the migrated stage
+        (and its SLA) therefore counts from the import. The owner must already be
+        checked against the roster (the use case holds it). ``profile``: the capture's
+        normalised :data:`PROFILE_FIELDS` and ``attributes``.
+        """
+        stage, status = pipeline.held_state(migrated.stage, migrated.status)
+        entry = stage if stage in pipeline.entry_stages else pipeline.entry_stages[0]
+        lead = cls(id=lead_id)
+        data = CapturedData(
+            stage=entry,
+            status=pipeline.initial_status,
+            attributes=dict(profile.get("attributes") or {}),
+            pipeline_version=pipeline.version,
+            migrated=migrated,
+            **{name: profile.get(name) for name in PROFILE_FIELDS},
+        )
+        lead._trigger(LeadCaptured, data, captured)
+        reason = "imported from another CRM"
+        version = pipeline.version
+        if stage != entry:
+            moved = StageChangedData(
+                from_stage=entry,
+                stage=stage,
+                kind="migrate",
+                reason=reason,
+                pipeline_version=version,
+            )
+            lead._trigger(StageChanged, moved, ctx)
+        if status != lead.status:
+            changed = StatusChangedData(
+                from_status=lead.status, status=status, reason=reason, pipeline_version=version
+            )
+            lead._trigger(StatusChanged, changed, ctx)
+        if migrated.owner is not None:
+            owned = AssignedData(
+                owner=migrated.owner,
+                reason=reason,
+                pipeline_version=version,
+                strategy="migrate",
+                team=team,
+                roster_version=roster_version,
+            )
+            lead._trigger(LeadAssigned, owned, ctx)
+        if migrated.score is not None and migrated.score != lead.score:
+            scored = ScoredData(
+                score=migrated.score,
+                delta=migrated.score - lead.score,
+                reason=reason,
+                pipeline_version=version,
+            )
+            lead._trigger(LeadScored, scored, ctx)
         return lead
 
     def update_profile(

@@ -32,6 +32,7 @@ from leadflow.domain.commands import (
     LeadCommand,
     LoseDeal,
     MergeLeads,
+    MigrateLead,
     RecordAbsence,
     RecordActivity,
     RecordQualification,
@@ -365,6 +366,7 @@ def _leads_owned_by(uow: UnitOfWork, rep: str) -> set[UUID]:
 
 HANDLERS: dict[type[Command], Handler] = {
     CaptureLead: Handler(capture_lead, CONTENDED),
+    MigrateLead: Handler(capture_lead, CONTENDED),
     UpdateProfile: Handler(update_profile),
     RecordActivity: Handler(lead_command),
     SetScore: Handler(lead_command),
