@@ -14,7 +14,7 @@ from pathlib import Path
 from uuid import UUID
 
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import invariant
+from hypothesis.stateful import invariant, rule
 from test_one_person_one_lead import EMAILS, PHONES, OnePersonOneLead
 
 from leadflow.adapters.store import open_store
@@ -35,6 +35,12 @@ class ErasureErasesThePerson(OnePersonOneLead):
             seen.add(lead.merged_into)
             lead = self.app.get_lead(lead.merged_into)
         return lead
+
+    @rule(duplicate=OnePersonOneLead.leads, survivor=OnePersonOneLead.leads)
+    def merge_then_erase(self, duplicate: UUID, survivor: UUID) -> None:
+        """The sequence that matters most, often: a merge, then the erasure of the survivor."""
+        self.merge(duplicate, survivor)
+        self.erase(survivor)
 
     @invariant()
     def a_lead_merged_into_an_erased_lead_is_erased(self) -> None:
