@@ -395,12 +395,12 @@ class DisqualifyLead(LeadCommand):
 
 
 class ErasePersonalData(LeadCommand):
+    """Erase a person's personal data for good: the lead's and that of every lead merged
+    into it (a merge said they are one person); each one's data key is destroyed."""
+
     NAME = "erase_personal_data"
     RECORDS = "PersonalDataErased"
     reason: Text
-
-    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
-        lead.erase_personal_data(self.reason, pipeline, ctx)
 
 
 class RecordQualification(LeadCommand):

@@ -12,7 +12,7 @@ is ``system:<rule id>``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -898,13 +898,26 @@ class Lead(Aggregate[LeadEvent[Any]]):
         survivor.record(DuplicateMerged, DuplicateMergedData(merged_lead_id=self.id), ctx, pipeline)
 
     def unmerge_from(self, survivor: Lead, reason: str, pipeline: Pipeline, ctx: Context) -> None:
-        """Undo :meth:`merge_into` with compensating events on both leads."""
+        """Undo :meth:`merge_into` with compensating events on both leads. Not once the
+        person was erased: erased together, they stay one lead."""
         _require("reason", reason)
         if self.merged_into != survivor.id:
             raise InvalidInput(
                 "lead_id",
                 f"lead {self.id} is not merged into {survivor.id}"
                 + (f" (it is merged into {self.merged_into})" if self.merged_into else ""),
+            )
+        if survivor.erased and not self.erased:  # erased before merged leads went with it
+            raise InvalidInput(
+                "lead_id",
+                f"cannot unmerge: lead {survivor.id}'s personal data was erased, and lead "
+                f"{self.id} is the same person; erase lead {survivor.id} again to erase it too",
+            )
+        if self.erased or survivor.erased:
+            raise InvalidInput(
+                "lead_id",
+                f"cannot unmerge: lead {self.id}'s personal data was erased with lead "
+                f"{survivor.id}'s; an erased person stays one lead",
             )
         self.record(
             LeadUnmerged, UnmergedData(from_lead_id=survivor.id, reason=reason), ctx, pipeline
@@ -927,10 +940,32 @@ class Lead(Aggregate[LeadEvent[Any]]):
             ctx = replace(ctx, occurred_at=latest, recorded_at=max(ctx.recorded_at, latest))
         self.record(TouchRecorded, touch, ctx, pipeline)
 
-    def erase_personal_data(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
+    def erase_personal_data(
+        self, reason: str, pipeline: Pipeline, ctx: Context, merged: Sequence[Lead] = ()
+    ) -> None:
+        """Erase the person: this lead and ``merged``, every lead merged into it (directly
+        or into one of those), each with its own ``PersonalDataErased``. A merge said they
+        are one person, so a lead merged away is erased only through the lead that
+        survived. Erasing again erases those an earlier erasure left (one recorded before
+        merged leads were erased with their survivor)."""
         _require("reason", reason)
-        if self.erased:
+        if self.merged_into is not None:
+            raise InvalidInput(
+                "lead_id",
+                f"lead {self.id} was merged into {self.merged_into}; erase that lead: it "
+                "erases every lead merged into it (one person)",
+            )
+        person = {self.id, *(lead.id for lead in merged)}
+        strays = [lead.id for lead in merged if lead.merged_into not in person]
+        if strays:
+            raise ValueError(f"leads {strays} are not merged into lead {self.id}")
+        pending = [lead for lead in (self, *merged) if not lead.erased]
+        if not pending:
             raise InvalidInput("lead_id", f"lead {self.id}'s personal data was erased already")
+        for lead in pending:
+            lead._erase(reason, pipeline, ctx)
+
+    def _erase(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         profile = {name: getattr(self, name) for name in LEAD_FIELDS}
         fields = lead_personal_fields(profile, self.attributes, pipeline.personal_data.attributes)
         self.record(PersonalDataErased, ErasedData(fields=fields, reason=reason), ctx, pipeline)

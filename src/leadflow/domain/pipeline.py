@@ -28,9 +28,11 @@ from pydantic import (
 
 from leadflow.domain.automation_loops import automation_loops
 from leadflow.domain.bounds import (
+    ATTRIBUTE_KEY_MAX,
     CAPACITY_MAX,
     CLAIM_LIMIT_MAX,
     DURATION_MAX,
+    PIPELINE_NAME_MAX,
     POINTS_MAX,
     SCORE_MAX,
     Id,
@@ -98,7 +100,7 @@ Duration = Annotated[
 DurationOrZero = Annotated[
     timedelta, BeforeValidator(_parse_duration), AfterValidator(lambda v: _bounded(v, True))
 ]
-Name = Annotated[str, Field(pattern=_NAME, max_length=64)]
+Name = Annotated[str, Field(pattern=_NAME, max_length=PIPELINE_NAME_MAX)]
 
 
 class TransitionKind(StrEnum):
@@ -172,7 +174,7 @@ class AutomationRule(_Config):
     Each change the rule makes is its own event, whose actor is ``system:<id>``.
     """
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=PIPELINE_NAME_MAX)]
     description: Annotated[str, Field(max_length=2000)] = ""
     when: RuleCondition
     then: RuleAction
@@ -237,7 +239,7 @@ class AssignmentRule(_Config):
     ``region``, …); a value may be a list of accepted values.
     """
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=PIPELINE_NAME_MAX)]
     description: Annotated[str, Field(max_length=2000)] = ""
     when: dict[RuleKey, str | list[str]]
     team: Label | None = None
@@ -304,7 +306,7 @@ class PoolRules(_Config):
 
 # ---- policies: scoring, recycling and SLAs (docs/pipeline.md) ------------------------------
 
-RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=PIPELINE_NAME_MAX)]
 Points = Annotated[float, Field(allow_inf_nan=False, ge=-POINTS_MAX, le=POINTS_MAX)]
 ScoreLevel = Annotated[float, Field(allow_inf_nan=False, ge=-SCORE_MAX, le=SCORE_MAX)]
 
@@ -469,7 +471,7 @@ class PersonalDataRules(_Config):
     """What the pipeline adds to the personal data the events declare (see
     ``leadflow.domain.personal_data``)."""
 
-    attributes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    attributes: list[Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_KEY_MAX)]] = Field(
         default_factory=lambda: list(DEFAULT_PERSONAL_ATTRIBUTES)
     )
     """Attributes whose values are personal: encrypted per lead, erased with it."""

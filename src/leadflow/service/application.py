@@ -68,7 +68,12 @@ from leadflow.service.intake import CaptureOutcome, capture, prefetch_keys
 from leadflow.service.reindex import reindex_contact_keys
 from leadflow.service.store import Clock, LeadStore
 from leadflow.service.sweep import Progress, SweepResult, sweep
-from leadflow.service.unit_of_work import CommandResult, RecordedEventRef, unit_of_work
+from leadflow.service.unit_of_work import (
+    CommandResult,
+    RecordedEventRef,
+    UnitOfWork,
+    unit_of_work,
+)
 
 __all__ = ["CommandResult", "Leadflow", "RecordedEventRef", "utc_now"]
 
@@ -128,13 +133,20 @@ class Leadflow(LeadStore):
         ctx = self.context(actor, at)
 
         def attempt() -> CommandResult:
-            with unit_of_work(self, command.NAME, ctx, pipeline) as uow:
-                handler.handle(uow, command)
-                return uow.commit()
+            return self.decide(command, ctx, pipeline).commit()
 
         if handler.attempts == 1:
             return attempt()
         return self.retrying(attempt, attempts=handler.attempts)
+
+    def decide(
+        self, command: Command, ctx: Context, pipeline: Pipeline | None = None
+    ) -> UnitOfWork:
+        """The command run up to its commit: loaded and decided, nothing saved yet (the
+        caller commits it, alone or with others: ``unit_of_work.commit_each``)."""
+        with unit_of_work(self, command.NAME, ctx, pipeline) as uow:
+            handlers.handler_for(command).handle(uow, command)
+        return uow
 
     def execute(
         self,
