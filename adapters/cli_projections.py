@@ -645,10 +645,22 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--out", help="HTML file to write (the whole report).")
         ] = None,
         as_of: AsOf = None,
+        as_known_at: AsKnownAt = None,
+        period: Annotated[
+            str | None,
+            typer.Option(
+                "--period",
+                help="Also: leads that entered each stage in FROM..TO (YYYY-MM-DD..YYYY-MM-DD).",
+            ),
+        ] = None,
+        lang: Annotated[
+            str, typer.Option("--lang", help="Stage labels in: en (default) or zh.")
+        ] = "en",
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage.
+        """One self-contained HTML report: funnel, conversion over time and by source,
+        revenue, SLA, reps, time in stage.
 
         Or a subcommand: ``report stages``.
         """
@@ -656,21 +668,28 @@ def register(app: typer.Typer) -> None:
             return
         if output is None:
             raise InvalidInput("out", "give --out FILE for the HTML report, or a subcommand")
+        from leadflow.adapters.cli_reports import parse_period
         from leadflow.adapters.output_paths import checked_output
-        from leadflow.projections.report import render_report
+        from leadflow.projections.report import LANGUAGES, render_report
 
+        if lang not in LANGUAGES:
+            raise InvalidInput("lang", f"{lang!r} is not one of: {', '.join(LANGUAGES)}")
+        window = parse_period(period)
         checked_output(output, _resolve(db))
-        lf = store(db)
-        when = _time(as_of, "as_of", lf.clock())
-        runner = projection_runner(db, lf)
-        catch_up(lf, runner)
-        with runner.engine.connect() as conn:
-            html = render_report(conn, lf.pipeline, when)
+        reading = read_query(db, as_of, as_known_at)
+        query = reading.query
+        with reading.runner.engine.connect() as conn:
+            html = render_report(conn, reading.pipeline, query, period=window, lang=lang)
         try:
             output.write_text(html, encoding="utf-8")
         except OSError as exc:
             raise InvalidInput("out", f"cannot write {output}: {exc.strerror}") from None
-        emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
+        known = iso_time(query.as_known_at) if query.as_known_at else None
+        emit(
+            {"report": str(output), "as_of": iso_time(query.as_of), "as_known_at": known},
+            json_out,
+            f"wrote {output}",
+        )
 
     from leadflow.adapters import cli_reports
 

@@ -118,10 +118,17 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class StageConfig(_Config):
+class _Labelled(_Config):
     label: Label
     labels: dict[Label, Label] = Field(default_factory=dict)
     """Display labels in other languages, keyed by language tag (e.g. ``zh``)."""
+
+    def label_in(self, lang: str) -> str:
+        """The label in ``lang`` (``labels.<lang>``), else ``label``."""
+        return self.labels.get(lang) or self.label
+
+
+class StageConfig(_Labelled):
     team: Label | None = None
     """The team that owns leads in this stage (shown by ``pipeline show``; assignment does
     not read it: ``[assignment]`` names its teams itself)."""
@@ -135,9 +142,8 @@ class StageConfig(_Config):
     """Statuses allowed while in this stage; ``None`` allows every status."""
 
 
-class StatusConfig(_Config):
-    label: Label
-    labels: dict[Label, Label] = Field(default_factory=dict)
+class StatusConfig(_Labelled):
+    pass
 
 
 class RuleCondition(_Config):
