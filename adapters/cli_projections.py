@@ -32,6 +32,7 @@ from leadflow.adapters.cli_support import (
     state,
     store,
 )
+from leadflow.adapters.engines import EngineCache
 from leadflow.adapters.formatting import cell, escape, human_duration, human_time, iso_time
 from leadflow.errors import InvalidInput
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` load
 __all__ = [
     "Reading",
     "catch_up_after_write",
+    "forget_erased",
     "funnel_table",
     "pipeline_known_at",
     "projection_runner",
@@ -73,7 +75,8 @@ AsKnownAt = Annotated[
     ),
 ]
 
-_engines: dict[str, sa.Engine] = {}
+_engines = EngineCache()
+"""The read models' engines, per store URL (``_engines.dispose()`` closes them)."""
 
 
 def _resolve(url: str | None) -> str:
@@ -91,14 +94,16 @@ def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) 
     from leadflow.projections import ProjectionRunner
 
     resolved = _resolve(url)
-    engine = _engines.get(resolved)
-    if engine is None:
+
+    def make() -> sa.Engine:
         target = sqlalchemy_url(resolved)
         connect_args: dict[str, Any] = {"timeout": 30} if target.startswith("sqlite") else {}
         engine = sa.create_engine(target, connect_args=connect_args)
         if target.startswith("sqlite"):
             sa.event.listen(engine, "connect", _sqlite_pragmas)
-        _engines[resolved] = engine
+        return engine
+
+    engine = _engines.get(resolved, make)
     return ProjectionRunner(
         engine, store_projections(lf), schema=schema_of(resolved), batch_size=batch_size
     )
@@ -190,11 +195,11 @@ def warn_behind(failed: ProjectionFailed) -> None:
         )
 
 
-def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
+def catch_up_after_write(url: str | None, lf: Leadflow, *, wait: bool = False) -> None:
     """Bring the read models up to date after a write command; never fails the command.
 
-    Does not queue behind another runner (a rebuild, a follower): that one applies the
-    new events."""
+    Does not queue behind another runner (a rebuild, a follower), which applies the new
+    events, unless told to ``wait``."""
     from leadflow.projections.failures import ProjectionFailed
 
     try:
@@ -202,7 +207,7 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
 
         runner = projection_runner(url, lf)
         try:
-            applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=False)
+            applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=wait)
         except ReadModelsBusy:
             _log().debug("projections_busy")
             return
@@ -211,6 +216,19 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
         warn_behind(failed)
     except Exception as exc:  # the write succeeded; the next read catches up again
         _log().warning("projection_catch_up_failed", error=str(exc))
+
+
+def forget_erased(url: str | None, lf: Leadflow) -> None:
+    """The end of every erasure, whichever way it came in (the CLI, the HTTP API).
+
+    The read models apply it now (waiting for a runner that holds them), so the rows that
+    held the person's notes and reasons are overwritten; then an embedded store's
+    write-ahead log is emptied of those rows' old bytes (:func:`~leadflow.adapters.store.scrub`).
+    """
+    from leadflow.adapters.store import scrub
+
+    catch_up_after_write(url, lf, wait=True)
+    scrub(_resolve(url))
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:
