@@ -5,7 +5,6 @@ Registered on the main app by :func:`register` (see ``cli._register_plugins``).
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -21,6 +20,7 @@ from leadflow.adapters.cli_support import (
     handles_errors,
     lead_id_of,
     out,
+    parse_day,
     report,
     store,
     when,
@@ -30,15 +30,6 @@ from leadflow.errors import InvalidInput
 __all__ = ["register"]
 
 PAGE_MAX = 1000
-
-
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -113,8 +104,8 @@ def register(app: typer.Typer) -> None:
             campaign=campaign,
             score_min=score_min,
             score_max=score_max,
-            captured_from=_day(captured_from, "captured_from"),
-            captured_to=_day(captured_to, "captured_to"),
+            captured_from=parse_day(captured_from, "captured_from"),
+            captured_to=parse_day(captured_to, "captured_to"),
             lead_ids=ids,
             merged=merged,
         )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +27,7 @@ from leadflow.adapters.cli_support import (
     handles_errors,
     lead_id_of,
     out,
+    parse_day,
     parse_time,
     state,
     store,
@@ -43,10 +45,12 @@ if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` load
     from leadflow.service.application import Leadflow
 
 __all__ = [
+    "Reading",
     "catch_up_after_write",
     "funnel_table",
     "pipeline_known_at",
     "projection_runner",
+    "read_query",
     "register",
 ]
 
@@ -227,16 +231,42 @@ def _time(value: str | None, name: str, default: datetime) -> datetime:
     return parse_time(value, name, end_of_day=True) if value else default
 
 
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
-    from leadflow.domain.bounds import check_day
+@dataclass(frozen=True)
+class Reading:
+    """What a read command answers from: the store, the query, caught-up read models and
+    the pipeline whose stages, order and labels the answer uses."""
 
-    return check_day(name, day)
+    lf: Leadflow
+    query: FunnelQuery
+    runner: ProjectionRunner
+    pipeline: Pipeline
+
+
+def read_query(
+    db: str | None,
+    as_of: str | None,
+    as_known_at: str | None,
+    *,
+    cohort_from: str | None = None,
+    cohort_to: str | None = None,
+    skip_policy: str = "passed",
+) -> Reading:
+    """Parse ``--as-of/--as-known-at`` (and a cohort), catch the read models up, and find
+    the pipeline known at ``--as-known-at``: the preamble of every funnel-like answer."""
+    from leadflow.projections import FunnelQuery
+
+    lf = store(db)
+    now = lf.clock()
+    query = FunnelQuery(
+        as_of=_time(as_of, "as_of", now),
+        as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
+        cohort_from=parse_day(cohort_from, "cohort_from"),
+        cohort_to=parse_day(cohort_to, "cohort_to"),
+        skip_policy=skip_policy,
+    )
+    runner = projection_runner(db, lf)
+    catch_up(lf, runner)
+    return Reading(lf, query, runner, pipeline_known_at(lf, query.as_known_at))
 
 
 def _print_funnel(rows: list[FunnelRow], title: str, live: int) -> None:
@@ -380,7 +410,7 @@ def register(app: typer.Typer) -> None:
         json_out: Json = False,
     ) -> None:
         """Per stage: leads in it, that reached it, that passed it; conversion to the next."""
-        from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json
+        from leadflow.projections import funnel, funnel_by, funnel_json
         from leadflow.projections.funnel import GROUPINGS, SKIP_POLICIES, live_leads
 
         if by is not None and by not in GROUPINGS:
@@ -389,19 +419,16 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput(
                 "skip_policy", f"{skip_policy!r} is not one of: {', '.join(SKIP_POLICIES)}"
             )
-        lf = store(db)
-        now = lf.clock()
-        query = FunnelQuery(
-            as_of=_time(as_of, "as_of", now),
-            as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
-            cohort_from=_day(cohort_from, "cohort_from"),
-            cohort_to=_day(cohort_to, "cohort_to"),
+        reading = read_query(
+            db,
+            as_of,
+            as_known_at,
+            cohort_from=cohort_from,
+            cohort_to=cohort_to,
             skip_policy=skip_policy,
         )
-        runner = projection_runner(db, lf)
-        catch_up(lf, runner)
-        pipeline = pipeline_known_at(lf, query.as_known_at)
-        with runner.engine.connect() as conn:
+        query, pipeline = reading.query, reading.pipeline
+        with reading.runner.engine.connect() as conn:
             live = live_leads(conn, query, by)
             if by is None:
                 rows = funnel(conn, pipeline, query)
@@ -561,6 +588,7 @@ def register(app: typer.Typer) -> None:
 
     cli_reports.register(report_app)
     cli_reports.register_revenue(report_app)
+    cli_reports.register_sla(report_app)
 
     @app.command("replay")
     @handles_errors

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from leadflow.adapters.cli_projections import AsKnownAt, AsOf
-from leadflow.adapters.cli_support import Db, Json, emit, handles_errors, out, store
+from leadflow.adapters.cli_projections import AsKnownAt, AsOf, read_query
+from leadflow.adapters.cli_support import Db, Json, emit, handles_errors, out, parse_day
 from leadflow.errors import InvalidInput
 
 __all__ = ["register"]
@@ -22,21 +22,12 @@ __all__ = ["register"]
 Csv = Annotated[bool, typer.Option("--csv", help="CSV: a header row, then one row per line.")]
 
 
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 def _period(value: str | None) -> tuple[date, date] | None:
     """``FROM..TO`` (days, both inclusive)."""
     if value is None:
         return None
     start, sep, end = value.partition("..")
-    first, last = _day(start, "period"), _day(end, "period")
+    first, last = parse_day(start, "period"), parse_day(end, "period")
     if not sep or first is None or last is None:
         raise InvalidInput("period", f"{value!r} is not FROM..TO (YYYY-MM-DD..YYYY-MM-DD)")
     if last < first:
@@ -92,29 +83,13 @@ def register(report_app: typer.Typer) -> None:
         from rich.table import Table
         from rich.text import Text
 
-        from leadflow.adapters.cli_projections import (
-            _time,
-            catch_up,
-            pipeline_known_at,
-            projection_runner,
-        )
-        from leadflow.projections.funnel import FunnelQuery
         from leadflow.projections.velocity import stage_times, stage_times_json
 
-        lf = store(db)
-        now = lf.clock()
-        query = FunnelQuery(
-            as_of=_time(as_of, "as_of", now),
-            as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
-            cohort_from=_day(cohort_from, "cohort_from"),
-            cohort_to=_day(cohort_to, "cohort_to"),
-        )
         window = _period(period)
-        runner = projection_runner(db, lf)
-        catch_up(lf, runner)
-        pipeline = pipeline_known_at(lf, query.as_known_at)
-        with runner.engine.connect() as conn:
-            rows = stage_times(conn, pipeline, query, window)
+        reading = read_query(db, as_of, as_known_at, cohort_from=cohort_from, cohort_to=cohort_to)
+        query = reading.query
+        with reading.runner.engine.connect() as conn:
+            rows = stage_times(conn, reading.pipeline, query, window)
         if json_out:
             emit(stage_times_json(query, window, rows), True)
             return
@@ -178,25 +153,11 @@ def register_revenue(report_app: typer.Typer) -> None:
         from rich.table import Table
         from rich.text import Text
 
-        from leadflow.adapters.cli_projections import (
-            _time,
-            catch_up,
-            pipeline_known_at,
-            projection_runner,
-        )
-        from leadflow.projections.funnel import FunnelQuery
         from leadflow.projections.revenue import revenue, revenue_json
 
-        lf = store(db)
-        now = lf.clock()
-        query = FunnelQuery(
-            as_of=_time(as_of, "as_of", now),
-            as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
-        )
-        runner = projection_runner(db, lf)
-        catch_up(lf, runner)
-        pipeline = pipeline_known_at(lf, query.as_known_at)
-        with runner.engine.connect() as conn:
+        reading = read_query(db, as_of, as_known_at)
+        query, pipeline = reading.query, reading.pipeline
+        with reading.runner.engine.connect() as conn:
             result = revenue(conn, pipeline, query)
         if json_out:
             emit(revenue_json(query, result), True)
@@ -222,3 +183,69 @@ def register_revenue(report_app: typer.Typer) -> None:
                 Text(pipeline.stages[s].label if s in pipeline.stages else s), str(n), f"{a:,.2f}"
             )
         out.print(open_)
+
+
+Period = Annotated[
+    str | None,
+    typer.Option("--period", help="Only what occurred in FROM..TO (YYYY-MM-DD..YYYY-MM-DD)."),
+]
+
+
+def _counts_table(title: str, key: str, rows: list[dict[str, object]]) -> object:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title))
+    for column in (key, "stage SLA breaches", "hand-off SLA breaches", "escalations", "leads"):
+        table.add_column(column, justify="left" if column == key else "right")
+    for row in rows:
+        table.add_row(
+            Text(str(row["key"])),
+            str(row["stage_sla_breaches"]),
+            str(row["handoff_sla_breaches"]),
+            str(row["escalations"]),
+            str(row["leads"]),
+        )
+    return table
+
+
+def register_sla(report_app: typer.Typer) -> None:
+    @report_app.command("sla")
+    @handles_errors
+    def sla(
+        as_of: AsOf = None,
+        as_known_at: AsKnownAt = None,
+        period: Period = None,
+        db: Db = None,
+        json_out: Json = False,
+        csv_out: Csv = False,
+    ) -> None:
+        """Stage and hand-off SLA breaches and escalations, by stage, team and rep."""
+        from leadflow.projections.breaches import sla_report, sla_report_json
+
+        window = _period(period)
+        reading = read_query(db, as_of, as_known_at)
+        with reading.runner.engine.connect() as conn:
+            result = sla_report(conn, reading.pipeline, reading.query, window)
+        answer = sla_report_json(reading.query, window, result)
+        if json_out:
+            emit(answer, True)
+            return
+        groups = (("stage", "by_stage"), ("team", "by_team"), ("rep", "by_rep"))
+        if csv_out:
+            counts = ["stage_sla_breaches", "handoff_sla_breaches", "escalations", "leads"]
+            rows = [["total", "", *(answer["total"][c] for c in counts)]]
+            for name, part in groups:
+                rows += [[name, row["key"], *(row[c] for c in counts)] for row in answer[part]]
+            out.print(_csv(["by", "key", *counts], rows), markup=False, end="")
+            return
+        when = f"as of {reading.query.as_of.isoformat()}"
+        total = answer["total"]
+        out.print(
+            f"SLA breaches {when}: {total['stage_sla_breaches']} stage, "
+            f"{total['handoff_sla_breaches']} hand-off, {total['escalations']} escalations, "
+            f"{total['leads']} leads",
+            markup=False,
+        )
+        for name, part in groups:
+            out.print(_counts_table(f"by {name}", name, answer[part]))

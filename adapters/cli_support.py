@@ -115,6 +115,19 @@ def parse_time(value: str, field: str, *, end_of_day: bool = False) -> datetime:
     return check_time(field, parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
+def parse_day(value: str | None, field: str) -> date | None:
+    """A day (YYYY-MM-DD) given as an option, within the bounds of every time."""
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    from leadflow.domain.bounds import check_day
+
+    return check_day(field, day)
+
+
 PREFIX_MIN = 8
 """The shortest id prefix a command accepts for a lead (what ``audit`` prints)."""
 _HEX = frozenset("0123456789abcdef-")

@@ -58,6 +58,7 @@ __all__ = [
     "NO_VALUE",
     "SKIP_POLICIES",
     "FunnelRow",
+    "counted_histories",
     "funnel_by_from_events",
     "funnel_from_events",
     "leads_from_events",
@@ -129,6 +130,34 @@ def funnel_by_from_events(
         if changes:
             groups.setdefault(_key(by, events, captures), []).append(changes)
     return [(key, _rows(pipeline, groups[key], skip_policy)) for key in sorted(groups)]
+
+
+def counted_histories(
+    records: Iterable[EventRecord],
+    as_of: datetime,
+    as_known_at: datetime | None = None,
+    cohort_from: date | None = None,
+    cohort_to: date | None = None,
+) -> dict[UUID, list[EventRecord]]:
+    """The events of each live lead that count at the instant, in the lead's own order.
+
+    Leads merged into another at the instant are left out, and so are leads without a
+    counting capture or, with a cohort, captured outside it."""
+    counted: dict[UUID, list[EventRecord]] = {}
+    for record in records:
+        if record.occurred_at > as_of:
+            continue
+        if as_known_at is not None and record.recorded_at > as_known_at:
+            continue
+        counted.setdefault(record.lead_id, []).append(record)
+    live = {}
+    for lead_id, events in counted.items():
+        events.sort(key=lambda r: (r.occurred_at, r.position))
+        if events[0].type != "LeadCaptured" or _merged(events):
+            continue
+        if _in_cohort(events[0], cohort_from, cohort_to):
+            live[lead_id] = events
+    return live
 
 
 def _merged(events: list[EventRecord]) -> bool:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from uuid import UUID
 
 from leadflow.domain.pipeline import Pipeline
-from leadflow.projections.reference import STAGE_SETTING_TYPES, _merged
+from leadflow.projections.reference import STAGE_SETTING_TYPES, counted_histories
 from leadflow.projections.revenue import KINDS, Revenue, revenue_from_deals
 from leadflow.service.codec import EventRecord
 
@@ -20,19 +19,9 @@ def revenue_from_events(
     as_of: datetime,
     as_known_at: datetime | None = None,
 ) -> Revenue:
-    counted: dict[UUID, list[EventRecord]] = {}
-    for record in records:
-        if record.occurred_at > as_of:
-            continue
-        if as_known_at is not None and record.recorded_at > as_known_at:
-            continue
-        counted.setdefault(record.lead_id, []).append(record)
     deals = []
     stage_of: dict[str, str] = {}
-    for lead_id, events in counted.items():
-        events.sort(key=lambda r: (r.occurred_at, r.position))
-        if _merged(events):
-            continue
+    for lead_id, events in counted_histories(records, as_of, as_known_at).items():
         stages = [r.data["stage"] for r in events if r.type in STAGE_SETTING_TYPES]
         if stages:
             stage_of[str(lead_id)] = stages[-1]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from uuid import UUID
 
 from leadflow.domain.pipeline import Pipeline
-from leadflow.projections.reference import STAGE_SETTING_TYPES, _in_cohort, _merged
+from leadflow.projections.reference import STAGE_SETTING_TYPES, counted_histories
 from leadflow.projections.velocity import StageTimes, _onward, _rows
 from leadflow.service.codec import EventRecord
 
@@ -24,13 +23,6 @@ def stage_times_from_events(
     cohort_to: date | None = None,
     period: tuple[date, date] | None = None,
 ) -> list[StageTimes]:
-    counted: dict[UUID, list[EventRecord]] = {}
-    for record in records:
-        if record.occurred_at > as_of:
-            continue
-        if as_known_at is not None and record.recorded_at > as_known_at:
-            continue
-        counted.setdefault(record.lead_id, []).append(record)
     start = end = None
     if period is not None:
         start = datetime.combine(period[0], time.min, UTC)
@@ -42,13 +34,7 @@ def stage_times_from_events(
     path = pipeline.main_path
     in_stage: dict[str, list[tuple[float, bool]]] = {}
     onward: dict[str, list[tuple[float, bool]]] = {}
-    for events in counted.values():
-        events.sort(key=lambda r: (r.occurred_at, r.position))
-        captures = [r for r in events if r.type == "LeadCaptured"]
-        if not captures or not _in_cohort(captures[0], cohort_from, cohort_to):
-            continue
-        if _merged(events):
-            continue
+    for events in counted_histories(records, as_of, as_known_at, cohort_from, cohort_to).values():
         entries = [
             (r.data["stage"], r.occurred_at) for r in events if r.type in STAGE_SETTING_TYPES
         ]

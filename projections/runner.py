@@ -108,6 +108,7 @@ def all_projections(
     pool membership in ``lf_leads``; ``main_path``: its main path, which decides what
     ``lf_passes`` counts (default: the shipped pipeline's).
     """
+    from leadflow.projections.breaches import Breaches
     from leadflow.projections.handoffs import HandOffs
     from leadflow.projections.leads import Leads
     from leadflow.projections.merges import Merges
@@ -122,6 +123,7 @@ def all_projections(
         Merges(),
         Passes(main_path),
         Deals(),
+        Breaches(),
     ]
 
 

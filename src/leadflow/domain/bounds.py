@@ -32,6 +32,7 @@ __all__ = [
     "ATTRIBUTE_VALUE_MAX",
     "CAPACITY_MAX",
     "CLAIM_LIMIT_MAX",
+    "CLOCK_SKEW",
     "CURRENCIES",
     "DURATION_MAX",
     "EARLIEST",
@@ -60,6 +61,7 @@ __all__ = [
     "check_finite",
     "check_free_text",
     "check_line",
+    "check_occurred_at",
     "check_time",
     "line_problem",
     "text_problem",
@@ -85,7 +87,12 @@ AMOUNT_MAX = 1e15
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 """No business time (``occurred_at``, an absence, a query's ``--as-of``) is before this."""
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-"""No planned or queried time is after this; ``occurred_at`` is never after now."""
+"""No planned or queried time is after this (``occurred_at`` is bounded by
+:data:`CLOCK_SKEW` instead)."""
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far after now an ``occurred_at`` may be: the clock of the machine that sent it (a
+web form, an import made elsewhere) may run a little ahead of the store's. "Now" is the
+recording time the application's clock gives; the domain never reads a clock."""
 DURATION_MAX = timedelta(days=3650)
 """A pipeline duration (SLA, recycle delay, hand-off window): more than 0, at most ten years."""
 
@@ -186,6 +193,22 @@ def check_time(
             field,
             f"{value.isoformat()} is outside {earliest.date().isoformat()} .. "
             f"{latest.date().isoformat()}",
+        )
+    return value
+
+
+def check_occurred_at(field: str, value: datetime, now: datetime) -> datetime:
+    """A business time from :data:`EARLIEST` to ``now`` + :data:`CLOCK_SKEW` (``now``
+    comes from the caller's clock)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(field, "must include a UTC offset")
+    check_time(field, value, EARLIEST, max(value, EARLIEST))
+    if value > now + CLOCK_SKEW:
+        minutes = int(CLOCK_SKEW.total_seconds() // 60)
+        raise InvalidInput(
+            field,
+            f"{value.isoformat()} is in the future (now is {now.isoformat()}; at most "
+            f"{minutes} minutes ahead is accepted)",
         )
     return value
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from leadflow.domain.bounds import EARLIEST, ID_MAX, check_line, check_time
+from leadflow.domain.bounds import EARLIEST, ID_MAX, check_line, check_occurred_at, check_time
 from leadflow.errors import InvalidInput
 
 __all__ = ["Context"]
@@ -27,18 +27,12 @@ class Context:
         if not self.actor.strip():
             raise InvalidInput("actor", "must not be empty")
         check_line("actor", self.actor, ID_MAX)
-        for name in ("occurred_at", "recorded_at"):
-            value: datetime = getattr(self, name)
-            if value.tzinfo is None:
-                raise InvalidInput(name, "must include a UTC offset")
-            # Not before 1970 (a read model stores every time); never after now (below).
-            check_time(name, value, EARLIEST, max(value, EARLIEST))
-        if self.occurred_at > self.recorded_at:
-            raise InvalidInput(
-                "occurred_at",
-                f"{self.occurred_at.isoformat()} is in the future "
-                f"(now is {self.recorded_at.isoformat()})",
-            )
+        if self.recorded_at.tzinfo is None:
+            raise InvalidInput("recorded_at", "must include a UTC offset")
+        # Not before 1970 (a read model stores every time).
+        check_time("recorded_at", self.recorded_at, EARLIEST, max(self.recorded_at, EARLIEST))
+        # At most the clock skew after the recording time (the caller's "now").
+        check_occurred_at("occurred_at", self.occurred_at, self.recorded_at)
 
     def as_rule(self, rule_id: str) -> Context:
         return replace(self, actor=f"system:{rule_id}")

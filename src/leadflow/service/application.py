@@ -23,6 +23,7 @@ from uuid import UUID
 import structlog
 
 from leadflow.domain.aggregate import Aggregate
+from leadflow.domain.bounds import check_occurred_at
 from leadflow.domain.commands import (
     AcceptHandOff,
     AddRep,
@@ -241,12 +242,8 @@ class Leadflow(LeadStore):
                 f"{command.stage!r} is not an entry stage; leads are captured into: "
                 + ", ".join(pipeline.entry_stages),
             )
-        when = command.occurred_at
-        if when is not None:
-            if when.tzinfo is None:
-                raise InvalidInput("occurred_at", "must include a UTC offset")
-            if when > self.clock():
-                raise InvalidInput("occurred_at", f"{when.isoformat()} is in the future")
+        if command.occurred_at is not None:
+            check_occurred_at("occurred_at", command.occurred_at, self.clock())
         return command
 
     def capture_batch(

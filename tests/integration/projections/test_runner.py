@@ -27,7 +27,7 @@ from support.clock import FakeClock
 from support.histories import build_history, dump, reader, scratch_runner
 from support.stores import on_roster
 
-READ_MODELS = ("leads", "stage_history", "handoffs", "merges", "passes", "deals")
+READ_MODELS = ("leads", "stage_history", "handoffs", "merges", "passes", "deals", "breaches")
 
 
 @pytest.fixture(autouse=True)

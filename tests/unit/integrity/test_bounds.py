@@ -8,7 +8,7 @@ unbounded strings, control characters, unknown currencies, empty reasons.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -171,3 +171,17 @@ def test_an_error_carries_the_field_and_the_reason_apart() -> None:
         "score",
         "Input should be a finite number",
     )
+
+
+def test_a_business_time_may_run_ahead_of_now_by_the_clock_skew_and_no_more() -> None:
+    at_the_limit = Context(actor="user:a", occurred_at=NOW + bounds.CLOCK_SKEW, recorded_at=NOW)
+    assert at_the_limit.occurred_at == NOW + bounds.CLOCK_SKEW
+
+    with pytest.raises(InvalidInput) as refused:
+        Context(
+            actor="user:a",
+            occurred_at=NOW + bounds.CLOCK_SKEW + timedelta(seconds=1),
+            recorded_at=NOW,
+        )
+    assert refused.value.field == "occurred_at"
+    assert "in the future" in refused.value.reason
