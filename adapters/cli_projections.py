@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` load
     from leadflow.domain.pipeline import Pipeline
     from leadflow.projections import FunnelQuery, FunnelRow, Projection, ProjectionRunner
     from leadflow.projections.failures import ProjectionFailed
+    from leadflow.projections.log_table import LogSource
     from leadflow.service.application import Leadflow
 
 __all__ = [
@@ -136,6 +137,23 @@ def _reader(lf: Leadflow) -> Any:
     return lambda after: lf.read_events(after=after)
 
 
+def log_source(lf: Leadflow) -> LogSource | None:
+    """Where ``lf``'s events are, so that a first build of the read models can run inside
+    the database; ``None`` when the stored state is compressed or encrypted as a whole
+    (the library's ``COMPRESSOR_TOPIC`` / ``CIPHER_TOPIC``): SQL cannot read it."""
+    from leadflow.projections.log_table import LogSource
+    from leadflow.service.codec import EventMapper
+
+    mapper, recorder = lf.mapper, lf.recorder
+    if not isinstance(mapper, EventMapper) or mapper.compressor or mapper.cipher:
+        return None
+    table = getattr(recorder, "events_table_name", None)
+    if table is None:
+        return None
+    schema = getattr(getattr(recorder, "datastore", None), "schema", None)
+    return LogSource(table, schema, mapper)
+
+
 @contextmanager
 def _progress(label: str, total: int, start: int) -> Iterator[Any]:
     """A rich progress bar over log positions (hidden when there is little to do)."""
@@ -177,7 +195,7 @@ def catch_up(lf: Leadflow, runner: ProjectionRunner, *, strict: bool = False) ->
     start = min(runner.positions().values(), default=0)
     try:
         with _progress("catching up", lf.max_position(), start) as progress:
-            return runner.catch_up(_reader(lf), progress, head=lf.max_position)
+            return runner.catch_up(_reader(lf), progress, head=lf.max_position, log=log_source(lf))
     except ProjectionFailed as failed:
         if strict:
             raise
@@ -207,7 +225,9 @@ def catch_up_after_write(url: str | None, lf: Leadflow, *, wait: bool = False) -
 
         runner = projection_runner(url, lf)
         try:
-            applied = runner.catch_up(_reader(lf), head=lf.max_position, wait=wait)
+            applied = runner.catch_up(
+                _reader(lf), head=lf.max_position, wait=wait, log=log_source(lf)
+            )
         except ReadModelsBusy:
             _log().debug("projections_busy")
             return
@@ -357,6 +377,7 @@ def register(app: typer.Typer) -> None:
                 [name] if name else None,
                 lambda position: bar.update(task, completed=position),
                 head=lf.max_position,
+                log=log_source(lf),
             )
         seconds = time.perf_counter() - started
         rebuilt = [name] if name else names
