@@ -72,8 +72,9 @@ def erase(
     from leadflow.adapters.cli_projections import forget_erased
 
     lf = store(db, actor)
-    result = lf.erase_personal_data(lead_id_of(lead), reason, at=when(at))
-    forget_erased(db, lf)  # the read models forget its notes and reasons now
+    erased = lead_id_of(lead)
+    result = lf.erase_personal_data(erased, reason, at=when(at))
+    forget_erased(db, lf, erased)  # the read models forget its notes and reasons now
     report(result, json_out)
 
 

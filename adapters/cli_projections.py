@@ -37,6 +37,8 @@ from leadflow.adapters.formatting import cell, escape, human_duration, human_tim
 from leadflow.errors import InvalidInput
 
 if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
+    from uuid import UUID
+
     import sqlalchemy as sa
 
     from leadflow.domain.pipeline import Pipeline
@@ -238,17 +240,35 @@ def catch_up_after_write(url: str | None, lf: Leadflow, *, wait: bool = False) -
         _log().warning("projection_catch_up_failed", error=str(exc))
 
 
-def forget_erased(url: str | None, lf: Leadflow) -> None:
-    """The end of every erasure, whichever way it came in (the CLI, the HTTP API).
+def forget_erased(url: str | None, lf: Leadflow, lead_id: UUID) -> None:
+    """The end of every erasure of ``lead_id`` (and the leads merged into it), whichever
+    way it came in (the CLI, the HTTP API).
 
     The read models apply it now (waiting for a runner that holds them), so the rows that
-    held the person's notes and reasons are overwritten; then an embedded store's
-    write-ahead log is emptied of those rows' old bytes (:func:`~leadflow.adapters.store.scrub`).
+    held the person's notes and reasons are overwritten; the HTTP API's kept requests that
+    name the person's leads are removed (:func:`~leadflow.adapters.http.idempotency.
+    forget_leads`); then an embedded store's write-ahead log is emptied of those rows' old
+    bytes (:func:`~leadflow.adapters.store.scrub`).
     """
+    from leadflow.adapters.http.database import service_engine
+    from leadflow.adapters.http.idempotency import forget_leads
     from leadflow.adapters.store import scrub
 
     catch_up_after_write(url, lf, wait=True)
+    forget_leads(service_engine(url), _person(lf, lead_id))
     scrub(_resolve(url))
+
+
+def _person(lf: Leadflow, lead_id: UUID) -> set[UUID]:
+    """``lead_id`` and every lead merged into it, directly or through a chain."""
+    found: set[UUID] = set()
+    waiting = [lead_id]
+    while waiting:
+        current = waiting.pop()
+        if current not in found:
+            found.add(current)
+            waiting += lf.get_lead(current).merged_leads
+    return found
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:

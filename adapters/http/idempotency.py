@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import orjson
 import sqlalchemy as sa
@@ -36,7 +37,7 @@ from leadflow.adapters.http.problems import ProblemError, problem_for
 from leadflow.adapters.http.service import Service
 from leadflow.adapters.http.tables import IDEMPOTENCY, as_utc
 
-__all__ = ["ABANDONED", "HEADER", "RETENTION", "once"]
+__all__ = ["ABANDONED", "HEADER", "RETENTION", "forget_leads", "once"]
 
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=24)
@@ -171,3 +172,26 @@ def _release(service: Service, principal: str, key: str) -> None:
                 IDEMPOTENCY.c.principal == principal, IDEMPOTENCY.c.idempotency_key == key
             )
         )
+
+
+def forget_leads(engine: sa.Engine, lead_ids: Collection[UUID]) -> int:
+    """Remove every kept request whose response names one of ``lead_ids`` (the end of an
+    erasure): its fingerprint is a hash of the request, which held the person's values,
+    and a guess of the whole request could be checked against it. Returns how many."""
+    needles = [str(lead_id).encode() for lead_id in lead_ids]
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(IDEMPOTENCY.c.principal, IDEMPOTENCY.c.idempotency_key, IDEMPOTENCY.c.body)
+        ).all()
+        doomed = [
+            (row.principal, row.idempotency_key)
+            for row in rows
+            if row.body is not None and any(needle in row.body for needle in needles)
+        ]
+        for principal, key in doomed:
+            conn.execute(
+                IDEMPOTENCY.delete().where(
+                    IDEMPOTENCY.c.principal == principal, IDEMPOTENCY.c.idempotency_key == key
+                )
+            )
+    return len(doomed)

@@ -178,7 +178,7 @@ def _runner(
         result = service.commands.run(decision, caller.actor)
         if command is ErasePersonalData:
             with service.locked() as lf:
-                forget_erased(service.url, lf)  # as the CLI's erase does
+                forget_erased(service.url, lf, result.lead_id)  # as the CLI's erase does
         return JSONResponse(command_response(result))
 
     return run

@@ -5,6 +5,7 @@ overwritten by the erasure itself, and the old bytes are checkpointed out of the
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,6 +39,14 @@ def store_bytes(sqlite_url: str) -> dict[str, bytes]:
     }
 
 
+def kept_requests_naming(sqlite_url: str, *lead_ids: object) -> int:
+    """The HTTP API's kept requests (``Idempotency-Key``) whose response names a lead: each
+    holds a hash of its request, which held the person's values."""
+    with sqlite3.connect(urlsplit(sqlite_url).path[1:]) as conn:
+        bodies = [row[0] for row in conn.execute("SELECT body FROM lf_idempotency_keys")]
+    return sum(1 for body in bodies if any(str(i).encode() in body for i in lead_ids))
+
+
 def found_in(files: dict[str, bytes]) -> list[str]:
     return [f"{n!r} in {name}" for name, data in files.items() for n in NEEDLES if n in data]
 
@@ -65,6 +74,7 @@ def test_an_erasure_over_http_leaves_nothing_in_the_sqlite_files_wal_included(
         before = store_bytes(sqlite_url)
         assert any(name.endswith("-wal") for name in before)
         assert found_in(before)  # the reasons are in the read models, in clear
+        assert kept_requests_naming(sqlite_url, lead, twin) == 5
 
         post(f"/v1/leads/{lead}/erase", {"reason": "ticket GDPR-77"})
 
@@ -75,3 +85,5 @@ def test_an_erasure_over_http_leaves_nothing_in_the_sqlite_files_wal_included(
     assert found_in({"history": history.encode()}) == []
     assert ERASED in history
     assert found_in(store_bytes(sqlite_url)) == []
+    # the erasure's own request names the lead too: it is kept, and holds nothing personal
+    assert kept_requests_naming(sqlite_url, lead, twin) == 1
