@@ -49,6 +49,7 @@ HANDOFFS = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("decided_at", Timestamp),
+    sa.Column("decided_recorded_at", Timestamp),
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_position", sa.BigInteger),
     sa.Column("reason", sa.Text),
@@ -82,8 +83,8 @@ _RELEVANT = frozenset(
 class HandOffs:
     name = "handoffs"
     tables = [HANDOFFS]
-    version = 2
-    """2: an erased lead's notes and reasons read ``[erased]``."""
+    version = 3
+    """2: an erased lead's notes and reasons read ``[erased]``; 3: ``decided_recorded_at``."""
 
     def reset(self, conn: sa.Connection) -> None:
         conn.execute(HANDOFFS.delete())
@@ -153,6 +154,7 @@ def _handed_off(lead_id: str, record: EventRecord) -> dict[str, Any]:
         "note": data.get("note"),
         "outcome": "pending",
         "decided_at": None,
+        "decided_recorded_at": None,
         "decided_by": None,
         "decided_position": None,
         "reason": None,
@@ -172,6 +174,7 @@ def _decide(row: dict[str, Any], record: EventRecord) -> None:
     at = utc(record.occurred_at)
     row["outcome"] = "accepted" if record.type == "HandOffAccepted" else "rejected"
     row["decided_at"] = at
+    row["decided_recorded_at"] = utc(record.recorded_at)
     row["decided_by"] = record.data.get("by") or record.actor
     row["decided_position"] = record.position
     row["reason"] = record.data.get("reason")
