@@ -78,7 +78,16 @@ def test(args: list[str]) -> int:
         code = run(*step)
         if code:
             return code
-    return run(str(PYTHON), "-m", "pytest", *args)
+    return run(str(PYTHON), "-m", "pytest", *_workers(args), *args)
+
+
+def _workers(args: list[str]) -> list[str]:
+    """pytest-xdist options: one worker per core, at most four (each worker holds its own
+    PostgreSQL connections and broker), unless the caller chose (``-n 0`` runs in one
+    process). A module's tests stay on one worker, so its module fixtures are built once."""
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        return []
+    return ["-n", str(min(4, os.cpu_count() or 1)), "--dist", "loadscope"]
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ run instead of skipping it.
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ from support.clock import FakeClock
 from support.pipelines import pipeline_with
 from support.stores import POSTGRES_URL, service_unavailable
 from support.stores import on_roster as on_roster  # for modules that import it from conftest
+
+# pytest-xdist's workers set COLUMNS=80, and the CLI's console takes its width from COLUMNS
+# when it is made (at import): tests that set COLUMNS themselves would not be heard.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -59,8 +65,7 @@ def _dispose_engines_of(schema: str) -> None:
     from leadflow.adapters.http import database
 
     for cache in (cli_projections._engines, database._engines):
-        for url in [url for url in cache if f"schema={schema}" in url]:
-            cache.pop(url).dispose()
+        cache.dispose(lambda url: f"schema={schema}" in url)
 
 
 def _postgres_schema_url() -> Iterator[str]:

@@ -423,7 +423,8 @@ def test_the_console_is_usable_by_keyboard(browser: Any, console: Console) -> No
     context = browser.new_context()
     page = context.new_page()
     page.goto(console.url + "/signin")
-    # The token field has the focus; Enter submits.
+    # The token field gets the focus (autofocus); Enter submits.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'token'")
     page.keyboard.type(console.tokens["read"])
     page.keyboard.press("Enter")
     page.wait_for_url("**/funnel")
