@@ -317,7 +317,10 @@ def register_reps(report_app: typer.Typer) -> None:
                     row.converted,
                 ]
                 # One line per currency won (a rep without wins: one line, empty won cells).
-                for currency, deals, amount in row.won or [(None, None, None)]:
+                by_currency: list[tuple[object, object, object]] = [*row.won] or [
+                    (None, None, None)
+                ]
+                for currency, deals, amount in by_currency:
                     flat.append([*common, currency, deals, amount])
             out.print(_csv(header, flat), markup=False, end="")
             return
