@@ -249,3 +249,104 @@ def register_sla(report_app: typer.Typer) -> None:
         )
         for name, part in groups:
             out.print(_counts_table(f"by {name}", name, answer[part]))
+
+
+def _days(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def register_reps(report_app: typer.Typer) -> None:
+    @report_app.command("reps")
+    @handles_errors
+    def reps(
+        as_of: AsOf = None,
+        as_known_at: AsKnownAt = None,
+        period: Period = None,
+        db: Db = None,
+        json_out: Json = False,
+        csv_out: Csv = False,
+    ) -> None:
+        """Per rep: assigned, followed up, time to first touch, hand-off SLA met, converted, won."""
+        from rich.table import Table
+        from rich.text import Text
+
+        from leadflow.projections.reps import rep_report, rep_report_json
+
+        window = _period(period)
+        reading = read_query(db, as_of, as_known_at)
+        with reading.runner.engine.connect() as conn:
+            rows = rep_report(conn, reading.query, window)
+        if json_out:
+            emit(rep_report_json(reading.query, window, rows), True)
+            return
+        if csv_out:
+            header = [
+                "rep",
+                "assigned",
+                "followed_up",
+                "first_touch_median_days",
+                "first_touch_p90_days",
+                "first_touch_censored",
+                "handoffs_received",
+                "handoffs_met",
+                "handoffs_late",
+                "handoffs_pending",
+                "handoffs_overdue",
+                "sla_met_share",
+                "converted",
+                "won_currency",
+                "won_deals",
+                "won_amount",
+            ]
+            flat: list[list[object]] = []
+            for row in rows:
+                touch, h = row.time_to_first_touch, row.handoffs
+                common: list[object] = [
+                    row.rep,
+                    row.assigned,
+                    row.followed_up,
+                    touch.median_days,
+                    touch.p90_days,
+                    touch.censored,
+                    h.received,
+                    h.met,
+                    h.late,
+                    h.pending,
+                    h.overdue,
+                    h.sla_met_share,
+                    row.converted,
+                ]
+                # One line per currency won (a rep without wins: one line, empty won cells).
+                by_currency: list[tuple[object, object, object]] = [*row.won] or [
+                    (None, None, None)
+                ]
+                for currency, deals, amount in by_currency:
+                    flat.append([*common, currency, deals, amount])
+            out.print(_csv(header, flat), markup=False, end="")
+            return
+        table = Table(
+            title=Text(f"reps, as of {reading.query.as_of.isoformat()}"),
+            caption="touch: median days to the first follow-up (Kaplan-Meier, periods "
+            "without one censored); SLA met: met / (met + late + overdue)",
+        )
+        columns = ("rep", "assigned", "touched", "touch", "hand-offs", "SLA met", "converted")
+        for column in columns:
+            table.add_column(column, justify="left" if column == "rep" else "right")
+        won = Table(title=Text("deals won while the rep owned the lead"))
+        for column in ("rep", "currency", "deals", "amount"):
+            won.add_column(column, justify="left" if column in ("rep", "currency") else "right")
+        for row in rows:
+            h = row.handoffs
+            table.add_row(
+                Text(row.rep),
+                str(row.assigned),
+                str(row.followed_up),
+                _days(row.time_to_first_touch.median_days),
+                str(h.received),
+                "-" if h.sla_met_share is None else f"{h.sla_met_share:.0%}",
+                str(row.converted),
+            )
+            for currency, deals, amount in row.won:
+                won.add_row(Text(row.rep), Text(currency), str(deals), f"{amount:,.2f}")
+        out.print(table)
+        out.print(won)

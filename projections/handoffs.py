@@ -50,6 +50,7 @@ HANDOFFS = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("decided_at", Timestamp),
+    sa.Column("decided_recorded_at", Timestamp),
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_position", sa.BigInteger),
     sa.Column("reason", sa.Text),
@@ -86,8 +87,9 @@ _RELEVANT = frozenset(
 class HandOffs:
     name = "handoffs"
     tables = [HANDOFFS]
-    version = 3
-    """2: an erased lead's notes and reasons read ``[erased]``; 3: the event id derived."""
+    version = 4
+    """2: an erased lead's notes and reasons read ``[erased]``; 3: the event id derived;
+    4: ``decided_recorded_at``."""
 
     sealed = [
         Sealed(HANDOFFS, "note", ("handed_off_position", "position"), ("LeadHandedOff",), "note"),
@@ -218,6 +220,7 @@ def _handed_off(lead_id: str, record: EventRecord) -> dict[str, Any]:
         "note": data.get("note"),
         "outcome": "pending",
         "decided_at": None,
+        "decided_recorded_at": None,
         "decided_by": None,
         "decided_position": None,
         "reason": None,
@@ -237,6 +240,7 @@ def _decide(row: dict[str, Any], record: EventRecord) -> None:
     at = utc(record.occurred_at)
     row["outcome"] = "accepted" if record.type == "HandOffAccepted" else "rejected"
     row["decided_at"] = at
+    row["decided_recorded_at"] = utc(record.recorded_at)
     row["decided_by"] = record.data.get("by") or record.actor
     row["decided_position"] = record.position
     row["reason"] = record.data.get("reason")

@@ -94,8 +94,11 @@ OWNERSHIP = sa.Table(
     sa.Column("ended_at", Timestamp),
     sa.Column("ended_recorded_at", Timestamp),
     sa.Column("ended_position", sa.BigInteger),
+    sa.Column("ended_sequence", sa.Integer),
     sa.Column("first_touch_at", Timestamp),
+    sa.Column("first_touch_recorded_at", Timestamp),
     sa.Column("converted_at", Timestamp),
+    sa.Column("converted_recorded_at", Timestamp),
     sa.Index("lf_ownership_owner", "owner", "started_at"),
     sa.Index("lf_ownership_open", "lead_id", "ended_position"),
 )
@@ -114,8 +117,9 @@ class Leads:
 
     name = "leads"
     tables = [LEADS, OWNERSHIP]
-    version = 2
-    """2: ``in_pool`` and ``last_touch_at``."""
+    version = 3
+    """2: ``in_pool`` and ``last_touch_at``; 3: ownership's ``ended_sequence`` and the
+    recording times of the first touch and the conversion (``report reps``)."""
 
     def __init__(self, closed_stages: Collection[str] | None = None) -> None:
         if closed_stages is None:
@@ -330,8 +334,11 @@ class Leads:
                     "ended_at": None,
                     "ended_recorded_at": None,
                     "ended_position": None,
+                    "ended_sequence": None,
                     "first_touch_at": None,
+                    "first_touch_recorded_at": None,
                     "converted_at": None,
+                    "converted_recorded_at": None,
                 }
             )
             lead["owner"], lead["owned_since"] = owner, at
@@ -350,11 +357,13 @@ class Leads:
             period = open_periods.get(lead_id)
             if data.get("category") == "follow_up" and period and not period["first_touch_at"]:
                 period["first_touch_at"] = utc(record.occurred_at)
+                period["first_touch_recorded_at"] = utc(record.recorded_at)
                 ownership.touch(period)
         elif kind == "LeadConverted":
             period = open_periods.get(lead_id)
             if period and not period["converted_at"]:
                 period["converted_at"] = utc(record.occurred_at)
+                period["converted_recorded_at"] = utc(record.recorded_at)
                 ownership.touch(period)
         elif kind == "LeadMerged":
             lead["merged_into"] = str(data["into_lead_id"])
@@ -422,6 +431,7 @@ def _end_period(
     period["ended_at"] = utc(record.occurred_at)
     period["ended_recorded_at"] = utc(record.recorded_at)
     period["ended_position"] = record.position
+    period["ended_sequence"] = record.sequence
     ownership.touch(period)
 
 

@@ -5,15 +5,17 @@ oracles of :mod:`leadflow.projections.breaches`, :mod:`leadflow.projections.reps
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections.breaches import Breach, SlaReport, tally
 from leadflow.projections.reference import STAGE_SETTING_TYPES, counted_histories
+from leadflow.projections.reps import Period, RepRow, Won, rep_rows
 from leadflow.service.codec import EventRecord, lead_event
 
-__all__ = ["sla_from_events"]
+__all__ = ["reps_from_events", "sla_from_events"]
 
 
 def _in(period: tuple[date, date] | None, at: datetime) -> bool:
@@ -55,3 +57,71 @@ def sla_from_events(
                 stage = record.data["stage"]
             lead = Lead.evolve(lead, lead_event(record))
     return tally(pipeline, found)
+
+
+_NEW_OWNER = frozenset({"LeadAssigned", "LeadClaimed", "HandOffAccepted"})
+
+
+@dataclass
+class _Owned:
+    rep: str
+    started_at: datetime
+    touch: datetime | None = None
+    ended_at: datetime | None = None
+    converted: bool = False
+
+
+@dataclass
+class _Asked:
+    rep: str
+    due: datetime | None
+    at: datetime
+    decided: datetime | None = None
+
+
+def reps_from_events(
+    records: Iterable[EventRecord],
+    as_of: datetime,
+    as_known_at: datetime | None = None,
+    period: tuple[date, date] | None = None,
+) -> list[RepRow]:
+    """Who owns the lead, and so whose period runs and whose a won deal is, is the folded
+    lead's ``owner``."""
+    owned: list[_Owned] = []
+    asked: list[_Asked] = []
+    wins: list[Won] = []
+    for events in counted_histories(records, as_of, as_known_at).values():
+        lead: Lead | None = None
+        current: _Owned | None = None
+        pending: _Asked | None = None
+        for record in events:
+            before = lead.owner if lead is not None else None
+            lead = Lead.evolve(lead, lead_event(record))
+            at, kind, data = record.occurred_at.astimezone(UTC), record.type, record.data
+            if kind in ("HandOffAccepted", "HandOffRejected") and pending is not None:
+                pending.decided, pending = at, None
+            if kind in _NEW_OWNER or kind == "LeadReleased":
+                if current is not None:
+                    current.ended_at = at
+                current = None
+                if kind != "LeadReleased" and lead.owner is not None:
+                    current = _Owned(lead.owner, at)
+                    owned.append(current)
+            elif kind == "ActivityRecorded" and data.get("category") == "follow_up":
+                if current is not None and current.touch is None:
+                    current.touch = at
+            elif kind == "LeadConverted" and current is not None:
+                current.converted = True
+            elif kind == "LeadHandedOff":
+                due = data.get("sla_due")
+                pending = _Asked(data["to_owner"], datetime.fromisoformat(due) if due else None, at)
+                asked.append(pending)
+            elif kind == "DealWon" and before is not None and _in(period, at):
+                wins.append((before, data.get("currency"), data.get("amount")))
+    periods = [
+        Period(p.rep, p.started_at, p.touch, p.ended_at, p.converted)
+        for p in owned
+        if _in(period, p.started_at)
+    ]
+    handoffs = [(h.rep, h.due, h.decided) for h in asked if _in(period, h.at)]
+    return rep_rows(periods, handoffs, wins, as_of)

@@ -39,6 +39,7 @@ from leadflow.projections.stage_history import STAGE_INTERVALS, STAGE_REACHED
 __all__ = [
     "Durations",
     "StageTimes",
+    "durations_json",
     "kaplan_meier_quantile",
     "stage_times",
     "stage_times_json",
@@ -203,21 +204,21 @@ def _rows(
     return rows
 
 
+def durations_json(d: Durations) -> dict[str, Any]:
+    """:class:`Durations` as every report's JSON writes them."""
+    return {
+        "leads": d.leads,
+        "finished": d.finished,
+        "censored": d.censored,
+        "median_days": d.median_days,
+        "p90_days": d.p90_days,
+    }
+
+
 def stage_times_json(
     q: FunnelQuery, period: tuple[date, date] | None, rows: Iterable[StageTimes]
 ) -> dict[str, Any]:
     """The documented ``leadflow report stages --json`` shape."""
-
-    def durations(d: Durations | None) -> dict[str, Any] | None:
-        if d is None:
-            return None
-        return {
-            "leads": d.leads,
-            "finished": d.finished,
-            "censored": d.censored,
-            "median_days": d.median_days,
-            "p90_days": d.p90_days,
-        }
 
     return {
         "as_of": q.as_of.isoformat(),
@@ -229,8 +230,8 @@ def stage_times_json(
             {
                 "stage": row.stage,
                 "entered": row.entered,
-                "time_in_stage": durations(row.time_in_stage),
-                "to_next": durations(row.to_next),
+                "time_in_stage": durations_json(row.time_in_stage),
+                "to_next": durations_json(row.to_next) if row.to_next else None,
             }
             for row in rows
         ],
