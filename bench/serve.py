@@ -35,6 +35,11 @@ CLIENTS = 8
 def _plain(url: str, size: int) -> float:
     env = persistence_env(url)
     module = "eventsourcing.sqlite" if url.startswith("sqlite") else "eventsourcing.postgres"
+    if not url.startswith("sqlite"):  # the library does not create its schema
+        import psycopg
+
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
     plain = PlainApp({**env, "PERSISTENCE_MODULE": module})
     rate = _leadflow_run(plain, size)
     plain.close()
