@@ -15,6 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
+from leadflow.adapters.cli_projections import forget_erased
 from leadflow.adapters.http.auth import Caller, requires, service_of
 from leadflow.adapters.http.bodies import (
     CaptureResponse,
@@ -175,6 +176,9 @@ def _runner(
 
     def run() -> Response:
         result = service.commands.run(decision, caller.actor)
+        if command is ErasePersonalData:
+            with service.locked() as lf:
+                forget_erased(service.url, lf)  # as the CLI's erase does
         return JSONResponse(command_response(result))
 
     return run

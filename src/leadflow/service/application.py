@@ -41,6 +41,7 @@ from leadflow.domain.commands import (
     HandOffLead,
     LoseDeal,
     MergeLeads,
+    MigrateLead,
     RecordAbsence,
     RecordActivity,
     RecordQualification,
@@ -55,7 +56,9 @@ from leadflow.domain.commands import (
 )
 from leadflow.domain.context import Context
 from leadflow.domain.lead import Lead
+from leadflow.domain.permissions import require_rep_on_roster
 from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.roster import Roster
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service import activation, handlers
 from leadflow.service.codec import EventMapper
@@ -254,9 +257,30 @@ class Leadflow(LeadStore):
                 f"{command.stage!r} is not an entry stage; leads are captured into: "
                 + ", ".join(pipeline.entry_stages),
             )
+        self._check_capture_time(command)
+        return command
+
+    def validate_migration(
+        self,
+        data: Mapping[str, Any],
+        pipeline: Pipeline | None = None,
+        roster: Roster | None = None,
+    ) -> MigrateLead:
+        """Validate a lead from another CRM (``import --migrate``): any stage of the
+        pipeline, a status that stage permits, an owner on the roster (under ``pipeline``
+        and ``roster`` if the caller read them once for a file)."""
+        pipeline = pipeline or self.pipeline
+        command = self.validate(MigrateLead, data, pipeline)
+        command.require_contact(list(pipeline.capture.contact_fields))
+        pipeline.held_state(command.stage, command.status)
+        if command.owner is not None:
+            require_rep_on_roster(command.owner, roster or self.roster(), "owner")
+        self._check_capture_time(command)
+        return command
+
+    def _check_capture_time(self, command: CaptureLead) -> None:
         if command.occurred_at is not None:
             check_occurred_at("occurred_at", command.occurred_at, self.clock())
-        return command
 
     def capture_batch(
         self,
