@@ -33,21 +33,27 @@ CLIENTS = 8
 
 
 def _plain(url: str, size: int) -> float:
-    env = persistence_env(url)
+    env = _schema_made(url)
     module = "eventsourcing.sqlite" if url.startswith("sqlite") else "eventsourcing.postgres"
-    if not url.startswith("sqlite"):  # the library does not create its schema
-        import psycopg
-
-        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
     plain = PlainApp({**env, "PERSISTENCE_MODULE": module})
     rate = _leadflow_run(plain, size)
     plain.close()
     return rate
 
 
+def _schema_made(url: str) -> dict[str, str]:
+    """The store's environment, its PostgreSQL schema created (the library does not)."""
+    env = persistence_env(url)
+    if not url.startswith("sqlite"):
+        import psycopg
+
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
+    return env
+
+
 def _in_process(url: str, size: int) -> float:
-    app = Leadflow({**persistence_env(url), "AGGREGATE_CACHE_FASTFORWARD": "n"}, actor="u:b")
+    app = Leadflow({**_schema_made(url), "AGGREGATE_CACHE_FASTFORWARD": "n"}, actor="u:b")
     app.pipeline  # noqa: B018  (the first read activates the default pipeline)
     rate = _leadflow_run(app, size)
     app.close()
