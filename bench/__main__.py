@@ -20,7 +20,18 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import commands, http, imports, personal_data, readside, scan, startup, stream, sweep
+from bench import (
+    commands,
+    http,
+    imports,
+    personal_data,
+    readside,
+    scan,
+    serve,
+    startup,
+    stream,
+    sweep,
+)
 
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
@@ -37,9 +48,10 @@ READ_SIDE: dict[str, Callable[[int, Path, str | None], list[dict[str, Any]]]] = 
     "dedupe": readside.dedupe,
     "memory": readside.memory,
     "sweep": sweep.run,
+    "serve": serve.run,
 }
 """Benchmarks on one shared synthetic store (``bench.synth``); these honour ``--db``.
-(``sweep`` writes to a copy of it.)"""
+(``sweep`` writes to a copy of it; ``serve`` makes its own stores.)"""
 ALL = sorted([*BENCHMARKS, *READ_SIDE])
 
 

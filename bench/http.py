@@ -45,8 +45,12 @@ def _in_process(size: int, workdir: Path) -> float:
     return rate
 
 
-def _serve(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    url = f"sqlite:///{workdir / 'http.db'}"
+def _serve(
+    workdir: Path, url: str | None = None, scope: str = "intake"
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """A ``leadflow serve`` child on the store at ``url`` (default: a new SQLite file),
+    and a token of ``scope``."""
+    url = url or f"sqlite:///{workdir / 'http.db'}"
     leadflow = str(Path(sys.executable).with_name("leadflow"))
     created = subprocess.run(
         [
@@ -56,7 +60,7 @@ def _serve(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
             "--name",
             "bench",
             "--scope",
-            "intake",
+            scope,
             "--db",
             url,
             "--json",

@@ -13,6 +13,7 @@ conflict-checked, and each process brings its caches up to date before each use.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,8 +48,11 @@ class Service:
         self.engine: sa.Engine = service_engine(self.url)
         self._runner: ProjectionRunner | None = None
         self._lock = threading.RLock()
-        self.commands = GroupCommitter(self.lf, self._lock)
-        """Commands of concurrent requests, saved by group commit."""
+        self.commands = GroupCommitter(
+            self.lf, self._lock, enabled=os.environ.get("LEADFLOW_GROUP_COMMIT") != "0"
+        )
+        """Commands of concurrent requests, saved by group commit (off with
+        ``LEADFLOW_GROUP_COMMIT=0``: each request's own transaction, under the lock)."""
         self.rate_limits = SlidingWindow()
 
     def now(self) -> datetime:

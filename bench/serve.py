@@ -1,0 +1,132 @@
+"""Commands per second through ``leadflow serve`` with 8 concurrent clients, mixed:
+each client captures a lead, records an activity on it and promotes it (``POST
+/v1/leads``, ``/activity``, ``/promote``), each request timed (p50, p99). The server saves
+concurrent commands by group commit (``leadflow.service.group_commit``).
+
+Baseline, in the same run: the plain eventsourcing library doing the same commands in one
+process (``bench.plain``), on the same database (SQLite file, or PostgreSQL with
+``--db``). Also the in-process Python API with one writer (trusted cache) against the same
+baseline. The clients are threads of this process and the server a child process: on a
+2-core machine they share the cores, so the figures are a floor.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import readside
+from bench.commands import _leadflow_run
+from bench.http import _percentile, _serve
+from bench.plain import PlainApp
+from leadflow.adapters.store import persistence_env
+from leadflow.service.application import Leadflow
+
+__all__ = ["run"]
+
+CLIENTS = 8
+
+
+def _plain(url: str, size: int) -> float:
+    env = _schema_made(url)
+    module = "eventsourcing.sqlite" if url.startswith("sqlite") else "eventsourcing.postgres"
+    plain = PlainApp({**env, "PERSISTENCE_MODULE": module})
+    rate = _leadflow_run(plain, size)
+    plain.close()
+    return rate
+
+
+def _schema_made(url: str) -> dict[str, str]:
+    """The store's environment, its PostgreSQL schema created (the library does not)."""
+    env = persistence_env(url)
+    if not url.startswith("sqlite"):
+        import psycopg
+
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
+    return env
+
+
+def _in_process(url: str, size: int) -> float:
+    app = Leadflow({**_schema_made(url), "AGGREGATE_CACHE_FASTFORWARD": "n"}, actor="u:b")
+    app.pipeline  # noqa: B018  (the first read activates the default pipeline)
+    rate = _leadflow_run(app, size)
+    app.close()
+    return rate
+
+
+def _mixed(base: str, token: str, size: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    per_client = max(1, size // CLIENTS)
+    start = threading.Barrier(CLIENTS + 1)
+
+    def client(n: int) -> None:
+        mine = []
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+            http.get("/healthz")  # connect before the clock starts
+            start.wait()
+            for i in range(per_client):
+                began = time.perf_counter()
+                created = http.post("/v1/leads", json={"email": f"m{n}-{i}@example.com"})
+                mine.append(time.perf_counter() - began)
+                assert created.status_code == 201, created.text
+                lead = created.json()["lead_id"]
+                for path, body in (
+                    ("activity", {"activity": "page_visit"}),
+                    ("promote", {"stage": "mql"}),
+                ):
+                    began = time.perf_counter()
+                    answer = http.post(f"/v1/leads/{lead}/{path}", json=body)
+                    mine.append(time.perf_counter() - began)
+                    assert answer.status_code == 200, answer.text
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return len(latencies) / (time.perf_counter() - began), latencies
+
+
+def run(size: int, shared: Path, db: str | None = None) -> list[dict[str, Any]]:
+    workdir = shared / "serve-work"
+    workdir.mkdir(exist_ok=True)
+    baseline = _plain(readside._fresh_url(db, workdir, "plain"), size)
+    in_process = _in_process(readside._fresh_url(db, workdir, "api"), size)
+    process, base, token = _serve(workdir, readside._fresh_url(db, workdir, "serve"), "admin")
+    try:
+        rate, latencies = _mixed(base, token, size)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    p50, p99 = statistics.median(latencies) * 1000, _percentile(latencies, 0.99) * 1000
+    return [
+        {"figure": "plain eventsourcing, one process, commands/s", "value": baseline},
+        {
+            "figure": "in-process Python API, one writer (trusted cache), commands/s",
+            "value": in_process,
+            "baseline": baseline,
+            "ratio": in_process / baseline,
+            "target": ">= 3x",
+            "met": in_process >= 3 * baseline,
+        },
+        {
+            "figure": f"leadflow serve, {CLIENTS} clients, capture/activity/promote, "
+            f"commands/s (p50 {p50:.1f} ms, p99 {p99:.1f} ms)",
+            "value": rate,
+            "baseline": baseline,
+            "ratio": rate / baseline,
+            "target": ">= 5,000/s, >= 5x, p99 < 25 ms",
+            "met": rate >= 5000 and rate >= 5 * baseline and p99 < 25,
+        },
+    ]
