@@ -58,7 +58,7 @@ def _fresh_url(db: str | None, workdir: Path, name: str) -> str:
     import psycopg
 
     base = schema_of(db) or "bench"
-    schema = f"{base}_{name}"
+    schema = f"{base}_{name}".replace("-", "_")  # a schema name takes no "-"
     plain = db.split("?")[0]
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -156,7 +156,7 @@ def rebuild(size: int, workdir: Path, db: str | None = None) -> list[dict[str, A
         },
         {"figure": "raw scan + JSON decode of the lead events, events/s", "value": baseline},
         {
-            "figure": "full rebuild of every read model (6), inside the database, events/s",
+            "figure": "full rebuild of every read model, inside the database, events/s",
             "value": rate,
             "baseline": baseline,
             "ratio": rate / baseline,
@@ -165,7 +165,7 @@ def rebuild(size: int, workdir: Path, db: str | None = None) -> list[dict[str, A
         },
         {"figure": "peak RSS of that rebuild, MB", "value": result["peak_rss_mb"], "unit": "MB"},
         {
-            "figure": "full rebuild of every read model (6), per-event handlers, events/s",
+            "figure": "full rebuild of every read model, per-event handlers, events/s",
             "value": by_handlers,
             "baseline": baseline,
             "ratio": by_handlers / baseline,
