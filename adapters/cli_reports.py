@@ -272,7 +272,7 @@ def register_reps(report_app: typer.Typer) -> None:
 
         from leadflow.projections.reps import rep_report, rep_report_json
 
-        window = _period(period)
+        window = parse_period(period)
         reading = read_query(db, as_of, as_known_at)
         with reading.runner.engine.connect() as conn:
             rows = rep_report(conn, reading.query, window)

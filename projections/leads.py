@@ -209,22 +209,29 @@ class Leads:
         sql.run(f"CREATE INDEX {_BOUNDARIES}_key ON {_BOUNDARIES} (lead, seq)")
         sql.run(f"CREATE INDEX {_CHANGES}_key ON {_CHANGES} (lead, hg)")
 
-        def first_in_period(condition: str) -> str:
+        def first_in_period(condition: str, column: str = "at") -> str:
             return (
-                f"(SELECT a.at FROM {LOG} a WHERE a.lead = b.lead AND a.seq > b.seq "
+                f"(SELECT a.{column} FROM {LOG} a WHERE a.lead = b.lead AND a.seq > b.seq "
                 f"AND (b.until IS NULL OR a.seq < b.until) AND {condition} "
                 "ORDER BY a.seq LIMIT 1)"
             )
 
+        follow_up = "a.type = 'ActivityRecorded' AND a.category = 'follow_up'"
+        converted = "a.type = 'LeadConverted'"
         sql.run(
             f"INSERT INTO {sql.table(OWNERSHIP)} (lead_id, started_sequence, owner, how, "
             "started_at, started_recorded_at, started_position, started_by, ended_at, "
-            "ended_recorded_at, ended_position, first_touch_at, converted_at) "
+            "ended_recorded_at, ended_position, ended_sequence, first_touch_at, "
+            "first_touch_recorded_at, converted_at, converted_recorded_at) "
             "SELECT b.lead, b.seq, b.owner, b.how, s.at, s.rec, s.position, s.actor, "
-            "x.at, x.rec, x.position, "
-            + first_in_period("a.type = 'ActivityRecorded' AND a.category = 'follow_up'")
+            "x.at, x.rec, x.position, x.seq, "
+            + first_in_period(follow_up)
             + ", "
-            + first_in_period("a.type = 'LeadConverted'")
+            + first_in_period(follow_up, "rec")
+            + ", "
+            + first_in_period(converted)
+            + ", "
+            + first_in_period(converted, "rec")
             + f" FROM {_BOUNDARIES} b JOIN {LOG} s ON s.lead = b.lead AND s.seq = b.seq "
             f"LEFT JOIN {LOG} x ON x.lead = b.lead AND x.seq = b.until WHERE b.how IS NOT NULL"
         )
