@@ -27,13 +27,14 @@ from uuid import UUID
 import structlog
 
 from leadflow.domain.aggregate import Aggregate
+from leadflow.domain.commands import ErasePersonalData
 from leadflow.domain.context import Context
 from leadflow.domain.dedupe import ContactKey
 from leadflow.domain.lead import Lead
 from leadflow.domain.ownership import counts_for
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.roster import ROSTER_ID, Roster
-from leadflow.errors import LeadNotFound
+from leadflow.errors import InvalidInput, LeadNotFound
 from leadflow.service.store import LeadStore
 
 __all__ = ["CommandResult", "RecordedEventRef", "UnitOfWork", "unit_of_work"]
@@ -68,6 +69,10 @@ class _Tracked:
     """Whom the lead counted for when last compared (when loaded, at first)."""
     settled: int
     """The lead's version when last compared (-1: a new lead, never compared)."""
+
+
+ERASE = ErasePersonalData.NAME
+"""The one command a lead holding an unreadable event still takes."""
 
 
 class UnitOfWork:
@@ -105,6 +110,13 @@ class UnitOfWork:
             found = self.store.find_lead(lead_id)
             if found is None:
                 return None
+            if found.unreadable and self.command != ERASE:
+                raise InvalidInput(
+                    "lead_id",
+                    f"lead {lead_id} holds an event this release cannot read "
+                    f"({found.unreadable[0].describe()}); until it is repaired the lead can "
+                    "only be shown and erased (leadflow doctor names the event)",
+                )
             # As loaded: nothing to compare until it records an event.
             self._track(found, counts_for(found, self._closed), found.version)
         return self._leads[lead_id]
