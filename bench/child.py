@@ -1,6 +1,9 @@
 """Work measured in a fresh process, so that its peak RSS is its own.
 
-``python -m bench.child rebuild URL``: rebuild every read model of the store at URL.
+``python -m bench.child rebuild URL [handlers]``: rebuild every read model of the store at
+URL (inside the database; ``handlers``: through the per-event handlers).
+``python -m bench.child catchup URL``: build the read models up to 80% of the log, then
+catch them up with the rest through the per-event handlers (timed).
 ``python -m bench.child import CSV URL``: import the CSV into the (new) store at URL.
 ``python -m bench.child dedupe URL EMAILS``: look up the contact keys of the emails in the
 file (held) and as many free keys, each once, timing each lookup.
@@ -11,6 +14,7 @@ process's RSS high-water mark, ``ru_maxrss``: interpreter and imports included).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import resource
@@ -36,7 +40,7 @@ def _peak_mb() -> float:
 
 def main(argv: list[str]) -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    from leadflow.adapters.cli_projections import projection_runner
+    from leadflow.adapters.cli_projections import log_source, projection_runner
     from leadflow.adapters.store import open_store
 
     if argv[0] == "rebuild":
@@ -44,10 +48,30 @@ def main(argv: list[str]) -> int:
         app = open_store(url, actor="user:bench")
         runner = projection_runner(url, app)
         runner.ensure_tables()
+        log = None if argv[2:] == ["handlers"] else log_source(app)
         started = time.perf_counter()
         events = runner.rebuild(
-            lambda after: app.read_events(after=after, batch_size=10_000), head=app.max_position
+            lambda after: app.read_events(after=after, batch_size=10_000),
+            head=app.max_position,
+            log=log,
         )
+        seconds = time.perf_counter() - started
+        result = {"events": events, "seconds": seconds, "peak_rss_mb": _peak_mb()}
+    elif argv[0] == "catchup":
+        url = argv[1]
+        app = open_store(url, actor="user:bench")
+        runner = projection_runner(url, app)
+        runner.ensure_tables()
+        cut = int(app.max_position() * 0.8)
+        runner.rebuild(
+            lambda after: itertools.takewhile(
+                lambda r: r.position <= cut, app.read_events(after=after, batch_size=10_000)
+            ),
+            head=lambda: cut,
+            log=log_source(app),
+        )
+        started = time.perf_counter()
+        events = runner.catch_up(lambda after: app.read_events(after=after), head=app.max_position)
         seconds = time.perf_counter() - started
         result = {"events": events, "seconds": seconds, "peak_rss_mb": _peak_mb()}
     elif argv[0] == "import":

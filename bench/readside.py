@@ -105,8 +105,9 @@ def _child(*args: str) -> dict[str, Any]:
 # -- rebuild -----------------------------------------------------------------------------
 
 
-def _raw_scan(url: str) -> tuple[int, float]:
-    """Every lead event's row read through the driver and its state JSON-decoded."""
+def _raw_scan(url: str, after: int = 0) -> tuple[int, float]:
+    """Every lead event's row (after position ``after``) read through the driver and its
+    state JSON-decoded."""
     topics = list(LEAD_TOPICS)
     marks = ",".join(["?"] * len(topics))
     started = time.perf_counter()
@@ -115,8 +116,8 @@ def _raw_scan(url: str) -> tuple[int, float]:
         import sqlite3
 
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        query = f"SELECT rowid, originator_id, originator_version, topic, state FROM stored_events WHERE topic IN ({marks}) ORDER BY rowid"  # noqa: E501
-        for row in conn.execute(query, topics):
+        query = f"SELECT rowid, originator_id, originator_version, topic, state FROM stored_events WHERE topic IN ({marks}) AND rowid > ? ORDER BY rowid"  # noqa: E501
+        for row in conn.execute(query, [*topics, after]):
             orjson.loads(row[4])
             count += 1
         conn.close()
@@ -127,8 +128,8 @@ def _raw_scan(url: str) -> tuple[int, float]:
         with psycopg.connect(url.split("?")[0]) as conn, conn.cursor(name="scan") as cur:
             cur.itersize = 10_000
             cur.execute(
-                f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{schema}".leadflow_events WHERE topic = ANY(%s) ORDER BY notification_id',  # noqa: E501
-                (topics,),
+                f'SELECT notification_id, originator_id, originator_version, topic, state FROM "{schema}".leadflow_events WHERE topic = ANY(%s) AND notification_id > %s ORDER BY notification_id',  # noqa: E501
+                (topics, after),
             )
             for row in cur:
                 orjson.loads(row[4])
@@ -141,8 +142,12 @@ def rebuild(size: int, workdir: Path, db: str | None = None) -> list[dict[str, A
     raw_count, raw_seconds = _raw_scan(s.url)
     baseline = raw_count / raw_seconds
     result = _child("rebuild", s.url)
+    handlers = _child("rebuild", s.url, "handlers")
+    catchup = _child("catchup", s.url)
     s.built = True
     rate = result["events"] / result["seconds"]
+    by_handlers = handlers["events"] / handlers["seconds"]
+    catchup_rate = catchup["events"] / catchup["seconds"]
     return [
         {
             "figure": f"synthetic store: {s.generated.all_events:,} events "
@@ -151,14 +156,29 @@ def rebuild(size: int, workdir: Path, db: str | None = None) -> list[dict[str, A
         },
         {"figure": "raw scan + JSON decode of the lead events, events/s", "value": baseline},
         {
-            "figure": "full projection rebuild (3 read models), events/s",
+            "figure": "full rebuild of every read model (6), inside the database, events/s",
             "value": rate,
             "baseline": baseline,
             "ratio": rate / baseline,
-            "target": ">= 0.7x",
-            "met": rate >= 0.7 * baseline,
+            "target": ">= 1.0x",
+            "met": rate >= baseline,
         },
         {"figure": "peak RSS of that rebuild, MB", "value": result["peak_rss_mb"], "unit": "MB"},
+        {
+            "figure": "full rebuild of every read model (6), per-event handlers, events/s",
+            "value": by_handlers,
+            "baseline": baseline,
+            "ratio": by_handlers / baseline,
+        },
+        {
+            "figure": f"incremental catch-up of the last 20% of the log "
+            f"({catchup['events']:,} events, per-event handlers), events/s",
+            "value": catchup_rate,
+            "baseline": baseline,
+            "ratio": catchup_rate / baseline,
+            "target": ">= 0.3x",
+            "met": catchup_rate >= 0.3 * baseline,
+        },
     ]
 
 

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import READ_MODELS, RowSet, Timestamp, by_lead, lead_ids_in, utc
 from leadflow.projections.funnel import FunnelQuery, _grouped, _known, _live
+from leadflow.projections.log_table import LOG, Sql
 from leadflow.projections.reference import NO_VALUE
 from leadflow.projections.stage_history import STAGE_INTERVALS
 from leadflow.projections.velocity import _window
@@ -127,6 +128,23 @@ class Breaches:
                     }
                 )
         rows.flush(conn)
+
+    def build(self, sql: Sql) -> None:
+        """:meth:`handle` of the whole log, in SQL over ``lf_log``: an escalation counts
+        against the rep of the lead's latest hand-off breach before it."""
+        sql.run(
+            f"INSERT INTO {sql.table(BREACHES)} (lead_id, sequence, kind, sla, owner, "
+            "escalated_to, reassigned_to, due_at, rule, at, recorded_at, position) "
+            "SELECT b.lead, b.seq, CASE b.type WHEN 'SlaBreached' THEN 'breach' "
+            "ELSE 'escalation' END, CASE WHEN b.type = 'SlaBreached' THEN b.sla "
+            "ELSE 'handoff' END, CASE WHEN b.type = 'SlaBreached' THEN b.owner ELSE w.owner END, "
+            "b.escalated_to, b.reassigned_to, b.due_at, b.rule, b.at, b.rec, b.position FROM ("
+            "SELECT lead, seq, type, sla, owner, escalated_to, reassigned_to, due_at, rule, at, "
+            "rec, position, max(CASE WHEN type = 'SlaBreached' AND sla = 'handoff' THEN seq END) "
+            "OVER (PARTITION BY lead ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
+            f"PRECEDING) AS waited FROM {LOG} WHERE type IN ('SlaBreached', 'HandOffEscalated')"
+            f") b LEFT JOIN {LOG} w ON w.lead = b.lead AND w.seq = b.waited"
+        )
 
 
 def _escalates(events: list[EventRecord]) -> bool:

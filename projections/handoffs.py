@@ -29,7 +29,8 @@ from leadflow.projections._sql import (
     utc,
 )
 from leadflow.projections.erasure import erase_columns
-from leadflow.service.codec import EventRecord
+from leadflow.projections.log_table import LOG, Sealed, Sql
+from leadflow.service.codec import EventRecord, event_id
 
 __all__ = ["HANDOFFS", "HandOffs", "audit_trail"]
 
@@ -38,7 +39,7 @@ HANDOFFS = sa.Table(
     READ_MODELS,
     sa.Column("lead_id", sa.String(36), primary_key=True),
     sa.Column("handed_off_sequence", sa.Integer, primary_key=True),
-    sa.Column("handoff_event_id", sa.String(36), nullable=False),
+    # The event's id is not stored: ``event_id(lead_id, handed_off_sequence)`` gives it.
     sa.Column("handed_off_position", sa.BigInteger, nullable=False),
     sa.Column("from_owner", sa.Text),
     sa.Column("to_owner", sa.Text, nullable=False),
@@ -66,6 +67,9 @@ HANDOFFS = sa.Table(
     sa.Index("lf_handoffs_at", "handed_off_at"),
 )
 
+_ERASED = ("note", "reason", "recycle_reason")
+"""The free text an erasure overwrites."""
+
 _RELEVANT = frozenset(
     {
         "LeadHandedOff",
@@ -82,8 +86,23 @@ _RELEVANT = frozenset(
 class HandOffs:
     name = "handoffs"
     tables = [HANDOFFS]
-    version = 2
-    """2: an erased lead's notes and reasons read ``[erased]``."""
+    version = 3
+    """2: an erased lead's notes and reasons read ``[erased]``; 3: the event id derived."""
+
+    sealed = [
+        Sealed(HANDOFFS, "note", ("handed_off_position", "position"), ("LeadHandedOff",), "note"),
+        Sealed(
+            HANDOFFS, "reason", ("decided_position", "position"), ("HandOffRejected",), "reason"
+        ),
+        Sealed(
+            HANDOFFS,
+            "recycle_reason",
+            ("recycled_position", "position"),
+            ("LeadRecycled", "StageChanged"),
+            "reason",
+        ),
+    ]
+    """Columns copied from a personal value: opened after a :meth:`build`."""
 
     def reset(self, conn: sa.Connection) -> None:
         conn.execute(HANDOFFS.delete())
@@ -133,7 +152,54 @@ class HandOffs:
                     last["recycle_reason"] = record.data.get("reason")
                     rows.touch(last)
         rows.flush(conn)
-        erase_columns(conn, HANDOFFS, ("note", "reason", "recycle_reason"), records)
+        erase_columns(conn, HANDOFFS, _ERASED, records)
+
+    def build(self, sql: Sql) -> None:
+        """:meth:`handle` of the whole log, in SQL over ``lf_log``. Each hand-off owns the
+        lead's events up to the next hand-off: the first decision in them decides it; the
+        breach and escalations before that decision are its own; the first recycle after
+        the decision is recorded on it."""
+        relevant = ", ".join(f"'{t}'" for t in sorted(_RELEVANT - {"StageChanged"}))
+        decision = "('HandOffAccepted', 'HandOffRejected')"
+        pending = "(d.decided IS NULL OR r.seq < d.decided)"
+        sql.run(
+            # each relevant event, with the hand-off it belongs to (the lead's latest so far)
+            "WITH r AS (SELECT lead, seq, type, sla, max(CASE WHEN type = 'LeadHandedOff' "
+            "THEN seq END) OVER (PARTITION BY lead ORDER BY seq ROWS UNBOUNDED PRECEDING) AS g "
+            f"FROM {LOG} WHERE type IN ({relevant}) "
+            "OR (type = 'StageChanged' AND kind = 'recycle')) "
+            f"INSERT INTO {sql.table(HANDOFFS)} (lead_id, handed_off_sequence, "
+            "handed_off_position, from_owner, to_owner, handed_off_by, handed_off_at, "
+            "handed_off_recorded_at, sla_due, note, outcome, decided_at, decided_by, "
+            "decided_position, reason, response_seconds, sla_met, breached_at, escalated_to, "
+            "reassigned_to, recycled_at, recycled_by, recycled_position, recycle_reason) "
+            "SELECT h.lead, h.seq, h.position, h.from_owner, h.to_owner, h.actor, h.at, h.rec, "
+            "h.sla_due, h.note, CASE dd.type WHEN 'HandOffAccepted' THEN 'accepted' "
+            "WHEN 'HandOffRejected' THEN 'rejected' ELSE 'pending' END, dd.at, "
+            "CASE WHEN dd.seq IS NOT NULL THEN COALESCE(NULLIF(dd.by_, ''), dd.actor) END, "
+            "dd.position, dd.reason, "
+            f"CASE WHEN dd.seq IS NOT NULL THEN {sql.seconds('h.at', 'dd.at')} END, "
+            "CASE WHEN dd.seq IS NULL OR h.sla_due IS NULL THEN NULL "
+            f"WHEN dd.at <= h.sla_due THEN {sql.true} ELSE {sql.false} END, "
+            "b.at, e.escalated_to, e.reassigned_to, c.at, c.actor, c.position, c.reason FROM ("
+            # per hand-off: its decision, its last escalation, its first breach, its recycle
+            "SELECT r.lead, r.g, d.decided, "
+            f"max(CASE WHEN r.type = 'HandOffEscalated' AND {pending} THEN r.seq END) AS esc, "
+            "min(CASE WHEN r.type = 'SlaBreached' AND r.sla = 'handoff' "
+            f"AND {pending} THEN r.seq END) AS breach, "
+            "min(CASE WHEN r.type IN ('LeadRecycled', 'StageChanged') AND d.decided IS NOT NULL "
+            "AND r.seq > d.decided THEN r.seq END) AS recycle FROM r "
+            "JOIN (SELECT lead, g, "
+            f"min(CASE WHEN type IN {decision} THEN seq END) AS decided FROM r GROUP BY lead, g) d "
+            "ON d.lead = r.lead AND d.g = r.g GROUP BY r.lead, r.g, d.decided) x "
+            f"JOIN {LOG} h ON h.lead = x.lead AND h.seq = x.g "
+            f"LEFT JOIN {LOG} dd ON dd.lead = x.lead AND dd.seq = x.decided "
+            f"LEFT JOIN {LOG} e ON e.lead = x.lead AND e.seq = x.esc "
+            f"LEFT JOIN {LOG} b ON b.lead = x.lead AND b.seq = x.breach "
+            f"LEFT JOIN {LOG} c ON c.lead = x.lead AND c.seq = x.recycle"
+        )
+        sql.open_sealed(self.sealed)
+        sql.erase(HANDOFFS, _ERASED)
 
 
 def _handed_off(lead_id: str, record: EventRecord) -> dict[str, Any]:
@@ -142,7 +208,6 @@ def _handed_off(lead_id: str, record: EventRecord) -> dict[str, Any]:
     return {
         "lead_id": lead_id,
         "handed_off_sequence": record.sequence,
-        "handoff_event_id": str(record.id),
         "handed_off_position": record.position,
         "from_owner": data.get("from_owner"),
         "to_owner": data["to_owner"],
@@ -213,7 +278,7 @@ def audit_trail(
         result.append(
             {
                 "lead_id": row["lead_id"],
-                "handoff_event_id": row["handoff_event_id"],
+                "handoff_event_id": str(event_id(UUID(row["lead_id"]), row["handed_off_sequence"])),
                 "position": row["handed_off_position"],
                 "from_owner": row["from_owner"],
                 "to_owner": row["to_owner"],

@@ -36,6 +36,7 @@ from leadflow.projections._sql import (
     lead_ids_in,
     utc,
 )
+from leadflow.projections.log_table import LOG, Sealed, Sql
 from leadflow.service.codec import EventRecord
 from leadflow.service.pipeline_files import default_pipeline
 
@@ -100,6 +101,8 @@ OWNERSHIP = sa.Table(
 )
 
 _OWNER_CHANGES = {"LeadAssigned": "assigned", "LeadClaimed": "claimed"}
+_CHANGES, _BOUNDARIES = "lf_log_owner_changes", "lf_log_ownership"
+"""Temporary tables of a :meth:`Leads.build`."""
 
 
 class Leads:
@@ -152,6 +155,142 @@ class Leads:
                 lead["in_pool"] = in_pool(_Facts(lead), self.closed_stages)
         leads.flush(conn)
         ownership.flush(conn)
+
+    sealed = [Sealed(LEADS, "region", ("lead_id", "lead"), ("LeadCaptured",), "attributes.region")]
+    """Columns copied from a personal value (a region the pipeline declares personal)."""
+
+    def build(self, sql: Sql) -> None:
+        """:meth:`handle` of the whole log, in SQL over ``lf_log``.
+
+        Ownership: an assignment or claim with an owner, or an accepted hand-off while one
+        is pending, starts a period; the next of those or a release ends it. A hand-off is
+        pending from ``LeadHandedOff`` until the first decision after it; an escalation
+        that reassigns it while pending changes to whom."""
+        decision = "('HandOffAccepted', 'HandOffRejected')"
+        to_whom = "type = 'LeadHandedOff' OR (type = 'HandOffEscalated' AND reassigned_to <> '')"
+        owners = (
+            "'LeadAssigned', 'LeadClaimed', 'HandOffAccepted', 'LeadReleased', "
+            "'LeadHandedOff', 'HandOffRejected', 'HandOffEscalated'"
+        )
+        # o: the events that change the owner or the pending hand-off, each with its hand-off
+        # (hg: how many hand-offs so far) and, before it within that hand-off, the decisions
+        # and the latest event naming to whom it is pending.
+        sql.run(f"DROP TABLE IF EXISTS {_CHANGES}")
+        sql.run(
+            f"CREATE TEMPORARY TABLE {_CHANGES} AS SELECT lead, seq, type, owner, reassigned_to, "
+            "hg, "
+            f"count(CASE WHEN type IN {decision} THEN 1 END) OVER w AS decided, "
+            f"max(CASE WHEN {to_whom} THEN seq END) OVER w AS named FROM ("
+            "SELECT lead, seq, type, owner, reassigned_to, sum(CASE WHEN type = 'LeadHandedOff' "
+            "THEN 1 ELSE 0 END) OVER (PARTITION BY lead ORDER BY seq ROWS UNBOUNDED PRECEDING) "
+            f"AS hg FROM {LOG} WHERE type IN ({owners})) o WINDOW w AS (PARTITION BY lead, hg "
+            "ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        )
+        pending_owner = "COALESCE(v.to_owner, v.reassigned_to)"
+        # b: the ownership boundaries (starts, with their owner and how; releases)
+        sql.run(f"DROP TABLE IF EXISTS {_BOUNDARIES}")
+        sql.run(
+            f"CREATE TEMPORARY TABLE {_BOUNDARIES} AS SELECT lead, seq, owner, how, "
+            "LEAD(seq) OVER (PARTITION BY lead ORDER BY seq) AS until FROM ("
+            "SELECT o.lead, o.seq, CASE WHEN o.type = 'HandOffAccepted' THEN "
+            f"{pending_owner} ELSE o.owner END AS owner, CASE o.type "
+            "WHEN 'LeadAssigned' THEN 'assigned' WHEN 'LeadClaimed' THEN 'claimed' "
+            "WHEN 'HandOffAccepted' THEN 'handoff' END AS how "
+            f"FROM {_CHANGES} o LEFT JOIN {LOG} v ON o.type = 'HandOffAccepted' AND o.hg > 0 "
+            "AND o.decided = 0 AND v.lead = o.lead AND v.seq = o.named "
+            "WHERE o.type = 'LeadReleased' "
+            "OR (o.type IN ('LeadAssigned', 'LeadClaimed') AND o.owner IS NOT NULL) "
+            f"OR (o.type = 'HandOffAccepted' AND {pending_owner} IS NOT NULL)) b"
+        )
+        sql.run(f"CREATE INDEX {_BOUNDARIES}_key ON {_BOUNDARIES} (lead, seq)")
+        sql.run(f"CREATE INDEX {_CHANGES}_key ON {_CHANGES} (lead, hg)")
+
+        def first_in_period(condition: str) -> str:
+            return (
+                f"(SELECT a.at FROM {LOG} a WHERE a.lead = b.lead AND a.seq > b.seq "
+                f"AND (b.until IS NULL OR a.seq < b.until) AND {condition} "
+                "ORDER BY a.seq LIMIT 1)"
+            )
+
+        sql.run(
+            f"INSERT INTO {sql.table(OWNERSHIP)} (lead_id, started_sequence, owner, how, "
+            "started_at, started_recorded_at, started_position, started_by, ended_at, "
+            "ended_recorded_at, ended_position, first_touch_at, converted_at) "
+            "SELECT b.lead, b.seq, b.owner, b.how, s.at, s.rec, s.position, s.actor, "
+            "x.at, x.rec, x.position, "
+            + first_in_period("a.type = 'ActivityRecorded' AND a.category = 'follow_up'")
+            + ", "
+            + first_in_period("a.type = 'LeadConverted'")
+            + f" FROM {_BOUNDARIES} b JOIN {LOG} s ON s.lead = b.lead AND s.seq = b.seq "
+            f"LEFT JOIN {LOG} x ON x.lead = b.lead AND x.seq = b.until WHERE b.how IS NOT NULL"
+        )
+        stage_types = "('LeadCaptured', 'StageChanged')"
+        sql.run(
+            f"INSERT INTO {sql.table(LEADS)} (lead_id, captured_at, captured_recorded_at, "
+            "cohort_month, source, campaign, region, stage, status, owner, owned_since, "
+            "pending_handoff_to, score, merged_into, erased, in_pool, last_touch_at, "
+            "last_event_at, last_position) "
+            f"SELECT c.lead, c.at, c.rec, {sql.month('c.at')}, c.source, c.campaign, c.region, "
+            "st.stage, su.status, ob.owner, CASE WHEN ob.owner IS NOT NULL THEN os.at END, "
+            f"CASE WHEN p.decided = 0 THEN {pending_owner} END, COALESCE(sc.score, 0.0), "
+            "CASE WHEN mg.type = 'LeadMerged' THEN mg.into_lead END, "
+            f"CASE WHEN g.erased > 0 THEN {sql.true} ELSE {sql.false} END, {sql.false}, "
+            "g.touch, le.at, le.position FROM ("
+            f"SELECT lead, max(seq) AS last, max(CASE WHEN type IN {stage_types} THEN seq END) "
+            "AS stage, max(CASE WHEN type IN ('LeadCaptured', 'StatusChanged') THEN seq END) "
+            "AS status, max(CASE WHEN type = 'LeadScored' THEN seq END) AS score, "
+            "max(CASE WHEN type IN ('LeadMerged', 'LeadUnmerged') THEN seq END) AS merge, "
+            "sum(CASE WHEN type = 'PersonalDataErased' THEN 1 ELSE 0 END) AS erased, "
+            "max(CASE WHEN type = 'ActivityRecorded' THEN at WHEN type = 'TouchRecorded' "
+            f"THEN touched_at END) AS touch FROM {LOG} GROUP BY lead) g "
+            f"JOIN {LOG} c ON c.lead = g.lead AND c.type = 'LeadCaptured' "
+            f"JOIN {LOG} le ON le.lead = g.lead AND le.seq = g.last "
+            f"JOIN {LOG} st ON st.lead = g.lead AND st.seq = g.stage "
+            f"JOIN {LOG} su ON su.lead = g.lead AND su.seq = g.status "
+            f"LEFT JOIN {LOG} sc ON sc.lead = g.lead AND sc.seq = g.score "
+            f"LEFT JOIN {LOG} mg ON mg.lead = g.lead AND mg.seq = g.merge "
+            # the owner: the last boundary's
+            f"LEFT JOIN (SELECT lead, max(seq) AS seq FROM {_BOUNDARIES} GROUP BY lead) lb "
+            "ON lb.lead = g.lead "
+            f"LEFT JOIN {_BOUNDARIES} ob ON ob.lead = g.lead AND ob.seq = lb.seq "
+            f"LEFT JOIN {LOG} os ON os.lead = g.lead AND os.seq = lb.seq "
+            # the pending hand-off: the latest hand-off's, unless decided
+            f"LEFT JOIN (SELECT lead, hg, count(CASE WHEN type IN {decision} THEN 1 END) "
+            f"AS decided, max(CASE WHEN {to_whom} THEN seq END) AS named, "
+            "max(hg) OVER (PARTITION BY lead) AS latest "
+            f"FROM {_CHANGES} WHERE hg > 0 GROUP BY lead, hg) p "
+            "ON p.lead = g.lead AND p.hg = p.latest "
+            f"LEFT JOIN {LOG} v ON v.lead = g.lead AND v.seq = p.named"
+        )
+        sql.run(f"DROP TABLE {_CHANGES}")
+        sql.run(f"DROP TABLE {_BOUNDARIES}")
+        self._build_pool(sql)
+        sql.open_sealed(self.sealed)
+
+    def _build_pool(self, sql: Sql) -> None:
+        """``in_pool`` by the domain's rule, once per distinct combination of its facts."""
+        leads = sql.table(LEADS)
+        facts = sql.conn.exec_driver_sql(
+            f"SELECT DISTINCT owner, stage, merged_into, erased FROM {leads}"
+        ).all()
+        same = "IS NOT DISTINCT FROM" if sql.postgres else "IS"
+        marker = "%s" if sql.postgres else "?"
+        pooled = [
+            (owner, stage, merged_into, erased)
+            for owner, stage, merged_into, erased in facts
+            if in_pool(
+                _Facts(
+                    {"owner": owner, "stage": stage, "merged_into": merged_into, "erased": erased}
+                ),
+                self.closed_stages,
+            )
+        ]
+        if pooled:
+            sql.conn.exec_driver_sql(
+                f"UPDATE {leads} SET in_pool = {sql.true} WHERE owner {same} {marker} "
+                f"AND stage = {marker} AND merged_into {same} {marker} AND erased = {marker}",
+                pooled,
+            )
 
     @staticmethod
     def _apply(

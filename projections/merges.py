@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadflow.projections._sql import READ_MODELS, RowSet, Timestamp, by_lead, lead_ids_in, utc
+from leadflow.projections.log_table import LOG, Sql
 from leadflow.service.codec import EventRecord
 
 __all__ = ["MERGE_PERIODS", "Merges", "merged_at"]
@@ -84,6 +85,22 @@ class Merges:
                 )
                 periods.touch(row)
         periods.flush(conn)
+
+    def build(self, sql: Sql) -> None:
+        """:meth:`handle` of the whole log, in SQL: a merge is closed by the unmerge that
+        follows it, if no other merge comes first."""
+        sql.run(
+            f"INSERT INTO {sql.table(MERGE_PERIODS)} (lead_id, merged_sequence, into_lead_id, "
+            "merged_at, merged_recorded_at, unmerged_sequence, unmerged_at, unmerged_recorded_at) "
+            "SELECT lead, seq, into_lead, at, rec, "
+            "CASE WHEN n_type = 'LeadUnmerged' THEN n_seq END, "
+            "CASE WHEN n_type = 'LeadUnmerged' THEN n_at END, "
+            "CASE WHEN n_type = 'LeadUnmerged' THEN n_rec END FROM ("
+            "SELECT lead, seq, type, into_lead, at, rec, LEAD(type) OVER w AS n_type, "
+            "LEAD(seq) OVER w AS n_seq, LEAD(at) OVER w AS n_at, LEAD(rec) OVER w AS n_rec "
+            f"FROM {LOG} WHERE type IN ('LeadMerged', 'LeadUnmerged') "
+            "WINDOW w AS (PARTITION BY lead ORDER BY seq)) m WHERE type = 'LeadMerged'"
+        )
 
 
 def merged_at(lead_id: sa.ColumnElement[Any], counts: Any, not_yet: Any) -> sa.ColumnElement[bool]:

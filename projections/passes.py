@@ -30,6 +30,7 @@ from leadflow.projections._sql import (
     lead_ids_in,
     utc,
 )
+from leadflow.projections.log_table import LOG, Sql
 from leadflow.projections.stage_history import STAGE_SETTING_TYPES
 from leadflow.service.codec import EventRecord
 
@@ -126,6 +127,42 @@ class Passes:
                 reached = j
         passes.flush(conn)
         _add_daily(conn, daily)
+
+    def build(self, sql: Sql) -> None:
+        """:meth:`handle` of the whole log, in SQL over ``lf_log``: an event passes the
+        main-path stages above the furthest one its lead had reached before it."""
+        if not self.main_path:
+            return
+        if sql.conn.exec_driver_sql(f"SELECT 1 FROM {LOG} LIMIT 1").first() is None:
+            return
+        sql.run(
+            f"INSERT INTO {sql.table(PASSES_PATH)} (position, stage) VALUES "
+            + ", ".join(f"({i}, {_literal(s)})" for i, s in enumerate(self.main_path))
+        )
+        index = " ".join(f"WHEN {_literal(s)} THEN {i}" for i, s in enumerate(self.main_path))
+        path = " UNION ALL ".join(
+            f"SELECT {i} AS k, {_literal(s)} AS stage" for i, s in enumerate(self.main_path)
+        )
+        staged = ", ".join(f"'{t}'" for t in sorted(STAGE_SETTING_TYPES))
+        passes = sql.table(PASSES)
+        sql.run(
+            f"INSERT INTO {passes} (lead_id, stage, first_at, first_recorded_at, first_position) "
+            "SELECT r.lead, p.stage, r.at, r.rec, r.position FROM ("
+            "SELECT lead, at, rec, position, j, COALESCE(max(j) OVER (PARTITION BY lead "
+            "ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), -1) AS before "
+            f"FROM (SELECT lead, seq, at, rec, position, CASE stage {index} ELSE -1 END AS j "
+            f"FROM {LOG} WHERE type IN ({staged})) s) r "
+            f"JOIN ({path}) p ON p.k > r.before AND p.k <= r.j"
+        )
+        sql.run(
+            f"INSERT INTO {sql.table(PASSES_DAILY)} (stage, occurred_on, recorded_on, leads) "
+            f"SELECT stage, {sql.day('first_at')}, {sql.day('first_recorded_at')}, count(*) "
+            f"FROM {passes} GROUP BY 1, 2, 3"
+        )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _add_daily(conn: sa.Connection, counts: Counter[tuple[str, date, date]]) -> None:

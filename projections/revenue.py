@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import READ_MODELS, RowSet, Timestamp, as_utc, by_lead, utc
 from leadflow.projections.funnel import FunnelQuery, _known, _live, _not_yet
+from leadflow.projections.log_table import LOG, Sql
 from leadflow.projections.stage_history import STAGE_INTERVALS
 from leadflow.service.codec import EventRecord
 
@@ -75,6 +76,15 @@ class Deals:
                     }
                 )
         rows.flush(conn)
+
+    def build(self, sql: Sql) -> None:
+        """:meth:`handle` of the whole log, in SQL."""
+        kinds = " ".join(f"WHEN '{t}' THEN '{k}'" for t, k in KINDS.items())
+        sql.run(
+            f"INSERT INTO {sql.table(DEAL_EVENTS)} (lead_id, sequence, kind, amount, currency, "
+            f"at, recorded_at) SELECT lead, seq, CASE type {kinds} END, amount, currency, at, rec "
+            f"FROM {LOG} WHERE type IN ({', '.join(repr(t) for t in KINDS)})"
+        )
 
 
 @dataclass(frozen=True)

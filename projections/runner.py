@@ -33,6 +33,7 @@ from leadflow.projections import failures as failure_log
 from leadflow.projections._sql import READ_MODELS, Timestamp
 from leadflow.projections.failures import FAILURES, ProjectionFailed, ProjectionFailure
 from leadflow.projections.locks import read_models_lock
+from leadflow.projections.log_table import LogSource, Sql, build_log_table, drop_log_table
 from leadflow.service.codec import EventRecord
 from leadflow.service.logs import get_logger
 
@@ -281,8 +282,13 @@ class ProjectionRunner:
         head: Callable[[], int] | None = None,
         *,
         wait: bool = True,
+        log: LogSource | None = None,
     ) -> int:
         """Apply every event not yet applied; returns how many events were applied.
+
+        ``log``: where the store's events are. Read models at position 0 that can
+        (a ``build`` method) are then first built inside the database, in one transaction
+        (:mod:`~leadflow.projections.log_table`), and caught up from there.
 
         ``head`` (e.g. ``app.max_position``) is the log's last position, events of any
         kind. Positions then move past trailing events that ``read`` does not yield
@@ -296,7 +302,8 @@ class ProjectionRunner:
         self.ensure_tables()
         with self.exclusive(wait=wait):
             self._stopped = {}
-            applied = self._catch_up(read, progress, head)
+            applied = self._build(log, progress, head) if log is not None else 0
+            applied += self._catch_up(read, progress, head)
         if self._stopped:
             raise ProjectionFailed(list(self._stopped.values()))
         return applied
@@ -337,6 +344,73 @@ class ProjectionRunner:
         if top > min(positions.values()):
             self._advance(top, positions)
         return applied
+
+    def _build(
+        self, log: LogSource, progress: Progress | None, head: Callable[[], int] | None
+    ) -> int:
+        """Build the read models at position 0 inside the database, up to ``head()`` (the
+        log's last position by default); returns the lead events built from (0: none to
+        build, or another runner got there first)."""
+        positions = self.positions()
+        chosen = [p for p in self.projections if positions[p.name] == 0 and hasattr(p, "build")]
+        if not chosen:
+            return 0
+        position = "notification_id" if self.engine.dialect.name == "postgresql" else "rowid"
+        events = f'"{log.schema}"."{log.table}"' if log.schema else f'"{log.table}"'
+        try:
+            with self.engine.begin() as conn:
+                count, top = self._build_in(conn, chosen, log, position, events, head)
+        except _Overtaken as overtaken:
+            _log().info("projection_overtaken", projection=str(overtaken))
+            return 0
+        if not count:
+            return 0
+        _log().info(
+            "projections_built_in_database",
+            projections=[p.name for p in chosen],
+            position=top,
+            events=count,
+        )
+        if progress:
+            progress(top)
+        return count
+
+    def _build_in(
+        self,
+        conn: sa.Connection,
+        chosen: list[Projection],
+        log: LogSource,
+        position: str,
+        events: str,
+        last: Callable[[], int] | None,
+    ) -> tuple[int, int]:
+        for projection in chosen:  # takes the write lock first (see the module)
+            moved = conn.execute(
+                POSITIONS.update()
+                .where(POSITIONS.c.name == projection.name, POSITIONS.c.position == 0)
+                .where(POSITIONS.c.fingerprint == self._fingerprints[projection.name])
+                .values(updated_at=datetime.now(UTC))
+            )
+            if moved.rowcount != 1:
+                raise _Overtaken(projection.name)
+        # Read after the write lock is held: no event up to it can be committed later.
+        top = f"SELECT max({position}) FROM {events}"
+        head = last() if last is not None else int(conn.exec_driver_sql(top).scalar() or 0)
+        if not head:
+            return 0, 0
+        build_log_table(conn, log, head)
+        count = int(conn.exec_driver_sql("SELECT count(*) FROM lf_log").scalar() or 0)
+        if count:
+            sql = Sql(conn, log)
+            for projection in chosen:
+                projection.build(sql)  # type: ignore[attr-defined]
+            conn.execute(
+                POSITIONS.update()
+                .where(POSITIONS.c.name.in_([p.name for p in chosen]))
+                .values(position=head, updated_at=datetime.now(UTC))
+            )
+        drop_log_table(conn)
+        return count, head
 
     def _advance(self, top: int, positions: dict[str, int]) -> None:
         """Move positions up to ``top`` where no wanted event lies in between."""
@@ -488,8 +562,11 @@ class ProjectionRunner:
         names: Sequence[str] | None = None,
         progress: Progress | None = None,
         head: Callable[[], int] | None = None,
+        *,
+        log: LogSource | None = None,
     ) -> int:
-        """Drop the named projections' rows (all if ``names`` is None) and replay the log.
+        """Drop the named projections' rows (all if ``names`` is None) and replay the log
+        (with ``log``: build them inside the database, see :meth:`catch_up`).
 
         Holds the read-model lock throughout, so a second rebuild or a follower waits
         for this one instead of interleaving with it."""
@@ -509,4 +586,10 @@ class ProjectionRunner:
             runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
             runner._ready = True
             runner._fingerprints = self._fingerprints
-            return runner.catch_up(read, progress, head)
+            return runner.catch_up(read, progress, head, log=log)
+
+
+def fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
+    """What ``projection``'s rows depend on (its tables' DDL, ``version``, ``settings``):
+    rows written under another fingerprint must be rebuilt, not added to."""
+    return _fingerprint(projection, dialect)

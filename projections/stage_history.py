@@ -42,6 +42,7 @@ from leadflow.projections._sql import (
     utc,
 )
 from leadflow.projections.erasure import erase_columns
+from leadflow.projections.log_table import LOG, Sealed, Sql
 from leadflow.service.codec import EventRecord, event_id
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 STAGE_SETTING_TYPES = frozenset({"LeadCaptured", "StageChanged"})
+_STAGED = tuple(sorted(STAGE_SETTING_TYPES))
 
 STAGE_INTERVALS = sa.Table(
     "lf_stage_intervals",
@@ -70,16 +72,15 @@ STAGE_INTERVALS = sa.Table(
     sa.Column("next_stage", sa.String(64)),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("entered_position", sa.BigInteger, nullable=False),
-    sa.Column("entered_event_id", sa.String(36), nullable=False),
     sa.Column("entered_event_type", sa.String(64), nullable=False),
     sa.Column("entered_by", sa.Text, nullable=False),
     sa.Column("rule", sa.Text),
     sa.Column("reason", sa.Text),
-    sa.Column("cause_event_id", sa.String(36)),
+    # The events' ids are not stored: ``event_id(lead_id, sequence)`` gives them.
+    sa.Column("cause_sequence", sa.Integer),
     sa.Column("cause_event_type", sa.String(64)),
     sa.Column("exited_sequence", sa.Integer),
     sa.Column("exited_position", sa.BigInteger),
-    sa.Column("exited_event_id", sa.String(36)),
     # One-day windows of the funnel (see FUNNEL_DAILY) are read through these.
     sa.Index("lf_stage_intervals_entered_at", "entered_at"),
     sa.Index("lf_stage_intervals_entered_recorded_at", "entered_recorded_at"),
@@ -125,8 +126,8 @@ STAGE_CURSOR = sa.Table(
 class StageHistory:
     name = "stage_history"
     tables = [STAGE_INTERVALS, STAGE_REACHED, STAGE_CURSOR, FUNNEL_DAILY]
-    version = 2
-    """2: an erased lead's reasons read ``[erased]``."""
+    version = 3
+    """2: an erased lead's reasons read ``[erased]``; 3: event ids derived, not stored."""
 
     def reset(self, conn: sa.Connection) -> None:
         for table in self.tables:
@@ -174,6 +175,63 @@ class StageHistory:
         add_daily(conn, daily)
         erase_columns(conn, STAGE_INTERVALS, ("reason",), records)
 
+    sealed = [
+        Sealed(STAGE_INTERVALS, "reason", ("entered_position", "position"), _STAGED, "reason")
+    ]
+    """Columns copied from a personal value: opened after a :meth:`build`."""
+
+    def build(self, sql: Sql) -> None:
+        """:meth:`handle` of the whole log, in SQL over ``lf_log`` (see
+        :mod:`~leadflow.projections.log_table`); the property tests hold the two equal."""
+        staged = ", ".join(f"'{t}'" for t in _STAGED)
+        intervals, reached = sql.table(STAGE_INTERVALS), sql.table(STAGE_REACHED)
+        # Each stage-setting event opens an interval; the next one closes it. An automatic
+        # change names the last event a person recorded before it as its cause.
+        sql.run(
+            f"INSERT INTO {intervals} (lead_id, entered_sequence, stage, entered_at, "
+            "entered_recorded_at, exited_at, exited_recorded_at, next_stage, kind, "
+            "entered_position, entered_event_type, entered_by, rule, reason, cause_sequence, "
+            "cause_event_type, exited_sequence, exited_position) "
+            "SELECT s.lead, s.seq, s.stage, s.at, s.rec, s.x_at, s.x_rec, s.x_stage, "
+            "COALESCE(NULLIF(s.kind, ''), 'capture'), s.position, s.type, s.actor, s.rule, "
+            "s.reason, c.seq, c.type, s.x_seq, s.x_position FROM ("
+            "SELECT lead, seq, stage, at, rec, kind, position, type, actor, rule, reason, "
+            "LEAD(seq) OVER w AS x_seq, LEAD(position) OVER w AS x_position, "
+            "LEAD(at) OVER w AS x_at, LEAD(rec) OVER w AS x_rec, LEAD(stage) OVER w AS x_stage, "
+            f"CASE WHEN rule IS NOT NULL THEN (SELECT m.seq FROM {LOG} m WHERE m.lead = l.lead "
+            "AND m.seq < l.seq AND m.rule IS NULL ORDER BY m.seq DESC LIMIT 1) END AS cause "
+            f"FROM {LOG} l WHERE type IN ({staged}) "
+            "WINDOW w AS (PARTITION BY lead ORDER BY seq)) s "
+            f"LEFT JOIN {LOG} c ON c.lead = s.lead AND c.seq = s.cause"
+        )
+        sql.run(
+            f"INSERT INTO {reached} (lead_id, stage, first_entered_at, first_entered_recorded_at, "
+            "first_entered_position) SELECT lead, stage, at, rec, position FROM ("
+            "SELECT lead, stage, at, rec, position, "
+            "ROW_NUMBER() OVER (PARTITION BY lead, stage ORDER BY seq) AS n "
+            f"FROM {LOG} WHERE type IN ({staged})) r WHERE n = 1"
+        )
+        sql.run(
+            f"INSERT INTO {sql.table(STAGE_CURSOR)} (lead_id, open_sequence, "
+            "last_manual_sequence, last_manual_type) SELECT g.lead, g.open, g.manual, m.type "
+            f"FROM (SELECT lead, max(CASE WHEN type IN ({staged}) THEN seq END) AS open, "
+            "max(CASE WHEN rule IS NULL THEN seq END) AS manual "
+            f"FROM {LOG} GROUP BY lead) g "
+            f"LEFT JOIN {LOG} m ON m.lead = g.lead AND m.seq = g.manual"
+        )
+        day = sql.day
+        sql.run(
+            f"INSERT INTO {sql.table(FUNNEL_DAILY)} (stage, measure, occurred_on, recorded_on, "
+            f"leads) SELECT stage, 'enter', {day('entered_at')}, {day('entered_recorded_at')}, "
+            f"count(*) FROM {intervals} GROUP BY 1, 2, 3, 4 "
+            f"UNION ALL SELECT stage, 'exit', {day('exited_at')}, {day('exited_recorded_at')}, "
+            f"count(*) FROM {intervals} WHERE exited_sequence IS NOT NULL GROUP BY 1, 2, 3, 4 "
+            f"UNION ALL SELECT stage, 'reach', {day('first_entered_at')}, "
+            f"{day('first_entered_recorded_at')}, count(*) FROM {reached} GROUP BY 1, 2, 3, 4"
+        )
+        sql.open_sealed(self.sealed)
+        sql.erase(STAGE_INTERVALS, ("reason",))
+
     @staticmethod
     def _enter(
         record: EventRecord,
@@ -197,7 +255,6 @@ class StageHistory:
                 next_stage=stage,
                 exited_sequence=record.sequence,
                 exited_position=record.position,
-                exited_event_id=str(record.id),
             )
             intervals.touch(open_interval)
         automatic = data.get("rule") is not None and cursor["last_manual_sequence"] is not None
@@ -213,20 +270,14 @@ class StageHistory:
                 "next_stage": None,
                 "kind": data.get("kind") or "capture",
                 "entered_position": record.position,
-                "entered_event_id": str(record.id),
                 "entered_event_type": record.type,
                 "entered_by": record.actor,
                 "rule": data.get("rule"),
                 "reason": data.get("reason"),
-                "cause_event_id": (
-                    str(event_id(record.lead_id, cursor["last_manual_sequence"]))
-                    if automatic
-                    else None
-                ),
+                "cause_sequence": cursor["last_manual_sequence"] if automatic else None,
                 "cause_event_type": cursor["last_manual_type"] if automatic else None,
                 "exited_sequence": None,
                 "exited_position": None,
-                "exited_event_id": None,
             }
         )
         cursor["open_sequence"] = record.sequence
@@ -335,23 +386,26 @@ def lead_history(conn: sa.Connection, lead_id: UUID, now: datetime) -> dict[str,
                 "reason": row["reason"],
                 "events": {
                     "entered": {
-                        "id": row["entered_event_id"],
+                        "id": str(event_id(lead_id, row["entered_sequence"])),
                         "position": row["entered_position"],
                         "type": row["entered_event_type"],
                         "recorded_at": iso(row["entered_recorded_at"]),
                     },
                     "cause": (
-                        {"id": row["cause_event_id"], "type": row["cause_event_type"]}
-                        if row["cause_event_id"]
+                        {
+                            "id": str(event_id(lead_id, row["cause_sequence"])),
+                            "type": row["cause_event_type"],
+                        }
+                        if row["cause_sequence"] is not None
                         else None
                     ),
                     "exited": (
                         {
-                            "id": row["exited_event_id"],
+                            "id": str(event_id(lead_id, row["exited_sequence"])),
                             "position": row["exited_position"],
                             "recorded_at": iso(row["exited_recorded_at"]),
                         }
-                        if row["exited_event_id"]
+                        if row["exited_sequence"] is not None
                         else None
                     ),
                 },

@@ -86,13 +86,32 @@ def build_history(
     seed: int, leads: int, steps: int, pipeline: Pipeline = PIPELINE
 ) -> list[EventRecord]:
     """A history of ``steps`` commands over ``leads`` leads, in log order."""
+    events = build_events(seed, leads, steps, pipeline)
+    return [to_record(event, position) for position, event in enumerate(events, 1)]
+
+
+def build_events(
+    seed: int,
+    leads: int,
+    steps: int,
+    pipeline: Pipeline = PIPELINE,
+    *,
+    erase: bool = False,
+    salt: int = 0,
+) -> list[LeadEvent[Any]]:
+    """The domain events of :func:`build_history`, in log order; ``erase``: now and then a
+    lead's personal data is erased (it takes no command after that); ``salt`` changes the
+    lead ids (a store keeps an erased lead's id erased)."""
     rng = random.Random(seed)
+    erased: set[int] = set()
     now = START
     aggregates: list[Lead] = []
     committed: dict[UUID, list[LeadEvent[Any]]] = {}
-    records: list[EventRecord] = []
+    records: list[LeadEvent[Any]] = []
     names = [*COMMANDS, "stage", "stage", "stage", "hand_off", "convert", "win", "sweep", "webinar"]
     names += ["merge", "merge", "unmerge", "unmerge"]
+    if erase:
+        names.append("erase")
 
     def restore(index: int) -> None:
         """A refused command records nothing: back to the lead as last saved."""
@@ -109,7 +128,7 @@ def build_history(
         if index >= len(aggregates):
             occurred = now - timedelta(hours=rng.choice([0, 0, 5]))
             lead = Lead.capture(
-                UUID(int=rng.getrandbits(128), version=4),
+                UUID(int=rng.getrandbits(128) ^ salt, version=4),
                 pipeline,
                 Context("user:test", occurred, now),
                 stage=rng.choice(pipeline.entry_stages),
@@ -124,6 +143,8 @@ def build_history(
             lead = aggregates[index]
             assert lead.last_occurred_at is not None
             command = rng.choice(names)
+            if index in erased:
+                continue
             if lead.handoff is not None and rng.random() < 0.6:
                 command = rng.choice(["accept", "accept", "reject"])
             # Backdated now and then, but never before the lead's latest event.
@@ -136,6 +157,8 @@ def build_history(
                     into = lead.merged_into
                     other = next((i for i, a in enumerate(aggregates) if a.id == into), index)
                 touched = list(dict.fromkeys([index, other]))
+                if erased.intersection(touched):
+                    continue
                 latest = max(aggregates[i].last_occurred_at or now for i in touched)
                 occurred = max(now - backdate, latest)
                 ctx = Context("user:test", occurred, now)
@@ -152,14 +175,19 @@ def build_history(
             else:
                 occurred = max(now - backdate, lead.last_occurred_at)
                 try:
-                    COMMANDS[command](lead, pipeline, Context("user:test", occurred, now), rng)
+                    ctx = Context("user:test", occurred, now)
+                    if command == "erase":
+                        lead.erase_personal_data("asked", pipeline, ctx)
+                        erased.add(index)
+                    else:
+                        COMMANDS[command](lead, pipeline, ctx, rng)
                 except LeadflowError:
                     restore(index)
                     continue
         for i in touched:
             for event in aggregates[i].collect_events():
                 committed.setdefault(aggregates[i].id, []).append(event)
-                records.append(to_record(event, len(records) + 1))
+                records.append(event)
     return records
 
 
