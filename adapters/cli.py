@@ -24,6 +24,7 @@ from leadflow.adapters.cli_support import (
     OptReason,
     Reason,
     emit,
+    err,
     handles_errors,
     lead_id_of,
     out,
@@ -472,7 +473,14 @@ def show(lead: LeadArg, db: Db = None, json_out: Json = False) -> None:
     """A lead's current state, derived from its events."""
     from leadflow.domain.view import LeadView
 
-    view = LeadView.of(store(db).get_lead(lead_id_of(lead)))
+    found = store(db).get_lead(lead_id_of(lead))
+    for bad in found.unreadable:  # recorded by an older release: named, never a traceback
+        err.print(
+            f"warning: {bad.describe()}; this view leaves it out, and the lead can only be "
+            "shown and erased until it is repaired (see leadflow doctor)",
+            markup=False,
+        )
+    view = LeadView.of(found)
     if json_out:
         emit(view.model_dump(mode="json"), True)
         return

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 from uuid import UUID
 
+from leadflow.errors import UndecodableEvent
+
 if TYPE_CHECKING:
     from leadflow.domain.context import Context
     from leadflow.domain.events import Payload, RecordedEvent
 
-__all__ = ["FAMILIES", "Aggregate"]
+__all__ = ["FAMILIES", "Aggregate", "UnreadableEvent"]
 
 E = TypeVar("E", bound="RecordedEvent[Any]")
 Ev = TypeVar("Ev", bound="RecordedEvent[Any]")
@@ -42,6 +44,8 @@ class Aggregate(Generic[E]):
     version: int = 0
     """The version of the latest event applied (0: none yet)."""
     _pending: list[E] = field(default_factory=list, repr=False, compare=False)
+    unreadable: list[UnreadableEvent] = field(default_factory=list, repr=False, compare=False)
+    """Stored events this release cannot read, passed over (see :class:`UnreadableEvent`)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -75,6 +79,16 @@ class Aggregate(Generic[E]):
         aggregate.version = event.originator_version
         return aggregate
 
+    def pass_over(self, event: UnreadableEvent) -> None:
+        """Keep an unreadable event's place (the version) without applying it."""
+        if event.originator_version != self.version + 1:
+            raise ValueError(
+                f"{type(self).__name__} event version {event.originator_version} does not "
+                f"follow {self.version}"
+            )
+        self.unreadable.append(event)
+        self.version = event.originator_version
+
     # -- recording -----------------------------------------------------------------------
 
     def _check_time(self, ctx: Context) -> None:
@@ -104,3 +118,27 @@ class Aggregate(Generic[E]):
         """Hand the pending events over for saving (eventsourcing's aggregate protocol)."""
         events, self._pending = self._pending, []
         return events
+
+
+@dataclass(frozen=True)
+class UnreadableEvent:
+    """A stored event this release cannot read (recorded by an older one before a bound
+    was enforced, e.g. a NaN score stored as ``null``, or a payload that no longer
+    decodes). Loading passes over it: the aggregate keeps the event's place (its version)
+    and names it in :attr:`Aggregate.unreadable`, but its state does not change, so that
+    the aggregate can still be shown and its personal data erased."""
+
+    originator_id: UUID
+    originator_version: int
+    type: str
+    """The stored event's type (the last part of its topic)."""
+    error: str
+
+    def mutate(self, aggregate: Aggregate[Any] | None) -> Aggregate[Any]:
+        if aggregate is None:  # nothing to keep: the aggregate's first event
+            raise UndecodableEvent(0, self.originator_id, self.type, self.error)
+        aggregate.pass_over(self)
+        return aggregate
+
+    def describe(self) -> str:
+        return f"event {self.originator_version} ({self.type}) cannot be read: {self.error}"

@@ -25,6 +25,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
+from leadflow.domain.aggregate import UnreadableEvent
 from leadflow.domain.events import (
     EVENT_TYPES,
     TOPICS,
@@ -33,6 +34,7 @@ from leadflow.domain.events import (
     payload_json,
     with_offset_times,
 )
+from leadflow.errors import KeyUnavailable
 
 if TYPE_CHECKING:
     from leadflow.service.sealing import PersonalSeal
@@ -166,6 +168,22 @@ class EventMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        """The stored event as a domain event; one this release cannot read becomes an
+        :class:`~leadflow.domain.aggregate.UnreadableEvent` that loading passes over."""
+        try:
+            return self._domain_event(stored_event)
+        except KeyUnavailable:
+            raise  # not the event's fault: the key is missing
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else ""
+            return UnreadableEvent(
+                originator_id=_uuid(stored_event.originator_id),
+                originator_version=stored_event.originator_version,
+                type=stored_event.topic.rsplit(":", 1)[-1],
+                error=f"{type(exc).__name__}: {message}",
+            )
+
+    def _domain_event(self, stored_event: StoredEvent) -> Any:
         cls = TOPICS[stored_event.topic]
         originator = _uuid(stored_event.originator_id)
         envelope = decode_state(

@@ -103,6 +103,10 @@ def _decoded(mapper: EventMapper, notification: Notification) -> EventRecord:
         return mapper.to_record(notification.id, notification)
     except Exception as exc:  # any decoding failure: name the event, never a bare traceback
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        lead = notification.originator_id  # SQLite's recorder gives its hex text
         raise UndecodableEvent(
-            notification.id, notification.originator_id, notification.topic, error
+            notification.id,
+            lead if isinstance(lead, UUID) else UUID(str(lead)),
+            notification.topic,
+            error,
         ) from exc

@@ -30,13 +30,14 @@ import structlog
 from eventsourcing.persistence import Recording
 
 from leadflow.domain.aggregate import Aggregate
+from leadflow.domain.commands import ErasePersonalData
 from leadflow.domain.context import Context
 from leadflow.domain.dedupe import ContactKey
 from leadflow.domain.lead import Lead
 from leadflow.domain.ownership import counts_for
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.roster import ROSTER_ID, Roster
-from leadflow.errors import ConcurrencyConflict, LeadNotFound
+from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadNotFound
 from leadflow.service.store import LeadStore
 
 __all__ = ["CommandResult", "RecordedEventRef", "UnitOfWork", "commit_each", "unit_of_work"]
@@ -71,6 +72,10 @@ class _Tracked:
     """Whom the lead counted for when last compared (when loaded, at first)."""
     settled: int
     """The lead's version when last compared (-1: a new lead, never compared)."""
+
+
+ERASE = ErasePersonalData.NAME
+"""The one command a lead holding an unreadable event still takes."""
 
 
 class UnitOfWork:
@@ -109,6 +114,13 @@ class UnitOfWork:
             found = self.store.find_lead(lead_id)
             if found is None:
                 return None
+            if found.unreadable and self.command != ERASE:
+                raise InvalidInput(
+                    "lead_id",
+                    f"lead {lead_id} holds an event this release cannot read "
+                    f"({found.unreadable[0].describe()}); until it is repaired the lead can "
+                    "only be shown and erased (leadflow doctor names the event)",
+                )
             # As loaded: nothing to compare until it records an event.
             self._track(found, counts_for(found, self._closed), found.version)
         return self._leads[lead_id]
