@@ -205,6 +205,13 @@ def import_command(
     encoding: Annotated[
         str, typer.Option(help="utf-8 (default, with or without BOM), gbk or gb18030.")
     ] = "utf-8",
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            "--migrate",
+            help="Leads from another CRM: take owner, stage, status, score and captured_at.",
+        ),
+    ] = False,
     db: Db = None,
     json_out: Json = False,
     actor: Actor = None,
@@ -244,6 +251,7 @@ def import_command(
             batch_size=batch_size,
             progress=lambda done: bar.update(task, completed=done),
             encoding=encoding,
+            migrate=migrate,
         )
     if json_out:
         emit(summary.to_json_dict(), True)

@@ -69,13 +69,11 @@ def erase(
     made before (backups, exports, downstream services that ignore PersonalDataErased)
     are not reached: see docs/operations.md.
     """
-    from leadflow.adapters.cli_projections import catch_up_after_write
-    from leadflow.adapters.store import resolve_url, scrub
+    from leadflow.adapters.cli_projections import forget_erased
 
     lf = store(db, actor)
     result = lf.erase_personal_data(lead_id_of(lead), reason, at=when(at))
-    catch_up_after_write(db, lf)  # the read models forget its notes and reasons now
-    scrub(resolve_url(db or state.db))
+    forget_erased(db, lf)  # the read models forget its notes and reasons now
     report(result, json_out)
 
 

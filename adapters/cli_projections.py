@@ -32,6 +32,7 @@ from leadflow.adapters.cli_support import (
     state,
     store,
 )
+from leadflow.adapters.engines import EngineCache
 from leadflow.adapters.formatting import cell, escape, human_duration, human_time, iso_time
 from leadflow.errors import InvalidInput
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` load
     import sqlalchemy as sa
 
     from leadflow.domain.pipeline import Pipeline
-    from leadflow.projections import FunnelQuery, FunnelRow, ProjectionRunner
+    from leadflow.projections import FunnelQuery, FunnelRow, Projection, ProjectionRunner
     from leadflow.projections.failures import ProjectionFailed
     from leadflow.projections.log_table import LogSource
     from leadflow.service.application import Leadflow
@@ -47,11 +48,13 @@ if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` load
 __all__ = [
     "Reading",
     "catch_up_after_write",
+    "forget_erased",
     "funnel_table",
     "pipeline_known_at",
     "projection_runner",
     "read_query",
     "register",
+    "store_projections",
 ]
 
 
@@ -73,7 +76,8 @@ AsKnownAt = Annotated[
     ),
 ]
 
-_engines: dict[str, sa.Engine] = {}
+_engines = EngineCache()
+"""The read models' engines, per store URL (``_engines.dispose()`` closes them)."""
 
 
 def _resolve(url: str | None) -> str:
@@ -83,34 +87,41 @@ def _resolve(url: str | None) -> str:
 
 
 def projection_runner(url: str | None, lf: Leadflow, *, batch_size: int = 1000) -> ProjectionRunner:
-    """The read models of ``lf``, the store at ``url`` (its database, its schema).
-
-    The closed stages of the store's pipeline in force decide pool membership in
-    ``lf_leads``, as they decide claims and loads. Read without ``lf.pipeline``, which
-    would activate the default on a new store: a read must not write.
-    """
+    """The read models of ``lf``, the store at ``url`` (its database, its schema), under
+    its pipeline in force (:func:`store_projections`)."""
     import sqlalchemy as sa
 
     from leadflow.adapters.store import schema_of, sqlalchemy_url
-    from leadflow.projections import ProjectionRunner, all_projections
-    from leadflow.service.pipeline_files import default_pipeline
+    from leadflow.projections import ProjectionRunner
 
-    pipeline = lf.pipeline_log().current or default_pipeline()
     resolved = _resolve(url)
-    engine = _engines.get(resolved)
-    if engine is None:
+
+    def make() -> sa.Engine:
         target = sqlalchemy_url(resolved)
         connect_args: dict[str, Any] = {"timeout": 30} if target.startswith("sqlite") else {}
         engine = sa.create_engine(target, connect_args=connect_args)
         if target.startswith("sqlite"):
             sa.event.listen(engine, "connect", _sqlite_pragmas)
-        _engines[resolved] = engine
+        return engine
+
+    engine = _engines.get(resolved, make)
     return ProjectionRunner(
-        engine,
-        all_projections(pipeline.assignment.closed_stages, pipeline.main_path),
-        schema=schema_of(resolved),
-        batch_size=batch_size,
+        engine, store_projections(lf), schema=schema_of(resolved), batch_size=batch_size
     )
+
+
+def store_projections(lf: Leadflow) -> list[Projection]:
+    """The built-in read models under ``lf``'s pipeline in force.
+
+    Its closed stages decide pool membership in ``lf_leads``, as they decide claims and
+    loads. Read without ``lf.pipeline``, which would activate the default on a new store:
+    a read must not write.
+    """
+    from leadflow.projections import all_projections
+    from leadflow.service.pipeline_files import default_pipeline
+
+    pipeline = lf.pipeline_log().current or default_pipeline()
+    return all_projections(pipeline.assignment.closed_stages, pipeline.main_path)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -202,11 +213,11 @@ def warn_behind(failed: ProjectionFailed) -> None:
         )
 
 
-def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
+def catch_up_after_write(url: str | None, lf: Leadflow, *, wait: bool = False) -> None:
     """Bring the read models up to date after a write command; never fails the command.
 
-    Does not queue behind another runner (a rebuild, a follower): that one applies the
-    new events."""
+    Does not queue behind another runner (a rebuild, a follower), which applies the new
+    events, unless told to ``wait``."""
     from leadflow.projections.failures import ProjectionFailed
 
     try:
@@ -215,7 +226,7 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
         runner = projection_runner(url, lf)
         try:
             applied = runner.catch_up(
-                _reader(lf), head=lf.max_position, wait=False, log=log_source(lf)
+                _reader(lf), head=lf.max_position, wait=wait, log=log_source(lf)
             )
         except ReadModelsBusy:
             _log().debug("projections_busy")
@@ -225,6 +236,19 @@ def catch_up_after_write(url: str | None, lf: Leadflow) -> None:
         warn_behind(failed)
     except Exception as exc:  # the write succeeded; the next read catches up again
         _log().warning("projection_catch_up_failed", error=str(exc))
+
+
+def forget_erased(url: str | None, lf: Leadflow) -> None:
+    """The end of every erasure, whichever way it came in (the CLI, the HTTP API).
+
+    The read models apply it now (waiting for a runner that holds them), so the rows that
+    held the person's notes and reasons are overwritten; then an embedded store's
+    write-ahead log is emptied of those rows' old bytes (:func:`~leadflow.adapters.store.scrub`).
+    """
+    from leadflow.adapters.store import scrub
+
+    catch_up_after_write(url, lf, wait=True)
+    scrub(_resolve(url))
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:
@@ -368,8 +392,93 @@ def register(app: typer.Typer) -> None:
         ] = False,
         interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
         db: Db = None,
+        from_kafka: Annotated[
+            bool,
+            typer.Option(
+                "--from-kafka",
+                help="Run as a projection worker of a consumer group (see docs/kafka.md).",
+            ),
+        ] = False,
+        group: Annotated[
+            str | None, typer.Option("--group", help="--from-kafka: the consumer group.")
+        ] = None,
+        into: Annotated[
+            str | None,
+            typer.Option(
+                "--into",
+                envvar="LEADFLOW_READ_DB",
+                help="--from-kafka: the read-side database URL (not the store's).",
+            ),
+        ] = None,
+        bootstrap: Annotated[
+            str | None,
+            typer.Option("--bootstrap", envvar="LEADFLOW_KAFKA", help="Kafka HOST:PORT."),
+        ] = None,
+        topic: Annotated[
+            str | None, typer.Option("--topic", help="--from-kafka: the lead event topic.")
+        ] = None,
+        reset: Annotated[
+            bool,
+            typer.Option("--reset", help="--from-kafka: empty the read models, re-read the topic."),
+        ] = False,
+        until_caught_up: Annotated[
+            bool,
+            typer.Option(
+                "--until-caught-up", help="--from-kafka: exit 0 once the group has the topic."
+            ),
+        ] = False,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", min=1, help="--from-kafka: most events per poll.")
+        ] = 500,
+        session_timeout: Annotated[
+            float,
+            typer.Option(
+                "--session-timeout",
+                min=1,
+                help="--from-kafka: seconds before a dead worker's "
+                "partitions move (heartbeats every sixth of it).",
+            ),
+        ] = 10.0,
+        max_poll_interval: Annotated[
+            float,
+            typer.Option(
+                "--max-poll-interval",
+                min=1,
+                help="--from-kafka: longest batch in seconds; "
+                "also how long joining the group may wait.",
+            ),
+        ] = 30.0,
     ) -> None:
-        """Catch the read models up with the log (once, or continuously with --follow)."""
+        """Catch the read models up with the log (once, or continuously with --follow).
+
+        With --from-kafka: build the read models of a read-side database (--into) from
+        the lead event topic, as one member of the consumer group --group (docs/kafka.md).
+        """
+        if from_kafka:
+            from leadflow.adapters.cli_stream import ProjectionWorkerOptions, project_from_kafka
+
+            if follow:
+                raise InvalidInput("follow", "a --from-kafka worker always follows the topic")
+            project_from_kafka(
+                db,
+                ProjectionWorkerOptions(
+                    group=group,
+                    into=into,
+                    bootstrap=bootstrap,
+                    topic=topic,
+                    reset=reset,
+                    until_caught_up=until_caught_up,
+                    batch_size=batch_size,
+                    session_timeout_s=session_timeout,
+                    max_poll_interval_s=max_poll_interval,
+                ),
+            )
+            return
+        for name, value in (("group", group), ("into", into), ("topic", topic)):
+            if value is not None:
+                raise InvalidInput(name, "only with --from-kafka")
+        if reset or until_caught_up:
+            raise InvalidInput("reset" if reset else "until_caught_up", "only with --from-kafka")
         lf = store(db)
         runner = projection_runner(db, lf)
         log = _log()
@@ -557,10 +666,22 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--out", help="HTML file to write (the whole report).")
         ] = None,
         as_of: AsOf = None,
+        as_known_at: AsKnownAt = None,
+        period: Annotated[
+            str | None,
+            typer.Option(
+                "--period",
+                help="Also: leads that entered each stage in FROM..TO (YYYY-MM-DD..YYYY-MM-DD).",
+            ),
+        ] = None,
+        lang: Annotated[
+            str, typer.Option("--lang", help="Stage labels in: en (default) or zh.")
+        ] = "en",
         db: Db = None,
         json_out: Json = False,
     ) -> None:
-        """One self-contained HTML report: funnel, conversion by source, SLA, time in stage.
+        """One self-contained HTML report: funnel, conversion over time and by source,
+        revenue, SLA, reps, time in stage.
 
         Or a subcommand: ``report stages``.
         """
@@ -568,21 +689,28 @@ def register(app: typer.Typer) -> None:
             return
         if output is None:
             raise InvalidInput("out", "give --out FILE for the HTML report, or a subcommand")
+        from leadflow.adapters.cli_reports import parse_period
         from leadflow.adapters.output_paths import checked_output
-        from leadflow.projections.report import render_report
+        from leadflow.projections.report import LANGUAGES, render_report
 
+        if lang not in LANGUAGES:
+            raise InvalidInput("lang", f"{lang!r} is not one of: {', '.join(LANGUAGES)}")
+        window = parse_period(period)
         checked_output(output, _resolve(db))
-        lf = store(db)
-        when = _time(as_of, "as_of", lf.clock())
-        runner = projection_runner(db, lf)
-        catch_up(lf, runner)
-        with runner.engine.connect() as conn:
-            html = render_report(conn, lf.pipeline, when)
+        reading = read_query(db, as_of, as_known_at)
+        query = reading.query
+        with reading.runner.engine.connect() as conn:
+            html = render_report(conn, reading.pipeline, query, period=window, lang=lang)
         try:
             output.write_text(html, encoding="utf-8")
         except OSError as exc:
             raise InvalidInput("out", f"cannot write {output}: {exc.strerror}") from None
-        emit({"report": str(output), "as_of": iso_time(when)}, json_out, f"wrote {output}")
+        known = iso_time(query.as_known_at) if query.as_known_at else None
+        emit(
+            {"report": str(output), "as_of": iso_time(query.as_of), "as_known_at": known},
+            json_out,
+            f"wrote {output}",
+        )
 
     from leadflow.adapters import cli_reports
 

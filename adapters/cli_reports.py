@@ -17,12 +17,12 @@ from leadflow.adapters.cli_projections import AsKnownAt, AsOf, read_query
 from leadflow.adapters.cli_support import Db, Json, emit, handles_errors, out, parse_day
 from leadflow.errors import InvalidInput
 
-__all__ = ["register"]
+__all__ = ["parse_period", "register"]
 
 Csv = Annotated[bool, typer.Option("--csv", help="CSV: a header row, then one row per line.")]
 
 
-def _period(value: str | None) -> tuple[date, date] | None:
+def parse_period(value: str | None) -> tuple[date, date] | None:
     """``FROM..TO`` (days, both inclusive)."""
     if value is None:
         return None
@@ -85,7 +85,7 @@ def register(report_app: typer.Typer) -> None:
 
         from leadflow.projections.velocity import stage_times, stage_times_json
 
-        window = _period(period)
+        window = parse_period(period)
         reading = read_query(db, as_of, as_known_at, cohort_from=cohort_from, cohort_to=cohort_to)
         query = reading.query
         with reading.runner.engine.connect() as conn:
@@ -223,7 +223,7 @@ def register_sla(report_app: typer.Typer) -> None:
         """Stage and hand-off SLA breaches and escalations, by stage, team and rep."""
         from leadflow.projections.breaches import sla_report, sla_report_json
 
-        window = _period(period)
+        window = parse_period(period)
         reading = read_query(db, as_of, as_known_at)
         with reading.runner.engine.connect() as conn:
             result = sla_report(conn, reading.pipeline, reading.query, window)

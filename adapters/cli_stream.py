@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -17,14 +18,14 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 
-from leadflow.adapters.cli_support import state
+from leadflow.adapters.cli_support import state, store
 from leadflow.adapters.formatting import SafeConsole
 from leadflow.adapters.kafka_admin import DEFAULT_PARTITIONS, DEFAULT_TOPIC
 
 if TYPE_CHECKING:  # each command imports what it uses (``leadflow --help`` loads none)
     from leadflow.adapters.kafka_relay import Relay, RelayProgress
 
-__all__ = ["EXIT_UNAVAILABLE", "register"]
+__all__ = ["EXIT_UNAVAILABLE", "ProjectionWorkerOptions", "project_from_kafka", "register"]
 
 EXIT_UNAVAILABLE = 5
 
@@ -164,3 +165,73 @@ def _publish_to_end(relay: Relay, end: int, json_out: bool) -> int:
             progress.update(task, completed=step.position - start)
 
         return relay.publish_available(end=end, on_batch=advance)
+
+
+@dataclass(frozen=True)
+class ProjectionWorkerOptions:
+    """``leadflow project --from-kafka``'s options (see docs/kafka.md, Projection workers)."""
+
+    group: str | None
+    into: str | None
+    bootstrap: str | None
+    topic: str | None
+    reset: bool = False
+    until_caught_up: bool = False
+    batch_size: int = 500
+    session_timeout_s: float = 10.0
+    max_poll_interval_s: float = 30.0
+
+
+def project_from_kafka(db: str | None, options: ProjectionWorkerOptions) -> None:
+    """Run one projection worker until SIGTERM / Ctrl-C (or, ``until_caught_up``, until
+    the group has applied the whole topic). The store (``db``) gives only the pipeline
+    in force, which decides what the read models keep."""
+    from kafka.errors import KafkaError
+
+    from leadflow.adapters.cli_projections import store_projections
+    from leadflow.adapters.kafka_workers import ProjectionWorker, read_side_engine
+    from leadflow.adapters.store import resolve_url
+    from leadflow.errors import InvalidInput
+
+    def required(field: str, value: str | None) -> str:
+        if not value or not value.strip():
+            raise InvalidInput(field, "required with --from-kafka")
+        return value
+
+    group = required("group", options.group)
+    into = required("into", options.into)
+    bootstrap = required("bootstrap", options.bootstrap)
+    if len(group) > 200 or not group.isprintable():
+        raise InvalidInput("group", "at most 200 printable characters")
+    if into == resolve_url(db or state.db):
+        raise InvalidInput("into", "the store's own read models are kept by the log runner")
+    projections = store_projections(store(db))
+    _quiet_kafka_client()
+    engine, schema = read_side_engine(into)
+    session_ms = int(options.session_timeout_s * 1000)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    try:
+        try:
+            worker = ProjectionWorker(
+                engine,
+                projections,
+                bootstrap,
+                group,
+                topic=options.topic or DEFAULT_TOPIC,
+                schema=schema,
+                reset=options.reset,
+                max_poll_records=options.batch_size,
+                session_timeout_ms=session_ms,
+                heartbeat_interval_ms=max(session_ms // 6, 100),
+                max_poll_interval_ms=int(options.max_poll_interval_s * 1000),
+            )
+        except KafkaError as exc:
+            SafeConsole(stderr=True).print(f"error: broker unavailable: {exc}")
+            raise typer.Exit(EXIT_UNAVAILABLE) from None
+        try:
+            worker.work(stop, until_caught_up=options.until_caught_up)
+        finally:
+            worker.close()  # leaves the group: the others take its partitions at once
+    finally:
+        engine.dispose()

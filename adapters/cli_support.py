@@ -19,7 +19,7 @@ import typer
 
 from leadflow.adapters.formatting import SafeConsole
 from leadflow.errors import (
-    ConcurrencyConflict,
+    Conflict,
     IllegalTransition,
     InvalidInput,
     KeyUnavailable,
@@ -199,7 +199,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             return result
         except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
             _fail(EXIT_INVALID, exc, as_json)
-        except ConcurrencyConflict as exc:
+        except Conflict as exc:
             _fail(EXIT_CONFLICT, exc, as_json)
         except (LeadNotFound, StoreNotFound) as exc:
             _fail(EXIT_NOT_FOUND, exc, as_json)

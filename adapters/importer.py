@@ -12,8 +12,17 @@
   or not) for the same person are one lead and a touch (dedupe).
 
 Columns (CSV header or JSON keys): ``email``, ``phone``, ``wechat``, ``name``, ``company``,
-``source``, ``campaign``, ``stage``, ``occurred_at`` (ISO 8601, UTC if no offset),
-``external_id``; ``attributes.<name>`` or any other column becomes a profile attribute.
+``source``, ``campaign``, ``stage`` (an entry stage), ``occurred_at`` (ISO 8601, UTC if no
+offset), ``external_id``; ``attributes.<name>`` or any other column becomes a profile
+attribute.
+
+Migrations (``migrate=True``, ``leadflow import --migrate``): a lead from another CRM also
+takes ``owner`` (a rep on the roster), ``stage`` (any stage), ``status`` (one its stage
+permits), ``score`` and ``captured_at`` (when the other CRM captured it; or
+``occurred_at``). Its events say it was imported with that state, and by whom
+(:meth:`leadflow.domain.lead.Lead.migrate`). Without ``migrate`` those columns are refused:
+a CSV header naming one refuses the whole file before anything is written; a JSON line
+holding one is a row error. Neither is ever kept as an attribute.
 
 Encodings: UTF-8 with or without a BOM (the default), GBK and GB18030 (how Chinese Excel
 exports arrive). A line that does not decode, or is longer than :data:`LINE_MAX` bytes, or
@@ -39,6 +48,7 @@ import orjson
 
 from leadflow.domain.commands import CaptureLead
 from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.roster import Roster
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 from leadflow.service.logs import get_logger
@@ -46,6 +56,7 @@ from leadflow.service.logs import get_logger
 __all__ = [
     "ENCODINGS",
     "LINE_MAX",
+    "MIGRATION",
     "ImportSummary",
     "RowError",
     "errors_path",
@@ -57,7 +68,10 @@ log = get_logger("leadflow.import")
 
 Format = Literal["csv", "jsonl"]
 FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign", "stage")
-RESERVED = (*FIELDS, "occurred_at", "external_id", "attributes")
+MIGRATION = ("owner", "status", "score", "captured_at")
+"""Columns only ``--migrate`` takes (with ``stage`` beyond the entry stages): the state a
+lead had in another CRM. Without ``--migrate`` they are refused, never kept as attributes."""
+RESERVED = (*FIELDS, *MIGRATION, "occurred_at", "external_id", "attributes")
 
 
 ENCODINGS = ("utf-8", "gbk", "gb18030")
@@ -223,8 +237,24 @@ def _csv_rows(reader: _Counting) -> Iterator[tuple[int, dict[str, Any] | RowErro
     yield from _bad_rows(reader)
 
 
-def check_table(path: Path, fmt: Format, encoding: str, contact_fields: tuple[str, ...]) -> None:
-    """Refuse, before anything is written, a file that is not a table of leads."""
+def _needs_migrate(column: str) -> InvalidInput:
+    return InvalidInput(
+        column,
+        f"{column!r} is the state a lead had in another CRM: pass --migrate to import it "
+        f"(or name the column attributes.{column} to keep it as an attribute)",
+    )
+
+
+def check_table(
+    path: Path,
+    fmt: Format,
+    encoding: str,
+    contact_fields: tuple[str, ...],
+    *,
+    migrate: bool = False,
+) -> None:
+    """Refuse, before anything is written, a file that is not a table of leads (or, without
+    ``migrate``, a CSV whose header names a migration column)."""
     with path.open("rb") as handle:
         head = handle.read(_SNIFF)
     if b"\x00" in head:
@@ -258,6 +288,10 @@ def check_table(path: Path, fmt: Format, encoding: str, contact_fields: tuple[st
         if name in seen:
             raise InvalidInput("file", f"column {name!r} appears twice in the header")
         seen.add(name)
+    if not migrate:
+        for name in MIGRATION:
+            if name in seen:
+                raise _needs_migrate(name)
     if not seen.intersection(contact_fields) and "external_id" not in seen:
         raise InvalidInput(
             "file",
@@ -276,11 +310,22 @@ def _text(value: Any, name: str) -> str | None:
 
 
 def to_capture(
-    app: Leadflow, row: dict[str, Any], pipeline: Pipeline | None = None
+    app: Leadflow,
+    row: dict[str, Any],
+    pipeline: Pipeline | None = None,
+    *,
+    migrate: bool = False,
+    roster: Roster | None = None,
 ) -> tuple[CaptureLead, str]:
-    """Validate one row as a capture (under ``pipeline``, default: the one in force);
+    """Validate one row as a capture (under ``pipeline``, default: the one in force), or
+    with ``migrate`` as a lead from another CRM (its owner checked against ``roster``);
     returns it with its import key."""
     data: dict[str, Any] = {name: _text(row.get(name), name) for name in FIELDS}
+    for name in MIGRATION:
+        value = _text(row.get(name), name)
+        if value is not None and not migrate:
+            raise _needs_migrate(name)
+        data[name] = value
     attributes: dict[str, str] = {}
     nested = row.get("attributes")
     if nested is not None:
@@ -297,13 +342,35 @@ def to_capture(
             attributes[name] = text
     data["attributes"] = attributes
     occurred = _text(row.get("occurred_at"), "occurred_at")
+    captured = data.pop("captured_at")
+    when = "occurred_at"
+    if captured is not None:
+        if occurred is not None:
+            raise InvalidInput("captured_at", "give captured_at or occurred_at, not both")
+        occurred, when = captured, "captured_at"
     if occurred is not None:
         try:
             parsed = datetime.fromisoformat(occurred)
         except ValueError:
-            raise InvalidInput("occurred_at", f"{occurred!r} is not an ISO 8601 time") from None
+            raise InvalidInput(when, f"{occurred!r} is not an ISO 8601 time") from None
         data["occurred_at"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    command = app.validate_capture(data, pipeline)
+    command: CaptureLead
+    if migrate:
+        try:
+            command = app.validate_migration(data, pipeline, roster)
+        except InvalidInput as exc:
+            if exc.field == "occurred_at" and when != "occurred_at":
+                raise InvalidInput(when, exc.reason) from None
+            raise
+    else:
+        for name in MIGRATION:
+            data.pop(name, None)
+        try:
+            command = app.validate_capture(data, pipeline)
+        except InvalidInput as exc:
+            if exc.field != "stage":
+                raise
+            raise InvalidInput("stage", f"{exc.reason} (--migrate imports any stage)") from None
     external = _text(row.get("external_id"), "external_id")
     if external is not None:
         import_key = f"external:{external}"
@@ -324,8 +391,11 @@ def import_file(
     actor: str | None = None,
     progress: Callable[[int], None] | None = None,
     encoding: str = "utf-8",
+    migrate: bool = False,
 ) -> ImportSummary:
-    """Import ``path``; ``progress(bytes_read)`` is called after each batch."""
+    """Import ``path``; ``progress(bytes_read)`` is called after each batch. With
+    ``migrate`` the rows are leads from another CRM, with their owner, stage, status,
+    score and capture time (:data:`MIGRATION`)."""
     if batch_size < 1:
         raise InvalidInput("batch_size", "must be at least 1")
     if not path.is_file():
@@ -338,7 +408,8 @@ def import_file(
     codecs.lookup(wanted)
     fmt = fmt or detect_format(path)
     pipeline = app.pipeline  # one file, one pipeline: read once, not once per row
-    check_table(path, fmt, wanted, tuple(pipeline.capture.contact_fields))
+    check_table(path, fmt, wanted, tuple(pipeline.capture.contact_fields), migrate=migrate)
+    roster = app.roster() if migrate else None  # read once too; the save checks it again
     summary = ImportSummary(file=str(path), format=fmt)
     report = errors_path(path)
     report.unlink(missing_ok=True)  # a stale report would describe another run
@@ -371,7 +442,7 @@ def import_file(
                 summary.rows += 1
                 if not isinstance(row, RowError):
                     try:
-                        batch.append(to_capture(app, row, pipeline))
+                        batch.append(to_capture(app, row, pipeline, migrate=migrate, roster=roster))
                     except InvalidInput as exc:
                         external = row.get("external_id")
                         row = RowError(

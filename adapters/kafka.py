@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
@@ -49,6 +49,7 @@ __all__ = [
     "LeadEventConsumer",
     "MalformedEvent",
     "Projection",
+    "Rewind",
     "SequenceGuard",
     "consumer_config",
     "dead_letter_topic",
@@ -77,6 +78,18 @@ class ConsumedEvent:
 
 BatchHandler = Callable[[Sequence[ConsumedEvent]], None]
 """Handles the events of one partition from one poll, in partition (= per-lead) order."""
+
+
+class Rewind(Exception):
+    """Raised by a handler: read this partition again from ``offset`` (no error, no pause).
+
+    For a handler that keeps its own offsets (see
+    :mod:`leadflow.adapters.kafka_workers`) and finds that they moved under it.
+    """
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
 
 
 def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> dict[str, Any]:
@@ -113,6 +126,7 @@ class LeadEventConsumer:
         topic: str = DEFAULT_TOPIC,
         dead_letters: bool = True,
         retry_pause_s: float = 0.5,
+        listener: ConsumerRebalanceListener | None = None,
         **consumer_overrides: Any,
     ) -> None:
         self.topic = topic
@@ -121,7 +135,7 @@ class LeadEventConsumer:
         self.dead_letter_topic = dead_letter_topic(topic) if dead_letters else None
         self.retry_pause_s = retry_pause_s
         self._consumer = KafkaConsumer(**consumer_config(bootstrap, group_id, **consumer_overrides))
-        self._consumer.subscribe([topic])
+        self._consumer.subscribe([topic], listener=listener)
         self._dlq: KafkaProducer | None = None
 
     # -- dead letters ------------------------------------------------------------------
@@ -170,8 +184,17 @@ class LeadEventConsumer:
         for partition, messages in polled.items():
             try:
                 events = self._decode(messages)
-                if events:
-                    handler(events)
+                self.deliver(handler, partition.partition, messages, events)
+            except Rewind as rewind:
+                log.info(
+                    "partition_rewound",
+                    topic=partition.topic,
+                    partition=partition.partition,
+                    offset=rewind.offset,
+                    group=self.group_id,
+                )
+                self._consumer.seek(partition, rewind.offset)
+                continue
             except Exception as exc:  # the handler's failure must not lose the events
                 log.error(
                     "handler_failed",
@@ -192,6 +215,22 @@ class LeadEventConsumer:
             except CommitFailedError as exc:  # rebalanced meanwhile: redelivered, deduped
                 log.warning("offset_commit_failed", error=str(exc), group=self.group_id)
         return handled
+
+    def deliver(
+        self,
+        handler: BatchHandler,
+        partition: int,
+        messages: Sequence[Any],
+        events: list[ConsumedEvent],
+    ) -> None:
+        """Hand one partition's valid events from one poll to ``handler``.
+
+        ``messages`` are the raw messages they came from (dead letters included): a
+        subclass that keeps its own offsets moves them past ``messages[-1]``.
+        """
+        del partition, messages
+        if events:
+            handler(events)
 
     def _decode(self, messages: Iterable[Any]) -> list[ConsumedEvent]:
         events = []
@@ -376,13 +415,20 @@ class KafkaProjectionFeeder:
 
     def __call__(self, events: Sequence[ConsumedEvent]) -> None:
         with self.engine.begin() as conn:
-            fresh = self.guard.claim(conn, events)
-            if not fresh:
-                return
-            records = [event.record for event in fresh]
-            for projection in self.projections:
-                projection.handle(conn, records)
+            self.apply(conn, events)
+
+    def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> int:
+        """Apply ``events`` not applied yet in ``conn``'s transaction; returns how many.
+
+        ``conn`` must come from :attr:`engine` (it carries the schema mapping)."""
+        fresh = self.guard.claim(conn, events)
+        if not fresh:
+            return 0
+        records = [event.record for event in fresh]
+        for projection in self.projections:
+            projection.handle(conn, records)
         log.debug("projections_fed", count=len(records), last_position=records[-1].position)
+        return len(records)
 
     def reset(self) -> None:
         """Empty the projections and forget what was applied (then re-read the topic)."""

@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing import postgres as es_postgres
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from psycopg.sql import SQL, Identifier
+
+from leadflow.service.store import insert_groups
 
 __all__ = ["Factory"]
 
@@ -48,6 +51,47 @@ class _ApplicationRecorder(es_postgres.PostgresApplicationRecorder):
             ),
         ]
         self._deadline_names = names
+
+    def insert_event_groups(
+        self, groups: Sequence[Sequence[StoredEvent]]
+    ) -> list[Sequence[int] | None]:
+        """Group commit (:class:`leadflow.service.store.GroupRecorder`). First every group
+        in one INSERT (the library's pipelined append: the common case, no conflict); if
+        that breaks the (originator, version) key, again in one transaction with a
+        savepoint per group, so that only the stale groups are left out."""
+        if not groups:
+            return []
+        everything = [event for group in groups for event in group]
+        try:
+            ids = list(self.insert_events(everything) or ())
+        except IntegrityError:
+            return self._insert_each(groups)
+        answers: list[Sequence[int] | None] = []
+        for group in groups:
+            answers.append(ids[: len(group)])
+            del ids[: len(group)]
+        return answers
+
+    def _insert_each(self, groups: Sequence[Sequence[StoredEvent]]) -> list[Sequence[int] | None]:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            self._notify_channel(curs)
+
+            def insert(group: Sequence[StoredEvent]) -> Sequence[int] | None:
+                rows = [
+                    self.construct_pg_stored_event(
+                        s.originator_id, s.originator_version, s.topic, s.state
+                    )
+                    for s in group
+                ]
+                try:
+                    with conn.transaction():  # a savepoint
+                        curs.execute(self.insert_events_statement, (rows,))
+                        return [row["notification_id"] for row in curs.fetchall()]
+                except psycopg.errors.UniqueViolation:
+                    return None
+
+            return insert_groups(groups, insert)
 
     def deadline_index_state(self) -> tuple[int, str]:
         statement = SQL("SELECT position, pipeline FROM {schema}.{meta}").format(

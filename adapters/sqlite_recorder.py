@@ -20,7 +20,9 @@ from uuid import UUID
 
 from eventsourcing import persistence as es_persistence
 from eventsourcing import sqlite as es_sqlite
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Notification, StoredEvent
+
+from leadflow.service.store import insert_groups
 
 __all__ = ["Factory"]
 
@@ -61,6 +63,10 @@ def _waiting_out_locks(attempt: Callable[[], _T], lock_timeout: float | None) ->
         pause = min(pause * 2, 0.2)
 
 
+def _hex(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
+
+
 class _DeadlineIndexMoved(Exception):
     """The deadline index is not at the state the writer read (rolls the transaction back)."""
 
@@ -87,6 +93,36 @@ class _ApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
             "CHECK (id = 1), position INTEGER NOT NULL, pipeline TEXT NOT NULL)",
             "INSERT OR IGNORE INTO leadflow_deadline_index VALUES (1, 0, '')",
         ]
+
+    def insert_event_groups(
+        self, groups: Sequence[Sequence[StoredEvent]]
+    ) -> list[Sequence[int] | None]:
+        """Group commit (:class:`leadflow.service.store.GroupRecorder`): one transaction,
+        a savepoint per group; a group that breaks the (originator, version) key is
+        rolled back to its savepoint alone."""
+        with self.datastore.transaction(commit=True) as cursor:
+            raw: sqlite3.Cursor = cursor.sqlite_cursor
+            statement = self.insert_events_statement
+
+            def insert(group: Sequence[StoredEvent]) -> Sequence[int] | None:
+                raw.execute("SAVEPOINT command")
+                ids: list[int] = []
+                try:
+                    for s in group:
+                        raw.execute(
+                            statement,
+                            (_hex(s.originator_id), s.originator_version, s.topic, s.state),
+                        )
+                        assert raw.lastrowid is not None
+                        ids.append(raw.lastrowid)
+                except sqlite3.IntegrityError:
+                    raw.execute("ROLLBACK TO command")
+                    raw.execute("RELEASE command")
+                    return None
+                raw.execute("RELEASE command")
+                return ids
+
+            return insert_groups(groups, insert)
 
     def deadline_index_state(self) -> tuple[int, str]:
         with self.datastore.transaction(commit=False) as cursor:

@@ -17,7 +17,7 @@ store: the log is only read.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -27,7 +27,14 @@ from pydantic import ValidationError
 
 from leadflow.domain.commands import command_for_event
 from leadflow.domain.context import Context
-from leadflow.domain.events import LeadEvent, LeadMerged, LeadUnmerged, TouchData, payload_json
+from leadflow.domain.events import (
+    LeadEvent,
+    LeadMerged,
+    LeadUnmerged,
+    MigratedData,
+    TouchData,
+    payload_json,
+)
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
@@ -126,8 +133,11 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> ReplayedHisto
     produced: list[LeadEvent[Any]] = []
     command_times = {r.recorded_at for r in events if r.data.get("rule") is None}
     swept_at: datetime | None = None
+    migrated_at: datetime | None = None
     for index, record in enumerate(events):
         try:
+            if record.recorded_at == migrated_at and record.type in _MIGRATION_EVENTS:
+                continue  # the migrated state: given again with the capture
             if lead is not None and _roster_decision(record):
                 # The roster decided it (assignment at capture, redistribution), not this
                 # lead's rules: a lead alone cannot decide it again, so it is given as recorded.
@@ -146,6 +156,7 @@ def redecide(events: Sequence[EventRecord], pipeline: Pipeline) -> ReplayedHisto
                 lead.sweep(pipeline, sweep_to, swept_at)
             elif record.type == "LeadCaptured":
                 lead = _capture(record, pipeline, _context(record))
+                migrated_at = record.recorded_at if record.data.get("migrated") else None
             elif lead is None or not _give(record, lead, pipeline, _context(record)):
                 continue
         except (InvalidInput, IllegalTransition, PipelineInvalid) as exc:
@@ -174,8 +185,18 @@ def _context(record: EventRecord) -> Context:
     )
 
 
+_MIGRATION_EVENTS = frozenset({"StageChanged", "StatusChanged", "LeadAssigned", "LeadScored"})
+"""What :meth:`~leadflow.domain.lead.Lead.migrate` records after the capture."""
+
+
 def _capture(record: EventRecord, pipeline: Pipeline, ctx: Context) -> Lead:
+    """The capture given again; a migrated lead arrives in the state it was imported with
+    (the other CRM's, not this pipeline's decision), if this pipeline has that state."""
     d = record.data
+    if d.get("migrated"):
+        migrated = MigratedData.model_validate(d["migrated"])
+        now = replace(ctx, occurred_at=max(ctx.occurred_at, ctx.recorded_at))
+        return Lead.migrate(record.lead_id, pipeline, ctx, now, migrated, d)
     return Lead.capture(
         record.lead_id,
         pipeline,

@@ -9,19 +9,35 @@ marks have a size, and record it on the page (``data-drawn`` on each chart and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from html import escape
 
 import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import as_utc, utc
-from leadflow.projections.funnel import FunnelQuery, funnel, funnel_by
+from leadflow.projections.funnel import FunnelQuery, _known, _not_yet, funnel, funnel_by
 from leadflow.projections.handoffs import HANDOFFS
 from leadflow.projections.leads import rep_performance
+from leadflow.projections.revenue import revenue
 from leadflow.projections.stage_history import STAGE_INTERVALS
+from leadflow.projections.velocity import stage_times
 
-__all__ = ["DURATION_BUCKETS", "SlaCounts", "render_report", "sla_compliance", "time_in_stage"]
+__all__ = [
+    "COHORT_MONTHS",
+    "DURATION_BUCKETS",
+    "LANGUAGES",
+    "SlaCounts",
+    "render_report",
+    "sla_compliance",
+    "time_in_stage",
+]
+
+LANGUAGES = ("en", "zh")
+"""``--lang``: the language of the stage labels (the pipeline's ``label`` / ``labels.zh``)."""
+COHORT_MONTHS = 24
+"""The conversion-over-time chart shows at most this many monthly cohorts (the latest):
+``funnel --by cohort`` (leads by capture month)."""
 
 DURATION_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 1 day", 1),
@@ -61,14 +77,15 @@ def sla_compliance(conn: sa.Connection, as_of: datetime) -> dict[str, SlaCounts]
     return {rep: SlaCounts(*tally) for rep, tally in sorted(tallies.items())}
 
 
-def time_in_stage(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> dict[str, list[int]]:
-    """Per stage, how many finished intervals (left by ``as_of``) fell in each bucket."""
+def time_in_stage(conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery) -> dict[str, list[int]]:
+    """Per stage, how many finished intervals (left by T, as known at K) fell in each bucket."""
     i = STAGE_INTERVALS
-    at = utc(as_of)
     histogram = {stage: [0] * len(DURATION_BUCKETS) for stage in pipeline.stages}
     rows = conn.execute(
         sa.select(i.c.stage, i.c.entered_at, i.c.exited_at).where(
-            i.c.exited_at.is_not(None), i.c.exited_at <= at
+            i.c.exited_at.is_not(None),
+            _known(i.c.entered_at, i.c.entered_recorded_at, q),
+            sa.not_(_not_yet(i.c.exited_at, i.c.exited_recorded_at, q)),
         )
     )
     for stage, entered, exited in rows:
@@ -157,6 +174,57 @@ def _stacked(
     return "".join(parts)
 
 
+def _lines(
+    chart_id: str, title: str, columns: list[str], series: list[tuple[str, list[float | None]]]
+) -> str:
+    """A line per series over ``columns`` (values 0 to 1), each point a small square."""
+    height, left, top, plot = 260, 50, 10, 200
+    step = (_W - left - 190) / max(len(columns) - 1, 1)
+    parts = [
+        f'<svg class="chart" id="{chart_id}" role="img" aria-label="{escape(title)}" '
+        f'width="{_W}" height="{height}" viewBox="0 0 {_W} {height}">'
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        y = top + plot * (1 - tick)
+        parts.append(
+            f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{_W - 190}" y2="{y:.1f}"></line>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:.0%}</text>'
+        )
+    for n, column in enumerate(columns):
+        if n % max(len(columns) // 12, 1) == 0:
+            x = left + n * step
+            parts.append(
+                f'<text x="{x:.1f}" y="{top + plot + 18}" text-anchor="middle">'
+                f"{escape(column)}</text>"
+            )
+    for k, (name, values) in enumerate(series):
+        points = [
+            (left + n * step, top + plot * (1 - value))
+            for n, value in enumerate(values)
+            if value is not None
+        ]
+        if len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            parts.append(f'<polyline class="line s{k % 6}" points="{path}"></polyline>')
+        for (x, y), (column, value) in zip(
+            points,
+            [(c, v) for c, v in zip(columns, values, strict=True) if v is not None],
+            strict=True,
+        ):
+            parts.append(
+                f'<rect class="bar s{k % 6}" x="{x - 2.5:.1f}" y="{y - 2.5:.1f}" width="5" '
+                f'height="5" data-value="{value}"><title>{escape(column)} {escape(name)}: '
+                f"{value:.1%}</title></rect>"
+            )
+        y = top + 14 * k
+        parts.append(
+            f'<rect class="s{k % 6}" x="{_W - 180}" y="{y}" width="10" height="10"></rect>'
+            f'<text x="{_W - 165}" y="{y + 9}">{escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:60em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}
@@ -168,6 +236,11 @@ svg text{font-size:12px;fill:#333}
 table{border-collapse:collapse}td,th{padding:.2em .8em;text-align:right}
 td:first-child,th:first-child{text-align:left}
 .note{color:#666;font-size:.9em}
+.grid{stroke:#e3e3e3}.line{fill:none;stroke-width:2}
+.line.s0{stroke:#3b6ea8}.line.s1{stroke:#2f8f6b}.line.s2{stroke:#d08a2e}
+.line.s3{stroke:#c23b3b}.line.s4{stroke:#7a5aa8}.line.s5{stroke:#5a8a9a}
+rect.s0{fill:#3b6ea8}rect.s1{fill:#2f8f6b}rect.s2{fill:#d08a2e}rect.s3{fill:#c23b3b}
+rect.s4{fill:#7a5aa8}rect.s5{fill:#5a8a9a}
 """
 
 _CHECK = """
@@ -187,9 +260,34 @@ window.addEventListener('load', function () {
 """
 
 
-def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> str:
-    """The whole report as one HTML document."""
-    query = FunnelQuery(as_of=as_of)
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _cells(key: str, values: list[tuple[str, object]]) -> str:
+    """Table cells, each naming what it holds (``data-key="mql.passed"``)."""
+    return "".join(
+        f'<td data-key="{escape(key)}.{name}">{escape(str("-" if v is None else v))}</td>'
+        for name, v in values
+    )
+
+
+def render_report(
+    conn: sa.Connection,
+    pipeline: Pipeline,
+    query: FunnelQuery,
+    *,
+    period: tuple[date, date] | None = None,
+    lang: str = "en",
+) -> str:
+    """The whole report as one HTML document: every figure as of ``query.as_of`` and, with
+    ``query.as_known_at``, as recorded by then (``pipeline``: the version in force then).
+    ``period``: also the leads that entered each stage in those days (``report stages``).
+    ``lang``: the language of the stage labels (:data:`LANGUAGES`)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {LANGUAGES}")
+    as_of = query.as_of
+    label = {name: config.label_in(lang) for name, config in pipeline.stages.items()}
     rows = funnel(conn, pipeline, query)
     main = [row for row in rows if row.stage in pipeline.main_path]
     top = max((row.passed or 0 for row in main), default=0)
@@ -198,7 +296,7 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
         "Funnel: leads that passed each stage",
         [
             (
-                pipeline.stages[row.stage].label,
+                label[row.stage],
                 row.passed or 0,
                 f"passed {row.passed}, reached {row.reached}, in_stage {row.in_stage}"
                 + (
@@ -211,6 +309,21 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
         ],
         top,
     )
+    funnel_rows = "".join(
+        f"<tr><td>{escape(label.get(row.stage, row.stage))}</td>"
+        + _cells(
+            row.stage,
+            [
+                ("in_stage", row.in_stage),
+                ("reached", row.reached),
+                ("passed", row.passed),
+                ("conversion_to_next", _pct(row.conversion_to_next)),
+            ],
+        )
+        + "</tr>"
+        for row in rows
+    )
+    live = sum(row.in_stage for row in rows)
     by_source = funnel_by(conn, pipeline, query, "source")
     target = pipeline.main_path[-1]
     source_items = []
@@ -232,9 +345,58 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
         )
     source_svg = _bars(
         "conversion-by-source",
-        f"Share of leads that became {target}",
+        f"Share of leads that became {label[target]}",
         source_items,
         max((value for _, value, _ in source_items), default=0),
+    )
+    # conversion over time: each month's captures, the share that passed each stage
+    cohorts = funnel_by(conn, pipeline, query, "cohort")[-COHORT_MONTHS:]
+    later = pipeline.main_path[1:]
+    months = [month for month, _ in cohorts]
+    shares: dict[str, list[float | None]] = {stage: [] for stage in later}
+    cohort_rows = []
+    for month, group in cohorts:
+        size = sum(row.in_stage for row in group)
+        passed = {row.stage: row.passed or 0 for row in group}
+        for stage in later:
+            shares[stage].append(passed.get(stage, 0) / size if size else None)
+        cohort_rows.append(
+            f'<tr><td>{escape(month)}</td><td data-key="{escape(month)}.leads">{size}</td>'
+            + "".join(
+                f'<td data-key="{escape(month)}.{escape(stage)}.passed">{passed.get(stage, 0)}'
+                + (f" ({passed.get(stage, 0) / size:.0%})" if size else "")
+                + "</td>"
+                for stage in later
+            )
+            + "</tr>"
+        )
+    cohort_svg = _lines(
+        "conversion-over-time",
+        "Share of each month's captures that passed each stage",
+        months,
+        [(label[stage], shares[stage]) for stage in later],
+    )
+    cohort_heading = "".join(f"<th>{escape(label[stage])}</th>" for stage in later)
+    # revenue: what ``report revenue`` computes
+    money = revenue(conn, pipeline, query)
+    won_items = [(f"{m} {c}", a, f"{a:,.2f} {c} ({n} deals)") for m, c, n, a in money.won_by_month]
+    won_svg = _bars(
+        "won-by-month",
+        "Won amounts by month",
+        won_items,
+        max((a for _, a, _ in won_items), default=0),
+    )
+    won_rows = "".join(
+        f"<tr><td>{escape(m)}</td><td>{escape(c)}</td>"
+        + _cells(f"{m}.{c}", [("deals", n), ("amount", f"{a:.2f}")])
+        + "</tr>"
+        for m, c, n, a in money.won_by_month
+    )
+    open_rows = "".join(
+        f"<tr><td>{escape(label.get(st, st))}</td>"
+        + _cells(st, [("deals", n), ("amount", f"{a:.2f}")])
+        + "</tr>"
+        for st, n, a in money.pipeline_by_stage
     )
     sla = sla_compliance(conn, as_of)
     kinds = ["met", "late", "pending", "overdue"]
@@ -245,22 +407,45 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
     sla_svg = _stacked("sla", "Hand-off SLA compliance", sla_rows, kinds)
     decided = total.met + total.late
     sla_note = f"{total.met / decided:.1%} of decided hand-offs within SLA" if decided else ""
-    histogram = time_in_stage(conn, pipeline, as_of)
+    histogram = time_in_stage(conn, pipeline, query)
     buckets = [f"b{n}" for n in range(len(DURATION_BUCKETS))]
-    stage_rows = [
-        (pipeline.stages[stage].label, counts) for stage, counts in histogram.items() if sum(counts)
-    ]
+    stage_rows = [(label[stage], counts) for stage, counts in histogram.items() if sum(counts)]
     tis_svg = _stacked(
         "time-in-stage",
         "Time in stage",
         stage_rows,
         buckets,
         [
-            label.replace(" days", "d").replace(" weeks", "w").replace(" months", "mo")
-            for label, _ in DURATION_BUCKETS
+            bucket.replace(" days", "d").replace(" weeks", "w").replace(" months", "mo")
+            for bucket, _ in DURATION_BUCKETS
         ],
     )
-    heading = "".join(f"<th>{escape(stage)}</th>" for stage in pipeline.main_path)
+    period_html = ""
+    if period is not None:
+        entered = stage_times(conn, pipeline, query, period)
+        period_rows = "".join(
+            f"<tr><td>{escape(label.get(row.stage, row.stage))}</td>"
+            + _cells(
+                row.stage,
+                [
+                    ("entered", row.entered),
+                    ("median_days", _days(row.time_in_stage.median_days)),
+                    ("still_in", row.time_in_stage.censored),
+                ],
+            )
+            + "</tr>"
+            for row in entered
+        )
+        span = f"{period[0].isoformat()} .. {period[1].isoformat()}"
+        period_html = f"""<h2>Entered in the period {escape(span)}</h2>
+<table id="period"><tr><th>stage</th><th>entered</th><th>time in stage: median days</th>
+<th>still in it</th></tr>{period_rows}</table>
+<p class="note">Stage entries whose time falls on those days (UTC, both included), as of
+{escape(as_of.isoformat(timespec="seconds"))}: what <code>leadflow report stages --period</code>
+counts. The median is by Kaplan&ndash;Meier: leads still in the stage are censored at their time
+so far, not counted as finished.</p>
+"""
+    heading = "".join(f"<th>{escape(label[stage])}</th>" for stage in pipeline.main_path)
     rep_rows = "".join(
         f"<tr><td>{escape(r.rep)}</td><td>{r.assigned}</td><td>{r.touched}</td>"
         + (
@@ -273,27 +458,59 @@ def render_report(conn: sa.Connection, pipeline: Pipeline, as_of: datetime) -> s
         for r in rep_performance(conn, until=as_of)
     )
     stamp = escape(as_of.isoformat(timespec="seconds"))
+    known = query.as_known_at
+    known_note = (
+        f", as known at {escape(known.isoformat(timespec='seconds'))} (only what had been "
+        "recorded by then; the stages and labels of the pipeline version in force then)"
+        if known is not None
+        else ""
+    )
+    now_note = (
+        " These two sections count everything recorded by now, not only what was known at "
+        f"{escape(known.isoformat(timespec='seconds'))}."
+        if known is not None
+        else ""
+    )
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <title>leadflow report as of {stamp}</title>
 <style>{_CSS}</style></head>
-<body>
+<body data-as-of="{stamp}" data-as-known-at="{escape(known.isoformat()) if known else ""}">
 <h1>Lead funnel report</h1>
-<p class="note">Pipeline {escape(pipeline.name)} ({escape(pipeline.version)}), as of {stamp}.
-Every figure is a projection of the event log.</p>
+<p class="note">Pipeline {escape(pipeline.name)} ({escape(pipeline.version)}), as of
+{stamp}{known_note}. Every figure is a projection of the event log.</p>
 <p class="note">Definitions: only live leads count (a duplicate merged into another lead counts
 nowhere until it is unmerged). <b>in_stage</b>: live leads in the stage at the instant (they add
 up to the live leads); <b>reached</b>: live leads that were ever in the stage; <b>passed</b>: live
 leads that reached the stage or any later stage of the main path (a lead that skipped a stage has
 passed it); <b>conversion_to_next</b>: passed of the next stage &divide; passed of this one, never
-above 100%.</p>
+above 100%. These are the numbers of <code>leadflow funnel --json</code> for the same instants.</p>
 <h2>Funnel</h2>
 {funnel_svg}
+<table id="funnel-table"><tr><th>stage</th><th>in_stage</th><th>reached</th><th>passed</th>
+<th>conversion_to_next</th></tr>{funnel_rows}</table>
+<p class="note">{live} live leads.</p>
+<h2>Conversion over time</h2>
+{cohort_svg}
+<table id="cohorts"><tr><th>captured in</th><th>leads</th>{cohort_heading}</tr>
+{"".join(cohort_rows)}</table>
+<p class="note">Monthly cohorts: the live leads captured in each month (UTC) and how many of them
+had passed each stage by then (the latest {COHORT_MONTHS} months; <code>leadflow funnel --by
+cohort</code>). A young cohort has had less time to convert.</p>
 <h2>Conversion by source</h2>
 {source_svg}
 <table><tr><th>source</th><th>leads</th>{heading}</tr>{"".join(source_rows)}</table>
 <p class="note">Share of each source's live leads that passed each stage (attribution as
 captured).</p>
+{period_html}<h2>Revenue</h2>
+{won_svg}
+<table id="won-by-month"><tr><th>month</th><th>currency</th><th>deals</th><th>amount</th></tr>
+{won_rows}</table>
+<table id="pipeline-by-stage"><tr><th>open pipeline</th><th>deals</th><th>expected amount</th></tr>
+{open_rows}</table>
+<p class="note">Won deals by the month they were won, per currency (amounts are never converted);
+the open pipeline is the converted leads not yet won or lost, by their stage, with the amount
+given at conversion: <code>leadflow report revenue</code>.</p>
 <h2>Hand-off SLA compliance</h2>
 {sla_svg}
 <p class="note">{escape(sla_note)}</p>
@@ -301,10 +518,14 @@ captured).</p>
 <table><tr><th>rep</th><th>assigned</th><th>followed up</th><th>time to first touch</th>
 <th>hand-off SLA met</th><th>converted</th></tr>{rep_rows}</table>
 <p class="note">Ownership periods that began by then (assignments, claims, accepted hand-offs);
-the SLA is the hand-off SLA of hand-offs the rep received.</p>
+the SLA is the hand-off SLA of hand-offs the rep received.{now_note}</p>
 <h2>Time in stage</h2>
 {tis_svg}
 <p class="note">Stage intervals that had ended by then, by how long they lasted.</p>
 <script>{_CHECK}</script>
 </body></html>
 """
+
+
+def _days(value: float | None) -> str | None:
+    return None if value is None else f"{value:.1f}"

@@ -587,3 +587,9 @@ class ProjectionRunner:
             runner._ready = True
             runner._fingerprints = self._fingerprints
             return runner.catch_up(read, progress, head, log=log)
+
+
+def fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
+    """What ``projection``'s rows depend on (its tables' DDL, ``version``, ``settings``):
+    rows written under another fingerprint must be rebuilt, not added to."""
+    return _fingerprint(projection, dialect)

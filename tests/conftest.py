@@ -65,8 +65,7 @@ def _dispose_engines_of(schema: str) -> None:
     from leadflow.adapters.http import database
 
     for cache in (cli_projections._engines, database._engines):
-        for url in [url for url in cache if f"schema={schema}" in url]:
-            cache.pop(url).dispose()
+        cache.dispose(lambda url: f"schema={schema}" in url)
 
 
 def _postgres_schema_url() -> Iterator[str]:

@@ -172,8 +172,7 @@ def texts_for(lang: str) -> Texts:
 
 def label_of(config: Any, lang: str) -> str:
     """A stage's or status's label in ``lang`` (its ``labels``), else its ``label``."""
-    labels: dict[str, str] = getattr(config, "labels", {}) or {}
-    label: str = labels.get(lang) or config.label
+    label: str = config.label_in(lang)
     return label
 
 

@@ -20,8 +20,8 @@ from fastapi.responses import Response
 from leadflow.adapters.console.i18n import stage_labels
 from leadflow.adapters.console.instants import RELATIVE, resolve_instant
 from leadflow.adapters.console.lead_list import FILTERS, SORT_COLUMNS, lead_list
-from leadflow.adapters.console.redaction import redact_event_data, redact_view
 from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of
+from leadflow.adapters.redaction import HIDDEN, redact_event_data, redact_view
 from leadflow.domain.explain import explain_lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.view import LeadView
@@ -93,10 +93,10 @@ def lead_page(request: Request, lead_id: str) -> Response:
             def pipeline_of(version: str) -> Pipeline | None:
                 return versions.get(version)
 
-            explained = explain_lead(lid, lf.lead_history(lid), pipeline_of).to_json_dict()
+            explained = explain_lead(lid, lf.lead_history(lid), pipeline_of)
             return lead, records, explained, lf.pipeline
 
-        lead, records, explained, pipeline = service.read(read)
+        lead, records, explanation, pipeline = service.read(read)
         view = LeadView.of(lead).model_dump(mode="json")
         in_pool = view["owner"] is None
         if not viewer.sees_lead(view["owner"], in_pool):
@@ -109,6 +109,8 @@ def lead_page(request: Request, lead_id: str) -> Response:
     except LeadflowError as exc:
         return error_page(request, viewer, exc)
     personal = viewer.sees_personal_data(view["owner"])
+    explained = explanation.to_json_dict(hide=None if personal else HIDDEN)
+    attributes = pipeline.personal_data.attributes
     events = []
     for record in records:
         item = record.to_json_dict()
@@ -126,9 +128,9 @@ def lead_page(request: Request, lead_id: str) -> Response:
         if folded is not None:
             known_view = LeadView.of(folded).model_dump(mode="json")
             if not personal:
-                known_view = redact_view(known_view)
+                known_view = redact_view(known_view, attributes)
     if not personal:
-        view = redact_view(view)
+        view = redact_view(view, attributes)
     labels = stage_labels(pipeline, viewer.lang)
     return render(
         request,

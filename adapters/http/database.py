@@ -6,21 +6,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from leadflow.adapters.engines import EngineCache
 from leadflow.adapters.http.tables import SERVICE_TABLES
 from leadflow.adapters.store import resolve_url, schema_of, sqlalchemy_url
 
 __all__ = ["service_engine"]
 
-_engines: dict[str, sa.Engine] = {}
+_engines = EngineCache()
+"""The service tables' engines (``_engines.dispose()`` closes them)."""
 
 
 def service_engine(url: str | None) -> sa.Engine:
-    """An engine on the store at ``url`` with the service tables created (once per
-    process and URL)."""
+    """An engine on the store at ``url`` with the service tables created (kept per URL,
+    a few URLs at a time: :class:`~leadflow.adapters.engines.EngineCache`)."""
     resolved = resolve_url(url)
-    engine = _engines.get(resolved)
-    if engine is not None:
-        return engine
+    return _engines.get(resolved, lambda: _make(resolved))
+
+
+def _make(resolved: str) -> sa.Engine:
     target = sqlalchemy_url(resolved)
     connect_args: dict[str, Any] = {"timeout": 30} if target.startswith("sqlite") else {}
     base = sa.create_engine(target, connect_args=connect_args, pool_pre_ping=True)
@@ -28,7 +31,6 @@ def service_engine(url: str | None) -> sa.Engine:
         sa.event.listen(base, "connect", _sqlite_pragmas)
     engine = base.execution_options(schema_translate_map={None: schema_of(resolved)})
     SERVICE_TABLES.create_all(engine, checkfirst=True)
-    _engines[resolved] = engine
     return engine
 
 

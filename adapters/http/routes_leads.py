@@ -15,6 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
+from leadflow.adapters.cli_projections import forget_erased
 from leadflow.adapters.http.auth import Caller, requires, service_of
 from leadflow.adapters.http.bodies import (
     CaptureResponse,
@@ -49,6 +50,8 @@ from leadflow.domain.commands import (
     UpdateProfile,
     WinDeal,
 )
+from leadflow.service.application import Leadflow
+from leadflow.service.group_commit import Decision
 from leadflow.service.unit_of_work import CommandResult
 
 __all__ = ["LEAD_COMMANDS", "capture_result", "router"]
@@ -116,11 +119,13 @@ def capture(
     service = service_of(request)
     data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
+    def decision(lf: Leadflow) -> Decision:
+        pipeline = lf.pipeline
+        command = lf.validate_capture(data, pipeline)
+        return command, command.occurred_at, pipeline
+
     def run() -> Response:
-        with service.locked() as lf:
-            pipeline = lf.pipeline
-            command = lf.validate_capture(data, pipeline)
-            result = lf.run(command, actor=caller.actor, at=command.occurred_at, pipeline=pipeline)
+        result = service.commands.run(decision, caller.actor)
         status, payload = capture_result(result)
         return JSONResponse(payload, status_code=status)
 
@@ -165,9 +170,15 @@ def _lead_command_endpoint(path: str, command: type[Command], optional: tuple[st
 def _runner(
     service: Service, command: type[Command], data: dict[str, Any], caller: Caller
 ) -> Callable[[], Response]:
+    def decision(lf: Leadflow) -> Decision:
+        pipeline = lf.pipeline
+        return lf.validate(command, data, pipeline), None, pipeline
+
     def run() -> Response:
-        with service.locked() as lf:
-            result = lf.execute(command, data, actor=caller.actor)
+        result = service.commands.run(decision, caller.actor)
+        if command is ErasePersonalData:
+            with service.locked() as lf:
+                forget_erased(service.url, lf)  # as the CLI's erase does
         return JSONResponse(command_response(result))
 
     return run

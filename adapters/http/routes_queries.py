@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 from leadflow.adapters.cli_support import parse_time
 from leadflow.adapters.http.auth import Caller, requires, service_of
 from leadflow.adapters.http.problems import PROBLEM_RESPONSES, problem_doc
+from leadflow.adapters.redaction import REDACTED, redact_view
 from leadflow.domain.explain import explain_lead
+from leadflow.domain.permissions import grants, may_read_personal_data
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.roster import REP_ID
 from leadflow.domain.view import LeadView
@@ -41,8 +43,22 @@ LeadId = Annotated[UUID, Path(description="The lead.")]
 
 @router.get("/leads/{lead_id}", response_model=LeadView, responses=LEAD_RESPONSES)
 def show(request: Request, lead_id: LeadId, caller: READ) -> LeadView:
-    """The lead's current state (``leadflow show --json``)."""
-    return service_of(request).read(lambda lf: LeadView.of(lf.get_lead(lead_id)))
+    """The lead's current state (``leadflow show --json``). Personal values read
+    ``[personal]`` unless the token may read them: a manager or admin token, or a rep
+    token for a lead its rep owns."""
+
+    def query(lf: Leadflow) -> LeadView:
+        view = LeadView.of(lf.get_lead(lead_id))
+        if may_read_personal_data(caller.scope, caller.actor, view.owner):
+            return view
+        hidden = redact_view(view.model_dump(mode="json"), _personal_attributes(lf), REDACTED)
+        return LeadView.model_validate(hidden)
+
+    return service_of(request).read(query)
+
+
+def _personal_attributes(lf: Leadflow) -> list[str]:
+    return lf.pipeline.personal_data.attributes
 
 
 @router.get("/leads/{lead_id}/history", responses=LEAD_RESPONSES)
@@ -57,7 +73,9 @@ def history(request: Request, lead_id: LeadId, caller: READ) -> dict[str, Any]:
 
 @router.get("/leads/{lead_id}/explain", responses=LEAD_RESPONSES)
 def explain(request: Request, lead_id: LeadId, caller: READ) -> dict[str, Any]:
-    """How the score came to be and every automatic decision (``leadflow explain --json``)."""
+    """How the score came to be and every automatic decision (``leadflow explain --json``);
+    free-text reasons read ``[personal]`` unless the token may read personal data (as
+    ``GET /v1/leads/{lead_id}``)."""
 
     def query(lf: Leadflow) -> dict[str, Any]:
         versions = lf.pipeline_log().versions
@@ -65,7 +83,10 @@ def explain(request: Request, lead_id: LeadId, caller: READ) -> dict[str, Any]:
         def pipeline_of(version: str) -> Pipeline | None:
             return versions.get(version)
 
-        return explain_lead(lead_id, lf.lead_history(lead_id), pipeline_of).to_json_dict()
+        history = lf.lead_history(lead_id)
+        personal = may_read_personal_data(caller.scope, caller.actor, lf.get_lead(lead_id).owner)
+        explained = explain_lead(lead_id, history, pipeline_of)
+        return explained.to_json_dict(hide=None if personal else REDACTED)
 
     return service_of(request).read(query)
 
@@ -140,12 +161,15 @@ def events(
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 100,
 ) -> EventPage:
-    """The lead event log in log order, for consumers without Kafka."""
+    """The lead event log in log order, for consumers without Kafka. Personal values read
+    ``[personal]`` (as ``leadflow events --redact``) unless the token is a manager's or an
+    admin's: the log spans every lead, so a rep token does not see its own leads' here."""
+    redact = not grants(caller.scope, "read_personal_data")
 
     def query(lf: Leadflow) -> EventPage:
         page: list[dict[str, Any]] = []
         last = after
-        for record in lf.read_events(after=after, batch_size=limit):
+        for record in lf.read_events(after=after, batch_size=limit, redact=redact):
             page.append(record.to_json_dict())
             last = record.position
             if len(page) == limit:

@@ -3,7 +3,10 @@ tables, and the lock that makes the store's in-memory state safe under threads.
 
 FastAPI runs the (synchronous) endpoints on a thread pool. The application keeps the
 roster and cached leads in memory and a unit of work changes them in place, so the
-process lets one request at a time touch the store (:meth:`Service.locked`). Several
+process lets one request at a time touch the store (:meth:`Service.locked`). Commands
+are decided that way too, and saved by group commit (:attr:`Service.commands`: the
+commands of concurrent requests in one transaction, each atomic and conflict-checked on
+its own, while the next ones are decided). Several
 processes (``--workers``) write the same store safely: every append is
 conflict-checked, and each process brings its caches up to date before each use.
 """
@@ -24,6 +27,7 @@ from leadflow.adapters.http.ratelimit import SlidingWindow
 from leadflow.adapters.store import open_store, resolve_url
 from leadflow.projections import ProjectionRunner
 from leadflow.service.application import Leadflow
+from leadflow.service.group_commit import GroupCommitter
 
 __all__ = ["Service"]
 
@@ -43,6 +47,8 @@ class Service:
         self.engine: sa.Engine = service_engine(self.url)
         self._runner: ProjectionRunner | None = None
         self._lock = threading.RLock()
+        self.commands = GroupCommitter(self.lf, self._lock)
+        """Commands of concurrent requests, saved by group commit."""
         self.rate_limits = SlidingWindow()
 
     def now(self) -> datetime:
@@ -71,4 +77,5 @@ class Service:
             return query(lf)
 
     def close(self) -> None:
+        self.commands.close()
         self.lf.close()

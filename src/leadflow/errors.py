@@ -7,6 +7,7 @@ from uuid import UUID
 
 __all__ = [
     "ConcurrencyConflict",
+    "Conflict",
     "IllegalTransition",
     "InvalidInput",
     "KeyUnavailable",
@@ -59,7 +60,11 @@ class IllegalTransition(LeadflowError):
         self.rule = rule
 
 
-class ConcurrencyConflict(LeadflowError):
+class Conflict(LeadflowError):
+    """The request conflicts with what another writer did (exit code 3 in the CLI)."""
+
+
+class ConcurrencyConflict(Conflict):
     """Another writer changed the same lead first; reload and retry."""
 
     def __init__(self, lead_id: UUID | str, detail: str = "") -> None:

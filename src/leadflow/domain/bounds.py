@@ -40,6 +40,7 @@ __all__ = [
     "LABEL_MAX",
     "LATEST",
     "NAME_MAX",
+    "PIPELINE_NAME_MAX",
     "POINTS_MAX",
     "REF_MAX",
     "SCORE_MAX",
@@ -108,6 +109,8 @@ REF_MAX = 500
 """An activity's external reference."""
 TEXT_MAX = 2000
 """Free text: reasons, notes, activity details."""
+PIPELINE_NAME_MAX = 64
+"""A pipeline's own names: stages, statuses, rule ids (lower case, no spaces)."""
 ATTRIBUTE_KEY_MAX = 64
 ATTRIBUTE_VALUE_MAX = 1000
 ATTRIBUTES_MAX = 100

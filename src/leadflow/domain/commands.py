@@ -66,6 +66,7 @@ __all__ = [
     "LeadCommand",
     "LoseDeal",
     "MergeLeads",
+    "MigrateLead",
     "RecordAbsence",
     "RecordActivity",
     "RecordQualification",
@@ -176,6 +177,27 @@ class CaptureLead(Command):
     def require_contact(self, fields: list[str]) -> None:
         if not any(getattr(self, name) for name in fields):
             raise InvalidInput("contact", "a lead needs at least one of: " + ", ".join(fields))
+
+
+class MigrateLead(CaptureLead):
+    """A lead from another CRM, with the state it had there (``leadflow import --migrate``).
+
+    ``stage`` may be any stage of the pipeline and ``status`` any status it permits
+    (:meth:`~leadflow.domain.pipeline.Pipeline.held_state`); ``owner`` must be a rep on the
+    roster; ``occurred_at`` is when the other CRM captured it. A person who already has a
+    lead is a touch on that lead, as for any capture: the migrated state is not applied.
+    """
+
+    NAME = "migrate"
+
+    owner: Id | None = None
+    status: Label | None = None
+    score: Score | None = None
+
+    @field_validator("owner", "status", "score", mode="before")
+    @classmethod
+    def _blank_means_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class UpdateProfile(LeadCommand):
@@ -373,12 +395,12 @@ class DisqualifyLead(LeadCommand):
 
 
 class ErasePersonalData(LeadCommand):
+    """Erase a person's personal data for good: the lead's and that of every lead merged
+    into it (a merge said they are one person); each one's data key is destroyed."""
+
     NAME = "erase_personal_data"
     RECORDS = "PersonalDataErased"
     reason: Text
-
-    def decide(self, lead: Lead, pipeline: Pipeline, ctx: Context) -> None:
-        lead.erase_personal_data(self.reason, pipeline, ctx)
 
 
 class RecordQualification(LeadCommand):
@@ -459,6 +481,7 @@ class Redistribute(Command):
 
 COMMANDS: tuple[type[Command], ...] = (
     CaptureLead,
+    MigrateLead,
     UpdateProfile,
     RecordActivity,
     SetScore,

@@ -55,6 +55,7 @@ __all__ = [
     "LeadReleased",
     "LeadScored",
     "LeadUnmerged",
+    "MigratedData",
     "Payload",
     "PersonalDataErased",
     "ProfileUpdated",
@@ -157,6 +158,21 @@ _FOLLOW_UPS = frozenset(
 # Attribute docstrings are the field descriptions of docs/events.md and the JSON Schemas.
 
 
+class MigratedData(Payload):
+    """The state another CRM gave a lead brought in by ``leadflow import --migrate``."""
+
+    stage: str
+    """The stage it had there (a stage of the pipeline in force)."""
+    status: str
+    """The status it had there (one its stage permits)."""
+    owner: str | None = None
+    """The rep who owned it there (a rep on the roster); ``None``: nobody."""
+    score: float | None = None
+    """Its score there; ``None``: none was given (the score stays at 0)."""
+    by: str
+    """Who imported it (the import's actor)."""
+
+
 class CapturedData(RuleDecidedPayload):
     stage: str
     """The entry stage the lead was captured into."""
@@ -178,6 +194,11 @@ class CapturedData(RuleDecidedPayload):
     """The campaign that brought the lead."""
     attributes: dict[str, str] = Field(default_factory=dict)
     """Further profile fields (industry, region, …), by name."""
+    migrated: MigratedData | None = None
+    """For a lead imported from another CRM (``leadflow import --migrate``): the state it
+    was imported with, and by whom. The events recorded with this one set that state
+    (``StageChanged`` of kind ``migrate``, ``StatusChanged``, ``LeadAssigned`` of strategy
+    ``migrate``, ``LeadScored``); no automation runs on them."""
 
 
 class ProfileUpdatedData(Payload):
@@ -229,7 +250,8 @@ class StageChangedData(RuleDecidedPayload):
     """The stage the lead entered."""
     kind: str
     """The transition kind from the pipeline: promotion, regression, recycle, exit, re_entry,
-    upsell; or ``remap``: a pipeline activation moved the lead out of a stage it removed."""
+    upsell; or ``remap``: a pipeline activation moved the lead out of a stage it removed; or
+    ``migrate``: an import from another CRM put the lead in the stage it had there."""
     reason: str | None = None
     """Why, in words (the rule's description for automatic changes)."""
     mapping: str | None = None
@@ -270,8 +292,9 @@ class AssignedData(RuleDecidedPayload):
     """Why, in words."""
     # Added by the assignment policies (optional, so older events read unchanged):
     strategy: str | None = None
-    """``round_robin``, ``weighted``, ``rule`` (a rule naming a rep), ``manual``, or ``manager``
-    (a leaving rep's deal or account given to their manager)."""
+    """``round_robin``, ``weighted``, ``rule`` (a rule naming a rep), ``manual``, ``manager``
+    (a leaving rep's deal or account given to their manager), or ``migrate`` (the owner the
+    lead had in another CRM, ``leadflow import --migrate``)."""
     team: str | None = None
     """The team the candidates were drawn from (``None``: every rep)."""
     candidates: list[CandidateLoad] | None = None

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from leadflow.domain.events import LeadEvent, LeadScored, StageChanged, payload_json
+from leadflow.domain.personal_data import mark
 from leadflow.domain.pipeline import Pipeline
 
 __all__ = ["Cause", "ExplainedDecision", "Explanation", "Promotion", "ScoreStep", "explain_lead"]
@@ -57,9 +58,12 @@ class ScoreStep:
     due_at: datetime | None
     """For decay: the deadline the step fired for."""
     cause: Cause | None
+    personal: tuple[str, ...] = ()
+    """The paths of its JSON that hold personal values (``reason``, a free text)."""
 
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
+    def to_json_dict(self, hide: str | None = None) -> dict[str, Any]:
+        """``hide``: the marker put in place of each personal value (``None``: shown)."""
+        item = {
             "sequence": self.sequence,
             "type": LeadScored.TYPE,
             "occurred_at": _iso(self.occurred_at),
@@ -74,6 +78,7 @@ class ScoreStep:
             "due_at": _iso(self.due_at),
             "cause": self.cause.to_json_dict() if self.cause is not None else None,
         }
+        return _hidden(self.personal, hide, item)
 
 
 @dataclass(frozen=True)
@@ -121,9 +126,12 @@ class ExplainedDecision:
     """For a time-driven rule: the deadline it fired for."""
     details: dict[str, Any]
     """The rest of the event's payload, as JSON values (times ISO 8601)."""
+    personal: tuple[str, ...] = ()
+    """The paths of its JSON that hold personal values (``details.reason``, …)."""
 
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
+    def to_json_dict(self, hide: str | None = None) -> dict[str, Any]:
+        """``hide``: the marker put in place of each personal value (``None``: shown)."""
+        item = {
             "sequence": self.sequence,
             "type": self.type,
             "occurred_at": _iso(self.occurred_at),
@@ -133,6 +141,7 @@ class ExplainedDecision:
             "due_at": _iso(self.due_at),
             "details": self.details,
         }
+        return _hidden(self.personal, hide, item)
 
 
 @dataclass(frozen=True)
@@ -153,16 +162,31 @@ class Explanation:
             score = step.score
         return round(score, 2) == round(self.score, 2)
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The documented ``explain --json`` shape (docs/cli.md): objects all the way down."""
+    def to_json_dict(self, hide: str | None = None) -> dict[str, Any]:
+        """The documented ``explain --json`` shape (docs/cli.md): objects all the way down.
+        ``hide``: the marker put in place of each personal value, for a reader who may not
+        read them (``None``: every value is shown)."""
         return {
             "lead_id": str(self.lead_id),
             "score": self.score,
             "consistent": self.consistent,
-            "steps": [step.to_json_dict() for step in self.steps],
+            "steps": [step.to_json_dict(hide) for step in self.steps],
             "promotions": [promotion.to_json_dict() for promotion in self.promotions],
-            "decisions": [decision.to_json_dict() for decision in self.decisions],
+            "decisions": [decision.to_json_dict(hide) for decision in self.decisions],
         }
+
+
+def _hidden(paths: tuple[str, ...], hide: str | None, item: dict[str, Any]) -> dict[str, Any]:
+    return mark(item, paths, hide) if hide is not None else item
+
+
+def _personal(event: LeadEvent[Any], shown: dict[str, Any], prefix: str = "") -> tuple[str, ...]:
+    """The paths of ``shown`` (an item's JSON) that hold one of the event's personal fields
+    (its class's ``PERSONAL``); a dict field such as ``attributes.*`` is hidden whole."""
+    fields = {spec.partition(".")[0] for spec in type(event).PERSONAL}
+    return tuple(
+        f"{prefix}{name}" for name in sorted(fields) if shown.get(name) not in (None, "", {})
+    )
 
 
 _NOT_DETAILS = {"rule", "pipeline_version", "due_at"}
@@ -202,6 +226,7 @@ def explain_lead(
                     reason=data.reason,
                     due_at=due_at,
                     cause=Cause(cause, types.get(cause, "?")) if cause is not None else None,
+                    personal=_personal(event, {"reason": data.reason}),
                 )
             )
             continue
@@ -241,6 +266,7 @@ def explain_lead(
                 pipeline_version=getattr(data, "pipeline_version", None),
                 due_at=due_at,
                 details=details,
+                personal=_personal(event, details, "details."),
             )
         )
     return Explanation(lead_id, score, tuple(steps), tuple(promotions), tuple(decisions))

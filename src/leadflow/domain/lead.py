@@ -12,7 +12,7 @@ is ``system:<rule id>``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -61,6 +61,7 @@ from leadflow.domain.events import (
     LeadScored,
     LeadUnmerged,
     MergedData,
+    MigratedData,
     Payload,
     PersonalDataErased,
     ProfileUpdated,
@@ -392,6 +393,78 @@ class Lead(Aggregate[LeadEvent[Any]]):
             pipeline_version=pipeline.version,
         )
         lead.record(LeadCaptured, data, ctx, pipeline)
+        return lead
+
+    @classmethod
+    def migrate(
+        cls,
+        lead_id: UUID,
+        pipeline: Pipeline,
+        captured: Context,
+        ctx: Context,
+        migrated: MigratedData,
+        profile: Mapping[str, Any],
+        *,
+        team: str | None = None,
+        roster_version: int | None = None,
+    ) -> Lead:
+        """A lead from another CRM, in the state it had there (``import --migrate``).
+
+        It is captured (at ``captured``: when the other CRM took it in) into an entry
+        stage, the capture naming the migrated state; then, at ``ctx`` (the import: when
+        leadflow learnt that state), its stage, status, owner and score are set by events
+        of their own. No automation runs: the state is the other CRM's, and the
+        pipeline's rules apply from the lead's next event on. Time in the migrated stage
+        (and its SLA) therefore counts from the import. The owner must already be
+        checked against the roster (the use case holds it). ``profile``: the capture's
+        normalised :data:`PROFILE_FIELDS` and ``attributes``.
+        """
+        stage, status = pipeline.held_state(migrated.stage, migrated.status)
+        entry = stage if stage in pipeline.entry_stages else pipeline.entry_stages[0]
+        lead = cls(id=lead_id)
+        data = CapturedData(
+            stage=entry,
+            status=pipeline.initial_status,
+            attributes=dict(profile.get("attributes") or {}),
+            pipeline_version=pipeline.version,
+            migrated=migrated,
+            **{name: profile.get(name) for name in PROFILE_FIELDS},
+        )
+        lead._trigger(LeadCaptured, data, captured)
+        reason = "imported from another CRM"
+        version = pipeline.version
+        if stage != entry:
+            moved = StageChangedData(
+                from_stage=entry,
+                stage=stage,
+                kind="migrate",
+                reason=reason,
+                pipeline_version=version,
+            )
+            lead._trigger(StageChanged, moved, ctx)
+        if status != lead.status:
+            changed = StatusChangedData(
+                from_status=lead.status, status=status, reason=reason, pipeline_version=version
+            )
+            lead._trigger(StatusChanged, changed, ctx)
+        if migrated.owner is not None:
+            owned = AssignedData(
+                owner=migrated.owner,
+                reason=reason,
+                pipeline_version=version,
+                strategy="migrate",
+                team=team,
+                roster_version=roster_version,
+            )
+            lead._trigger(LeadAssigned, owned, ctx)
+        if migrated.score is not None and migrated.score != lead.score:
+            scored = ScoredData(
+                score=migrated.score,
+                delta=migrated.score - lead.score,
+                reason=reason,
+                pipeline_version=version,
+            )
+            lead._trigger(LeadScored, scored, ctx)
         return lead
 
     def update_profile(
@@ -825,13 +898,26 @@ class Lead(Aggregate[LeadEvent[Any]]):
         survivor.record(DuplicateMerged, DuplicateMergedData(merged_lead_id=self.id), ctx, pipeline)
 
     def unmerge_from(self, survivor: Lead, reason: str, pipeline: Pipeline, ctx: Context) -> None:
-        """Undo :meth:`merge_into` with compensating events on both leads."""
+        """Undo :meth:`merge_into` with compensating events on both leads. Not once the
+        person was erased: erased together, they stay one lead."""
         _require("reason", reason)
         if self.merged_into != survivor.id:
             raise InvalidInput(
                 "lead_id",
                 f"lead {self.id} is not merged into {survivor.id}"
                 + (f" (it is merged into {self.merged_into})" if self.merged_into else ""),
+            )
+        if survivor.erased and not self.erased:  # erased before merged leads went with it
+            raise InvalidInput(
+                "lead_id",
+                f"cannot unmerge: lead {survivor.id}'s personal data was erased, and lead "
+                f"{self.id} is the same person; erase lead {survivor.id} again to erase it too",
+            )
+        if self.erased or survivor.erased:
+            raise InvalidInput(
+                "lead_id",
+                f"cannot unmerge: lead {self.id}'s personal data was erased with lead "
+                f"{survivor.id}'s; an erased person stays one lead",
             )
         self.record(
             LeadUnmerged, UnmergedData(from_lead_id=survivor.id, reason=reason), ctx, pipeline
@@ -854,10 +940,32 @@ class Lead(Aggregate[LeadEvent[Any]]):
             ctx = replace(ctx, occurred_at=latest, recorded_at=max(ctx.recorded_at, latest))
         self.record(TouchRecorded, touch, ctx, pipeline)
 
-    def erase_personal_data(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
+    def erase_personal_data(
+        self, reason: str, pipeline: Pipeline, ctx: Context, merged: Sequence[Lead] = ()
+    ) -> None:
+        """Erase the person: this lead and ``merged``, every lead merged into it (directly
+        or into one of those), each with its own ``PersonalDataErased``. A merge said they
+        are one person, so a lead merged away is erased only through the lead that
+        survived. Erasing again erases those an earlier erasure left (one recorded before
+        merged leads were erased with their survivor)."""
         _require("reason", reason)
-        if self.erased:
+        if self.merged_into is not None:
+            raise InvalidInput(
+                "lead_id",
+                f"lead {self.id} was merged into {self.merged_into}; erase that lead: it "
+                "erases every lead merged into it (one person)",
+            )
+        person = {self.id, *(lead.id for lead in merged)}
+        strays = [lead.id for lead in merged if lead.merged_into not in person]
+        if strays:
+            raise ValueError(f"leads {strays} are not merged into lead {self.id}")
+        pending = [lead for lead in (self, *merged) if not lead.erased]
+        if not pending:
             raise InvalidInput("lead_id", f"lead {self.id}'s personal data was erased already")
+        for lead in pending:
+            lead._erase(reason, pipeline, ctx)
+
+    def _erase(self, reason: str, pipeline: Pipeline, ctx: Context) -> None:
         profile = {name: getattr(self, name) for name in LEAD_FIELDS}
         fields = lead_personal_fields(profile, self.attributes, pipeline.personal_data.attributes)
         self.record(PersonalDataErased, ErasedData(fields=fields, reason=reason), ctx, pipeline)

@@ -124,6 +124,7 @@ _REP = (
 )
 _MANAGER = _REP | {
     "assign",
+    "migrate",  # a lead from another CRM arrives with its owner (``import --migrate``)
     "merge",
     "unmerge",
     "add_rep",

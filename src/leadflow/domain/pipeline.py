@@ -28,16 +28,18 @@ from pydantic import (
 
 from leadflow.domain.automation_loops import automation_loops
 from leadflow.domain.bounds import (
+    ATTRIBUTE_KEY_MAX,
     CAPACITY_MAX,
     CLAIM_LIMIT_MAX,
     DURATION_MAX,
+    PIPELINE_NAME_MAX,
     POINTS_MAX,
     SCORE_MAX,
     Id,
     Label,
 )
 from leadflow.domain.personal_data import DEFAULT_ATTRIBUTES as DEFAULT_PERSONAL_ATTRIBUTES
-from leadflow.errors import IllegalTransition, PipelineInvalid
+from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
 
 __all__ = [
     "AssignmentRule",
@@ -98,7 +100,7 @@ Duration = Annotated[
 DurationOrZero = Annotated[
     timedelta, BeforeValidator(_parse_duration), AfterValidator(lambda v: _bounded(v, True))
 ]
-Name = Annotated[str, Field(pattern=_NAME, max_length=64)]
+Name = Annotated[str, Field(pattern=_NAME, max_length=PIPELINE_NAME_MAX)]
 
 
 class TransitionKind(StrEnum):
@@ -116,10 +118,17 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class StageConfig(_Config):
+class _Labelled(_Config):
     label: Label
     labels: dict[Label, Label] = Field(default_factory=dict)
     """Display labels in other languages, keyed by language tag (e.g. ``zh``)."""
+
+    def label_in(self, lang: str) -> str:
+        """The label in ``lang`` (``labels.<lang>``), else ``label``."""
+        return self.labels.get(lang) or self.label
+
+
+class StageConfig(_Labelled):
     team: Label | None = None
     """The team that owns leads in this stage (shown by ``pipeline show``; assignment does
     not read it: ``[assignment]`` names its teams itself)."""
@@ -133,9 +142,8 @@ class StageConfig(_Config):
     """Statuses allowed while in this stage; ``None`` allows every status."""
 
 
-class StatusConfig(_Config):
-    label: Label
-    labels: dict[Label, Label] = Field(default_factory=dict)
+class StatusConfig(_Labelled):
+    pass
 
 
 class RuleCondition(_Config):
@@ -166,7 +174,7 @@ class AutomationRule(_Config):
     Each change the rule makes is its own event, whose actor is ``system:<id>``.
     """
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=PIPELINE_NAME_MAX)]
     description: Annotated[str, Field(max_length=2000)] = ""
     when: RuleCondition
     then: RuleAction
@@ -231,7 +239,7 @@ class AssignmentRule(_Config):
     ``region``, …); a value may be a list of accepted values.
     """
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=PIPELINE_NAME_MAX)]
     description: Annotated[str, Field(max_length=2000)] = ""
     when: dict[RuleKey, str | list[str]]
     team: Label | None = None
@@ -298,7 +306,7 @@ class PoolRules(_Config):
 
 # ---- policies: scoring, recycling and SLAs (docs/pipeline.md) ------------------------------
 
-RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=PIPELINE_NAME_MAX)]
 Points = Annotated[float, Field(allow_inf_nan=False, ge=-POINTS_MAX, le=POINTS_MAX)]
 ScoreLevel = Annotated[float, Field(allow_inf_nan=False, ge=-SCORE_MAX, le=SCORE_MAX)]
 
@@ -463,7 +471,7 @@ class PersonalDataRules(_Config):
     """What the pipeline adds to the personal data the events declare (see
     ``leadflow.domain.personal_data``)."""
 
-    attributes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    attributes: list[Annotated[str, Field(min_length=1, max_length=ATTRIBUTE_KEY_MAX)]] = Field(
         default_factory=lambda: list(DEFAULT_PERSONAL_ATTRIBUTES)
     )
     """Attributes whose values are personal: encrypted per lead, erased with it."""
@@ -760,6 +768,36 @@ class Pipeline(_Config):
             raise IllegalTransition(
                 "status", from_status, to_status, [s for s in choices if s != from_status], rule
             )
+
+    def held_state(self, stage: str | None, status: str | None) -> tuple[str, str]:
+        """A stage and status a lead may be put in from outside (``import --migrate``):
+        a stage of this pipeline (default: the first entry stage) and a status it permits
+        (default: the initial status). No transition is asked for: the lead arrives there."""
+        stage = stage or self.entry_stages[0]
+        if stage not in self.stages:
+            raise InvalidInput(
+                "stage", f"unknown stage {stage!r}; stages: {', '.join(self.stages)}"
+            )
+        permitted = self.stages[stage].statuses
+        choices = permitted if permitted is not None else list(self.statuses)
+        if status is None:
+            if self.initial_status not in choices:
+                raise InvalidInput(
+                    "status",
+                    f"stage {stage!r} does not permit the initial status "
+                    f"{self.initial_status!r}; give one of: {', '.join(choices)}",
+                )
+            return stage, self.initial_status
+        if status not in self.statuses:
+            raise InvalidInput(
+                "status", f"unknown status {status!r}; statuses: {', '.join(self.statuses)}"
+            )
+        if status not in choices:
+            raise InvalidInput(
+                "status",
+                f"stage {stage!r} does not permit {status!r}; it permits: " + ", ".join(choices),
+            )
+        return stage, status
 
     def next_on_main_path(self, stage: str) -> str | None:
         if stage not in self.main_path:

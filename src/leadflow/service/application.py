@@ -41,6 +41,7 @@ from leadflow.domain.commands import (
     HandOffLead,
     LoseDeal,
     MergeLeads,
+    MigrateLead,
     RecordAbsence,
     RecordActivity,
     RecordQualification,
@@ -55,7 +56,9 @@ from leadflow.domain.commands import (
 )
 from leadflow.domain.context import Context
 from leadflow.domain.lead import Lead
+from leadflow.domain.permissions import require_rep_on_roster
 from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.roster import Roster
 from leadflow.errors import ConcurrencyConflict, InvalidInput
 from leadflow.service import activation, handlers
 from leadflow.service.codec import EventMapper
@@ -65,7 +68,12 @@ from leadflow.service.intake import CaptureOutcome, capture, prefetch_keys
 from leadflow.service.reindex import reindex_contact_keys
 from leadflow.service.store import Clock, LeadStore
 from leadflow.service.sweep import Progress, SweepResult, sweep
-from leadflow.service.unit_of_work import CommandResult, RecordedEventRef, unit_of_work
+from leadflow.service.unit_of_work import (
+    CommandResult,
+    RecordedEventRef,
+    UnitOfWork,
+    unit_of_work,
+)
 
 __all__ = ["CommandResult", "Leadflow", "RecordedEventRef", "utc_now"]
 
@@ -125,13 +133,20 @@ class Leadflow(LeadStore):
         ctx = self.context(actor, at)
 
         def attempt() -> CommandResult:
-            with unit_of_work(self, command.NAME, ctx, pipeline) as uow:
-                handler.handle(uow, command)
-                return uow.commit()
+            return self.decide(command, ctx, pipeline).commit()
 
         if handler.attempts == 1:
             return attempt()
         return self.retrying(attempt, attempts=handler.attempts)
+
+    def decide(
+        self, command: Command, ctx: Context, pipeline: Pipeline | None = None
+    ) -> UnitOfWork:
+        """The command run up to its commit: loaded and decided, nothing saved yet (the
+        caller commits it, alone or with others: ``unit_of_work.commit_each``)."""
+        with unit_of_work(self, command.NAME, ctx, pipeline) as uow:
+            handlers.handler_for(command).handle(uow, command)
+        return uow
 
     def execute(
         self,
@@ -242,9 +257,30 @@ class Leadflow(LeadStore):
                 f"{command.stage!r} is not an entry stage; leads are captured into: "
                 + ", ".join(pipeline.entry_stages),
             )
+        self._check_capture_time(command)
+        return command
+
+    def validate_migration(
+        self,
+        data: Mapping[str, Any],
+        pipeline: Pipeline | None = None,
+        roster: Roster | None = None,
+    ) -> MigrateLead:
+        """Validate a lead from another CRM (``import --migrate``): any stage of the
+        pipeline, a status that stage permits, an owner on the roster (under ``pipeline``
+        and ``roster`` if the caller read them once for a file)."""
+        pipeline = pipeline or self.pipeline
+        command = self.validate(MigrateLead, data, pipeline)
+        command.require_contact(list(pipeline.capture.contact_fields))
+        pipeline.held_state(command.stage, command.status)
+        if command.owner is not None:
+            require_rep_on_roster(command.owner, roster or self.roster(), "owner")
+        self._check_capture_time(command)
+        return command
+
+    def _check_capture_time(self, command: CaptureLead) -> None:
         if command.occurred_at is not None:
             check_occurred_at("occurred_at", command.occurred_at, self.clock())
-        return command
 
     def capture_batch(
         self,

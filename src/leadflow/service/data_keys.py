@@ -231,7 +231,16 @@ class DataKeys:
         self._fresh()
         wanted = [i for i in dict.fromkeys(lead_ids) if i not in self._cache]
         if wanted:
+            # Bounded here too: a cache filled past its bound by this batch would be
+            # cleared at the batch's first key, and each key read again on its own.
+            self._bound(len(wanted))
             self._load(wanted)
+
+    def _bound(self, adding: int) -> None:
+        """Memory stays flat: the cache is emptied before it would grow past its bound."""
+        if len(self._cache) + len(self._absent) + adding > _CACHE_MAX:
+            self._cache.clear()
+            self._absent.clear()
 
     def _load(self, lead_ids: Sequence[UUID]) -> None:
         found = self.keystore.get(lead_ids)
@@ -247,9 +256,7 @@ class DataKeys:
         """The lead's key; ``None`` once destroyed. :class:`KeyUnavailable` when the
         keystore has none and ``create`` is off."""
         self._fresh()
-        if len(self._cache) + len(self._absent) > _CACHE_MAX:  # memory stays flat
-            self._cache.clear()
-            self._absent.clear()
+        self._bound(0)
         if lead_id not in self._cache:
             self._load([lead_id])
         if lead_id not in self._cache:

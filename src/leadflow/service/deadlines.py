@@ -27,12 +27,13 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import Notification
 
-from leadflow.domain.events import LeadCaptured, LeadEvent
+from leadflow.domain.events import LeadCaptured
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.timers import next_deadline
 from leadflow.errors import ConcurrencyConflict
 from leadflow.service.codec import LEAD_TOPICS, EventMapper
+from leadflow.service.store import fold_leads
 
 __all__ = ["DeadlineIndex", "DeadlineTable", "micros"]
 
@@ -187,12 +188,8 @@ class DeadlineIndex:
                 leads[lead_id] = known
             else:
                 unknown.append(lead_id)
-        for notification in self.table.select_notifications_of(unknown) if unknown else ():
-            if notification.topic not in LEAD_TOPICS:
-                continue
-            event = self.mapper.to_domain_event(notification)
-            assert isinstance(event, LeadEvent)
-            leads[event.originator_id] = Lead.evolve(leads.get(event.originator_id), event)
+        if unknown:
+            leads.update(fold_leads(self.table.select_notifications_of(unknown), self.mapper))
         rows: list[tuple[UUID, int | None]] = []
         for lead_id in versions:
             lead = leads.get(lead_id)

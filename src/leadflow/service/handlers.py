@@ -32,6 +32,7 @@ from leadflow.domain.commands import (
     LeadCommand,
     LoseDeal,
     MergeLeads,
+    MigrateLead,
     RecordAbsence,
     RecordActivity,
     RecordQualification,
@@ -177,28 +178,44 @@ def answer_handoff(uow: UnitOfWork, command: AcceptHandOff | RejectHandOff) -> N
 
 
 def erase_personal_data(uow: UnitOfWork, command: ErasePersonalData) -> None:
-    """Crypto-shredding: record ``PersonalDataErased``, release the lead's contact keys
-    (and those its merged duplicates brought), then, once that is stored, destroy the
-    lead's data key. An erasure interrupted before the key was destroyed is finished by
-    erasing again."""
+    """Crypto-shredding of one person: the lead and every lead merged into it each record
+    ``PersonalDataErased``, the contact keys any of them holds are released, all in one
+    append; then, once that is stored, each of their data keys is destroyed. An erasure
+    interrupted before every key was destroyed is finished by erasing again."""
     lead = uow.lead(command.lead_id)
     _active(uow)
+    merged = _merged_leads(uow, lead)
+    person = [lead, *merged]
     keys = uow.store.keys
-    if lead.erased and keys is not None and not keys.destroyed(lead.id):
-        uow.after_commit(lambda: keys.destroy(lead.id))
-        return
-    contacts = list(lead.known_contacts)
-    for merged in lead.merged_leads:
-        duplicate = uow.find_lead(merged)
-        if duplicate is not None:
-            contacts += duplicate.known_contacts
-    command.decide(lead, uow.pipeline, uow.ctx)
+    if keys is not None and all(one.erased for one in person):
+        left = [one.id for one in person if not keys.destroyed(one.id)]
+        if left:
+            uow.after_commit(lambda: [keys.destroy(lead_id) for lead_id in left])
+            return
+    contacts = [contact for one in person for contact in one.known_contacts]
+    lead.erase_personal_data(command.reason, uow.pipeline, uow.ctx, merged)
+    ids = {one.id for one in person}
     for kind, value in dict.fromkeys(contacts):
         key = uow.key(uow.store.contact_key_id(kind, value))
-        if key is not None and key.lead_id == lead.id:
+        if key is not None and key.lead_id in ids:
             key.release(uow.ctx)
     if keys is not None:
-        uow.after_commit(lambda: keys.destroy(lead.id))
+        uow.after_commit(lambda: [keys.destroy(lead_id) for lead_id in ids])
+
+
+def _merged_leads(uow: UnitOfWork, lead: Lead) -> list[Lead]:
+    """Every lead merged into ``lead``, directly or into one of those: with it, one person."""
+    found: list[Lead] = []
+    seen = {lead.id}
+    waiting = list(lead.merged_leads)
+    while waiting:
+        lead_id = waiting.pop(0)
+        duplicate = None if lead_id in seen else uow.find_lead(lead_id)
+        seen.add(lead_id)
+        if duplicate is not None:
+            found.append(duplicate)
+            waiting += duplicate.merged_leads
+    return found
 
 
 def merge(uow: UnitOfWork, command: MergeLeads) -> None:
@@ -349,6 +366,7 @@ def _leads_owned_by(uow: UnitOfWork, rep: str) -> set[UUID]:
 
 HANDLERS: dict[type[Command], Handler] = {
     CaptureLead: Handler(capture_lead, CONTENDED),
+    MigrateLead: Handler(capture_lead, CONTENDED),
     UpdateProfile: Handler(update_profile),
     RecordActivity: Handler(lead_command),
     SetScore: Handler(lead_command),

@@ -12,14 +12,15 @@ the key reserved by the first row (not yet saved) and becomes a touch on that le
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID, uuid4
 
-from leadflow.domain.commands import CaptureLead
+from leadflow.domain.commands import CaptureLead, MigrateLead
 from leadflow.domain.context import Context
 from leadflow.domain.dedupe import ContactKey, contact_keys
-from leadflow.domain.events import TouchData
-from leadflow.domain.lead import Lead
+from leadflow.domain.events import MigratedData, TouchData
+from leadflow.domain.lead import PROFILE_FIELDS, Lead
+from leadflow.domain.permissions import require_rep_on_roster
 from leadflow.domain.routing import RoutingDecision, decide
 from leadflow.service.unit_of_work import UnitOfWork
 
@@ -103,6 +104,10 @@ def capture(
         lead.record_touch(touch, p, ctx)
         _claim_keys(uow, found, lead, "touch", ctx, take_free=p.dedupe.adopt_new_keys)
         outcome = CaptureOutcome(lead.id, "touched", matched, lead.owner)
+    elif isinstance(command, MigrateLead):
+        lead = uow.add_lead(_migrated(uow, command, ctx, lead_id or uuid4()))
+        _claim_keys(uow, found, lead, "capture", ctx, take_free=True)
+        outcome = CaptureOutcome(lead.id, "created", (), lead.owner)
     else:
         lead = uow.add_lead(
             Lead.capture(
@@ -126,6 +131,29 @@ def capture(
     if import_kid is not None:
         uow.add_key(ContactKey.reserve(import_kid, "import", lead.id, "import", ctx))
     return outcome
+
+
+def _migrated(uow: UnitOfWork, command: MigrateLead, ctx: Context, lead_id: UUID) -> Lead:
+    """A lead in the state another CRM gave it; its owner must be on the roster."""
+    p, roster = uow.pipeline, uow.roster
+    stage, status = p.held_state(command.stage, command.status)
+    if command.owner is not None:
+        require_rep_on_roster(command.owner, roster, "owner")
+    state = MigratedData(
+        stage=stage, status=status, owner=command.owner, score=command.score, by=ctx.actor
+    )
+    # Captured when the other CRM took the lead in; its state set now, when leadflow learns it.
+    now = replace(ctx, occurred_at=max(ctx.occurred_at, ctx.recorded_at))  # clock skew
+    return Lead.migrate(
+        lead_id,
+        p,
+        ctx,
+        now,
+        state,
+        command.model_dump(include={*PROFILE_FIELDS, "attributes"}),
+        team=roster.reps[command.owner].team if command.owner is not None else None,
+        roster_version=roster.version if command.owner is not None else None,
+    )
 
 
 def _claim_keys(

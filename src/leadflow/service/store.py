@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from uuid import UUID
@@ -29,6 +30,7 @@ from eventsourcing.persistence import (
     Notification,
     PersistenceError,
     Recording,
+    StoredEvent,
 )
 
 from leadflow.domain.aggregate import Aggregate
@@ -41,12 +43,19 @@ from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineActivated, Pip
 from leadflow.domain.roster import ROSTER_ID, Roster, RosterEvent, RosterSnapshot
 from leadflow.errors import ConcurrencyConflict, InvalidInput, LeadNotFound
 from leadflow.service import log_reader
-from leadflow.service.codec import EventMapper, EventRecord
+from leadflow.service.codec import LEAD_TOPICS, EventMapper, EventRecord
 from leadflow.service.data_keys import DataKeys
 from leadflow.service.pipeline_files import default_pipeline
 from leadflow.service.sealing import PersonalSeal
 
-__all__ = ["IndexedRecorder", "LeadStore"]
+__all__ = [
+    "GroupRecorder",
+    "IndexedRecorder",
+    "LeadStore",
+    "Pending",
+    "fold_leads",
+    "insert_groups",
+]
 
 log = structlog.get_logger("leadflow")
 
@@ -62,12 +71,104 @@ class IndexedRecorder(Protocol):
 
     def select_existing_originators(self, ids: Sequence[UUID]) -> set[UUID]: ...
 
+    def select_notifications_of(self, ids: Sequence[UUID]) -> Sequence[Notification]: ...
+
+
+@runtime_checkable
+class GroupRecorder(Protocol):
+    """Group commit (leadflow's recorders): many commands' events in one transaction."""
+
+    def insert_event_groups(
+        self, groups: Sequence[Sequence[StoredEvent]]
+    ) -> list[Sequence[int] | None]:
+        """Insert every group in one transaction, each on its own (see
+        :func:`insert_groups`): a group's notification ids, or ``None`` when it was stale
+        (nothing of it is written; the other groups are)."""
+        ...
+
+
+def insert_groups(
+    groups: Sequence[Sequence[StoredEvent]],
+    insert: Callable[[Sequence[StoredEvent]], Sequence[int] | None],
+) -> list[Sequence[int] | None]:
+    """Each group through ``insert`` (all of it, or nothing and ``None`` on a stale
+    version: a recorder rolls back to a savepoint), in order, inside the caller's
+    transaction.
+
+    A group that writes an aggregate an earlier group of the batch failed to write fails
+    too, unwritten: it was decided on the failed group's state (its versions continue
+    the failed ones, and writing them would leave a gap in that aggregate's sequence).
+    """
+    failed: set[Any] = set()
+    results: list[Sequence[int] | None] = []
+    for group in groups:
+        ids = {event.originator_id for event in group}
+        done = None if ids & failed else insert(group)
+        if done is None:
+            failed |= ids
+        results.append(done)
+    return results
+
+
+def fold_leads(notifications: Sequence[Notification], mapper: Mapper[UUID]) -> dict[UUID, Lead]:
+    """The leads these stored events make (each lead's events in order; events of other
+    aggregates are skipped undecoded). Their data keys are read first, together."""
+    if isinstance(mapper, EventMapper):
+        mapper.prefetch({n.originator_id for n in notifications if n.topic in LEAD_TOPICS})
+    leads: dict[UUID, Lead] = {}
+    for notification in notifications:
+        if notification.topic not in LEAD_TOPICS:
+            continue
+        event = mapper.to_domain_event(notification)
+        assert isinstance(event, LeadEvent)
+        leads[event.originator_id] = Lead.evolve(leads.get(event.originator_id), event)
+    return leads
+
 
 def _project(aggregate: Aggregate[Any] | None, events: Iterable[Any]) -> Aggregate[Any] | None:
     """Fold events into an aggregate (the library's default type-checks each event, slowly)."""
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One command's aggregates and the events it recorded, taken from them for saving
+    (:meth:`LeadStore.pending`)."""
+
+    aggregates: Sequence[Aggregate[Any]]
+    events: list[Any]
+    roster_before: int | None
+    """The roster's version before these events, when the roster is among them."""
+    stored: list[StoredEvent]
+    """The events as they will be stored (encoded, personal data sealed)."""
+
+    @property
+    def ids(self) -> set[UUID]:
+        """The aggregates these events change."""
+        return {aggregate.id for aggregate in self.aggregates}
+
+
+def _collected(aggregates: Sequence[Aggregate[Any]]) -> tuple[list[Any], int | None]:
+    """The pending events of ``aggregates``, taken from them, and the roster's version
+    before them when the roster is among them."""
+    events: list[Any] = []
+    roster_before: int | None = None
+    for aggregate in aggregates:
+        collected = aggregate.collect_events()
+        if isinstance(aggregate, Roster) and collected:
+            roster_before = collected[0].originator_version - 1
+        events.extend(collected)
+    return events, roster_before
+
+
+def _the_roster_of(aggregates: Sequence[Aggregate[Any]]) -> Roster:
+    return next(a for a in aggregates if isinstance(a, Roster))
+
+
+def _conflict(aggregates: Sequence[Aggregate[Any]]) -> ConcurrencyConflict:
+    return ConcurrencyConflict(aggregates[0].id if aggregates else ROSTER_ID)
 
 
 class LeadStore(Application[UUID]):
@@ -139,6 +240,14 @@ class LeadStore(Application[UUID]):
             return self.lead(lead_id)
         except LeadNotFound:
             return None
+
+    def leads(self, lead_ids: Sequence[UUID]) -> dict[UUID, Lead]:
+        """These leads as stored now (those that exist), read together: one query per
+        500 leads on leadflow's recorders instead of one per lead."""
+        if not self._indexed:
+            return {i: lead for i in lead_ids if (lead := self.find_lead(i)) is not None}
+        assert isinstance(self.recorder, IndexedRecorder)
+        return fold_leads(self.recorder.select_notifications_of(lead_ids), self.mapper)
 
     def key(self, key_id: UUID) -> ContactKey | None:
         """The contact (or import) key aggregate, ``None`` when the key is free."""
@@ -286,30 +395,103 @@ class LeadStore(Application[UUID]):
         A stale version (another writer saved first) raises :class:`ConcurrencyConflict`
         and nothing is saved; the cached copies are dropped so the retry reads afresh.
         """
-        events: list[Any] = []
-        roster_before: int | None = None
-        for aggregate in aggregates:
-            pending = aggregate.collect_events()
-            if isinstance(aggregate, Roster) and pending:
-                roster_before = pending[0].originator_version - 1
-            events.extend(pending)
+        events, roster_before = _collected(aggregates)
         if not events:
             return []
         try:
             recordings = self.events.put(events)
         except IntegrityError as exc:
             self._forget(aggregates)
-            first = aggregates[0].id if aggregates else ROSTER_ID
-            raise ConcurrencyConflict(first) from exc
+            raise _conflict(aggregates) from exc
+        self._stored(aggregates)
+        if roster_before is not None:
+            self._snapshot_roster(roster_before, _the_roster_of(aggregates))
+        return recordings
+
+    def pending(self, aggregates: Sequence[Aggregate[Any]]) -> Pending:
+        """Take the pending events of ``aggregates`` for an append. A group commit takes
+        each command's as soon as it is decided: the next command may record more on a
+        shared aggregate (the roster), and those are its own."""
+        events, roster_before = _collected(aggregates)
+        stored = [self.mapper.to_stored_event(e) for e in events]
+        return Pending(aggregates, events, roster_before, stored)
+
+    def append_each(
+        self, commands: Sequence[Pending]
+    ) -> list[list[Recording[UUID]] | ConcurrencyConflict]:
+        """Group commit: each command's events saved atomically and conflict-checked on
+        its own, all of them in one transaction (one commit, one fsync).
+
+        The answer, per command in order: its recordings, or the
+        :class:`ConcurrencyConflict` it met (a stale version: none of its events are
+        saved, its cached copies are dropped; the other commands are saved). A command
+        that continues an aggregate a failed command changed in the same batch (e.g.
+        the roster) fails with it (:func:`insert_groups`).
+        """
+        return self.settle(commands, self.insert_each(commands))
+
+    def insert_each(self, commands: Sequence[Pending]) -> list[Sequence[int] | None]:
+        """The database half of :meth:`append_each`: each command's notification ids, or
+        ``None`` when it was refused. Touches no in-memory state of the store, so a
+        server may run it while its next commands are being decided."""
+        groups = [c.stored for c in commands if c.stored]
+        recorder = self.recorder
+        if isinstance(recorder, GroupRecorder):
+            written = iter(recorder.insert_event_groups(groups))
+        else:  # the library's recorders: one transaction per command
+            written = iter(insert_groups(groups, self._insert_or_none))
+        return [next(written) if c.stored else () for c in commands]
+
+    def settle(
+        self, commands: Sequence[Pending], ids: Sequence[Sequence[int] | None]
+    ) -> list[list[Recording[UUID]] | ConcurrencyConflict]:
+        """The in-memory half of :meth:`append_each`, once :meth:`insert_each` answered:
+        caches and indexes learn what was saved, and forget what was refused."""
+        answers: list[list[Recording[UUID]] | ConcurrencyConflict] = []
+        roster: tuple[int, Roster] | None = None
+        roster_failed = False
+        for command, notification_ids in zip(commands, ids, strict=True):
+            if notification_ids is None:
+                self._forget(command.aggregates)
+                roster_failed |= command.roster_before is not None
+                answers.append(_conflict(command.aggregates))
+                continue
+            answers.append(
+                [
+                    Recording(
+                        event,
+                        Notification(
+                            id=n,
+                            originator_id=s.originator_id,
+                            originator_version=s.originator_version,
+                            topic=s.topic,
+                            state=s.state,
+                        ),
+                    )
+                    for event, s, n in zip(
+                        command.events, command.stored, notification_ids, strict=True
+                    )
+                ]
+            )
+            self._stored(command.aggregates)
+            if command.roster_before is not None and roster is None:
+                roster = (command.roster_before, _the_roster_of(command.aggregates))
+        if roster is not None and not roster_failed:
+            self._snapshot_roster(*roster)
+        return answers
+
+    def _insert_or_none(self, group: Sequence[StoredEvent]) -> Sequence[int] | None:
+        try:
+            return self.recorder.insert_events(group) or ()
+        except IntegrityError:
+            return None
+
+    def _stored(self, aggregates: Sequence[Aggregate[Any]]) -> None:
         cache = self.repository.cache
         if cache is not None and not self.repository.fastforward:
             for aggregate in aggregates:
                 cache.put(aggregate.id, aggregate)
         self.saved(aggregates)
-        if roster_before is not None:
-            roster = next(a for a in aggregates if isinstance(a, Roster))
-            self._snapshot_roster(roster_before, roster)
-        return recordings
 
     def saved(self, aggregates: Sequence[Aggregate[Any]]) -> None:
         """Called after each successful append with what it saved (for in-process indexes)."""

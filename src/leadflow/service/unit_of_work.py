@@ -9,7 +9,9 @@ roster), lets the domain decide, and commits. :meth:`UnitOfWork.commit` then:
    difference. No list of "events that move a load" is kept anywhere, so a new command
    cannot forget one;
 2. appends every pending event of every aggregate in one transaction: all or nothing,
-   and a stale read anywhere is a :class:`~leadflow.errors.ConcurrencyConflict`;
+   and a stale read anywhere is a :class:`~leadflow.errors.ConcurrencyConflict`
+   (:func:`commit_each` saves many units of work in one transaction, each of them all or
+   nothing on its own);
 3. logs one ``event_recorded`` line per event (lead id, position) and returns what was
    recorded as a :class:`CommandResult`.
 
@@ -25,6 +27,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
+from eventsourcing.persistence import Recording
 
 from leadflow.domain.aggregate import Aggregate
 from leadflow.domain.context import Context
@@ -33,10 +36,10 @@ from leadflow.domain.lead import Lead
 from leadflow.domain.ownership import counts_for
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.roster import ROSTER_ID, Roster
-from leadflow.errors import LeadNotFound
+from leadflow.errors import ConcurrencyConflict, LeadNotFound
 from leadflow.service.store import LeadStore
 
-__all__ = ["CommandResult", "RecordedEventRef", "UnitOfWork", "unit_of_work"]
+__all__ = ["CommandResult", "RecordedEventRef", "UnitOfWork", "commit_each", "unit_of_work"]
 
 log = structlog.get_logger("leadflow")
 
@@ -89,6 +92,7 @@ class UnitOfWork:
         self._roster: Roster | None = None
         self._others: list[Aggregate[Any]] = []
         self._after: list[Callable[[], object]] = []
+        self._main: Lead | None = None
         self.result: CommandResult | None = None
 
     # -- loading ----------------------------------------------------------------------
@@ -108,6 +112,12 @@ class UnitOfWork:
             # As loaded: nothing to compare until it records an event.
             self._track(found, counts_for(found, self._closed), found.version)
         return self._leads[lead_id]
+
+    def loaded(self, lead: Lead) -> Lead:
+        """A lead the caller read from the store itself (e.g. many at once): tracked as
+        if this unit of work had loaded it."""
+        self._track(lead, counts_for(lead, self._closed), lead.version)
+        return lead
 
     def add_lead(self, lead: Lead) -> Lead:
         """A lead this command created (it counted for nobody before)."""
@@ -189,6 +199,11 @@ class UnitOfWork:
 
     def commit(self) -> CommandResult:
         """Save everything this command changed, atomically; see the module docstring."""
+        return self.finish(self.store.append(self.changed()))
+
+    def changed(self) -> list[Aggregate[Any]]:
+        """What this command changed, ready to append (its loads derived first): the
+        first half of :meth:`commit`, for a group commit (:func:`commit_each`)."""
         self._derive_loads()
         changed: list[Aggregate[Any]] = [a for a in self._leads.values() if a.pending_events]
         changed += [k for k in self._keys.values() if k is not None and k.pending_events]
@@ -198,7 +213,11 @@ class UnitOfWork:
         main = next((lead for lead in self._leads.values() if lead.pending_events), None)
         if main is None and self._leads:
             main = next(iter(self._leads.values()))
-        recordings = self.store.append(changed)
+        self._main = main
+        return changed
+
+    def finish(self, recordings: Sequence[Recording[UUID]]) -> CommandResult:
+        """The second half of :meth:`commit`, once what :meth:`changed` listed is saved."""
         for action in self._after:
             action()
         refs = tuple(
@@ -220,7 +239,7 @@ class UnitOfWork:
                 type=ref.type,
                 actor=ref.actor,
             )
-        self.result = self._result(main, refs)
+        self.result = self._result(self._main, refs)
         return self.result
 
     def _result(self, main: Lead | None, refs: tuple[RecordedEventRef, ...]) -> CommandResult:
@@ -246,3 +265,18 @@ def unit_of_work(
         if uow._roster is not None:
             store.forget_roster()
         raise
+
+
+def commit_each(
+    store: LeadStore, uows: Sequence[UnitOfWork]
+) -> list[CommandResult | ConcurrencyConflict]:
+    """Group commit: every unit of work saved in one transaction, each atomic and
+    conflict-checked on its own (:meth:`LeadStore.append_each`). The answer, per unit of
+    work: its result, or the conflict that left all of it unsaved."""
+    # Each command's events are taken before the next derives its loads (both may record
+    # on the roster): in this order, one at a time.
+    saved = store.append_each([store.pending(uow.changed()) for uow in uows])
+    return [
+        outcome if isinstance(outcome, ConcurrencyConflict) else uow.finish(outcome)
+        for uow, outcome in zip(uows, saved, strict=True)
+    ]

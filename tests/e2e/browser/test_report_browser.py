@@ -13,7 +13,14 @@ from support.cli import demo_store, invoke
 from support.stores import service_unavailable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHARTS = ("funnel", "conversion-by-source", "sla", "time-in-stage")
+CHARTS = (
+    "funnel",
+    "conversion-over-time",
+    "conversion-by-source",
+    "won-by-month",
+    "sla",
+    "time-in-stage",
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +80,7 @@ def test_the_report_opens_in_a_headless_browser_with_every_chart_drawn(
     dom = _rendered_dom(page, tmp_path / "profile")
 
     # The page's own script measured each chart's bars after layout (getBBox).
-    assert 'data-charts-drawn="4"' in dom
+    assert f'data-charts-drawn="{len(CHARTS)}"' in dom
     for chart in CHARTS:
         match = re.search(rf'<svg[^>]*id="{chart}"[^>]*data-drawn="(\d+)"', dom)
         assert match, f"chart {chart} was not laid out"

@@ -95,7 +95,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def reader(server: Server) -> str:
-    return server.token("read", name="forms-reader")
+    """A manager's token: the tests read the personal values the form sent, which a ``read``
+    token sees as ``[personal]`` (tests/e2e/http/test_personal_data_access.py)."""
+    return server.token("manager", name="forms-reader")
 
 
 def _form_leads(server: Server, token: str) -> list[dict[str, Any]]:

@@ -2,12 +2,14 @@
 
 One lead is captured with distinctive personal data in every personal field (name, email,
 phone, WeChat id, company, a personal attribute, an activity detail, a hand-off note, a
-stage-change reason), published to a real broker, then erased through the CLI. Afterwards
+stage-change reason); a duplicate with its own distinctive values in every field is merged
+into it (the same person: erasing the lead erases it too); both are published to a real
+broker, then the surviving lead is erased through the CLI. Afterwards
 none of those values, in any case and in none of their normalised forms, is in the raw
 bytes of the store (SQLite database, WAL and journal; ``pg_dump`` of the PostgreSQL
 schemas), the keystore, the Kafka topic read by a plain consumer, ``events --json``, the
 read-model tables or ``report.html``. The funnel is identical before and after; guessing
-the phone against the contact keys finds nothing; rotating the master key keeps the other
+either phone against the contact keys finds nothing; rotating the master key keeps the other
 lead readable; losing the key is a clear error.
 """
 
@@ -52,6 +54,16 @@ DETAIL = "Called Zebulon about the Quackenbush merger"
 NOTE = "Zebulon prefers calls before nine"
 REASON = "Zebulon asked for Quackenbush pricing"
 
+DUPLICATE = {
+    "name": "Ottoline Featherstonehaugh",
+    "email": "O.Featherstonehaugh@Merged-Twin.example",
+    "phone": "137 7654 3219",
+    "wechat": "Ofh_Mergedtwin77",
+    "company": "Featherstonehaugh Widgets",
+}
+DUPLICATE_LINKEDIN = "https://www.linkedin.com/in/ofeatherstone-plugh"
+DUPLICATE_DETAIL = "Ottoline asked about the Featherstonehaugh account"
+
 NEEDLES = [
     "zebulon",
     "quackenbush",
@@ -63,9 +75,21 @@ NEEDLES = [
     "zq_erasetest42",
     "zquackenbush-xyzzy",
     "prefers calls before nine",
+    # the duplicate merged into the lead
+    "ottoline",
+    "featherstonehaugh",
+    "o.featherstonehaugh@merged-twin.example",
+    "merged-twin.example",
+    "13776543219",  # +8613776543219
+    "137 7654 3219",
+    "7654 3219",
+    "ofh_mergedtwin77",
+    "ofeatherstone-plugh",
+    "asked about the",
 ]
 """Every value, lower case (the haystacks are lowered too): names, the normalised email and
-its domain, the phone as dialled and normalised, the WeChat id, the attribute, the notes."""
+its domain, the phone as dialled and normalised, the WeChat id, the attribute, the notes,
+of the lead and of the duplicate merged into it."""
 
 
 def find_needles(haystack: bytes | str, where: str) -> list[str]:
@@ -139,6 +163,11 @@ def test_an_erased_lead_leaves_nothing_personal_anywhere_and_the_funnel_does_not
     lf.change_stage(lead, "mql", reason=REASON)
     owner = lf.get_lead(lead).owner
     lf.hand_off(lead, "rep:bob" if owner == "rep:ann" else "rep:ann", note=NOTE)
+    duplicate = lf.capture(
+        **DUPLICATE, source="fair", attributes={"linkedin": DUPLICATE_LINKEDIN, "region": "apac"}
+    ).lead_id
+    lf.record_activity(duplicate, "note", detail=DUPLICATE_DETAIL)
+    lf.merge(duplicate, lead)
     other = lf.capture(email="keeps.her.data@example.org", name="Other Person").lead_id
     catch_up(lf, projection_runner(db_url, lf))
     relay = Relay(lf, db_url, bootstrap=bootstrap, topic=topic)
@@ -151,11 +180,14 @@ def test_an_erased_lead_leaves_nothing_personal_anywhere_and_the_funnel_does_not
     assert shown["attributes"]["linkedin"] == LINKEDIN
     events_before = invoke("--db", db_url, "events", "--lead", str(lead), "--json").stdout
     assert find_needles(events_before, "events --json before the erasure")
+    twin = orjson.loads(invoke("--db", db_url, "show", str(duplicate), "--json").stdout)
+    assert (twin["name"], twin["merged_into"]) == (DUPLICATE["name"], str(lead))
     funnel_before = funnel(db_url)
     assert find_needles(read_model_rows(db_url), "read models before")  # notes are there
 
     erased = invoke("--db", db_url, "erase", str(lead), "--reason", "ticket GDPR-42")
     assert erased.exit_code == 0, erased.output
+    assert lf.get_lead(duplicate).erased  # one person: the merged duplicate went with it
     relay.publish_available()  # PersonalDataErased goes downstream too
 
     found: list[str] = []
@@ -180,6 +212,12 @@ def test_an_erased_lead_leaves_nothing_personal_anywhere_and_the_funnel_does_not
         headers = b"".join(v for _, v in message.headers)
         found += find_needles(message.value + (message.key or b"") + headers, "the topic")
     types = [orjson.loads(m.value)["type"] for m in messages]
+    erased_subjects = {
+        orjson.loads(m.value)["subject"]
+        for m in messages
+        if orjson.loads(m.value)["type"] == "leadflow.lead.personal_data_erased.v1"
+    }
+    assert erased_subjects == {str(lead), str(duplicate)}
     assert "leadflow.lead.personal_data_erased.v1" in types
     # every reader
     events_after = invoke("--db", db_url, "events", "--json").stdout
@@ -189,8 +227,9 @@ def test_an_erased_lead_leaves_nothing_personal_anywhere_and_the_funnel_does_not
     assert invoke("--db", db_url, "report", "--out", str(report)).exit_code == 0
     found += find_needles(report.read_bytes(), "report.html")
     for command in ("show", "history", "explain"):
-        output = invoke("--db", db_url, command, str(lead)).stdout
-        found += find_needles(output, command)
+        for one in (lead, duplicate):
+            output = invoke("--db", db_url, command, str(one)).stdout
+            found += find_needles(output, f"{command} {one}")
     assert found == []
 
     # what readers see instead: [erased], in the shape of the event
@@ -202,17 +241,31 @@ def test_an_erased_lead_leaves_nothing_personal_anywhere_and_the_funnel_does_not
     assert captured["data"]["name"] == ERASED
     assert captured["data"]["attributes"] == {"linkedin": ERASED, "region": "emea"}
     assert captured["data"]["source"] == "webinar"
+    twin_captured = next(
+        event
+        for event in map(orjson.loads, events_after.splitlines())
+        if event["type"] == "LeadCaptured" and event["lead_id"] == str(duplicate)
+    )
+    assert twin_captured["data"]["attributes"] == {"linkedin": ERASED, "region": "apac"}
+    assert twin_captured["data"]["source"] == "fair"
     # the funnel, to the count
     assert funnel(db_url) == funnel_before
 
-    # guessing the phone: no contact key leads anywhere, keyed or not
-    guesses = [f"+86139{n:08d}" for n in range(12340000, 12350000)]
-    assert "+8613912345678" in guesses
-    assert lf.existing([key_id("phone", g) for g in guesses]) == set()  # the unkeyed hash
-    keyed = [lf.key(lf.contact_key_id("phone", g)) for g in guesses[5670:5690]]
-    assert all(key is None or key.lead_id is None for key in keyed)
+    # guessing either phone: no contact key leads anywhere, keyed or not
+    for prefix, start, erased_phone in (
+        ("+86139", 12340000, "+8613912345678"),
+        ("+86137", 76540000, "+8613776543219"),
+    ):
+        guesses = [f"{prefix}{n:08d}" for n in range(start, start + 10000)]
+        assert erased_phone in guesses
+        assert lf.existing([key_id("phone", g) for g in guesses]) == set()  # the unkeyed hash
+        at = guesses.index(erased_phone)
+        keyed = [lf.key(lf.contact_key_id("phone", g)) for g in guesses[at - 10 : at + 10]]
+        assert all(key is None or key.lead_id is None for key in keyed)
     again = lf.capture(phone="13912345678").lead_id
     assert again != lead  # the erased person is gone: the same phone is a new lead
+    twin_again = lf.capture(phone="13776543219").lead_id
+    assert twin_again not in (lead, duplicate, again)
 
     # rotation keeps the others readable; losing the key is a clear error
     rotated = invoke("--db", db_url, "keys", "rotate", "--json")

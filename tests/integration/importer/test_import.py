@@ -14,16 +14,7 @@ from leadflow.adapters.importer import errors_path, import_file
 from leadflow.errors import InvalidInput
 from leadflow.service.application import Leadflow
 
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+from support.tables import write_csv
 
 
 def people(count: int, start: int = 0) -> list[dict[str, str]]:

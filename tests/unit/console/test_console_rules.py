@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.adapters.console.redaction import HIDDEN, redact_event_data, redact_view
 from leadflow.adapters.console.routes_session import _safe_next
+from leadflow.adapters.redaction import HIDDEN, redact_event_data, redact_view
 from leadflow.domain.permissions import SCOPES, grants, may_read_personal_data
 
 
@@ -27,14 +27,23 @@ def test_personal_data_is_for_managers_admins_and_the_owning_rep() -> None:
 
 
 def test_redaction_hides_personal_fields_and_keeps_the_rest() -> None:
-    view = {"name": "Mei", "email": "m@example.com", "phone": None, "source": "web", "score": 3}
-    assert redact_view(view) == {
+    view = {
+        "name": "Mei",
+        "email": "m@example.com",
+        "phone": None,
+        "source": "web",
+        "score": 3,
+        "attributes": {"linkedin": "in/mei", "region": "east"},
+    }
+    assert redact_view(view, ["linkedin"]) == {
         "name": HIDDEN,
         "email": HIDDEN,
         "phone": None,
         "source": "web",
         "score": 3,
+        "attributes": {"linkedin": HIDDEN, "region": "east"},
     }
+    assert view["attributes"]["linkedin"] == "in/mei"  # the caller's view is left as it was
     data = {"changes": {"email": "x@example.com", "attributes.region": "east"}, "wechat": "w"}
     # the personal paths, as the record lists them (EventRecord.personal)
     assert redact_event_data(data, ["changes.email", "wechat"]) == {

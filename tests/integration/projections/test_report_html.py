@@ -1,0 +1,166 @@
+"""``leadflow report --out``: the HTML report's numbers are those of the commands that print
+them (``funnel``, ``report revenue``, ``report stages``) for the same T and K; it states its
+definitions; ``--lang zh`` uses the pipeline's labels; bad options exit 2 (issue 10, part 4)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadflow.adapters.store import open_store
+
+from support.cli import demo_store, invoke
+
+T, K = "2026-03-31", "2026-01-15"
+PERIOD = "2026-01-01..2026-03-31"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return demo_store(tmp_path_factory.mktemp("demo"))
+
+
+def html_report(demo: str, tmp_path: Path, *options: str) -> str:
+    page = tmp_path / "report.html"
+    invoke("report", "--out", str(page), *options, "--db", demo)
+    return page.read_text(encoding="utf-8")
+
+
+def cells(html: str, table: str) -> dict[str, str]:
+    """``data-key`` → the cell's text, in one table of the page."""
+    body = re.search(rf'<table id="{table}">(.*?)</table>', html, re.S)
+    assert body, f"no table {table}"
+    return dict(re.findall(r'<td data-key="([^"]+)">([^<]*)</td>', body.group(1)))
+
+
+def as_json(demo: str, *args: str) -> Any:
+    return json.loads(invoke(*args, "--json", "--db", demo).stdout)
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+@pytest.mark.parametrize("known", [None, K])
+def test_the_funnel_is_funnel_json_for_the_same_t_and_k(
+    demo: str, tmp_path: Path, known: str | None
+) -> None:
+    at = ["--as-of", T, *(["--as-known-at", known] if known else [])]
+
+    html = html_report(demo, tmp_path, *at)
+
+    expected = as_json(demo, "funnel", *at)
+    shown = cells(html, "funnel-table")
+    for row in expected["stages"]:
+        stage = row["stage"]
+        assert shown[f"{stage}.in_stage"] == str(row["in_stage"])
+        assert shown[f"{stage}.reached"] == str(row["reached"])
+        assert shown[f"{stage}.passed"] == ("-" if row["passed"] is None else str(row["passed"]))
+        assert shown[f"{stage}.conversion_to_next"] == pct(row["conversion_to_next"])
+    assert f"{expected['live_leads']} live leads" in html
+    for name in ("in_stage", "reached", "passed", "conversion_to_next"):
+        assert f"<b>{name}</b>" in html  # the definitions it uses, stated
+    if known:
+        assert "as known at 2026-01-15" in html
+
+
+@pytest.mark.parametrize("known", [None, K])
+def test_revenue_is_report_revenue_json_for_the_same_t_and_k(
+    demo: str, tmp_path: Path, known: str | None
+) -> None:
+    at = ["--as-of", T, *(["--as-known-at", known] if known else [])]
+
+    html = html_report(demo, tmp_path, *at)
+
+    expected = as_json(demo, "report", "revenue", *at)
+    assert expected["won_by_month"]  # the demo wins deals: the comparison is not empty
+    won = cells(html, "won-by-month")
+    assert len(won) == 2 * len(expected["won_by_month"])
+    for row in expected["won_by_month"]:
+        key = f"{row['month']}.{row['currency']}"
+        assert won[f"{key}.deals"] == str(row["deals"])
+        assert won[f"{key}.amount"] == f"{row['amount']:.2f}"
+    open_ = cells(html, "pipeline-by-stage")
+    assert len(open_) == 2 * len(expected["pipeline_by_stage"])
+    for row in expected["pipeline_by_stage"]:
+        assert open_[f"{row['stage']}.deals"] == str(row["deals"])
+        assert open_[f"{row['stage']}.amount"] == f"{row['amount']:.2f}"
+
+
+def test_conversion_over_time_is_the_funnel_of_each_monthly_cohort(
+    demo: str, tmp_path: Path
+) -> None:
+    html = html_report(demo, tmp_path, "--as-of", T, "--as-known-at", K)
+
+    groups = as_json(demo, "funnel", "--by", "cohort", "--as-of", T, "--as-known-at", K)
+    shown = cells(html, "cohorts")
+    assert len(groups["groups"]) > 3
+    for group in groups["groups"]:
+        month = group["key"]
+        assert shown[f"{month}.leads"] == str(group["live_leads"])
+        first, *later = [row for row in group["stages"] if row["passed"] is not None]
+        assert f"{month}.{first['stage']}.passed" not in shown  # all of them passed it
+        for row in later:  # the main path after its first stage; "N (P%)"
+            assert shown[f"{month}.{row['stage']}.passed"].split(" ")[0] == str(row["passed"])
+    assert 'id="conversion-over-time"' in html
+    assert html.count('<rect class="bar s0"') == len(groups["groups"])  # a point a month
+
+
+def test_period_shows_what_report_stages_counts_as_entered_in_those_days(
+    demo: str, tmp_path: Path
+) -> None:
+    html = html_report(demo, tmp_path, "--as-of", T, "--period", PERIOD)
+
+    expected = as_json(demo, "report", "stages", "--as-of", T, "--period", PERIOD)
+    shown = cells(html, "period")
+    assert sum(row["entered"] for row in expected["stages"]) > 0
+    for row in expected["stages"]:
+        assert shown[f"{row['stage']}.entered"] == str(row["entered"])
+        assert shown[f"{row['stage']}.still_in"] == str(row["time_in_stage"]["censored"])
+        median = row["time_in_stage"]["median_days"]
+        assert shown[f"{row['stage']}.median_days"] == ("-" if median is None else f"{median:.1f}")
+    assert "Entered in the period 2026-01-01 .. 2026-03-31" in html
+    assert 'id="period"' not in html_report(demo, tmp_path, "--as-of", T)
+
+
+def test_lang_zh_uses_the_pipelines_chinese_labels(demo: str, tmp_path: Path) -> None:
+    app = open_store(demo)
+    try:
+        stages = app.pipeline.stages
+    finally:
+        app.close()
+
+    chinese = html_report(demo, tmp_path, "--lang", "zh")
+    english = html_report(demo, tmp_path)
+
+    assert '<html lang="zh">' in chinese
+    for config in stages.values():
+        assert config.labels["zh"] in chinese
+        assert config.label in english
+        assert config.labels["zh"] not in english
+    assert "<td>营销合格线索</td>" in chinese
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [
+        ("--lang", "fr", "lang"),
+        ("--period", "2026-03-01..2026-01-01", "period"),
+        ("--period", "March", "period"),
+        ("--as-known-at", "yesterday", "as_known_at"),
+        ("--as-of", "soon", "as_of"),
+    ],
+)
+def test_a_bad_option_exits_2_naming_it_and_writes_nothing(
+    demo: str, tmp_path: Path, option: str, value: str, field: str
+) -> None:
+    page = tmp_path / "report.html"
+
+    result = invoke("report", "--out", str(page), option, value, "--db", demo, expect=2)
+
+    assert f"{field}:" in result.stderr
+    assert not page.exists()
