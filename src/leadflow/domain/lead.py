@@ -190,6 +190,7 @@ class Lead(Aggregate[LeadEvent[Any]]):
         copied.bant = dict(self.bant)
         copied.outcomes = dict(self.outcomes)
         copied.reminded_for = dict(self.reminded_for)
+        copied.unreadable = list(self.unreadable)
         copied._pending = []
         return copied
 
