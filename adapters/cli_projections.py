@@ -260,15 +260,10 @@ def forget_erased(url: str | None, lf: Leadflow, lead_id: UUID) -> None:
 
 
 def _person(lf: Leadflow, lead_id: UUID) -> set[UUID]:
-    """``lead_id`` and every lead merged into it, directly or through a chain."""
-    found: set[UUID] = set()
-    waiting = [lead_id]
-    while waiting:
-        current = waiting.pop()
-        if current not in found:
-            found.add(current)
-            waiting += lf.get_lead(current).merged_leads
-    return found
+    """``lead_id`` and every lead merged into it: the person an erasure erased."""
+    from leadflow.domain.lead import merged_into_person
+
+    return {lead_id, *(one.id for one in merged_into_person(lf.get_lead(lead_id), lf.get_lead))}
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:

@@ -151,7 +151,7 @@ def test_erasing_again_erases_the_leads_an_earlier_erasure_left(
     duplicate = app.capture(email="ada.li@work.example", name="Ada Li").lead_id
     app.merge(duplicate, survivor)
     with monkeypatch.context() as before_the_fix:  # erasure as it was: the survivor alone
-        before_the_fix.setattr(handlers, "_merged_leads", lambda uow, lead: [])
+        before_the_fix.setattr(handlers, "merged_into_person", lambda lead, find: [])
         app.erase_personal_data(survivor, "ticket 15")
     assert app.get_lead(duplicate).name == "Ada Li"
     position = app.max_position()

@@ -93,7 +93,7 @@ from leadflow.domain.scoring import (
 from leadflow.domain.timers import fire_due, record_late_breach
 from leadflow.errors import InvalidInput
 
-__all__ = ["OWNER_FIELDS", "PROFILE_FIELDS", "HandOff", "Lead"]
+__all__ = ["OWNER_FIELDS", "PROFILE_FIELDS", "HandOff", "Lead", "merged_into_person"]
 
 PROFILE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 CONTACT_KINDS = ("email", "phone", "wechat")
@@ -984,6 +984,22 @@ class Lead(Aggregate[LeadEvent[Any]]):
     def _require_handoff(self) -> None:
         if self.handoff is None:
             raise InvalidInput("lead_id", "the lead has no pending hand-off")
+
+
+def merged_into_person(lead: Lead, find: Callable[[UUID], Lead | None]) -> list[Lead]:
+    """Every lead merged into ``lead``, directly or into one of those: with it, one person
+    (what an erasure erases). ``find`` reads a lead by id (``None``: there is none)."""
+    found: list[Lead] = []
+    seen = {lead.id}
+    waiting = list(lead.merged_leads)
+    while waiting:
+        lead_id = waiting.pop(0)
+        duplicate = None if lead_id in seen else find(lead_id)
+        seen.add(lead_id)
+        if duplicate is not None:
+            found.append(duplicate)
+            waiting += duplicate.merged_leads
+    return found
 
 
 def _require(field_name: str, value: str) -> None:

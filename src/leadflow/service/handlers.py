@@ -45,7 +45,7 @@ from leadflow.domain.commands import (
     WinDeal,
 )
 from leadflow.domain.dedupe import ContactKey
-from leadflow.domain.lead import OWNER_FIELDS, Lead
+from leadflow.domain.lead import OWNER_FIELDS, Lead, merged_into_person
 from leadflow.domain.ownership import is_open
 from leadflow.domain.permissions import (
     check_active,
@@ -184,7 +184,7 @@ def erase_personal_data(uow: UnitOfWork, command: ErasePersonalData) -> None:
     interrupted before every key was destroyed is finished by erasing again."""
     lead = uow.lead(command.lead_id)
     _active(uow)
-    merged = _merged_leads(uow, lead)
+    merged = merged_into_person(lead, uow.find_lead)
     person = [lead, *merged]
     keys = uow.store.keys
     if keys is not None and all(one.erased for one in person):
@@ -201,21 +201,6 @@ def erase_personal_data(uow: UnitOfWork, command: ErasePersonalData) -> None:
             key.release(uow.ctx)
     if keys is not None:
         uow.after_commit(lambda: [keys.destroy(lead_id) for lead_id in ids])
-
-
-def _merged_leads(uow: UnitOfWork, lead: Lead) -> list[Lead]:
-    """Every lead merged into ``lead``, directly or into one of those: with it, one person."""
-    found: list[Lead] = []
-    seen = {lead.id}
-    waiting = list(lead.merged_leads)
-    while waiting:
-        lead_id = waiting.pop(0)
-        duplicate = None if lead_id in seen else uow.find_lead(lead_id)
-        seen.add(lead_id)
-        if duplicate is not None:
-            found.append(duplicate)
-            waiting += duplicate.merged_leads
-    return found
 
 
 def merge(uow: UnitOfWork, command: MergeLeads) -> None:
