@@ -39,7 +39,7 @@ DATA_KEYS = sa.Table(
     sa.Column("destroyed_at", sa.DateTime(timezone=True)),
 )
 """One row per lead with personal data: its wrapped key, or a tombstone (empty) once
-erased."""
+erased; plus the keys made ahead for leads not captured yet (``DataKeys.new_lead_id``)."""
 META = sa.Table(
     "lf_keystore_meta",
     _METADATA,
@@ -160,6 +160,14 @@ class SqlKeystore:
             return wrapped
         except sa.exc.IntegrityError:  # another writer made the lead's key first
             return self.get([lead_id])[lead_id]
+
+    def add_new(self, keys: Sequence[tuple[UUID, bytes]]) -> None:
+        now = _now()
+        with self._begin() as conn:
+            conn.execute(
+                sa.insert(DATA_KEYS),
+                [{"lead_id": str(i), "wrapped": w, "created_at": now} for i, w in keys],
+            )
 
     def destroy(self, lead_id: UUID) -> bool:
         with self._begin() as conn:

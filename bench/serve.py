@@ -5,14 +5,18 @@ concurrent commands by group commit (``leadflow.service.group_commit``).
 
 Baseline, in the same run: the plain eventsourcing library doing the same commands in one
 process (``bench.plain``), on the same database (SQLite file, or PostgreSQL with
-``--db``). Also the in-process Python API with one writer (trusted cache) against the same
-baseline. The clients are threads of this process and the server a child process: on a
-2-core machine they share the cores, so the figures are a floor.
+``--db``). Also the in-process Python API with one writer (trusted cache, personal data
+sealed as ``open_store`` does) against the same baseline, and the HTTP floor: the same
+requests answered by a bare FastAPI app with no store (``bench.http_floor``). The clients
+are threads of this process and the server a child process: on a 2-core machine they
+share the cores, so the figures are a floor.
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,9 +26,9 @@ import httpx
 
 from bench import readside
 from bench.commands import _leadflow_run
-from bench.http import _percentile, _serve
+from bench.http import _free_port, _percentile, _serve
 from bench.plain import PlainApp
-from leadflow.adapters.store import persistence_env
+from leadflow.adapters.store import data_keys, persistence_env
 from leadflow.service.application import Leadflow
 
 __all__ = ["run"]
@@ -53,7 +57,8 @@ def _schema_made(url: str) -> dict[str, str]:
 
 
 def _in_process(url: str, size: int) -> float:
-    app = Leadflow({**_schema_made(url), "AGGREGATE_CACHE_FASTFORWARD": "n"}, actor="u:b")
+    env = {**_schema_made(url), "AGGREGATE_CACHE_FASTFORWARD": "n"}
+    app = Leadflow(env, actor="u:b", keys=data_keys(url))
     app.pipeline  # noqa: B018  (the first read activates the default pipeline)
     rate = _leadflow_run(app, size)
     app.close()
@@ -98,18 +103,43 @@ def _mixed(base: str, token: str, size: int) -> tuple[float, list[float]]:
     return len(latencies) / (time.perf_counter() - began), latencies
 
 
+def _floor(size: int) -> tuple[float, list[float]]:
+    """The same load on ``bench.http_floor`` (no store): what HTTP leaves on these cores."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.http_floor:app", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"]
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return _mixed(base, "floor", size)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def run(size: int, shared: Path, db: str | None = None) -> list[dict[str, Any]]:
     workdir = shared / "serve-work"
     workdir.mkdir(exist_ok=True)
     baseline = _plain(readside._fresh_url(db, workdir, "plain"), size)
     in_process = _in_process(readside._fresh_url(db, workdir, "api"), size)
-    process, base, token = _serve(workdir, readside._fresh_url(db, workdir, "serve"), "admin")
+    floor, floor_latencies = _floor(size)
+    url = readside._fresh_url(db, workdir, "serve")
+    _schema_made(url)  # `leadflow token create` makes the service tables, not the schema
+    process, base, token = _serve(workdir, url, "admin")
     try:
         rate, latencies = _mixed(base, token, size)
     finally:
         process.terminate()
         process.wait(timeout=30)
     p50, p99 = statistics.median(latencies) * 1000, _percentile(latencies, 0.99) * 1000
+    f50, f99 = statistics.median(floor_latencies) * 1000, _percentile(floor_latencies, 0.99) * 1000
     return [
         {"figure": "plain eventsourcing, one process, commands/s", "value": baseline},
         {
@@ -128,5 +158,16 @@ def run(size: int, shared: Path, db: str | None = None) -> list[dict[str, Any]]:
             "ratio": rate / baseline,
             "target": ">= 5,000/s, >= 5x, p99 < 25 ms",
             "met": rate >= 5000 and rate >= 5 * baseline and p99 < 25,
+        },
+        {
+            "figure": f"HTTP floor: bare FastAPI, no store, same {CLIENTS} clients and "
+            f"requests, requests/s (p50 {f50:.1f} ms, p99 {f99:.1f} ms)",
+            "value": floor,
+            "baseline": baseline,
+            "ratio": floor / baseline,
+        },
+        {
+            "figure": "leadflow serve as a share of the HTTP floor (same run)",
+            "value": rate / floor,
         },
     ]
