@@ -256,9 +256,7 @@ def _category(sql: Sql) -> str:
     )
 
 
-def build_log_table(
-    conn: sa.Connection, source: LogSource, head: int, *, after: int = 0
-) -> None:
+def build_log_table(conn: sa.Connection, source: LogSource, head: int, *, after: int = 0) -> None:
     """Create ``lf_log``: the lead events up to position ``head``, decoded as the read
     models need them, keyed by (lead, sequence).
 
@@ -282,11 +280,19 @@ def build_log_table(
     sql.run(f"DROP TABLE IF EXISTS {TOUCHED}")
     position = "notification_id" if sql.postgres else "rowid"
     events = f'"{source.schema}"."{source.table}"' if source.schema else f'"{source.table}"'
-    touched = (
-        f" AND originator_id IN (SELECT originator_id FROM {events} WHERE topic IN ({topics}) "
-        f"AND {position} > {int(after)} AND {position} <= {int(head)})"
+    o = "originator_id"
+    # The rows read: every lead event up to ``head``, or (a catch-up) the new ones, by
+    # position, and the earlier events of their leads, by the events' key.
+    rows = (
+        f"(SELECT {position} AS pos, {o}, originator_version, topic, state FROM {events} "
+        f"WHERE {position} > {int(after)} AND {position} <= {int(head)} "
+        f"UNION ALL SELECT {position}, {o}, originator_version, topic, state FROM {events} "
+        f"WHERE {position} <= {int(after)} AND {o} IN (SELECT {o} FROM {events} "
+        f"WHERE topic IN ({topics}) AND {position} > {int(after)} "
+        f"AND {position} <= {int(head)})) AS r"
         if after
-        else ""
+        else f"(SELECT {position} AS pos, {o}, originator_version, topic, state FROM {events} "
+        f"WHERE {position} <= {int(head)}) AS r"
     )
     if sql.postgres:
         sql.run(
@@ -294,23 +300,19 @@ def build_log_table(
             f"position BIGINT NOT NULL, type TEXT NOT NULL, {columns}) ON COMMIT DROP"
         )
         sql.run(
-            f"INSERT INTO {LOG} SELECT originator_id::text, originator_version, notification_id, "
+            f"INSERT INTO {LOG} SELECT originator_id::text, originator_version, pos, "
             f"substr(topic, 15), {', '.join(values)} FROM ("
-            f"SELECT originator_id, originator_version, notification_id, topic, "
-            f"convert_from(state, 'UTF8')::jsonb AS j FROM {events} "
-            f"WHERE topic IN ({topics}) AND notification_id <= {int(head)}{touched} "
-            "OFFSET 0) AS e"
+            f"SELECT originator_id, originator_version, pos, topic, "
+            f"convert_from(state, 'UTF8')::jsonb AS j FROM {rows} "
+            f"WHERE topic IN ({topics}) OFFSET 0) AS e"
         )
         sql.run(f"ALTER TABLE {LOG} ADD PRIMARY KEY (lead, seq)")
         if after:
-            sql.run(
-                f"CREATE TEMPORARY TABLE {TOUCHED} (lead TEXT PRIMARY KEY) ON COMMIT DROP"
-            )
+            sql.run(f"CREATE TEMPORARY TABLE {TOUCHED} (lead TEXT PRIMARY KEY) ON COMMIT DROP")
             sql.run(f"INSERT INTO {TOUCHED} SELECT DISTINCT lead FROM {LOG}")
             sql.run(f"ANALYZE {TOUCHED}")
         sql.run(f"ANALYZE {LOG}")
         return
-    o = "originator_id"
     dashed = (
         f"CASE WHEN length({o}) = 32 THEN substr({o}, 1, 8) || '-' || substr({o}, 9, 4) || '-' "
         f"|| substr({o}, 13, 4) || '-' || substr({o}, 17, 4) || '-' || substr({o}, 21) "
@@ -326,10 +328,10 @@ def build_log_table(
     # The OFFSET keeps SQLite from flattening the subquery, so each value is extracted once
     # (the outer query's time conversions read it several times).
     sql.run(
-        f"INSERT INTO {LOG} SELECT {dashed}, originator_version, rowid, substr(topic, 15), "
-        f"{', '.join(outer)} FROM (SELECT rowid, {o}, originator_version, topic, "
-        f'{", ".join(inner)} FROM "{source.table}" WHERE topic IN ({topics}) '
-        f"AND rowid <= {int(head)}{touched} LIMIT -1 OFFSET 0) ORDER BY 1, 2"
+        f"INSERT INTO {LOG} SELECT {dashed}, originator_version, pos, substr(topic, 15), "
+        f"{', '.join(outer)} FROM (SELECT pos, {o}, originator_version, topic, "
+        f"{', '.join(inner)} FROM {rows} WHERE topic IN ({topics}) "
+        "LIMIT -1 OFFSET 0) ORDER BY 1, 2"
     )
     if after:
         sql.run(f"CREATE TEMPORARY TABLE {TOUCHED} (lead TEXT PRIMARY KEY) WITHOUT ROWID")

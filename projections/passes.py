@@ -139,7 +139,8 @@ class Passes:
         if sql.conn.exec_driver_sql(f"SELECT 1 FROM {LOG} LIMIT 1").first() is None:
             return
         path_table = sql.table(PASSES_PATH)
-        if not sql.partial or sql.conn.exec_driver_sql(f"SELECT 1 FROM {path_table}").first() is None:
+        written = sql.partial and sql.conn.exec_driver_sql(f"SELECT 1 FROM {path_table}").first()
+        if not written:
             sql.run(
                 f"INSERT INTO {path_table} (position, stage) VALUES "
                 + ", ".join(f"({i}, {_literal(s)})" for i, s in enumerate(self.main_path))

@@ -452,7 +452,8 @@ class ProjectionRunner:
         events = f'"{log.schema}"."{log.table}"' if log.schema else f'"{log.table}"'
         if head is None:
             with self.engine.connect() as conn:
-                last = int(conn.exec_driver_sql(f"SELECT max({position}) FROM {events}").scalar() or 0)
+                top = conn.exec_driver_sql(f"SELECT max({position}) FROM {events}").scalar()
+            last = int(top or 0)
         else:
             last = head()
         if last - start < self.in_database_from:

@@ -158,9 +158,7 @@ def test_a_live_store_far_behind_catches_up_inside_the_database(
     runner.rebuild(_read_to(app, half), head=lambda: half)
     runner.in_database_from = 10
 
-    caught_up = runner.catch_up(
-        lambda after: iter(()), head=app.max_position, log=log_source(app)
-    )
+    caught_up = runner.catch_up(lambda after: iter(()), head=app.max_position, log=log_source(app))
 
     assert caught_up == sum(1 for _ in app.read_events(after=half))
     assert dump(runner) == by_handlers
