@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from leadflow.adapters.console.i18n import label_of
+from leadflow.i18n import label_of
 from leadflow.domain.pipeline import Pipeline
 
 __all__ = ["Diagram", "FunnelChart", "funnel_chart", "pipeline_diagram"]

@@ -17,7 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from leadflow.adapters.console.i18n import stage_labels
+from leadflow.i18n import stage_labels
 from leadflow.adapters.console.instants import RELATIVE, resolve_instant
 from leadflow.adapters.console.lead_list import FILTERS, SORT_COLUMNS, lead_list
 from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from leadflow.adapters.console.i18n import stage_labels
+from leadflow.i18n import stage_labels
 from leadflow.adapters.console.web import (
     Viewer,
     error_page,

@@ -24,7 +24,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from leadflow.adapters.console.i18n import LANGUAGES, Texts, texts_for
+from leadflow.i18n import LANGUAGES, Texts, texts_for
 from leadflow.adapters.console.sessions import Session, session_of
 from leadflow.adapters.http.auth import service_of
 from leadflow.adapters.http.service import Service

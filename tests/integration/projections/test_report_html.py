@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,66 @@ def test_lang_zh_uses_the_pipelines_chinese_labels(demo: str, tmp_path: Path) ->
         assert config.label in english
         assert config.labels["zh"] not in english
     assert "<td>营销合格线索</td>" in chinese
+
+
+def own_words(page: str) -> list[str]:
+    """The report's own words: title, headings, column names, chart titles and legends, and
+    the notes (with the commands and field names they quote in ``<code>`` left out)."""
+    found = re.findall(r"<(h1|h2|th)>(.*?)</\1>", page, re.S)
+    words = [re.findall(r"<title>(.*?)</title>", page)[0]]  # the page's (the charts' are data)
+    words += [text for _, text in found]
+    words += re.findall(r'aria-label="([^"]*)"', page)
+    words += re.findall(r'<rect class="seg-[^"]*"[^>]*></rect><text[^>]*>([^<]*)</text>', page)
+    words += re.findall(r'<p class="note">(.*?)</p>', page, re.S)
+    return [unescape(re.sub(r"<code>.*?</code>|<[^>]+>", "", w, flags=re.S)) for w in words]
+
+
+def test_lang_zh_leaves_no_english_words_of_the_report(demo: str, tmp_path: Path) -> None:
+    options = ("--as-of", T, "--as-known-at", K, *COHORT, "--period", PERIOD)
+    chinese = html_report(demo, tmp_path, *options, "--lang", "zh")
+    app = open_store(demo)
+    try:
+        pipeline = app.pipeline
+    finally:
+        app.close()
+    # Names, not words: the pipeline's name and version, Kaplan-Meier, UTC, the product.
+    names = {"Kaplan", "Meier", "UTC", "leadflow"}
+
+    words = own_words(chinese)
+
+    assert len(words) > 40
+    for text in words:
+        text = text.replace(pipeline.name, "").replace(pipeline.version, "")
+        english = [w for w in re.findall(r"[A-Za-z]{2,}", text) if w not in names]
+        assert not english, f"English left in the zh report: {text!r}"
+    for heading in ("线索漏斗报告", "转化趋势", "按来源的转化", "收入", "移交时限达成"):
+        assert heading in chinese
+
+
+def test_lang_en_keeps_the_reports_english_words(demo: str, tmp_path: Path) -> None:
+    english = html_report(demo, tmp_path, "--as-of", T, "--period", PERIOD)
+
+    headings = re.findall(r"<h[12]>(.*?)</h[12]>", english)
+
+    assert headings == [
+        "Lead funnel report",
+        "Funnel",
+        "Conversion over time",
+        "Conversion by source",
+        "Entered in the period 2026-01-01 .. 2026-03-31",
+        "Revenue",
+        "Hand-off SLA compliance",
+        "Reps",
+        "Time in stage",
+    ]
+    assert re.findall(r"<th>(.*?)</th>", english)[:5] == [
+        "stage",
+        "in_stage",
+        "reached",
+        "passed",
+        "conversion_to_next",
+    ]
+    assert not re.search(r"[\u4e00-\u9fff]", english)
 
 
 @pytest.mark.parametrize(
