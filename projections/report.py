@@ -8,17 +8,23 @@ marks have a size, and record it on the page (``data-drawn`` on each chart and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from html import escape
 
 import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
-from leadflow.projections._sql import as_utc, utc
-from leadflow.projections.funnel import FunnelQuery, _known, _not_yet, funnel, funnel_by
-from leadflow.projections.handoffs import HANDOFFS
-from leadflow.projections.leads import rep_performance
+from leadflow.projections._sql import as_utc
+from leadflow.projections.funnel import (
+    FunnelQuery,
+    _known,
+    _live,
+    _not_yet,
+    funnel,
+    funnel_by,
+    in_cohort,
+)
+from leadflow.projections.reps import rep_report
 from leadflow.projections.revenue import revenue
 from leadflow.projections.stage_history import STAGE_INTERVALS
 from leadflow.projections.velocity import stage_times
@@ -27,9 +33,7 @@ __all__ = [
     "COHORT_MONTHS",
     "DURATION_BUCKETS",
     "LANGUAGES",
-    "SlaCounts",
     "render_report",
-    "sla_compliance",
     "time_in_stage",
 ]
 
@@ -51,43 +55,18 @@ DURATION_BUCKETS: tuple[tuple[str, float], ...] = (
 """Time-in-stage histogram buckets: label and upper bound in days (exclusive)."""
 
 
-@dataclass(frozen=True)
-class SlaCounts:
-    met: int = 0
-    late: int = 0
-    pending: int = 0
-    overdue: int = 0
-
-
-def sla_compliance(conn: sa.Connection, as_of: datetime) -> dict[str, SlaCounts]:
-    """Hand-offs made by ``as_of`` per receiving rep, by how they stood then."""
-    h = HANDOFFS
-    at = utc(as_of)
-    rows = conn.execute(
-        sa.select(h.c.to_owner, h.c.decided_at, h.c.sla_due).where(h.c.handed_off_at <= at)
-    )
-    tallies: dict[str, list[int]] = {}
-    for rep, decided_at, sla_due in rows:
-        decided, due = as_utc(decided_at), as_utc(sla_due)
-        tally = tallies.setdefault(rep, [0, 0, 0, 0])
-        if decided is not None and decided <= at:
-            tally[0 if due is None or decided <= due else 1] += 1
-        else:
-            tally[3 if due is not None and at > due else 2] += 1
-    return {rep: SlaCounts(*tally) for rep, tally in sorted(tallies.items())}
-
-
 def time_in_stage(conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery) -> dict[str, list[int]]:
-    """Per stage, how many finished intervals (left by T, as known at K) fell in each bucket."""
+    """Per stage, how many finished intervals (left by T, as known at K) of live leads (of the
+    cohort) fell in each bucket."""
     i = STAGE_INTERVALS
     histogram = {stage: [0] * len(DURATION_BUCKETS) for stage in pipeline.stages}
-    rows = conn.execute(
-        sa.select(i.c.stage, i.c.entered_at, i.c.exited_at).where(
-            i.c.exited_at.is_not(None),
-            _known(i.c.entered_at, i.c.entered_recorded_at, q),
-            sa.not_(_not_yet(i.c.exited_at, i.c.exited_recorded_at, q)),
-        )
+    finished = sa.select(i.c.stage, i.c.entered_at, i.c.exited_at).where(
+        i.c.exited_at.is_not(None),
+        _known(i.c.entered_at, i.c.entered_recorded_at, q),
+        sa.not_(_not_yet(i.c.exited_at, i.c.exited_recorded_at, q)),
+        _live(i.c.lead_id, q),
     )
+    rows = conn.execute(in_cohort(finished.select_from(i), i.c.lead_id, q))
     for stage, entered, exited in rows:
         if stage not in histogram:
             continue
@@ -398,15 +377,18 @@ def render_report(
         + "</tr>"
         for st, n, a in money.pipeline_by_stage
     )
-    sla = sla_compliance(conn, as_of)
+    reps = rep_report(conn, query)
     kinds = ["met", "late", "pending", "overdue"]
-    total = SlaCounts(*(sum(getattr(c, k) for c in sla.values()) for k in kinds))
-    sla_rows = [("all reps", [getattr(total, k) for k in kinds])] + [
-        (rep, [getattr(counts, k) for k in kinds]) for rep, counts in sla.items()
+    asked = [row for row in reps if row.handoffs.received]
+    total = [sum(getattr(row.handoffs, k) for row in asked) for k in kinds]
+    sla_rows = [("all reps", total)] + [
+        (row.rep, [getattr(row.handoffs, k) for k in kinds]) for row in asked
     ]
     sla_svg = _stacked("sla", "Hand-off SLA compliance", sla_rows, kinds)
-    decided = total.met + total.late
-    sla_note = f"{total.met / decided:.1%} of decided hand-offs within SLA" if decided else ""
+    came_due = total[0] + total[1] + total[3]
+    sla_note = (
+        f"{total[0] / came_due:.1%} of hand-offs that came due met the SLA" if came_due else ""
+    )
     histogram = time_in_stage(conn, pipeline, query)
     buckets = [f"b{n}" for n in range(len(DURATION_BUCKETS))]
     stage_rows = [(label[stage], counts) for stage, counts in histogram.items() if sum(counts)]
@@ -447,15 +429,20 @@ so far, not counted as finished.</p>
 """
     heading = "".join(f"<th>{escape(label[stage])}</th>" for stage in pipeline.main_path)
     rep_rows = "".join(
-        f"<tr><td>{escape(r.rep)}</td><td>{r.assigned}</td><td>{r.touched}</td>"
-        + (
-            f"<td>{r.avg_hours_to_first_touch:.1f} h</td>"
-            if r.avg_hours_to_first_touch is not None
-            else "<td>-</td>"
+        f"<tr><td>{escape(r.rep)}</td>"
+        + _cells(
+            r.rep,
+            [
+                ("assigned", r.assigned),
+                ("followed_up", r.followed_up),
+                ("first_touch_median_days", _days(r.time_to_first_touch.median_days)),
+                ("handoffs_received", r.handoffs.received),
+                ("sla_met_share", _share(r.handoffs.sla_met_share)),
+                ("converted", r.converted),
+            ],
         )
-        + (f"<td>{r.sla_met_pct:.0f}%</td>" if r.sla_met_pct is not None else "<td>-</td>")
-        + f"<td>{r.converted}</td></tr>"
-        for r in rep_performance(conn, until=as_of)
+        + "</tr>"
+        for r in reps
     )
     stamp = escape(as_of.isoformat(timespec="seconds"))
     known = query.as_known_at
@@ -465,10 +452,9 @@ so far, not counted as finished.</p>
         if known is not None
         else ""
     )
-    now_note = (
-        " These two sections count everything recorded by now, not only what was known at "
-        f"{escape(known.isoformat(timespec='seconds'))}."
-        if known is not None
+    cohort_note = (
+        f", over the leads captured from {query.cohort_from or '…'} to {query.cohort_to or '…'}"
+        if query.cohort_from or query.cohort_to
         else ""
     )
     return f"""<!DOCTYPE html>
@@ -478,7 +464,7 @@ so far, not counted as finished.</p>
 <body data-as-of="{stamp}" data-as-known-at="{escape(known.isoformat()) if known else ""}">
 <h1>Lead funnel report</h1>
 <p class="note">Pipeline {escape(pipeline.name)} ({escape(pipeline.version)}), as of
-{stamp}{known_note}. Every figure is a projection of the event log.</p>
+{stamp}{known_note}{escape(cohort_note)}. Every figure is a projection of the event log.</p>
 <p class="note">Definitions: only live leads count (a duplicate merged into another lead counts
 nowhere until it is unmerged). <b>in_stage</b>: live leads in the stage at the instant (they add
 up to the live leads); <b>reached</b>: live leads that were ever in the stage; <b>passed</b>: live
@@ -515,10 +501,13 @@ given at conversion: <code>leadflow report revenue</code>.</p>
 {sla_svg}
 <p class="note">{escape(sla_note)}</p>
 <h2>Reps</h2>
-<table><tr><th>rep</th><th>assigned</th><th>followed up</th><th>time to first touch</th>
-<th>hand-off SLA met</th><th>converted</th></tr>{rep_rows}</table>
-<p class="note">Ownership periods that began by then (assignments, claims, accepted hand-offs);
-the SLA is the hand-off SLA of hand-offs the rep received.{now_note}</p>
+<table id="reps"><tr><th>rep</th><th>assigned</th><th>followed up</th>
+<th>time to first touch: median days</th><th>hand-offs received</th><th>hand-off SLA met</th>
+<th>converted</th></tr>{rep_rows}</table>
+<p class="note">Ownership periods that began by then (assignments, claims, accepted hand-offs),
+those with a follow-up, the median days to it (Kaplan&ndash;Meier: periods without one are
+censored), the hand-offs the rep received and the share that met the SLA (met &divide; met, late
+and overdue), and the periods in which the lead converted: <code>leadflow report reps</code>.</p>
 <h2>Time in stage</h2>
 {tis_svg}
 <p class="note">Stage intervals that had ended by then, by how long they lasted.</p>
@@ -529,3 +518,7 @@ the SLA is the hand-off SLA of hand-offs the rep received.{now_note}</p>
 
 def _days(value: float | None) -> str | None:
     return None if value is None else f"{value:.1f}"
+
+
+def _share(value: float | None) -> str | None:
+    return None if value is None else f"{value:.0%}"

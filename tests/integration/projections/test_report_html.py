@@ -1,6 +1,7 @@
 """``leadflow report --out``: the HTML report's numbers are those of the commands that print
-them (``funnel``, ``report revenue``, ``report stages``) for the same T and K; it states its
-definitions; ``--lang zh`` uses the pipeline's labels; bad options exit 2 (issue 10, part 4)."""
+them (``funnel``, ``report revenue``, ``report stages``, ``report reps``) for the same T, K and
+cohort; it states its definitions; ``--lang zh`` uses the pipeline's labels and the report's
+own words in Chinese; bad options exit 2 (issue 10, part 4). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ import pytest
 
 from leadflow.adapters.store import open_store
 
-from support.cli import demo_store, invoke
+from support.cli import invoke
 
 T, K = "2026-03-31", "2026-01-15"
 PERIOD = "2026-01-01..2026-03-31"
 
 
+COHORT = ["--cohort-from", "2025-10-01", "--cohort-to", "2026-01-31"]
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return demo_store(tmp_path_factory.mktemp("demo"))
+def demo(module_db_url: str) -> str:
+    """The README's 300-lead demo, once on SQLite and once on PostgreSQL."""
+    invoke("demo", "--leads", "300", "--db", module_db_url)
+    return module_db_url
 
 
 def html_report(demo: str, tmp_path: Path, *options: str) -> str:
@@ -45,11 +51,11 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-@pytest.mark.parametrize("known", [None, K])
+@pytest.mark.parametrize(("known", "cohort"), [(None, False), (K, False), (K, True)])
 def test_the_funnel_is_funnel_json_for_the_same_t_and_k(
-    demo: str, tmp_path: Path, known: str | None
+    demo: str, tmp_path: Path, known: str | None, cohort: bool
 ) -> None:
-    at = ["--as-of", T, *(["--as-known-at", known] if known else [])]
+    at = ["--as-of", T, *(["--as-known-at", known] if known else []), *(COHORT if cohort else [])]
 
     html = html_report(demo, tmp_path, *at)
 
@@ -66,13 +72,15 @@ def test_the_funnel_is_funnel_json_for_the_same_t_and_k(
         assert f"<b>{name}</b>" in html  # the definitions it uses, stated
     if known:
         assert "as known at 2026-01-15" in html
+    if cohort:
+        assert "captured from 2025-10-01 to 2026-01-31" in html
 
 
-@pytest.mark.parametrize("known", [None, K])
+@pytest.mark.parametrize(("known", "cohort"), [(None, False), (K, False), (None, True)])
 def test_revenue_is_report_revenue_json_for_the_same_t_and_k(
-    demo: str, tmp_path: Path, known: str | None
+    demo: str, tmp_path: Path, known: str | None, cohort: bool
 ) -> None:
-    at = ["--as-of", T, *(["--as-known-at", known] if known else [])]
+    at = ["--as-of", T, *(["--as-known-at", known] if known else []), *(COHORT if cohort else [])]
 
     html = html_report(demo, tmp_path, *at)
 
@@ -89,6 +97,32 @@ def test_revenue_is_report_revenue_json_for_the_same_t_and_k(
     for row in expected["pipeline_by_stage"]:
         assert open_[f"{row['stage']}.deals"] == str(row["deals"])
         assert open_[f"{row['stage']}.amount"] == f"{row['amount']:.2f}"
+
+
+@pytest.mark.parametrize(("known", "cohort"), [(None, False), (K, True)])
+def test_reps_are_report_reps_json_for_the_same_t_k_and_cohort(
+    demo: str, tmp_path: Path, known: str | None, cohort: bool
+) -> None:
+    at = ["--as-of", T, *(["--as-known-at", known] if known else []), *(COHORT if cohort else [])]
+
+    html = html_report(demo, tmp_path, *at)
+
+    expected = as_json(demo, "report", "reps", *at)["reps"]
+    shown = cells(html, "reps")
+    assert expected
+    assert len(shown) == 6 * len(expected)
+    for row in expected:
+        rep, touch, handoffs = row["rep"], row["time_to_first_touch"], row["handoffs"]
+        assert shown[f"{rep}.assigned"] == str(row["assigned"])
+        assert shown[f"{rep}.followed_up"] == str(row["followed_up"])
+        median = touch["median_days"]
+        assert shown[f"{rep}.first_touch_median_days"] == (
+            "-" if median is None else f"{median:.1f}"
+        )
+        assert shown[f"{rep}.handoffs_received"] == str(handoffs["received"])
+        share = handoffs["sla_met_share"]
+        assert shown[f"{rep}.sla_met_share"] == ("-" if share is None else f"{share:.0%}")
+        assert shown[f"{rep}.converted"] == str(row["converted"])
 
 
 def test_conversion_over_time_is_the_funnel_of_each_monthly_cohort(
