@@ -92,15 +92,15 @@ class _Target:
         import psycopg
 
         schema = self._schema(name)
-        with psycopg.connect(self.db.split("?")[0]) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-            conn.execute(f'SET search_path TO "{schema}"')
+        with psycopg.connect(self.db.split("?")[0]) as pg:
+            pg.execute(f'CREATE SCHEMA "{schema}"')
+            pg.execute(f'SET search_path TO "{schema}"')
             for statement in create:
-                conn.execute(statement.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "bigserial"))
-            conn.commit()
+                pg.execute(statement.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "bigserial"))
+            pg.commit()
             started = time.perf_counter()
             for i in range(0, len(rows), per_batch):
-                with conn.transaction(), conn.cursor() as cursor:
+                with pg.transaction(), pg.cursor() as cursor:
                     cursor.executemany(insert, rows[i : i + per_batch])
             return time.perf_counter() - started
 

@@ -268,14 +268,16 @@ class DataKeys:
         if not lead_ids:
             return
         master = self.master()
-        wrapped = {i: master.wrap(os.urandom(32), _WRAP_AAD + i.bytes) for i in lead_ids}
+        made = {i: os.urandom(32) for i in lead_ids}
+        wrapped = {i: master.wrap(key, _WRAP_AAD + i.bytes) for i, key in made.items()}
         for lead_id, stored in self.keystore.add_many(wrapped).items():
             self._absent.discard(lead_id)
-            self._cache[lead_id] = (
-                None
-                if stored == DESTROYED
-                else AESGCM(master.unwrap(stored, _WRAP_AAD + lead_id.bytes))
-            )
+            if stored == DESTROYED:
+                self._cache[lead_id] = None
+            elif stored == wrapped[lead_id]:
+                self._cache[lead_id] = AESGCM(made[lead_id])
+            else:  # another writer made the lead's key first
+                self._cache[lead_id] = AESGCM(master.unwrap(stored, _WRAP_AAD + lead_id.bytes))
 
     def _key(self, lead_id: UUID, *, create: bool) -> AESGCM | None:
         """The lead's key; ``None`` once destroyed. :class:`KeyUnavailable` when the
