@@ -128,9 +128,9 @@ class Keystore(Protocol):
         """Wrapped keys by lead; :data:`DESTROYED` for an erased lead; absent: no key."""
         ...
 
-    def add(self, lead_id: UUID, wrapped: bytes) -> bytes:
-        """Store a new wrapped key unless the lead has one (or a tombstone); returns the
-        lead's stored key (another writer's, if it came first)."""
+    def add_many(self, wrapped: Mapping[UUID, bytes]) -> dict[UUID, bytes]:
+        """Store each new wrapped key unless its lead has one (or a tombstone), all in one
+        transaction; returns each lead's stored key (another writer's, if it came first)."""
         ...
 
     def add_new(self, keys: Sequence[tuple[UUID, bytes]]) -> None:
@@ -217,8 +217,8 @@ class DataKeys:
         """The id of a contact (or import) key: HMAC-SHA256 of ``kind:value``."""
         self.master()
         assert self._index_secret is not None
-        digest = hmac.new(self._index_secret, f"{kind}:{value}".encode(), hashlib.sha256)
-        return UUID(bytes=digest.digest()[:16], version=4)
+        digest = hmac.digest(self._index_secret, f"{kind}:{value}".encode(), "sha256")
+        return UUID(bytes=digest[:16], version=4)
 
     # -- data keys -------------------------------------------------------------------
 
@@ -261,6 +261,33 @@ class DataKeys:
                 assert master is not None
                 self._cache[lead_id] = AESGCM(master.unwrap(wrapped, _WRAP_AAD + lead_id.bytes))
 
+    def ensure(self, lead_ids: Iterable[UUID]) -> None:
+        """Each of these leads has its data key, cached: one keystore read for those not
+        cached, one write for those that have none (an import's batch of new leads)."""
+        self._fresh()
+        wanted = [i for i in dict.fromkeys(lead_ids) if i not in self._cache]
+        if not wanted:
+            return
+        self._bound(len(wanted))
+        self._load(wanted)
+        self._make([i for i in wanted if i not in self._cache])
+
+    def _make(self, lead_ids: Sequence[UUID]) -> None:
+        """New keys for these leads (none in the keystore at the last look), in one write."""
+        if not lead_ids:
+            return
+        master = self.master()
+        made = {i: os.urandom(32) for i in lead_ids}
+        wrapped = {i: master.wrap(key, _WRAP_AAD + i.bytes) for i, key in made.items()}
+        for lead_id, stored in self.keystore.add_many(wrapped).items():
+            self._absent.discard(lead_id)
+            if stored == DESTROYED:
+                self._cache[lead_id] = None
+            elif stored == wrapped[lead_id]:
+                self._cache[lead_id] = AESGCM(made[lead_id])
+            else:  # another writer made the lead's key first
+                self._cache[lead_id] = AESGCM(master.unwrap(stored, _WRAP_AAD + lead_id.bytes))
+
     def new_lead_id(self) -> UUID:
         """The id for a new lead, its data key stored already.
 
@@ -294,15 +321,7 @@ class DataKeys:
                     f"{lead_id}: it is not the keystore of this log (restored from another "
                     "backup?)"
                 )
-            master = self.master()
-            wrapped = master.wrap(os.urandom(32), _WRAP_AAD + lead_id.bytes)
-            stored = self.keystore.add(lead_id, wrapped)
-            self._absent.discard(lead_id)
-            self._cache[lead_id] = (
-                None
-                if stored == DESTROYED
-                else AESGCM(master.unwrap(stored, _WRAP_AAD + lead_id.bytes))
-            )
+            self._make([lead_id])
         return self._cache[lead_id]
 
     def seal(self, lead_id: UUID, aad: bytes, values: Mapping[str, Any]) -> str:

@@ -163,6 +163,27 @@ def _collected(aggregates: Sequence[Aggregate[Any]]) -> tuple[list[Any], int | N
     return events, roster_before
 
 
+def _recordings(
+    events: Sequence[Any], stored: Sequence[StoredEvent], ids: Sequence[int]
+) -> list[Recording[UUID]]:
+    """What an append recorded: each event with its notification (its log position)."""
+    if not ids:  # a recorder that keeps no notification log
+        return []
+    return [
+        Recording(
+            event,
+            Notification(
+                id=n,
+                originator_id=s.originator_id,
+                originator_version=s.originator_version,
+                topic=s.topic,
+                state=s.state,
+            ),
+        )
+        for event, s, n in zip(events, stored, ids, strict=True)
+    ]
+
+
 def _the_roster_of(aggregates: Sequence[Aggregate[Any]]) -> Roster:
     return next(a for a in aggregates if isinstance(a, Roster))
 
@@ -408,11 +429,13 @@ class LeadStore(Application[UUID]):
         events, roster_before = _collected(aggregates)
         if not events:
             return []
+        stored = self._encoded(events)
         try:
-            recordings = self.events.put(events)
+            ids = self.recorder.insert_events(stored) or ()
         except IntegrityError as exc:
             self._forget(aggregates)
             raise _conflict(aggregates) from exc
+        recordings = _recordings(events, stored, ids)
         self._stored(aggregates)
         if roster_before is not None:
             self._snapshot_roster(roster_before, _the_roster_of(aggregates))
@@ -423,8 +446,14 @@ class LeadStore(Application[UUID]):
         each command's as soon as it is decided: the next command may record more on a
         shared aggregate (the roster), and those are its own."""
         events, roster_before = _collected(aggregates)
-        stored = [self.mapper.to_stored_event(e) for e in events]
-        return Pending(aggregates, events, roster_before, stored)
+        return Pending(aggregates, events, roster_before, self._encoded(events))
+
+    def _encoded(self, events: Sequence[Any]) -> list[StoredEvent]:
+        """The events as stored, encoded together (their data keys read or made at once)."""
+        mapper = self.mapper
+        if isinstance(mapper, EventMapper):
+            return mapper.to_stored_events(events)
+        return [mapper.to_stored_event(e) for e in events]
 
     def append_each(
         self, commands: Sequence[Pending]
@@ -466,23 +495,7 @@ class LeadStore(Application[UUID]):
                 roster_failed |= command.roster_before is not None
                 answers.append(_conflict(command.aggregates))
                 continue
-            answers.append(
-                [
-                    Recording(
-                        event,
-                        Notification(
-                            id=n,
-                            originator_id=s.originator_id,
-                            originator_version=s.originator_version,
-                            topic=s.topic,
-                            state=s.state,
-                        ),
-                    )
-                    for event, s, n in zip(
-                        command.events, command.stored, notification_ids, strict=True
-                    )
-                ]
-            )
+            answers.append(_recordings(command.events, command.stored, notification_ids))
             self._stored(command.aggregates)
             if command.roster_before is not None and roster is None:
                 roster = (command.roster_before, _the_roster_of(command.aggregates))
