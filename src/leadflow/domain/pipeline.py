@@ -780,6 +780,13 @@ class Pipeline(_Config):
         groupings, then the reporting dimensions (the one home of the accepted list)."""
         return (*BUILT_IN_GROUPINGS, *self.reporting.dimensions)
 
+    def check_grouping(self, by: str | None, field: str = "by") -> str | None:
+        """``by`` if this pipeline's reports may group by it (``None`` stays ``None``);
+        otherwise :class:`InvalidInput` naming ``field`` and the accepted groupings."""
+        if by is not None and by not in self.groupings():
+            raise InvalidInput(field, f"{by!r} is not one of: {', '.join(self.groupings())}")
+        return by
+
     # -- identity ---------------------------------------------------------------
 
     def canonical_json(self) -> bytes:
