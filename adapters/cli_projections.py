@@ -747,6 +747,7 @@ def register(app: typer.Typer) -> None:
     cli_reports.register_revenue(report_app)
     cli_reports.register_sla(report_app)
     cli_reports.register_reps(report_app)
+    cli_reports.register_sources(report_app)
 
     @app.command("replay")
     @handles_errors

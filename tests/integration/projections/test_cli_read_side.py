@@ -184,7 +184,16 @@ def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> No
 
     assert status["projections"] == [
         {"name": name, "position": status["log_position"], "lag": 0, "failure": None}
-        for name in ("leads", "stage_history", "handoffs", "merges", "passes", "deals", "breaches")
+        for name in (
+            "leads",
+            "stage_history",
+            "handoffs",
+            "merges",
+            "passes",
+            "deals",
+            "breaches",
+            "dimensions",
+        )
     ]
 
 

@@ -2,9 +2,10 @@
 
 Random histories (``support.histories``) hold captures into either entry stage, skips
 (``mql → sql``, ``sql → customer``), recycles, exits and re-entries, merges and unmerges,
-profile updates that change or clear a reporting dimension, and backdated events; each example is checked at a random business instant ``T`` and,
-half the time, as known at a random recording instant ``K``, under both skip policies,
-on SQLite and on the real PostgreSQL server.
+profile updates that change or clear a reporting dimension, and backdated events; each
+example is checked at a random business instant ``T`` and, half the time, as known at a
+random recording instant ``K``, under both skip policies, on SQLite and on the real
+PostgreSQL server.
 """
 
 from __future__ import annotations
