@@ -26,7 +26,15 @@ import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import as_utc
-from leadflow.projections.funnel import FunnelQuery, _grouped, _known, _live, funnel_by, live_leads
+from leadflow.projections.funnel import (
+    FunnelQuery,
+    _grouped,
+    _known,
+    _live,
+    funnel_by,
+    live_leads,
+    query_json,
+)
 from leadflow.projections.reference import FunnelRow
 from leadflow.projections.revenue import DEAL_EVENTS, Revenue, revenue_from_deals
 from leadflow.projections.velocity import _window
@@ -114,11 +122,8 @@ def source_report_json(
 ) -> dict[str, Any]:
     """The documented ``leadflow report sources --json`` shape."""
     return {
-        "as_of": q.as_of.isoformat(),
-        "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
+        **query_json(q),
         "by": by,
-        "cohort_from": q.cohort_from.isoformat() if q.cohort_from else None,
-        "cohort_to": q.cohort_to.isoformat() if q.cohort_to else None,
         "period": [period[0].isoformat(), period[1].isoformat()] if period else None,
         "groups": [
             {

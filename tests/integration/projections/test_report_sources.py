@@ -26,8 +26,8 @@ SETTINGS = settings(
 source_histories = st.builds(
     build_history, seed=st.integers(0, 2**32), leads=st.integers(1, 4), steps=st.integers(60, 250)
 )
-"""Few leads, long lives: about a third of these histories win a deal (of 1–6 leads over
-20–150 steps, 1 in 30 does)."""
+"""Few leads, long lives: about a third of these histories win a deal (of 1-6 leads over
+20-150 steps, 1 in 30 does)."""
 
 _WATCHED = ("LeadCaptured", "ProfileUpdated", "DealWon", "LeadMerged", "LeadUnmerged")
 
