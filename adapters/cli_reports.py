@@ -372,12 +372,8 @@ def register_sources(report_app: typer.Typer) -> None:
             str | None,
             typer.Option("--period", help="Only deals won in FROM..TO (YYYY-MM-DD..YYYY-MM-DD)."),
         ] = None,
-        cohort_from: Annotated[
-            str | None, typer.Option("--cohort-from", help="Captured on or after (YYYY-MM-DD).")
-        ] = None,
-        cohort_to: Annotated[
-            str | None, typer.Option("--cohort-to", help="Captured on or before (YYYY-MM-DD).")
-        ] = None,
+        cohort_from: CohortFrom = None,
+        cohort_to: CohortTo = None,
         db: Db = None,
         json_out: Json = False,
         csv_out: Csv = False,

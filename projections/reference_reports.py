@@ -17,8 +17,8 @@ from leadflow.projections.reference import (
     counted_histories,
     funnel_by_from_events,
 )
+from leadflow.projections.reference_revenue import deal_of
 from leadflow.projections.reps import Period, RepRow, Won, rep_rows
-from leadflow.projections.revenue import KINDS
 from leadflow.projections.sources import Deal, SourceRow, source_rows
 from leadflow.service.codec import EventRecord, lead_event
 
@@ -154,21 +154,9 @@ def sources_from_events(
     )
     live = {key: sum(row.in_stage for row in rows) for key, rows in groups}
     deals: dict[str, list[Deal]] = {}
-    for lead_id, events in counted_histories(
-        records, as_of, as_known_at, cohort_from, cohort_to
-    ).items():
+    for events in counted_histories(records, as_of, as_known_at, cohort_from, cohort_to).values():
         key = _key(by, events, [r for r in events if r.type == "LeadCaptured"])
-        for r in events:
-            if r.type == "DealWon" and _in(period, r.occurred_at):
-                amount = r.data.get("amount")
-                deals.setdefault(key, []).append(
-                    (
-                        str(lead_id),
-                        r.sequence,
-                        KINDS[r.type],
-                        float(amount) if amount is not None else None,
-                        r.data.get("currency"),
-                        r.occurred_at.astimezone(UTC),
-                    )
-                )
+        won = [deal_of(r) for r in events if r.type == "DealWon" and _in(period, r.occurred_at)]
+        if won:
+            deals.setdefault(key, []).extend(won)
     return source_rows(pipeline, groups, live, deals)
