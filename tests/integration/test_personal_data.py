@@ -220,7 +220,7 @@ def test_new_leads_keys_are_made_ahead_many_in_one_keystore_write(
 
         return counted
 
-    for name in ("get", "add", "add_new"):
+    for name in ("get", "add_many", "add_new"):
         monkeypatch.setattr(keystore, name, counting(name))
 
     leads = [
