@@ -12,7 +12,7 @@ erased (the plain bytes stay in that log until it is copied: see docs/operations
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -27,9 +27,17 @@ def _aad(lead_id: UUID, version: int, topic: str) -> bytes:
     return f"{lead_id}/{version}/{topic}".encode()
 
 
+_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+"""Each payload class's field names, in order (pydantic's ``model_fields`` costs more to
+read than the rest of putting a payload back in order)."""
+
+
 def _in_field_order(cls: type[RecordedEvent[Any]], data: dict[str, Any]) -> None:
     """Put the payload's keys back in the order of its fields (as a plain event reads)."""
-    ordered = {name: data[name] for name in cls.DATA.model_fields if name in data}
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = tuple(cls.DATA.model_fields)
+    ordered = {name: data[name] for name in fields if name in data}
     if len(ordered) == len(data):
         data.clear()
         data.update(ordered)
@@ -43,21 +51,44 @@ class PersonalSeal:
         self.attributes = attributes
         """The attributes personal under the pipeline in force (read when needed)."""
 
-    def _paths(self, cls: type[RecordedEvent[Any]], data: dict[str, Any]) -> list[str]:
+    def _paths(
+        self,
+        cls: type[RecordedEvent[Any]],
+        data: dict[str, Any],
+        attributes: Callable[[], Collection[str]] | None = None,
+    ) -> list[str]:
         needs_pipeline = any(spec.endswith(".*") for spec in cls.PERSONAL)
-        return personal_paths(cls.PERSONAL, data, self.attributes() if needs_pipeline else ())
+        personal = (attributes or self.attributes)() if needs_pipeline else ()
+        return personal_paths(cls.PERSONAL, data, personal)
 
-    def seal(self, event: RecordedEvent[Any], envelope: dict[str, Any]) -> None:
-        """Move the event's personal values from ``envelope["data"]`` into ``"pd"``."""
-        cls = type(event)
-        data = envelope["data"]
-        paths = self._paths(cls, data)
-        if not paths:
-            return
-        values = take(data, paths)
-        aad = _aad(event.originator_id, event.originator_version, cls.topic())
-        envelope["pf"] = paths
-        envelope["pd"] = self.keys.seal(event.originator_id, aad, values)
+    def seal_all(
+        self, events: Sequence[RecordedEvent[Any]], envelopes: Sequence[dict[str, Any]]
+    ) -> None:
+        """Move each event's personal values from its envelope's ``"data"`` into ``"pd"``
+        (sealed under its lead's key). For the events of one append the personal attributes
+        are read once, and the data keys of all their leads are read (or made) together."""
+        attributes: list[Collection[str]] = []
+
+        def once() -> Collection[str]:
+            if not attributes:
+                attributes.append(self.attributes())
+            return attributes[0]
+
+        sealing = []
+        for event, envelope in zip(events, envelopes, strict=True):
+            cls = type(event)
+            if not cls.PERSONAL:
+                continue
+            paths = self._paths(cls, envelope["data"], once)
+            if paths:
+                sealing.append((event, envelope, paths))
+        self.keys.ensure(event.originator_id for event, _, _ in sealing)
+        for event, envelope, paths in sealing:
+            cls = type(event)
+            values = take(envelope["data"], paths)
+            aad = _aad(event.originator_id, event.originator_version, cls.topic())
+            envelope["pf"] = paths
+            envelope["pd"] = self.keys.seal(event.originator_id, aad, values)
 
     def open(
         self,
