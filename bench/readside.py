@@ -144,10 +144,12 @@ def rebuild(size: int, workdir: Path, db: str | None = None) -> list[dict[str, A
     result = _child("rebuild", s.url)
     handlers = _child("rebuild", s.url, "handlers")
     catchup = _child("catchup", s.url)
+    catchup_handlers = _child("catchup", s.url, "handlers")
     s.built = True
     rate = result["events"] / result["seconds"]
     by_handlers = handlers["events"] / handlers["seconds"]
     catchup_rate = catchup["events"] / catchup["seconds"]
+    catchup_by_handlers = catchup_handlers["events"] / catchup_handlers["seconds"]
     return [
         {
             "figure": f"synthetic store: {s.generated.all_events:,} events "
@@ -172,12 +174,18 @@ def rebuild(size: int, workdir: Path, db: str | None = None) -> list[dict[str, A
         },
         {
             "figure": f"incremental catch-up of the last 20% of the log "
-            f"({catchup['events']:,} events, per-event handlers), events/s",
+            f"({catchup['events']:,} events, inside the database), events/s",
             "value": catchup_rate,
             "baseline": baseline,
             "ratio": catchup_rate / baseline,
             "target": ">= 0.3x",
             "met": catchup_rate >= 0.3 * baseline,
+        },
+        {
+            "figure": "incremental catch-up of the same events, per-event handlers, events/s",
+            "value": catchup_by_handlers,
+            "baseline": baseline,
+            "ratio": catchup_by_handlers / baseline,
         },
     ]
 

@@ -129,6 +129,10 @@ class Breaches:
                 )
         rows.flush(conn)
 
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
+        sql.forget(self.tables)
+
     def build(self, sql: Sql) -> None:
         """:meth:`handle` of the whole log, in SQL over ``lf_log``: an escalation counts
         against the rep of the lead's latest hand-off breach before it."""

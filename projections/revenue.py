@@ -87,6 +87,10 @@ class Deals:
                 )
         rows.flush(conn)
 
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
+        sql.forget(self.tables)
+
     def build(self, sql: Sql) -> None:
         """:meth:`handle` of the whole log, in SQL."""
         kinds = " ".join(f"WHEN '{t}' THEN '{k}'" for t, k in KINDS.items())
