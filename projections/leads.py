@@ -313,9 +313,11 @@ class Leads:
         sql.run(f"DROP TABLE {_BOUNDARIES}")
         self._build_pool(sql)
         sql.open_sealed(self.sealed)
-        # The planner's statistics of the built table: it then reads a search in its index
-        # order rather than through the owner index and a sort (see lead_search).
-        sql.run(f"ANALYZE {sql.table(LEADS)}")
+        if not sql.partial:
+            # The planner's statistics of the first-built table: it then reads a search in
+            # its index order rather than through the owner index and a sort (lead_search).
+            # Not on a catch-up: the shares of the values change little, and it reads it all.
+            sql.run(f"ANALYZE {sql.table(LEADS)}")
 
     def forget(self, sql: Sql) -> None:
         """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
