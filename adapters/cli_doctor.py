@@ -5,7 +5,9 @@ enforced (a score stored as ``null`` for NaN, a time before 1970, a NUL in a nam
 readable but may stop a read model. Doctor names such events, and every event a read
 model stopped before (``lf_projection_failures``), with the read models' lag. Exit 0
 when nothing is wrong, 1 otherwise; ``--json`` prints ``{"log_position", "read_models",
-"failures", "suspect_events"}``.
+"failures", "suspect_events", "unfinished_erasures"}``. An unfinished erasure
+(``service/erasure_audit.py``) is a person whose erasure stopped before every lead was
+erased or every data key destroyed: erasing again finishes it.
 """
 
 from __future__ import annotations
@@ -99,8 +101,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handles_errors
     def doctor(db: Db = None, json_out: Json = False) -> None:
-        """Name the events a read model stopped before, and values outside the bounds."""
+        """Name the events a read model stopped before, values outside the bounds, and
+        erasures left unfinished."""
         from leadflow.adapters.cli_projections import projection_runner
+        from leadflow.service.erasure_audit import unfinished_erasures
 
         lf = store(db)
         head = lf.max_position()
@@ -108,6 +112,7 @@ def register(app: typer.Typer) -> None:
         positions = runner.positions()
         failures = [f.to_json() for f in runner.failures()]
         suspects = list(_suspects(lf))
+        erasures = [left.to_json() for left in unfinished_erasures(lf)]
         read_models = [
             {"name": name, "position": position, "lag": max(head - position, 0)}
             for name, position in positions.items()
@@ -119,12 +124,13 @@ def register(app: typer.Typer) -> None:
                     "read_models": read_models,
                     "failures": failures,
                     "suspect_events": suspects,
+                    "unfinished_erasures": erasures,
                 },
                 True,
             )
         else:
-            _print(head, read_models, failures, suspects)
-        if failures or suspects:
+            _print(head, read_models, failures, suspects, erasures)
+        if failures or suspects or erasures:
             raise typer.Exit(1)
 
 
@@ -133,6 +139,7 @@ def _print(
     read_models: list[dict[str, Any]],
     failures: list[dict[str, Any]],
     suspects: list[dict[str, Any]],
+    erasures: list[dict[str, Any]],
 ) -> None:
     table = Table(title=f"read models (log at position {head})")
     for column in ("name", "position", "lag"):
@@ -158,5 +165,14 @@ def _print(
                 *(cell(s[k]) for k in ("position", "event_id", "type", "field", "reason"))
             )
         out.print(table)
-    if not failures and not suspects:
+    if erasures:  # lines, not a table: whole lead ids, to paste into `leadflow erase`
+        out.print("erasures left unfinished (run `leadflow erase LEAD` again):", markup=False)
+        for e in erasures:
+            left = []
+            if e["not_erased"]:
+                left.append("leads not erased: " + ", ".join(e["not_erased"]))
+            if e["keys_left"]:
+                left.append("data keys not destroyed: " + ", ".join(e["keys_left"]))
+            out.print(f"  lead {e['lead_id']}: " + "; ".join(left), markup=False, soft_wrap=True)
+    if not failures and not suspects and not erasures:
         out.print("no problems found")

@@ -77,6 +77,12 @@ AsKnownAt = Annotated[
         help="Count only events recorded by then: reproduces a report printed at that time.",
     ),
 ]
+CohortFrom = Annotated[
+    str | None, typer.Option("--cohort-from", help="Only leads captured on or after (YYYY-MM-DD).")
+]
+CohortTo = Annotated[
+    str | None, typer.Option("--cohort-to", help="Only leads captured on or before (YYYY-MM-DD).")
+]
 
 _engines = EngineCache()
 """The read models' engines, per store URL (``_engines.dispose()`` closes them)."""
@@ -296,11 +302,14 @@ def read_query(
 
     lf = store(db)
     now = lf.clock()
+    first, last = parse_day(cohort_from, "cohort_from"), parse_day(cohort_to, "cohort_to")
+    if first is not None and last is not None and last < first:
+        raise InvalidInput("cohort_to", f"{last} is before cohort_from {first}")
     query = FunnelQuery(
         as_of=_time(as_of, "as_of", now),
         as_known_at=_time(as_known_at, "as_known_at", now) if as_known_at else None,
-        cohort_from=parse_day(cohort_from, "cohort_from"),
-        cohort_to=parse_day(cohort_to, "cohort_to"),
+        cohort_from=first,
+        cohort_to=last,
         skip_policy=skip_policy,
     )
     runner = projection_runner(db, lf)
@@ -510,12 +519,8 @@ def register(app: typer.Typer) -> None:
     def funnel_(
         as_of: AsOf = None,
         as_known_at: AsKnownAt = None,
-        cohort_from: Annotated[
-            str | None, typer.Option("--cohort-from", help="Captured on or after (YYYY-MM-DD).")
-        ] = None,
-        cohort_to: Annotated[
-            str | None, typer.Option("--cohort-to", help="Captured on or before (YYYY-MM-DD).")
-        ] = None,
+        cohort_from: CohortFrom = None,
+        cohort_to: CohortTo = None,
         by: Annotated[
             str | None,
             typer.Option(
@@ -682,6 +687,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_of: AsOf = None,
         as_known_at: AsKnownAt = None,
+        cohort_from: CohortFrom = None,
+        cohort_to: CohortTo = None,
         period: Annotated[
             str | None,
             typer.Option(
@@ -712,7 +719,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput("lang", f"{lang!r} is not one of: {', '.join(LANGUAGES)}")
         window = parse_period(period)
         checked_output(output, _resolve(db))
-        reading = read_query(db, as_of, as_known_at)
+        reading = read_query(db, as_of, as_known_at, cohort_from=cohort_from, cohort_to=cohort_to)
         query = reading.query
         with reading.runner.engine.connect() as conn:
             html = render_report(conn, reading.pipeline, query, period=window, lang=lang)

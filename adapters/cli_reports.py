@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from leadflow.adapters.cli_projections import AsKnownAt, AsOf, read_query
+from leadflow.adapters.cli_projections import AsKnownAt, AsOf, CohortFrom, CohortTo, read_query
 from leadflow.adapters.cli_support import Db, Json, emit, handles_errors, out, parse_day
 from leadflow.errors import InvalidInput
 
@@ -63,12 +63,8 @@ def register(report_app: typer.Typer) -> None:
     def stages(
         as_of: AsOf = None,
         as_known_at: AsKnownAt = None,
-        cohort_from: Annotated[
-            str | None, typer.Option("--cohort-from", help="Captured on or after (YYYY-MM-DD).")
-        ] = None,
-        cohort_to: Annotated[
-            str | None, typer.Option("--cohort-to", help="Captured on or before (YYYY-MM-DD).")
-        ] = None,
+        cohort_from: CohortFrom = None,
+        cohort_to: CohortTo = None,
         period: Annotated[
             str | None,
             typer.Option(
@@ -145,6 +141,8 @@ def register_revenue(report_app: typer.Typer) -> None:
     def revenue_(
         as_of: AsOf = None,
         as_known_at: AsKnownAt = None,
+        cohort_from: CohortFrom = None,
+        cohort_to: CohortTo = None,
         db: Db = None,
         json_out: Json = False,
         csv_out: Csv = False,
@@ -155,7 +153,7 @@ def register_revenue(report_app: typer.Typer) -> None:
 
         from leadflow.projections.revenue import revenue, revenue_json
 
-        reading = read_query(db, as_of, as_known_at)
+        reading = read_query(db, as_of, as_known_at, cohort_from=cohort_from, cohort_to=cohort_to)
         query, pipeline = reading.query, reading.pipeline
         with reading.runner.engine.connect() as conn:
             result = revenue(conn, pipeline, query)
@@ -215,6 +213,8 @@ def register_sla(report_app: typer.Typer) -> None:
     def sla(
         as_of: AsOf = None,
         as_known_at: AsKnownAt = None,
+        cohort_from: CohortFrom = None,
+        cohort_to: CohortTo = None,
         period: Period = None,
         db: Db = None,
         json_out: Json = False,
@@ -224,7 +224,7 @@ def register_sla(report_app: typer.Typer) -> None:
         from leadflow.projections.breaches import sla_report, sla_report_json
 
         window = parse_period(period)
-        reading = read_query(db, as_of, as_known_at)
+        reading = read_query(db, as_of, as_known_at, cohort_from=cohort_from, cohort_to=cohort_to)
         with reading.runner.engine.connect() as conn:
             result = sla_report(conn, reading.pipeline, reading.query, window)
         answer = sla_report_json(reading.query, window, result)
@@ -261,6 +261,8 @@ def register_reps(report_app: typer.Typer) -> None:
     def reps(
         as_of: AsOf = None,
         as_known_at: AsKnownAt = None,
+        cohort_from: CohortFrom = None,
+        cohort_to: CohortTo = None,
         period: Period = None,
         db: Db = None,
         json_out: Json = False,
@@ -273,7 +275,7 @@ def register_reps(report_app: typer.Typer) -> None:
         from leadflow.projections.reps import rep_report, rep_report_json
 
         window = parse_period(period)
-        reading = read_query(db, as_of, as_known_at)
+        reading = read_query(db, as_of, as_known_at, cohort_from=cohort_from, cohort_to=cohort_to)
         with reading.runner.engine.connect() as conn:
             rows = rep_report(conn, reading.query, window)
         if json_out:

@@ -33,11 +33,13 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from leadflow.adapters.cloudevents import LeadCloudEvent, MalformedEvent, decode_event
 from leadflow.adapters.kafka_admin import DEFAULT_TOPIC, dead_letter_topic, ensure_topic
 from leadflow.adapters.kafka_tables import consumer_sequences_table, utc_now
 from leadflow.domain.events import Payload
+from leadflow.errors import Conflict
 from leadflow.service.codec import EventRecord
 from leadflow.service.logs import get_logger
 
@@ -45,6 +47,7 @@ __all__ = [
     "DEFAULT_TOPIC",
     "BatchHandler",
     "ConsumedEvent",
+    "ConsumerRaced",
     "KafkaProjectionFeeder",
     "LeadEventConsumer",
     "MalformedEvent",
@@ -273,8 +276,29 @@ class LeadEventConsumer:
 # -- idempotence ----------------------------------------------------------------------------
 
 
+class ConsumerRaced(Conflict):
+    """Another process applied the same lead's events under the same consumer name first.
+
+    Raised by :meth:`SequenceGuard.claim` when a sequence it read has changed before its
+    transaction wrote (a compare-and-set failed); the transaction is rolled back, so the
+    batch is retried and the redelivery dropped, never applied twice.
+    """
+
+    def __init__(self, consumer: str, lead_id: UUID | str) -> None:
+        super().__init__(
+            f"consumer {consumer!r}: lead {lead_id} was applied by another process first"
+        )
+        self.consumer = consumer
+        self.lead_id = lead_id
+
+
 class SequenceGuard:
-    """Per consumer and lead, the last applied sequence (table ``lf_consumer_sequences``)."""
+    """Per consumer and lead, the last applied sequence (table ``lf_consumer_sequences``).
+
+    Each write is a compare-and-set against the sequence read in the same transaction: two
+    processes running one consumer name (a zombie after a rebalance, a second copy started
+    by mistake) cannot both apply an event; the later one raises :class:`ConsumerRaced`.
+    """
 
     def __init__(self, engine: Engine, consumer: str, *, schema: str | None = None) -> None:
         self.consumer = consumer
@@ -300,11 +324,13 @@ class SequenceGuard:
         known = self.last_applied(conn, (e.record.lead_id for e in events))
         last = dict(known)
         fresh = []
+        dropped: list[EventRecord] = []
         for event in events:
             record = event.record
             current = last.get(record.lead_id, 0)
             if record.sequence <= current:
-                log.info(
+                dropped.append(record)
+                log.debug(
                     "event_redelivery_dropped",
                     consumer=self.consumer,
                     lead_id=str(record.lead_id),
@@ -324,6 +350,15 @@ class SequenceGuard:
                 continue
             last[record.lead_id] = record.sequence
             fresh.append(event)
+        if dropped:  # one line a batch: a re-read topic would otherwise log every event
+            log.info(
+                "event_redeliveries_dropped",
+                consumer=self.consumer,
+                count=len(dropped),
+                lead_id=str(dropped[0].lead_id),
+                position=dropped[0].position,
+                last_position=dropped[-1].position,
+            )
         self._store(conn, known, last)
         return fresh
 
@@ -336,14 +371,23 @@ class SequenceGuard:
             if lead not in known
         ]
         if new:
-            conn.execute(insert(table), new)
-        for lead, seq in last.items():
+            try:
+                conn.execute(insert(table), new)
+            except IntegrityError as exc:  # another process recorded one of them first
+                raise ConsumerRaced(self.consumer, str(new[0]["lead_id"])) from exc
+        for lead, seq in sorted(last.items()):  # one order everywhere: no deadlocks
             if lead in known and seq != known[lead]:
-                conn.execute(
+                updated = conn.execute(
                     update(table)
-                    .where(table.c.consumer == self.consumer, table.c.lead_id == str(lead))
+                    .where(
+                        table.c.consumer == self.consumer,
+                        table.c.lead_id == str(lead),
+                        table.c.sequence == known[lead],
+                    )
                     .values(sequence=seq, updated_at=now)
                 )
+                if updated.rowcount != 1:
+                    raise ConsumerRaced(self.consumer, lead)
 
     def reset(self, conn: Connection) -> None:
         conn.execute(delete(self.table).where(self.table.c.consumer == self.consumer))

@@ -2,11 +2,14 @@
 
 ``python -m bench.child rebuild URL [handlers]``: rebuild every read model of the store at
 URL (inside the database; ``handlers``: through the per-event handlers).
-``python -m bench.child catchup URL``: build the read models up to 80% of the log, then
-catch them up with the rest through the per-event handlers (timed).
+``python -m bench.child catchup URL [handlers]``: build the read models up to 80% of the
+log, then catch them up with the rest (timed) as a live store does: inside the database,
+rebuilding the leads with new events (``handlers``: through the per-event handlers).
 ``python -m bench.child import CSV URL``: import the CSV into the (new) store at URL.
 ``python -m bench.child dedupe URL EMAILS``: look up the contact keys of the emails in the
 file (held) and as many free keys, each once, timing each lookup.
+``python -m bench.child queries URL EMAILS N``: the HTTP app of ``leadflow serve`` on the
+store at URL, in this process, under N requests of each read query (``bench.queries``).
 
 Prints one JSON line: what was done, the seconds it took and ``peak_rss_mb`` (the
 process's RSS high-water mark, ``VmHWM``: interpreter and imports included; for an import
@@ -71,8 +74,11 @@ def main(argv: list[str]) -> int:
             head=lambda: cut,
             log=log_source(app),
         )
+        log = None if argv[2:] == ["handlers"] else log_source(app)
         started = time.perf_counter()
-        events = runner.catch_up(lambda after: app.read_events(after=after), head=app.max_position)
+        events = runner.catch_up(
+            lambda after: app.read_events(after=after), head=app.max_position, log=log
+        )
         seconds = time.perf_counter() - started
         result = {"events": events, "seconds": seconds, "peak_rss_mb": _peak_mb()}
     elif argv[0] == "import":
@@ -113,6 +119,13 @@ def main(argv: list[str]) -> int:
         if found != len(held):
             raise SystemExit(f"{found} of {len(held)} held keys found")
         result = {"samples_ms": samples, "cpu_ms": cpu, "peak_rss_mb": _peak_mb()}
+    elif argv[0] == "queries":
+        from bench.queries import serve_load
+
+        emails = Path(argv[2]).read_text().split()
+        result = {**serve_load(argv[1], emails, int(argv[3])), "peak_rss_mb": _peak_mb()}
+        print(json.dumps(result))
+        return 0
     else:
         raise SystemExit(f"unknown work {argv[0]!r}")
     app.close()

@@ -36,7 +36,7 @@ from leadflow.projections.reference import funnel_from_events
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import LEAD_TOPICS
 
-__all__ = ["Store", "dedupe", "funnel_figures", "memory", "rebuild", "store"]
+__all__ = ["Store", "dedupe", "funnel_figures", "memory", "peak_memory", "rebuild", "store"]
 
 
 @dataclass
@@ -144,10 +144,12 @@ def rebuild(size: int, workdir: Path, db: str | None = None) -> list[dict[str, A
     result = _child("rebuild", s.url)
     handlers = _child("rebuild", s.url, "handlers")
     catchup = _child("catchup", s.url)
+    catchup_handlers = _child("catchup", s.url, "handlers")
     s.built = True
     rate = result["events"] / result["seconds"]
     by_handlers = handlers["events"] / handlers["seconds"]
     catchup_rate = catchup["events"] / catchup["seconds"]
+    catchup_by_handlers = catchup_handlers["events"] / catchup_handlers["seconds"]
     return [
         {
             "figure": f"synthetic store: {s.generated.all_events:,} events "
@@ -172,12 +174,18 @@ def rebuild(size: int, workdir: Path, db: str | None = None) -> list[dict[str, A
         },
         {
             "figure": f"incremental catch-up of the last 20% of the log "
-            f"({catchup['events']:,} events, per-event handlers), events/s",
+            f"({catchup['events']:,} events, inside the database), events/s",
             "value": catchup_rate,
             "baseline": baseline,
             "ratio": catchup_rate / baseline,
             "target": ">= 0.3x",
             "met": catchup_rate >= 0.3 * baseline,
+        },
+        {
+            "figure": "incremental catch-up of the same events, per-event handlers, events/s",
+            "value": catchup_by_handlers,
+            "baseline": baseline,
+            "ratio": catchup_by_handlers / baseline,
         },
     ]
 
@@ -350,31 +358,34 @@ def _write_csv(path: Path, size: int) -> None:
             )
 
 
-def memory(size: int, workdir: Path, db: str | None = None) -> list[dict[str, Any]]:
+def peak_memory(what: str, size: int, workdir: Path, db: str | None = None) -> list[dict[str, Any]]:
+    """Peak RSS of ``what`` (``rebuild`` or ``import``) at ``size`` and at a tenth of it."""
     small_size = max(size // 10, 1)
-    big = store(size, workdir, db)
-    small = store(small_size, workdir, db)
-    rows = []
-    peaks: dict[str, dict[int, float]] = {"rebuild": {}, "import": {}}
-    for s, n in ((small, small_size), (big, size)):
-        peaks["rebuild"][n] = _child("rebuild", s.url)["peak_rss_mb"]
-        big.built = big.built or s is big
-        source = workdir / f"import{n}.csv"
-        _write_csv(source, n)
-        url = _fresh_url(db, workdir, f"import{n}")
-        peaks["import"][n] = _child("import", str(source), url)["peak_rss_mb"]
-        source.unlink()
-    for what, by_size in peaks.items():
-        peak, smaller = by_size[size], by_size[small_size]
-        rows.append(
-            {
-                "figure": f"peak RSS of {what} at {size:,} leads, MB (vs {small_size:,})",
-                "value": peak,
-                "baseline": smaller,
-                "ratio": peak / smaller,
-                "target": "< 500 MB and < 1.5x",
-                "met": peak < 500 and peak < 1.5 * smaller,
-                "unit": "MB",
-            }
-        )
-    return rows
+    peaks: dict[int, float] = {}
+    for n in (small_size, size):
+        if what == "rebuild":
+            s = store(n, workdir, db)
+            peaks[n] = _child("rebuild", s.url)["peak_rss_mb"]
+            s.built = True
+        else:
+            source = workdir / f"import{n}.csv"
+            _write_csv(source, n)
+            url = _fresh_url(db, workdir, f"import{n}")
+            peaks[n] = _child("import", str(source), url)["peak_rss_mb"]
+            source.unlink()
+    peak, smaller = peaks[size], peaks[small_size]
+    return [
+        {
+            "figure": f"peak RSS of {what} at {size:,} leads, MB (vs {small_size:,})",
+            "value": peak,
+            "baseline": smaller,
+            "ratio": peak / smaller,
+            "target": "< 500 MB and < 1.5x",
+            "met": peak < 500 and peak < 1.5 * smaller,
+            "unit": "MB",
+        }
+    ]
+
+
+def memory(size: int, workdir: Path, db: str | None = None) -> list[dict[str, Any]]:
+    return [*peak_memory("rebuild", size, workdir, db), *peak_memory("import", size, workdir, db)]

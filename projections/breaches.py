@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import READ_MODELS, RowSet, Timestamp, by_lead, lead_ids_in, utc
-from leadflow.projections.funnel import FunnelQuery, _grouped, _known, _live
+from leadflow.projections.funnel import FunnelQuery, _known, _live, in_cohort, query_json
 from leadflow.projections.log_table import LOG, Sql
 from leadflow.projections.reference import NO_VALUE
 from leadflow.projections.stage_history import STAGE_INTERVALS
@@ -128,6 +128,10 @@ class Breaches:
                     }
                 )
         rows.flush(conn)
+
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
+        sql.forget(self.tables)
 
     def build(self, sql: Sql) -> None:
         """:meth:`handle` of the whole log, in SQL over ``lf_log``: an escalation counts
@@ -251,8 +255,7 @@ def sla_report(
     window = _window(period)
     if window is not None:
         select = select.where(b.c.at >= window[0], b.c.at < window[1])
-    select, _ = _grouped(select, b.c.lead_id, q, None)
-    rows: Any = conn.execute(select)
+    rows: Any = conn.execute(in_cohort(select, b.c.lead_id, q))
     return tally(pipeline, (Breach(str(a), k, s, st, o) for a, k, s, st, o in rows))
 
 
@@ -261,10 +264,7 @@ def sla_report_json(
 ) -> dict[str, Any]:
     """The documented ``leadflow report sla --json`` shape."""
     return {
-        "as_of": q.as_of.isoformat(),
-        "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
-        "cohort_from": q.cohort_from.isoformat() if q.cohort_from else None,
-        "cohort_to": q.cohort_to.isoformat() if q.cohort_to else None,
+        **query_json(q),
         "period": [period[0].isoformat(), period[1].isoformat()] if period else None,
         "total": report.total.to_json(),
         "by_stage": [counts.to_json(key) for key, counts in report.by_stage],

@@ -47,7 +47,9 @@ __all__ = [
     "funnel",
     "funnel_by",
     "funnel_json",
+    "in_cohort",
     "live_leads",
+    "query_json",
 ]
 
 Grouping = Literal["source", "campaign", "owner", "region"]
@@ -138,6 +140,24 @@ def _grouped(
         )
         return select, sa.func.coalesce(o.c.owner, NO_VALUE)
     return select, sa.func.coalesce(LEADS.c[_LEAD_COLUMNS[by]], NO_VALUE)
+
+
+def in_cohort(
+    select: sa.Select[Any], lead_id: sa.ColumnElement[Any], q: FunnelQuery
+) -> sa.Select[Any]:
+    """``select`` kept to the leads captured in ``q``'s cohort window (unchanged without
+    one): the one cohort filter of the funnel and of every report."""
+    return _grouped(select, lead_id, q, None)[0]
+
+
+def query_json(q: FunnelQuery) -> dict[str, Any]:
+    """The instants and the cohort a report was asked for, as every report's JSON starts."""
+    return {
+        "as_of": q.as_of.isoformat(),
+        "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
+        "cohort_from": q.cohort_from.isoformat() if q.cohort_from else None,
+        "cohort_to": q.cohort_to.isoformat() if q.cohort_to else None,
+    }
 
 
 def _counts(

@@ -156,6 +156,10 @@ class HandOffs:
         rows.flush(conn)
         erase_columns(conn, HANDOFFS, _ERASED, records)
 
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
+        sql.forget(self.tables)
+
     def build(self, sql: Sql) -> None:
         """:meth:`handle` of the whole log, in SQL over ``lf_log``. Each hand-off owns the
         lead's events up to the next hand-off: the first decision in them decides it; the

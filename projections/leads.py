@@ -278,11 +278,16 @@ class Leads:
         self._build_pool(sql)
         sql.open_sealed(self.sealed)
 
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
+        sql.forget([OWNERSHIP, LEADS])
+
     def _build_pool(self, sql: Sql) -> None:
         """``in_pool`` by the domain's rule, once per distinct combination of its facts."""
         leads = sql.table(LEADS)
+        built = sql.only("lead_id")
         facts = sql.conn.exec_driver_sql(
-            f"SELECT DISTINCT owner, stage, merged_into, erased FROM {leads}"
+            f"SELECT DISTINCT owner, stage, merged_into, erased FROM {leads} WHERE {built}"
         ).all()
         same = "IS NOT DISTINCT FROM" if sql.postgres else "IS"
         marker = "%s" if sql.postgres else "?"
@@ -299,7 +304,8 @@ class Leads:
         if pooled:
             sql.conn.exec_driver_sql(
                 f"UPDATE {leads} SET in_pool = {sql.true} WHERE owner {same} {marker} "
-                f"AND stage = {marker} AND merged_into {same} {marker} AND erased = {marker}",
+                f"AND stage = {marker} AND merged_into {same} {marker} AND erased = {marker} "
+                f"AND {built}",
                 pooled,
             )
 

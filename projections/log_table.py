@@ -34,10 +34,12 @@ from leadflow.domain.personal_data import ERASED
 from leadflow.projections._sql import chunked
 from leadflow.service.codec import LEAD_TOPICS, EventMapper
 
-__all__ = ["LOG", "LogSource", "Sealed", "Sql", "build_log_table", "fill_sealed"]
+__all__ = ["LOG", "TOUCHED", "LogSource", "Sealed", "Sql", "build_log_table", "fill_sealed"]
 
 LOG = "lf_log"
-"""The temporary table a first build reads (dropped at the end of its transaction)."""
+"""The temporary table a build reads (dropped at the end of its transaction)."""
+TOUCHED = "lf_log_leads"
+"""The leads a catch-up inside the database rebuilds (see :class:`Sql`, ``partial``)."""
 
 _TEXT, _TIME, _REAL = "text", "time", "real"
 
@@ -116,11 +118,21 @@ class Sealed:
 
 
 class Sql:
-    """What differs between SQLite and PostgreSQL in the builds' SQL."""
+    """What differs between SQLite and PostgreSQL in the builds' SQL, and between a first
+    build and a catch-up inside the database.
 
-    def __init__(self, conn: sa.Connection, source: LogSource | None = None) -> None:
+    ``partial``: ``lf_log`` holds the whole history of only the leads a catch-up touches
+    (listed in :data:`TOUCHED`); their rows were deleted and their counts taken out by
+    each read model's ``forget``, and its ``build`` adds them back (:meth:`add_counts`,
+    :meth:`only`), leaving every other lead's rows as they are.
+    """
+
+    def __init__(
+        self, conn: sa.Connection, source: LogSource | None = None, *, partial: bool = False
+    ) -> None:
         self.conn = conn
         self.source = source
+        self.partial = partial
         self.postgres = conn.dialect.name == "postgresql"
         translate = conn.get_execution_options().get("schema_translate_map") or {}
         self.schema: str | None = translate.get(None)
@@ -159,6 +171,36 @@ class Sql:
 
     def run(self, statement: str) -> None:
         self.conn.exec_driver_sql(statement)
+
+    def only(self, column: str) -> str:
+        """A condition: ``column`` (a lead id) is one this build rebuilds (any, unless
+        ``partial``)."""
+        return f"{column} IN (SELECT lead FROM {TOUCHED})" if self.partial else "1 = 1"
+
+    def add_counts(self, table: sa.Table, columns: Sequence[str], select: str) -> None:
+        """Add the counts ``select`` gives (its columns: ``columns``, then the count) to the
+        counter table ``table``, keyed by ``columns``; rows left at 0 are deleted by
+        :meth:`drop_zero_counts`. A first build just inserts them."""
+        names = ", ".join([*columns, "leads"])
+        target = self.table(table)
+        if not self.partial:
+            self.run(f"INSERT INTO {target} ({names}) {select}")
+            return
+        # SQLite needs the WHERE to tell the upsert's ON CONFLICT from a join's ON.
+        self.run(
+            f"INSERT INTO {target} AS t ({names}) SELECT * FROM ({select}) AS c WHERE 1 = 1 "
+            f"ON CONFLICT ({', '.join(columns)}) DO UPDATE SET leads = t.leads + excluded.leads"
+        )
+
+    def drop_zero_counts(self, table: sa.Table) -> None:
+        """Delete the counters a catch-up left at 0 (a first build writes none)."""
+        if self.partial:
+            self.run(f"DELETE FROM {self.table(table)} WHERE leads = 0")
+
+    def forget(self, tables: Iterable[sa.Table]) -> None:
+        """Delete the touched leads' rows from ``tables`` (each keyed by ``lead_id``)."""
+        for table in tables:
+            self.run(f"DELETE FROM {self.table(table)} WHERE {self.only('lead_id')}")
 
     def open_sealed(self, specs: Sequence[Sealed]) -> int:
         """Fill ``specs``' columns from the sealed values (see :func:`fill_sealed`)."""
@@ -214,9 +256,12 @@ def _category(sql: Sql) -> str:
     )
 
 
-def build_log_table(conn: sa.Connection, source: LogSource, head: int) -> None:
+def build_log_table(conn: sa.Connection, source: LogSource, head: int, *, after: int = 0) -> None:
     """Create ``lf_log``: the lead events up to position ``head``, decoded as the read
-    models need them, keyed by (lead, sequence)."""
+    models need them, keyed by (lead, sequence).
+
+    ``after`` (a catch-up): only the leads with an event after that position, each with
+    its whole history up to ``head``; they are listed in :data:`TOUCHED`."""
     sql = Sql(conn)
     names = [name for name, *_ in _COLUMNS] + ["category"]
     kinds = {name: kind for name, kind, *_ in _COLUMNS} | {"category": _TEXT}
@@ -232,23 +277,42 @@ def build_log_table(conn: sa.Connection, source: LogSource, head: int) -> None:
     values.append(f"CASE WHEN topic = 'leadflow.lead:ActivityRecorded' THEN {_category(sql)} END")
     topics = ", ".join(f"'{t}'" for t in LEAD_TOPICS)
     sql.run(f"DROP TABLE IF EXISTS {LOG}")
+    sql.run(f"DROP TABLE IF EXISTS {TOUCHED}")
+    position = "notification_id" if sql.postgres else "rowid"
+    events = f'"{source.schema}"."{source.table}"' if source.schema else f'"{source.table}"'
+    o = "originator_id"
+    # The rows read: every lead event up to ``head``, or (a catch-up) the new ones, by
+    # position, and the earlier events of their leads, by the events' key.
+    rows = (
+        f"(SELECT {position} AS pos, {o}, originator_version, topic, state FROM {events} "
+        f"WHERE {position} > {int(after)} AND {position} <= {int(head)} "
+        f"UNION ALL SELECT {position}, {o}, originator_version, topic, state FROM {events} "
+        f"WHERE {position} <= {int(after)} AND {o} IN (SELECT {o} FROM {events} "
+        f"WHERE topic IN ({topics}) AND {position} > {int(after)} "
+        f"AND {position} <= {int(head)})) AS r"
+        if after
+        else f"(SELECT {position} AS pos, {o}, originator_version, topic, state FROM {events} "
+        f"WHERE {position} <= {int(head)}) AS r"
+    )
     if sql.postgres:
-        events = f'"{source.schema}"."{source.table}"' if source.schema else f'"{source.table}"'
         sql.run(
             f"CREATE TEMPORARY TABLE {LOG} (lead TEXT NOT NULL, seq BIGINT NOT NULL, "
             f"position BIGINT NOT NULL, type TEXT NOT NULL, {columns}) ON COMMIT DROP"
         )
         sql.run(
-            f"INSERT INTO {LOG} SELECT originator_id::text, originator_version, notification_id, "
+            f"INSERT INTO {LOG} SELECT originator_id::text, originator_version, pos, "
             f"substr(topic, 15), {', '.join(values)} FROM ("
-            f"SELECT originator_id, originator_version, notification_id, topic, "
-            f"convert_from(state, 'UTF8')::jsonb AS j FROM {events} "
-            f"WHERE topic IN ({topics}) AND notification_id <= {int(head)} OFFSET 0) AS e"
+            f"SELECT originator_id, originator_version, pos, topic, "
+            f"convert_from(state, 'UTF8')::jsonb AS j FROM {rows} "
+            f"WHERE topic IN ({topics}) OFFSET 0) AS e"
         )
         sql.run(f"ALTER TABLE {LOG} ADD PRIMARY KEY (lead, seq)")
+        if after:
+            sql.run(f"CREATE TEMPORARY TABLE {TOUCHED} (lead TEXT PRIMARY KEY) ON COMMIT DROP")
+            sql.run(f"INSERT INTO {TOUCHED} SELECT DISTINCT lead FROM {LOG}")
+            sql.run(f"ANALYZE {TOUCHED}")
         sql.run(f"ANALYZE {LOG}")
         return
-    o = "originator_id"
     dashed = (
         f"CASE WHEN length({o}) = 32 THEN substr({o}, 1, 8) || '-' || substr({o}, 9, 4) || '-' "
         f"|| substr({o}, 13, 4) || '-' || substr({o}, 17, 4) || '-' || substr({o}, 21) "
@@ -264,15 +328,19 @@ def build_log_table(conn: sa.Connection, source: LogSource, head: int) -> None:
     # The OFFSET keeps SQLite from flattening the subquery, so each value is extracted once
     # (the outer query's time conversions read it several times).
     sql.run(
-        f"INSERT INTO {LOG} SELECT {dashed}, originator_version, rowid, substr(topic, 15), "
-        f"{', '.join(outer)} FROM (SELECT rowid, {o}, originator_version, topic, "
-        f'{", ".join(inner)} FROM "{source.table}" WHERE topic IN ({topics}) '
-        f"AND rowid <= {int(head)} LIMIT -1 OFFSET 0) ORDER BY 1, 2"
+        f"INSERT INTO {LOG} SELECT {dashed}, originator_version, pos, substr(topic, 15), "
+        f"{', '.join(outer)} FROM (SELECT pos, {o}, originator_version, topic, "
+        f"{', '.join(inner)} FROM {rows} WHERE topic IN ({topics}) "
+        "LIMIT -1 OFFSET 0) ORDER BY 1, 2"
     )
+    if after:
+        sql.run(f"CREATE TEMPORARY TABLE {TOUCHED} (lead TEXT PRIMARY KEY) WITHOUT ROWID")
+        sql.run(f"INSERT INTO {TOUCHED} SELECT DISTINCT lead FROM {LOG}")
 
 
 def drop_log_table(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {LOG}")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TOUCHED}")
 
 
 def fill_sealed(conn: sa.Connection, source: LogSource, specs: Sequence[Sealed]) -> int:

@@ -86,6 +86,10 @@ class Merges:
                 periods.touch(row)
         periods.flush(conn)
 
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
+        sql.forget(self.tables)
+
     def build(self, sql: Sql) -> None:
         """:meth:`handle` of the whole log, in SQL: a merge is closed by the unmerge that
         follows it, if no other merge comes first."""

@@ -65,6 +65,9 @@ PASSES_PATH = sa.Table(
 )
 
 
+_DAILY_KEY = ("stage", "occurred_on", "recorded_on")
+
+
 class Passes:
     name = "passes"
 
@@ -135,10 +138,13 @@ class Passes:
             return
         if sql.conn.exec_driver_sql(f"SELECT 1 FROM {LOG} LIMIT 1").first() is None:
             return
-        sql.run(
-            f"INSERT INTO {sql.table(PASSES_PATH)} (position, stage) VALUES "
-            + ", ".join(f"({i}, {_literal(s)})" for i, s in enumerate(self.main_path))
-        )
+        path_table = sql.table(PASSES_PATH)
+        written = sql.partial and sql.conn.exec_driver_sql(f"SELECT 1 FROM {path_table}").first()
+        if not written:
+            sql.run(
+                f"INSERT INTO {path_table} (position, stage) VALUES "
+                + ", ".join(f"({i}, {_literal(s)})" for i, s in enumerate(self.main_path))
+            )
         index = " ".join(f"WHEN {_literal(s)} THEN {i}" for i, s in enumerate(self.main_path))
         path = " UNION ALL ".join(
             f"SELECT {i} AS k, {_literal(s)} AS stage" for i, s in enumerate(self.main_path)
@@ -154,10 +160,21 @@ class Passes:
             f"FROM {LOG} WHERE type IN ({staged})) s) r "
             f"JOIN ({path}) p ON p.k > r.before AND p.k <= r.j"
         )
-        sql.run(
-            f"INSERT INTO {sql.table(PASSES_DAILY)} (stage, occurred_on, recorded_on, leads) "
-            f"SELECT stage, {sql.day('first_at')}, {sql.day('first_recorded_at')}, count(*) "
-            f"FROM {passes} GROUP BY 1, 2, 3"
+        sql.add_counts(PASSES_DAILY, _DAILY_KEY, self._counts(sql))
+        sql.drop_zero_counts(PASSES_DAILY)
+
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go, and
+        their counts are taken out of ``lf_passes_daily``."""
+        sql.add_counts(PASSES_DAILY, _DAILY_KEY, self._counts(sql, sign="-"))
+        sql.forget([PASSES])
+
+    @staticmethod
+    def _counts(sql: Sql, sign: str = "") -> str:
+        return (
+            f"SELECT stage, {sql.day('first_at')}, {sql.day('first_recorded_at')}, "
+            f"{sign}count(*) FROM {sql.table(PASSES)} WHERE {sql.only('lead_id')} "
+            "GROUP BY 1, 2, 3"
         )
 
 

@@ -84,13 +84,15 @@ def reps_from_events(
     as_of: datetime,
     as_known_at: datetime | None = None,
     period: tuple[date, date] | None = None,
+    cohort_from: date | None = None,
+    cohort_to: date | None = None,
 ) -> list[RepRow]:
     """Who owns the lead, and so whose period runs and whose a won deal is, is the folded
     lead's ``owner``."""
     owned: list[_Owned] = []
     asked: list[_Asked] = []
     wins: list[Won] = []
-    for events in counted_histories(records, as_of, as_known_at).values():
+    for events in counted_histories(records, as_of, as_known_at, cohort_from, cohort_to).values():
         lead: Lead | None = None
         current: _Owned | None = None
         pending: _Asked | None = None

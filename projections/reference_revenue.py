@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections.reference import STAGE_SETTING_TYPES, counted_histories
@@ -18,10 +18,14 @@ def revenue_from_events(
     pipeline: Pipeline,
     as_of: datetime,
     as_known_at: datetime | None = None,
+    cohort_from: date | None = None,
+    cohort_to: date | None = None,
 ) -> Revenue:
     deals = []
     stage_of: dict[str, str] = {}
-    for lead_id, events in counted_histories(records, as_of, as_known_at).items():
+    for lead_id, events in counted_histories(
+        records, as_of, as_known_at, cohort_from, cohort_to
+    ).items():
         stages = [r.data["stage"] for r in events if r.type in STAGE_SETTING_TYPES]
         if stages:
             stage_of[str(lead_id)] = stages[-1]

@@ -8,17 +8,25 @@ marks have a size, and record it on the page (``data-drawn`` on each chart and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from html import escape
 
 import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
-from leadflow.projections._sql import as_utc, utc
-from leadflow.projections.funnel import FunnelQuery, _known, _not_yet, funnel, funnel_by
-from leadflow.projections.handoffs import HANDOFFS
-from leadflow.projections.leads import rep_performance
+from leadflow.i18n import LANGUAGES as CATALOGUE_LANGUAGES
+from leadflow.i18n import texts_for
+from leadflow.projections._sql import as_utc
+from leadflow.projections.funnel import (
+    FunnelQuery,
+    _known,
+    _live,
+    _not_yet,
+    funnel,
+    funnel_by,
+    in_cohort,
+)
+from leadflow.projections.reps import rep_report
 from leadflow.projections.revenue import revenue
 from leadflow.projections.stage_history import STAGE_INTERVALS
 from leadflow.projections.velocity import stage_times
@@ -27,67 +35,42 @@ __all__ = [
     "COHORT_MONTHS",
     "DURATION_BUCKETS",
     "LANGUAGES",
-    "SlaCounts",
     "render_report",
-    "sla_compliance",
     "time_in_stage",
 ]
 
-LANGUAGES = ("en", "zh")
-"""``--lang``: the language of the stage labels (the pipeline's ``label`` / ``labels.zh``)."""
+LANGUAGES: tuple[str, ...] = tuple(CATALOGUE_LANGUAGES)
+"""``--lang``: the language of the report's words (:mod:`leadflow.i18n`, the console's
+catalogue) and of the stage labels (the pipeline's ``label`` / ``labels.zh``)."""
 COHORT_MONTHS = 24
 """The conversion-over-time chart shows at most this many monthly cohorts (the latest):
 ``funnel --by cohort`` (leads by capture month)."""
 
 DURATION_BUCKETS: tuple[tuple[str, float], ...] = (
-    ("< 1 day", 1),
-    ("1-3 days", 3),
-    ("3-7 days", 7),
-    ("1-2 weeks", 14),
-    ("2-4 weeks", 28),
-    ("1-3 months", 91),
-    ("> 3 months", float("inf")),
+    ("under_1_day", 1),
+    ("1_3_days", 3),
+    ("3_7_days", 7),
+    ("1_2_weeks", 14),
+    ("2_4_weeks", 28),
+    ("1_3_months", 91),
+    ("over_3_months", float("inf")),
 )
-"""Time-in-stage histogram buckets: label and upper bound in days (exclusive)."""
-
-
-@dataclass(frozen=True)
-class SlaCounts:
-    met: int = 0
-    late: int = 0
-    pending: int = 0
-    overdue: int = 0
-
-
-def sla_compliance(conn: sa.Connection, as_of: datetime) -> dict[str, SlaCounts]:
-    """Hand-offs made by ``as_of`` per receiving rep, by how they stood then."""
-    h = HANDOFFS
-    at = utc(as_of)
-    rows = conn.execute(
-        sa.select(h.c.to_owner, h.c.decided_at, h.c.sla_due).where(h.c.handed_off_at <= at)
-    )
-    tallies: dict[str, list[int]] = {}
-    for rep, decided_at, sla_due in rows:
-        decided, due = as_utc(decided_at), as_utc(sla_due)
-        tally = tallies.setdefault(rep, [0, 0, 0, 0])
-        if decided is not None and decided <= at:
-            tally[0 if due is None or decided <= due else 1] += 1
-        else:
-            tally[3 if due is not None and at > due else 2] += 1
-    return {rep: SlaCounts(*tally) for rep, tally in sorted(tallies.items())}
+"""Time-in-stage histogram buckets: name (its words are ``report_<name>`` in
+:mod:`leadflow.i18n`) and upper bound in days (exclusive)."""
 
 
 def time_in_stage(conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery) -> dict[str, list[int]]:
-    """Per stage, how many finished intervals (left by T, as known at K) fell in each bucket."""
+    """Per stage, how many finished intervals (left by T, as known at K) of live leads (of the
+    cohort) fell in each bucket."""
     i = STAGE_INTERVALS
     histogram = {stage: [0] * len(DURATION_BUCKETS) for stage in pipeline.stages}
-    rows = conn.execute(
-        sa.select(i.c.stage, i.c.entered_at, i.c.exited_at).where(
-            i.c.exited_at.is_not(None),
-            _known(i.c.entered_at, i.c.entered_recorded_at, q),
-            sa.not_(_not_yet(i.c.exited_at, i.c.exited_recorded_at, q)),
-        )
+    finished = sa.select(i.c.stage, i.c.entered_at, i.c.exited_at).where(
+        i.c.exited_at.is_not(None),
+        _known(i.c.entered_at, i.c.entered_recorded_at, q),
+        sa.not_(_not_yet(i.c.exited_at, i.c.exited_recorded_at, q)),
+        _live(i.c.lead_id, q),
     )
+    rows = conn.execute(in_cohort(finished.select_from(i), i.c.lead_id, q))
     for stage, entered, exited in rows:
         if stage not in histogram:
             continue
@@ -133,9 +116,10 @@ def _stacked(
     title: str,
     rows: list[tuple[str, list[int]]],
     kinds: list[str],
-    labels: list[str] | None = None,
+    labels: list[str],
 ) -> str:
-    """Horizontal 100% stacked bars, one per row, segments in ``kinds`` order."""
+    """Horizontal 100% stacked bars, one per row, segments in ``kinds`` order (``labels``:
+    their names, in the legend and the tooltips)."""
     height = _ROW * max(len(rows), 1) + 34
     parts = [
         f'<svg class="chart" id="{chart_id}" role="img" aria-label="{escape(title)}" '
@@ -149,22 +133,21 @@ def _stacked(
             f'<text x="{_LABEL - 8}" y="{y + 16}" text-anchor="end">{escape(label)}</text>'
         )
         x = float(_LABEL)
-        for kind, count in zip(kinds, counts, strict=True):
+        for kind, name, count in zip(kinds, labels, counts, strict=True):
             if not count:
                 continue
             width = span * count / total
             parts.append(
                 f'<rect class="bar seg-{kind}" x="{x:.1f}" y="{y + 3}" width="{width:.1f}" '
-                f'height="{_ROW - 8}" data-value="{count}"><title>{escape(label)} {kind}: '
+                f'height="{_ROW - 8}" data-value="{count}"><title>{escape(label)} {escape(name)}: '
                 f"{count}</title></rect>"
             )
             x += width
         parts.append(f'<text x="{_LABEL + span + 6}" y="{y + 16}">{total}</text>')
     y = 10 + len(rows) * _ROW
     x = float(_LABEL)
-    names = labels or [kind.replace("_", " ") for kind in kinds]
     step = (_W - _LABEL) / len(kinds)
-    for kind, name in zip(kinds, names, strict=True):
+    for kind, name in zip(kinds, labels, strict=True):
         parts.append(
             f'<rect class="seg-{kind}" x="{x:.1f}" y="{y}" width="12" height="12"></rect>'
             f'<text x="{x + 16:.1f}" y="{y + 11}">{escape(name)}</text>'
@@ -283,9 +266,14 @@ def render_report(
     """The whole report as one HTML document: every figure as of ``query.as_of`` and, with
     ``query.as_known_at``, as recorded by then (``pipeline``: the version in force then).
     ``period``: also the leads that entered each stage in those days (``report stages``).
-    ``lang``: the language of the stage labels (:data:`LANGUAGES`)."""
+    ``lang``: the language of the report's words and of the stage labels (:data:`LANGUAGES`)."""
     if lang not in LANGUAGES:
         raise ValueError(f"lang must be one of {LANGUAGES}")
+    t = texts_for(lang)
+
+    def th(word: str) -> str:
+        return escape(t[f"report_{word}"])
+
     as_of = query.as_of
     label = {name: config.label_in(lang) for name, config in pipeline.stages.items()}
     rows = funnel(conn, pipeline, query)
@@ -293,14 +281,18 @@ def render_report(
     top = max((row.passed or 0 for row in main), default=0)
     funnel_svg = _bars(
         "funnel",
-        "Funnel: leads that passed each stage",
+        t["report_funnel_chart"],
         [
             (
                 label[row.stage],
                 row.passed or 0,
-                f"passed {row.passed}, reached {row.reached}, in_stage {row.in_stage}"
+                t["report_funnel_bar"].format(
+                    passed=row.passed, reached=row.reached, in_stage=row.in_stage
+                )
                 + (
-                    f", conversion_to_next {row.conversion_to_next:.1%}"
+                    t["report_funnel_bar_conversion"].format(
+                        conversion=f"{row.conversion_to_next:.1%}"
+                    )
                     if row.conversion_to_next is not None
                     else ""
                 ),
@@ -332,7 +324,9 @@ def render_report(
         leads = sum(row.in_stage for row in group)
         reached = {row.stage: row.passed or 0 for row in group}
         share = reached.get(target, 0) / leads if leads else 0.0
-        source_items.append((key, 100 * share, f"{share:.1%} of {leads}"))
+        source_items.append(
+            (key, 100 * share, t["report_share_of"].format(share=f"{share:.1%}", leads=leads))
+        )
         source_rows.append(
             "<tr><td>"
             + escape(key)
@@ -345,7 +339,7 @@ def render_report(
         )
     source_svg = _bars(
         "conversion-by-source",
-        f"Share of leads that became {label[target]}",
+        t["report_by_source_chart"].format(stage=label[target]),
         source_items,
         max((value for _, value, _ in source_items), default=0),
     )
@@ -372,17 +366,20 @@ def render_report(
         )
     cohort_svg = _lines(
         "conversion-over-time",
-        "Share of each month's captures that passed each stage",
+        t["report_over_time_chart"],
         months,
         [(label[stage], shares[stage]) for stage in later],
     )
     cohort_heading = "".join(f"<th>{escape(label[stage])}</th>" for stage in later)
     # revenue: what ``report revenue`` computes
     money = revenue(conn, pipeline, query)
-    won_items = [(f"{m} {c}", a, f"{a:,.2f} {c} ({n} deals)") for m, c, n, a in money.won_by_month]
+    won_items = [
+        (f"{m} {c}", a, t["report_won_bar"].format(amount=f"{a:,.2f}", currency=c, deals=n))
+        for m, c, n, a in money.won_by_month
+    ]
     won_svg = _bars(
         "won-by-month",
-        "Won amounts by month",
+        t["report_won_chart"],
         won_items,
         max((a for _, a, _ in won_items), default=0),
     )
@@ -398,27 +395,25 @@ def render_report(
         + "</tr>"
         for st, n, a in money.pipeline_by_stage
     )
-    sla = sla_compliance(conn, as_of)
+    reps = rep_report(conn, query)
     kinds = ["met", "late", "pending", "overdue"]
-    total = SlaCounts(*(sum(getattr(c, k) for c in sla.values()) for k in kinds))
-    sla_rows = [("all reps", [getattr(total, k) for k in kinds])] + [
-        (rep, [getattr(counts, k) for k in kinds]) for rep, counts in sla.items()
+    asked = [row for row in reps if row.handoffs.received]
+    total = [sum(getattr(row.handoffs, k) for row in asked) for k in kinds]
+    sla_rows = [(t["report_all_reps"], total)] + [
+        (row.rep, [getattr(row.handoffs, k) for k in kinds]) for row in asked
     ]
-    sla_svg = _stacked("sla", "Hand-off SLA compliance", sla_rows, kinds)
-    decided = total.met + total.late
-    sla_note = f"{total.met / decided:.1%} of decided hand-offs within SLA" if decided else ""
+    sla_svg = _stacked("sla", t["report_sla"], sla_rows, kinds, [t[f"report_{k}"] for k in kinds])
+    came_due = total[0] + total[1] + total[3]
+    sla_note = t["report_sla_note"].format(share=f"{total[0] / came_due:.1%}") if came_due else ""
     histogram = time_in_stage(conn, pipeline, query)
     buckets = [f"b{n}" for n in range(len(DURATION_BUCKETS))]
     stage_rows = [(label[stage], counts) for stage, counts in histogram.items() if sum(counts)]
     tis_svg = _stacked(
         "time-in-stage",
-        "Time in stage",
+        t["report_time_in_stage"],
         stage_rows,
         buckets,
-        [
-            bucket.replace(" days", "d").replace(" weeks", "w").replace(" months", "mo")
-            for bucket, _ in DURATION_BUCKETS
-        ],
+        [t[f"report_{bucket}"] for bucket, _ in DURATION_BUCKETS],
     )
     period_html = ""
     if period is not None:
@@ -437,91 +432,93 @@ def render_report(
             for row in entered
         )
         span = f"{period[0].isoformat()} .. {period[1].isoformat()}"
-        period_html = f"""<h2>Entered in the period {escape(span)}</h2>
-<table id="period"><tr><th>stage</th><th>entered</th><th>time in stage: median days</th>
-<th>still in it</th></tr>{period_rows}</table>
-<p class="note">Stage entries whose time falls on those days (UTC, both included), as of
-{escape(as_of.isoformat(timespec="seconds"))}: what <code>leadflow report stages --period</code>
-counts. The median is by Kaplan&ndash;Meier: leads still in the stage are censored at their time
-so far, not counted as finished.</p>
+        period_note = t["report_period_note_html"].format(
+            as_of=escape(as_of.isoformat(timespec="seconds"))
+        )
+        period_html = f"""<h2>{escape(t["report_period"].format(span=span))}</h2>
+<table id="period"><tr><th>{th("stage")}</th><th>{th("entered")}</th><th>{th("period_median")}</th>
+<th>{th("still_in")}</th></tr>{period_rows}</table>
+<p class="note">{period_note}</p>
 """
     heading = "".join(f"<th>{escape(label[stage])}</th>" for stage in pipeline.main_path)
     rep_rows = "".join(
-        f"<tr><td>{escape(r.rep)}</td><td>{r.assigned}</td><td>{r.touched}</td>"
-        + (
-            f"<td>{r.avg_hours_to_first_touch:.1f} h</td>"
-            if r.avg_hours_to_first_touch is not None
-            else "<td>-</td>"
+        f"<tr><td>{escape(r.rep)}</td>"
+        + _cells(
+            r.rep,
+            [
+                ("assigned", r.assigned),
+                ("followed_up", r.followed_up),
+                ("first_touch_median_days", _days(r.time_to_first_touch.median_days)),
+                ("handoffs_received", r.handoffs.received),
+                ("sla_met_share", _share(r.handoffs.sla_met_share)),
+                ("converted", r.converted),
+            ],
         )
-        + (f"<td>{r.sla_met_pct:.0f}%</td>" if r.sla_met_pct is not None else "<td>-</td>")
-        + f"<td>{r.converted}</td></tr>"
-        for r in rep_performance(conn, until=as_of)
+        + "</tr>"
+        for r in reps
     )
     stamp = escape(as_of.isoformat(timespec="seconds"))
     known = query.as_known_at
     known_note = (
-        f", as known at {escape(known.isoformat(timespec='seconds'))} (only what had been "
-        "recorded by then; the stages and labels of the pipeline version in force then)"
+        t["report_known"].format(known=known.isoformat(timespec="seconds"))
         if known is not None
         else ""
     )
-    now_note = (
-        " These two sections count everything recorded by now, not only what was known at "
-        f"{escape(known.isoformat(timespec='seconds'))}."
-        if known is not None
+    cohort_note = (
+        t["report_cohort"].format(start=query.cohort_from or "…", end=query.cohort_to or "…")
+        if query.cohort_from or query.cohort_to
         else ""
+    )
+    intro = t["report_intro"].format(
+        pipeline=pipeline.name,
+        version=pipeline.version,
+        as_of=as_of.isoformat(timespec="seconds"),
+        known=known_note,
+        cohort=cohort_note,
     )
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8">
-<title>leadflow report as of {stamp}</title>
+<title>{escape(t["report_title"].format(as_of=as_of.isoformat(timespec="seconds")))}</title>
 <style>{_CSS}</style></head>
 <body data-as-of="{stamp}" data-as-known-at="{escape(known.isoformat()) if known else ""}">
-<h1>Lead funnel report</h1>
-<p class="note">Pipeline {escape(pipeline.name)} ({escape(pipeline.version)}), as of
-{stamp}{known_note}. Every figure is a projection of the event log.</p>
-<p class="note">Definitions: only live leads count (a duplicate merged into another lead counts
-nowhere until it is unmerged). <b>in_stage</b>: live leads in the stage at the instant (they add
-up to the live leads); <b>reached</b>: live leads that were ever in the stage; <b>passed</b>: live
-leads that reached the stage or any later stage of the main path (a lead that skipped a stage has
-passed it); <b>conversion_to_next</b>: passed of the next stage &divide; passed of this one, never
-above 100%. These are the numbers of <code>leadflow funnel --json</code> for the same instants.</p>
-<h2>Funnel</h2>
+<h1>{th("heading")}</h1>
+<p class="note">{escape(intro)}</p>
+<p class="note">{t["report_definitions_html"]}</p>
+<h2>{th("funnel")}</h2>
 {funnel_svg}
-<table id="funnel-table"><tr><th>stage</th><th>in_stage</th><th>reached</th><th>passed</th>
-<th>conversion_to_next</th></tr>{funnel_rows}</table>
-<p class="note">{live} live leads.</p>
-<h2>Conversion over time</h2>
+<table id="funnel-table"><tr><th>{th("stage")}</th><th>{th("in_stage")}</th>
+<th>{th("reached")}</th><th>{th("passed")}</th>
+<th>{th("conversion_to_next")}</th></tr>{funnel_rows}</table>
+<p class="note">{escape(t["report_live_leads"].format(live=live))}</p>
+<h2>{th("over_time")}</h2>
 {cohort_svg}
-<table id="cohorts"><tr><th>captured in</th><th>leads</th>{cohort_heading}</tr>
+<table id="cohorts"><tr><th>{th("captured_in")}</th><th>{th("leads")}</th>{cohort_heading}</tr>
 {"".join(cohort_rows)}</table>
-<p class="note">Monthly cohorts: the live leads captured in each month (UTC) and how many of them
-had passed each stage by then (the latest {COHORT_MONTHS} months; <code>leadflow funnel --by
-cohort</code>). A young cohort has had less time to convert.</p>
-<h2>Conversion by source</h2>
+<p class="note">{t["report_over_time_note_html"].format(months=COHORT_MONTHS)}</p>
+<h2>{th("by_source")}</h2>
 {source_svg}
-<table><tr><th>source</th><th>leads</th>{heading}</tr>{"".join(source_rows)}</table>
-<p class="note">Share of each source's live leads that passed each stage (attribution as
-captured).</p>
-{period_html}<h2>Revenue</h2>
+<table><tr><th>{th("source")}</th><th>{th("leads")}</th>{heading}</tr>{"".join(source_rows)}</table>
+<p class="note">{th("by_source_note")}</p>
+{period_html}<h2>{th("revenue")}</h2>
 {won_svg}
-<table id="won-by-month"><tr><th>month</th><th>currency</th><th>deals</th><th>amount</th></tr>
+<table id="won-by-month"><tr><th>{th("month")}</th><th>{th("currency")}</th>
+<th>{th("deals")}</th><th>{th("amount")}</th></tr>
 {won_rows}</table>
-<table id="pipeline-by-stage"><tr><th>open pipeline</th><th>deals</th><th>expected amount</th></tr>
+<table id="pipeline-by-stage"><tr><th>{th("open_pipeline")}</th><th>{th("deals")}</th>
+<th>{th("expected_amount")}</th></tr>
 {open_rows}</table>
-<p class="note">Won deals by the month they were won, per currency (amounts are never converted);
-the open pipeline is the converted leads not yet won or lost, by their stage, with the amount
-given at conversion: <code>leadflow report revenue</code>.</p>
-<h2>Hand-off SLA compliance</h2>
+<p class="note">{t["report_revenue_note_html"]}</p>
+<h2>{th("sla")}</h2>
 {sla_svg}
 <p class="note">{escape(sla_note)}</p>
-<h2>Reps</h2>
-<table><tr><th>rep</th><th>assigned</th><th>followed up</th><th>time to first touch</th>
-<th>hand-off SLA met</th><th>converted</th></tr>{rep_rows}</table>
-<p class="note">Ownership periods that began by then (assignments, claims, accepted hand-offs);
-the SLA is the hand-off SLA of hand-offs the rep received.{now_note}</p>
-<h2>Time in stage</h2>
+<h2>{th("reps")}</h2>
+<table id="reps"><tr><th>{th("rep")}</th><th>{th("assigned")}</th><th>{th("followed_up")}</th>
+<th>{th("first_touch")}</th><th>{th("handoffs_received")}</th><th>{th("sla_met")}</th>
+<th>{th("converted")}</th></tr>{rep_rows}</table>
+<p class="note">{t["report_reps_note_html"]}</p>
+<h2>{th("time_in_stage")}</h2>
 {tis_svg}
-<p class="note">Stage intervals that had ended by then, by how long they lasted.</p>
+<p class="note">{th("time_in_stage_note")}</p>
 <script>{_CHECK}</script>
 </body></html>
 """
@@ -529,3 +526,7 @@ the SLA is the hand-off SLA of hand-offs the rep received.{now_note}</p>
 
 def _days(value: float | None) -> str | None:
     return None if value is None else f"{value:.1f}"
+
+
+def _share(value: float | None) -> str | None:
+    return None if value is None else f"{value:.0%}"

@@ -20,7 +20,8 @@ As of ``T`` (as known at ``K``), over live leads (merged duplicates left out), p
   deals and amount (a deal without an amount counts as a deal).
 
 ``--period FROM..TO`` keeps the periods that started, the hand-offs made and the deals won
-in those days (UTC).
+in those days (UTC); a capture cohort (``--cohort-from/--cohort-to``) keeps the leads
+captured in its days, as everywhere else (:func:`~leadflow.projections.funnel.in_cohort`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadflow.projections._sql import as_utc, utc
-from leadflow.projections.funnel import FunnelQuery, _known, _live, _not_yet
+from leadflow.projections.funnel import FunnelQuery, _known, _live, _not_yet, in_cohort, query_json
 from leadflow.projections.handoffs import HANDOFFS
 from leadflow.projections.leads import OWNERSHIP
 from leadflow.projections.reference import NO_VALUE
@@ -165,38 +166,38 @@ def rep_report(
     touch_counts = sa.not_(_not_yet(o.c.first_touch_at, o.c.first_touch_recorded_at, q))
     end_counts = sa.not_(_not_yet(o.c.ended_at, o.c.ended_recorded_at, q))
     converted = sa.not_(_not_yet(o.c.converted_at, o.c.converted_recorded_at, q))
-    rows: Any = conn.execute(
-        sa.select(
-            o.c.owner,
-            o.c.started_at,
-            sa.case((touch_counts, o.c.first_touch_at), else_=None),
-            sa.case((end_counts, o.c.ended_at), else_=None),
-            converted,
-        ).where(
-            _known(o.c.started_at, o.c.started_recorded_at, q),
-            _live(o.c.lead_id, q),
-            *within(o.c.started_at),
-        )
+    owned = sa.select(
+        o.c.owner,
+        o.c.started_at,
+        sa.case((touch_counts, o.c.first_touch_at), else_=None),
+        sa.case((end_counts, o.c.ended_at), else_=None),
+        converted,
+    ).where(
+        _known(o.c.started_at, o.c.started_recorded_at, q),
+        _live(o.c.lead_id, q),
+        *within(o.c.started_at),
     )
+    rows: Any = conn.execute(in_cohort(owned.select_from(o), o.c.lead_id, q))
     periods = [
         Period(str(rep), _at(started), as_utc(touch), as_utc(ended), bool(done))
         for rep, started, touch, ended, done in rows
     ]
     decided = sa.not_(_not_yet(h.c.decided_at, h.c.decided_recorded_at, q))
-    handoff_rows: Any = conn.execute(
-        sa.select(h.c.to_owner, h.c.sla_due, sa.case((decided, h.c.decided_at), else_=None)).where(
-            _known(h.c.handed_off_at, h.c.handed_off_recorded_at, q),
-            _live(h.c.lead_id, q),
-            *within(h.c.handed_off_at),
-        )
+    asked = sa.select(
+        h.c.to_owner, h.c.sla_due, sa.case((decided, h.c.decided_at), else_=None)
+    ).where(
+        _known(h.c.handed_off_at, h.c.handed_off_recorded_at, q),
+        _live(h.c.lead_id, q),
+        *within(h.c.handed_off_at),
     )
+    handoff_rows: Any = conn.execute(in_cohort(asked.select_from(h), h.c.lead_id, q))
     handoffs = [(str(rep), as_utc(due), as_utc(at)) for rep, due, at in handoff_rows]
     holder = sa.and_(
         o.c.lead_id == d.c.lead_id,
         o.c.started_sequence < d.c.sequence,
         sa.or_(o.c.ended_sequence.is_(None), o.c.ended_sequence > d.c.sequence),
     )
-    win_rows: Any = conn.execute(
+    won = (
         sa.select(o.c.owner, d.c.currency, d.c.amount)
         .select_from(d.join(o, holder))
         .where(
@@ -206,6 +207,7 @@ def rep_report(
             *within(d.c.at),
         )
     )
+    win_rows: Any = conn.execute(in_cohort(won, d.c.lead_id, q))
     wins = [(str(rep), currency, amount) for rep, currency, amount in win_rows]
     return rep_rows(periods, handoffs, wins, t)
 
@@ -221,8 +223,7 @@ def rep_report_json(
 ) -> dict[str, Any]:
     """The documented ``leadflow report reps --json`` shape."""
     return {
-        "as_of": q.as_of.isoformat(),
-        "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
+        **query_json(q),
         "period": [period[0].isoformat(), period[1].isoformat()] if period else None,
         "reps": [
             {

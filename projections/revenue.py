@@ -11,6 +11,9 @@ As of ``T`` (as known at ``K``), over live leads (merged duplicates left out):
 * **pipeline**: each lead whose latest counting deal event is an ``expected`` one (converted,
   not yet won or lost), its amount summed by the lead's stage at ``T``. ``LeadConverted``
   records no currency: pipeline amounts are as recorded.
+
+A capture cohort (``--cohort-from/--cohort-to``) keeps the deals of the leads captured in its
+days.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import READ_MODELS, RowSet, Timestamp, as_utc, by_lead, utc
-from leadflow.projections.funnel import FunnelQuery, _known, _live, _not_yet
+from leadflow.projections.funnel import (
+    FunnelQuery,
+    _known,
+    _live,
+    _not_yet,
+    in_cohort,
+    query_json,
+)
 from leadflow.projections.log_table import LOG, Sql
 from leadflow.projections.stage_history import STAGE_INTERVALS
 from leadflow.service.codec import EventRecord
@@ -76,6 +86,10 @@ class Deals:
                     }
                 )
         rows.flush(conn)
+
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
+        sql.forget(self.tables)
 
     def build(self, sql: Sql) -> None:
         """:meth:`handle` of the whole log, in SQL."""
@@ -131,11 +145,10 @@ def revenue_from_deals(
 def revenue(conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery) -> Revenue:
     """Won amounts by month and open pipeline value by stage (see the module)."""
     d, i = DEAL_EVENTS, STAGE_INTERVALS
-    rows: Any = conn.execute(
-        sa.select(d.c.lead_id, d.c.sequence, d.c.kind, d.c.amount, d.c.currency, d.c.at).where(
-            _known(d.c.at, d.c.recorded_at, q), _live(d.c.lead_id, q)
-        )
-    )
+    deal_rows = sa.select(
+        d.c.lead_id, d.c.sequence, d.c.kind, d.c.amount, d.c.currency, d.c.at
+    ).where(_known(d.c.at, d.c.recorded_at, q), _live(d.c.lead_id, q))
+    rows: Any = conn.execute(in_cohort(deal_rows.select_from(d), d.c.lead_id, q))
     deals = [(str(a), int(b), str(c), e, f, as_utc(g)) for a, b, c, e, f, g in rows]
     leads = sorted({deal[0] for deal in deals})
     stage_of: dict[str, str] = {}
@@ -155,8 +168,7 @@ def revenue(conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery) -> Revenue:
 def revenue_json(q: FunnelQuery, result: Revenue) -> dict[str, Any]:
     """The documented ``leadflow report revenue --json`` shape."""
     return {
-        "as_of": q.as_of.isoformat(),
-        "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
+        **query_json(q),
         "won_by_month": [
             {"month": m, "currency": c, "deals": n, "amount": a}
             for m, c, n, a in result.won_by_month

@@ -66,6 +66,10 @@ fingerprint of the tables and code that wrote its rows."""
 REBUILD_BATCH = 10_000
 """The most events per transaction (batches grow to it when far behind the log)."""
 
+IN_DATABASE_FROM = 2_000
+"""How far behind the log (in positions) a catch-up runs inside the database, rebuilding
+the leads it touches (see :meth:`ProjectionRunner.catch_up`); closer, event by event."""
+
 Read = Callable[[int], Iterable[EventRecord]]
 """Lead events in log order after a position.
 
@@ -170,6 +174,7 @@ class ProjectionRunner:
         schema: str | None = None,
         *,
         batch_size: int = 1000,
+        in_database_from: int = IN_DATABASE_FROM,
     ) -> None:
         self.engine = engine.execution_options(schema_translate_map={None: schema})
         self.schema = schema
@@ -178,6 +183,7 @@ class ProjectionRunner:
         if len(set(names)) != len(names):
             raise ValueError(f"projection names must be unique: {names}")
         self.batch_size = batch_size
+        self.in_database_from = in_database_from
         self._ready = False
         self._fingerprints: dict[str, str] = {}
         """What this runner's projections write (set by :meth:`ensure_tables`)."""
@@ -288,7 +294,11 @@ class ProjectionRunner:
 
         ``log``: where the store's events are. Read models at position 0 that can
         (a ``build`` method) are then first built inside the database, in one transaction
-        (:mod:`~leadflow.projections.log_table`), and caught up from there.
+        (:mod:`~leadflow.projections.log_table`), and caught up from there. Read models
+        at least ``in_database_from`` positions behind that can (``build`` and
+        ``forget``) are caught up inside the database too, in one transaction: the
+        leads with new events are rebuilt from their whole histories (their rows deleted,
+        their counts taken out, then built again), every other lead's rows stay.
 
         ``head`` (e.g. ``app.max_position``) is the log's last position, events of any
         kind. Positions then move past trailing events that ``read`` does not yield
@@ -302,7 +312,10 @@ class ProjectionRunner:
         self.ensure_tables()
         with self.exclusive(wait=wait):
             self._stopped = {}
-            applied = self._build(log, progress, head) if log is not None else 0
+            applied = 0
+            if log is not None:
+                applied = self._build(log, progress, head)
+                applied += self._catch_up_in_database(log, progress, head)
             applied += self._catch_up(read, progress, head)
         if self._stopped:
             raise ProjectionFailed(list(self._stopped.values()))
@@ -409,6 +422,101 @@ class ProjectionRunner:
                 .where(POSITIONS.c.name.in_([p.name for p in chosen]))
                 .values(position=head, updated_at=datetime.now(UTC))
             )
+        drop_log_table(conn)
+        return count, head
+
+    def _catch_up_in_database(
+        self, log: LogSource, progress: Progress | None, head: Callable[[], int] | None
+    ) -> int:
+        """Catch up, inside the database, the read models far enough behind that can, all
+        from the lowest position among them; returns how many new lead events they took
+        (0: none to do, another runner got there first, or it failed, and the event-by-event
+        catch-up that follows takes over)."""
+        positions = self.positions()
+        # A read model stopped before an event goes on event by event: the handlers say
+        # again why it cannot apply it.
+        stopped = {f.name for f in self.failures()}
+        able = [
+            p
+            for p in self.projections
+            if hasattr(p, "build")
+            and hasattr(p, "forget")
+            and positions[p.name] > 0
+            and p.name not in stopped
+        ]
+        if not able:
+            return 0
+        start = min(positions[p.name] for p in able)
+        chosen = [p for p in able if positions[p.name] == start]
+        position = "notification_id" if self.engine.dialect.name == "postgresql" else "rowid"
+        events = f'"{log.schema}"."{log.table}"' if log.schema else f'"{log.table}"'
+        if head is None:
+            with self.engine.connect() as conn:
+                top = conn.exec_driver_sql(f"SELECT max({position}) FROM {events}").scalar()
+            last = int(top or 0)
+        else:
+            last = head()
+        if last - start < self.in_database_from:
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                count, top = self._catch_up_in(conn, chosen, log, start, position, events, head)
+        except _Overtaken as overtaken:
+            _log().info("projection_overtaken", projection=str(overtaken))
+            return 0
+        except sa.exc.DBAPIError as exc:  # e.g. a malformed event: the handlers name it
+            _log().warning("projections_catch_up_in_database_failed", error=str(exc.orig))
+            return 0
+        _log().info(
+            "projections_caught_up_in_database",
+            projections=[p.name for p in chosen],
+            position=top,
+            events=count,
+        )
+        if progress:
+            progress(top)
+        return count
+
+    def _catch_up_in(
+        self,
+        conn: sa.Connection,
+        chosen: list[Projection],
+        log: LogSource,
+        start: int,
+        position: str,
+        events: str,
+        last: Callable[[], int] | None,
+    ) -> tuple[int, int]:
+        for projection in chosen:  # takes the write lock first (see the module)
+            moved = conn.execute(
+                POSITIONS.update()
+                .where(POSITIONS.c.name == projection.name, POSITIONS.c.position == start)
+                .where(POSITIONS.c.fingerprint == self._fingerprints[projection.name])
+                .values(updated_at=datetime.now(UTC))
+            )
+            if moved.rowcount != 1:
+                raise _Overtaken(projection.name)
+        # Read after the write lock is held: no event up to it can be committed later.
+        top = f"SELECT max({position}) FROM {events}"
+        head = last() if last is not None else int(conn.exec_driver_sql(top).scalar() or 0)
+        build_log_table(conn, log, head, after=start)
+        count = int(
+            conn.exec_driver_sql(f"SELECT count(*) FROM lf_log WHERE position > {start}").scalar()
+            or 0
+        )
+        if count:
+            sql = Sql(conn, log, partial=True)
+            for projection in chosen:
+                projection.forget(sql)  # type: ignore[attr-defined]
+            for projection in chosen:
+                projection.build(sql)  # type: ignore[attr-defined]
+        for projection in chosen:
+            failure_log.clear(conn, projection.name, past=head)
+        conn.execute(
+            POSITIONS.update()
+            .where(POSITIONS.c.name.in_([p.name for p in chosen]))
+            .values(position=head, updated_at=datetime.now(UTC))
+        )
         drop_log_table(conn)
         return count, head
 
@@ -583,7 +691,13 @@ class ProjectionRunner:
                         .values(position=0, updated_at=datetime.now(UTC))
                     )
             _log().info("projections_reset", projections=[p.name for p in chosen])
-            runner = ProjectionRunner(self.engine, chosen, self.schema, batch_size=self.batch_size)
+            runner = ProjectionRunner(
+                self.engine,
+                chosen,
+                self.schema,
+                batch_size=self.batch_size,
+                in_database_from=self.in_database_from,
+            )
             runner._ready = True
             runner._fingerprints = self._fingerprints
             return runner.catch_up(read, progress, head, log=log)

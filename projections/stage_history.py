@@ -113,6 +113,8 @@ FUNNEL_DAILY = sa.Table(
 happened on each UTC day, by the day they were recorded: the funnel's whole days are
 sums over this small table, and only the partial days at its edges read the intervals."""
 
+_DAILY_KEY = ("stage", "measure", "occurred_on", "recorded_on")
+
 STAGE_CURSOR = sa.Table(
     "lf_stage_cursor",
     READ_MODELS,
@@ -219,18 +221,32 @@ class StageHistory:
             f"FROM {LOG} GROUP BY lead) g "
             f"LEFT JOIN {LOG} m ON m.lead = g.lead AND m.seq = g.manual"
         )
-        day = sql.day
-        sql.run(
-            f"INSERT INTO {sql.table(FUNNEL_DAILY)} (stage, measure, occurred_on, recorded_on, "
-            f"leads) SELECT stage, 'enter', {day('entered_at')}, {day('entered_recorded_at')}, "
-            f"count(*) FROM {intervals} GROUP BY 1, 2, 3, 4 "
-            f"UNION ALL SELECT stage, 'exit', {day('exited_at')}, {day('exited_recorded_at')}, "
-            f"count(*) FROM {intervals} WHERE exited_sequence IS NOT NULL GROUP BY 1, 2, 3, 4 "
-            f"UNION ALL SELECT stage, 'reach', {day('first_entered_at')}, "
-            f"{day('first_entered_recorded_at')}, count(*) FROM {reached} GROUP BY 1, 2, 3, 4"
-        )
+        sql.add_counts(FUNNEL_DAILY, _DAILY_KEY, self._counts(sql))
+        sql.drop_zero_counts(FUNNEL_DAILY)
         sql.open_sealed(self.sealed)
         sql.erase(STAGE_INTERVALS, ("reason",))
+
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go, and
+        their counts are taken out of ``lf_funnel_daily``."""
+        sql.add_counts(FUNNEL_DAILY, _DAILY_KEY, self._counts(sql, sign="-"))
+        sql.forget([STAGE_INTERVALS, STAGE_REACHED, STAGE_CURSOR])
+
+    @staticmethod
+    def _counts(sql: Sql, sign: str = "") -> str:
+        """The built leads' entries, exits and first entries per stage and day."""
+        day, intervals, reached = sql.day, sql.table(STAGE_INTERVALS), sql.table(STAGE_REACHED)
+        lead = sql.only("lead_id")
+        return (
+            f"SELECT stage, 'enter', {day('entered_at')}, {day('entered_recorded_at')}, "
+            f"{sign}count(*) FROM {intervals} WHERE {lead} GROUP BY 1, 2, 3, 4 "
+            f"UNION ALL SELECT stage, 'exit', {day('exited_at')}, {day('exited_recorded_at')}, "
+            f"{sign}count(*) FROM {intervals} WHERE exited_sequence IS NOT NULL AND {lead} "
+            "GROUP BY 1, 2, 3, 4 "
+            f"UNION ALL SELECT stage, 'reach', {day('first_entered_at')}, "
+            f"{day('first_entered_recorded_at')}, {sign}count(*) FROM {reached} WHERE {lead} "
+            "GROUP BY 1, 2, 3, 4"
+        )
 
     @staticmethod
     def _enter(

@@ -33,7 +33,14 @@ import sqlalchemy as sa
 
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections._sql import as_utc, utc
-from leadflow.projections.funnel import FunnelQuery, _grouped, _known, _live, _not_yet
+from leadflow.projections.funnel import (
+    FunnelQuery,
+    _known,
+    _live,
+    _not_yet,
+    in_cohort,
+    query_json,
+)
 from leadflow.projections.stage_history import STAGE_INTERVALS, STAGE_REACHED
 
 __all__ = [
@@ -137,7 +144,7 @@ def stage_times(
     ).where(_known(i.c.entered_at, i.c.entered_recorded_at, q), _live(i.c.lead_id, q))
     if window is not None:
         intervals = intervals.where(i.c.entered_at >= window[0], i.c.entered_at < window[1])
-    intervals, _ = _grouped(intervals.select_from(i), i.c.lead_id, q, None)
+    intervals = in_cohort(intervals.select_from(i), i.c.lead_id, q)
     in_stage: dict[str, list[tuple[float, bool]]] = {}
     interval_rows: Any = conn.execute(intervals)
     for name, entered, exited in interval_rows:
@@ -165,7 +172,7 @@ def stage_times(
             reached = reached.where(
                 r.c.first_entered_at >= window[0], r.c.first_entered_at < window[1]
             )
-        reached, _ = _grouped(reached.select_from(r), r.c.lead_id, q, None)
+        reached = in_cohort(reached.select_from(r), r.c.lead_id, q)
         reached_rows: Any = conn.execute(reached)
         for entered, passed_at in reached_rows:
             start, end = as_utc(entered), as_utc(passed_at)
@@ -221,10 +228,7 @@ def stage_times_json(
     """The documented ``leadflow report stages --json`` shape."""
 
     return {
-        "as_of": q.as_of.isoformat(),
-        "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
-        "cohort_from": q.cohort_from.isoformat() if q.cohort_from else None,
-        "cohort_to": q.cohort_to.isoformat() if q.cohort_to else None,
+        **query_json(q),
         "period": [period[0].isoformat(), period[1].isoformat()] if period else None,
         "stages": [
             {

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from leadflow.adapters.console.i18n import label_of
 from leadflow.domain.pipeline import Pipeline
+from leadflow.i18n import label_of
 
 __all__ = ["Diagram", "FunnelChart", "funnel_chart", "pipeline_diagram"]
 

@@ -16,11 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from leadflow.adapters.console.charts import funnel_chart
-from leadflow.adapters.console.i18n import stage_labels
 from leadflow.adapters.console.instants import RELATIVE, resolve_instant
 from leadflow.adapters.console.web import Viewer, error_page, render, sign_in_redirect, viewer_of
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import InvalidInput, LeadflowError
+from leadflow.i18n import stage_labels
 from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json
 from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.funnel_cells import MEASURES, FunnelCell, cell_leads

@@ -17,7 +17,6 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from leadflow.adapters.console.i18n import stage_labels
 from leadflow.adapters.console.instants import RELATIVE, resolve_instant
 from leadflow.adapters.console.lead_list import FILTERS, SORT_COLUMNS, lead_list
 from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of
@@ -26,6 +25,7 @@ from leadflow.domain.explain import explain_lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.view import LeadView
 from leadflow.errors import InvalidInput, LeadflowError, LeadNotFound, NotPermitted
+from leadflow.i18n import stage_labels
 from leadflow.projections import audit_trail
 from leadflow.projections.reference import leads_from_events
 from leadflow.service.application import Leadflow

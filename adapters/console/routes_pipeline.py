@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from leadflow.adapters.console.charts import pipeline_diagram
-from leadflow.adapters.console.i18n import label_of, stage_labels
 from leadflow.adapters.console.web import error_page, render, sign_in_redirect, viewer_of
 from leadflow.domain.pipeline_change import diff as pipeline_diff
 from leadflow.domain.pipeline_log import PIPELINE_LOG_ID, PipelineActivated
 from leadflow.errors import InvalidInput, LeadflowError
+from leadflow.i18n import label_of, stage_labels
 from leadflow.service.application import Leadflow
 
 __all__ = ["router"]

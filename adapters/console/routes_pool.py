@@ -17,7 +17,6 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from leadflow.adapters.console.i18n import stage_labels
 from leadflow.adapters.console.web import (
     Viewer,
     error_page,
@@ -32,6 +31,7 @@ from leadflow.domain.commands import ClaimLead
 from leadflow.domain.permissions import check_scope
 from leadflow.domain.pool import claim_day
 from leadflow.errors import InvalidInput, LeadflowError, NotPermitted
+from leadflow.i18n import stage_labels
 from leadflow.projections import HANDOFFS, rep_performance
 from leadflow.projections.leads import pool as leads_pool
 

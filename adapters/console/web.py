@@ -24,7 +24,6 @@ import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from leadflow.adapters.console.i18n import LANGUAGES, Texts, texts_for
 from leadflow.adapters.console.sessions import Session, session_of
 from leadflow.adapters.http.auth import service_of
 from leadflow.adapters.http.service import Service
@@ -37,6 +36,7 @@ from leadflow.errors import (
     LeadNotFound,
     NotPermitted,
 )
+from leadflow.i18n import LANGUAGES, Texts, texts_for
 
 __all__ = [
     "COOKIE",

@@ -15,6 +15,10 @@ deliveries``) and the webhook goes on with the next event.
 Each request is signed like Stripe's: ``Leadflow-Signature: t=<unix time>,v1=<hex>``
 where ``v1`` is HMAC-SHA256 over ``"<t>.<body>"`` with the webhook's secret. A receiver
 recomputes it, compares in constant time and refuses an old ``t`` (replays).
+
+Personal data follows the pipeline's ``stream.personal_data``, as on Kafka: with ``omit``
+(the default) each personal value reads ``"[personal]"``, as in ``leadflow events --json
+--redact`` (it is not even decrypted); with ``clear`` the values are sent.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.service.application import Leadflow
 from leadflow.service.codec import EventRecord
 from leadflow.service.logs import get_logger
+from leadflow.service.pipeline_files import default_pipeline
 
 __all__ = [
     "Deliverer",
@@ -245,7 +250,9 @@ class Deliverer:
     def _deliver(self, webhook: Webhook, limit: int) -> bool:
         sent = False
         types = () if "*" in webhook.events else webhook.events
-        records = self.lf.read_events(after=webhook.position, types=types, batch_size=limit)
+        records = self.lf.read_events(
+            after=webhook.position, types=types, batch_size=limit, redact=self._omit_personal()
+        )
         for count, record in enumerate(records):
             if count >= limit:
                 break
@@ -254,6 +261,11 @@ class Deliverer:
                 return sent
             sent = True
         return sent
+
+    def _omit_personal(self) -> bool:
+        """The pipeline in force decides, on every pass (an activation changes it)."""
+        pipeline = self.lf.pipeline_log().current or default_pipeline()
+        return pipeline.stream.personal_data == "omit"
 
     def _attempt(self, webhook: Webhook, record: EventRecord) -> str:
         """``delivered``, ``dead`` (moved past) or ``wait`` (retry later)."""

@@ -6,6 +6,7 @@ person is not unmerged; an erasure cut short is finished by erasing again."""
 
 from __future__ import annotations
 
+import json
 from uuid import UUID
 
 import pytest
@@ -15,6 +16,9 @@ from leadflow.errors import InvalidInput
 from leadflow.service import handlers
 from leadflow.service.application import Leadflow
 from leadflow.service.data_keys import DataKeys
+from leadflow.service.erasure_audit import UnfinishedErasure, unfinished_erasures
+
+from support.cli import invoke, leadflow
 
 
 def keys_of(app: Leadflow) -> DataKeys:
@@ -135,9 +139,11 @@ def test_erasing_again_finishes_an_erasure_cut_short_before_every_key_was_destro
     keys.destroy = destroy  # type: ignore[method-assign]
     assert keys.destroyed(survivor)
     assert not keys.destroyed(duplicate)
+    assert list(unfinished_erasures(app)) == [UnfinishedErasure(survivor, (), (duplicate,))]
 
     app.erase_personal_data(survivor, "ticket 14")
 
+    assert list(unfinished_erasures(app)) == []
     assert keys.destroyed(duplicate)
     assert len(erasures(app, duplicate)) == 1
     with pytest.raises(InvalidInput, match="erased already"):
@@ -154,6 +160,7 @@ def test_erasing_again_erases_the_leads_an_earlier_erasure_left(
         before_the_fix.setattr(handlers, "merged_into_person", lambda lead, find: [])
         app.erase_personal_data(survivor, "ticket 15")
     assert app.get_lead(duplicate).name == "Ada Li"
+    assert list(unfinished_erasures(app)) == [UnfinishedErasure(survivor, (duplicate,), ())]
     position = app.max_position()
     with pytest.raises(InvalidInput, match=f"erase lead {survivor} again"):
         app.unmerge(duplicate, reason="it still has its data")
@@ -161,7 +168,31 @@ def test_erasing_again_erases_the_leads_an_earlier_erasure_left(
 
     app.erase_personal_data(survivor, "ticket 15")
 
+    assert list(unfinished_erasures(app)) == []
     assert app.get_lead(duplicate).erased
     assert keys_of(app).destroyed(duplicate)
     assert captured_email(app, duplicate) == ERASED
     assert len(erasures(app, survivor)) == 1
+
+
+def test_doctor_names_an_erasure_left_unfinished_until_it_is_erased_again(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leadflow(db_url, "init")
+    survivor = json.loads(leadflow(db_url, "capture", "--email", "ada@example.com", "--json"))
+    duplicate = json.loads(leadflow(db_url, "capture", "--email", "li@work.example", "--json"))
+    leadflow(db_url, "merge", duplicate["lead_id"], survivor["lead_id"])
+    with monkeypatch.context() as older_version:  # it erased the survivor alone
+        older_version.setattr(handlers, "merged_into_person", lambda lead, find: [])
+        leadflow(db_url, "erase", survivor["lead_id"], "--reason", "ticket 16")
+
+    doctor = json.loads(invoke("doctor", "--json", "--db", db_url, expect=1).stdout)
+    assert doctor["unfinished_erasures"] == [
+        {"lead_id": survivor["lead_id"], "not_erased": [duplicate["lead_id"]], "keys_left": []}
+    ]
+    human = invoke("doctor", "--db", db_url, expect=1).stdout
+    assert "erasures left unfinished" in human
+    assert duplicate["lead_id"] in human
+
+    leadflow(db_url, "erase", survivor["lead_id"], "--reason", "ticket 16")
+    assert json.loads(leadflow(db_url, "doctor", "--json"))["unfinished_erasures"] == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -197,6 +197,19 @@ histories = st.builds(
     leads=st.integers(1, 8),
     steps=st.integers(1, 80),
 )
+
+
+def capture_cohort(
+    data: st.DataObject, history: Sequence[EventRecord]
+) -> tuple[date | None, date | None]:
+    """A capture window (``--cohort-from/--cohort-to``) over the days the history's leads were
+    captured, each end now and then left open."""
+    days = sorted(
+        {r.occurred_at.astimezone(UTC).date() for r in history if r.type == "LeadCaptured"}
+    )
+    first = data.draw(st.none() | st.sampled_from(days))
+    last = data.draw(st.none() | st.sampled_from([d for d in days if first is None or d >= first]))
+    return first, last
 
 
 def interleavings(records: Sequence[EventRecord], seed: int) -> list[EventRecord]:

@@ -27,9 +27,17 @@ def _aad(lead_id: UUID, version: int, topic: str) -> bytes:
     return f"{lead_id}/{version}/{topic}".encode()
 
 
+_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+"""Each payload class's field names, in order (pydantic's ``model_fields`` costs more to
+read than the rest of putting a payload back in order)."""
+
+
 def _in_field_order(cls: type[RecordedEvent[Any]], data: dict[str, Any]) -> None:
     """Put the payload's keys back in the order of its fields (as a plain event reads)."""
-    ordered = {name: data[name] for name in cls.DATA.model_fields if name in data}
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = tuple(cls.DATA.model_fields)
+    ordered = {name: data[name] for name in fields if name in data}
     if len(ordered) == len(data):
         data.clear()
         data.update(ordered)

@@ -126,7 +126,10 @@ def test_every_event_arrives_signed_and_in_lead_order_through_receiver_downtime(
     _work_some_leads(server, token, 5)
     time.sleep(1.5)
     receiver.start()
-    expected = _log_after(server, token, hook["position"])
+    # The default pipeline omits personal data from the stream: a webhook is sent what a
+    # reader without personal-data rights reads on /v1/events.
+    reader = server.token("read", name=f"hooks-read-{uuid4().hex[:6]}")
+    expected = _log_after(server, reader, hook["position"])
     assert len(expected) >= 15 * 3
     want = {e["id"] for e in expected}
     _wait_for(lambda: want <= {e["id"] for e in receiver.events()})
@@ -147,6 +150,27 @@ def test_every_event_arrives_signed_and_in_lead_order_through_receiver_downtime(
         assert verify(hook["secret"], headers["Leadflow-Signature"], body, now, tolerance=600)
         assert not verify("whsec_wrong", headers["Leadflow-Signature"], body, now)
         assert headers["Leadflow-Event-Id"] == orjson.loads(body)["id"]
+
+
+def test_a_webhook_is_sent_no_personal_data_unless_the_pipeline_streams_it(
+    server: Server, receiver: Receiver
+) -> None:
+    token = server.token("manager", name=f"pd-{uuid4().hex[:6]}")
+    leadflow_cli(
+        server.db_url, "webhook", "create", "--url", receiver.url, "--events", "LeadCaptured",
+    )  # fmt: skip
+    email = f"{uuid4().hex}@example.com"
+    with server.client(token) as client:
+        created = client.post("/v1/leads", json={"email": email, "name": "Wen Hook"})
+        assert created.status_code in (200, 201), created.text
+    lead_id = created.json()["lead_id"]
+    _wait_for(lambda: any(e["lead_id"] == lead_id for e in receiver.events()))
+    (event,) = [e for e in receiver.events() if e["lead_id"] == lead_id]
+    assert event["data"]["email"] == "[personal]"
+    assert event["data"]["name"] == "[personal]"
+    bodies = b"".join(body for _, body in receiver.received)
+    assert email.encode() not in bodies
+    assert b"Wen Hook" not in bodies
 
 
 def test_an_event_refused_every_time_becomes_a_dead_letter(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import Connection, Engine, create_engine
 
-from leadflow.adapters.kafka import ConsumedEvent, SequenceGuard, idempotent
+from leadflow.adapters.kafka import ConsumedEvent, ConsumerRaced, SequenceGuard, idempotent
 from leadflow.domain.events import ReasonData
 from leadflow.service.codec import EventRecord
 
@@ -94,3 +94,39 @@ def test_a_failing_handler_leaves_nothing_marked_as_applied(engine: Engine) -> N
     with engine.connect() as conn:
         assert SequenceGuard(engine, "test").last_applied(conn, [lead]) == {}
     assert applied_by(engine, [[event(lead, 1)]]) == [1]
+
+
+def _racing(engine: Engine, rival: Sequence[ConsumedEvent]) -> SequenceGuard:
+    """A guard under which, once it has read the sequences, a second process running the
+    same consumer name claims ``rival`` and commits."""
+    guard = SequenceGuard(engine, "test")
+    read = guard.last_applied
+
+    def read_then_lose_the_race(conn: Connection, lead_ids: Iterable[UUID]) -> dict[UUID, int]:
+        known = read(conn, lead_ids)
+        with engine.begin() as other:
+            SequenceGuard(engine, "test").claim(other, rival)
+        return known
+
+    guard.last_applied = read_then_lose_the_race  # type: ignore[method-assign]
+    return guard
+
+
+@pytest.mark.parametrize("applied_before", [0, 1], ids=["new lead", "known lead"])
+def test_two_processes_under_one_consumer_name_never_both_apply_an_event(
+    engine: Engine, applied_before: int
+) -> None:
+    lead = uuid4()
+    if applied_before:
+        assert applied_by(engine, [[event(lead, 1)]]) == [1]
+    batch = [event(lead, applied_before + 1)]
+    guard = _racing(engine, batch)
+
+    with pytest.raises(ConsumerRaced), engine.begin() as conn:
+        guard.claim(conn, batch)
+
+    with engine.connect() as conn:  # the winner's claim stands; the loser wrote nothing
+        assert SequenceGuard(engine, "test").last_applied(conn, [lead]) == {
+            lead: applied_before + 1
+        }
+    assert applied_by(engine, [batch]) == []  # retried, it is a redelivery

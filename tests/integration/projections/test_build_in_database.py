@@ -103,3 +103,62 @@ def test_a_first_catch_up_builds_in_the_database_and_says_so(
 
     assert built == sum(1 for _ in app.read_events())
     assert set(runner.positions().values()) == {app.max_position()}
+
+
+def _read_to(app: Leadflow, cut: int) -> Any:
+    return lambda after: itertools.takewhile(
+        lambda r: r.position <= cut, app.read_events(after=after)
+    )
+
+
+@SETTINGS
+@given(
+    events=event_histories,
+    cuts=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=3),
+    by_handlers_first=st.booleans(),
+)
+def test_a_catch_up_inside_the_database_gives_the_tables_of_the_per_event_handlers(
+    store: tuple[str, Leadflow],
+    events: list[LeadEvent[Any]],
+    cuts: list[float],
+    by_handlers_first: bool,
+) -> None:
+    """The log split at random points: the first part built (by the handlers or inside
+    the database), each later part caught up inside the database (the leads it touches
+    rebuilt, their daily counts taken out and added back), as one pass of the handlers."""
+    url, app = store
+    _replace_log(app, events)
+    runner = projection_runner(url, app)
+    runner.ensure_tables()
+    runner.rebuild(lambda after: app.read_events(after=after), head=app.max_position)
+    by_handlers = dump(runner)
+
+    head = app.max_position()
+    first, *later = sorted({min(head, max(1, int(head * cut))) for cut in cuts} | {head})
+    log = None if by_handlers_first else log_source(app)
+    runner.rebuild(_read_to(app, first), head=lambda: first, log=log)
+    runner.in_database_from = 1
+    for cut in later:
+        # Nothing after the cut may be read: every event up to it is inside the database.
+        runner.catch_up(lambda after: iter(()), head=lambda cut=cut: cut, log=log_source(app))
+        assert set(runner.positions().values()) == {cut}
+
+    assert dump(runner) == by_handlers
+
+
+def test_a_live_store_far_behind_catches_up_inside_the_database(
+    store: tuple[str, Leadflow],
+) -> None:
+    url, app = store
+    _replace_log(app, build_events(seed=5, leads=6, steps=70, erase=True))
+    runner = projection_runner(url, app)
+    runner.rebuild(lambda after: app.read_events(after=after), head=app.max_position)
+    by_handlers = dump(runner)
+    half = app.max_position() // 2
+    runner.rebuild(_read_to(app, half), head=lambda: half)
+    runner.in_database_from = 10
+
+    caught_up = runner.catch_up(lambda after: iter(()), head=app.max_position, log=log_source(app))
+
+    assert caught_up == sum(1 for _ in app.read_events(after=half))
+    assert dump(runner) == by_handlers

@@ -14,7 +14,7 @@ from leadflow.projections.reps import rep_report
 from leadflow.service.codec import EventRecord
 
 from support.cli import as_json, demo_store, invoke
-from support.histories import build_history, reader
+from support.histories import build_history, capture_cohort, reader
 
 SETTINGS = settings(
     max_examples=50,
@@ -30,9 +30,13 @@ _WATCHED = ("LeadAssigned", "LeadClaimed", "HandOffAccepted", "ActivityRecorded"
 
 
 @SETTINGS
-@given(history=rep_histories, data=st.data(), period=st.booleans())
+@given(history=rep_histories, data=st.data(), period=st.booleans(), cohort=st.booleans())
 def test_rep_report_equals_a_recomputation_from_the_log(
-    runner: ProjectionRunner, history: list[EventRecord], data: st.DataObject, period: bool
+    runner: ProjectionRunner,
+    history: list[EventRecord],
+    data: st.DataObject,
+    period: bool,
+    cohort: bool,
 ) -> None:
     runner.rebuild(reader(history))
     times = sorted({r.occurred_at for r in history} | {r.recorded_at for r in history})
@@ -52,10 +56,12 @@ def test_rep_report_equals_a_recomputation_from_the_log(
         first = data.draw(st.sampled_from(days))
         window = (first, data.draw(st.sampled_from([d for d in days if d >= first])))
 
-    with runner.engine.connect() as conn:
-        fast = rep_report(conn, FunnelQuery(as_of, as_known_at), window)
+    cohort_from, cohort_to = capture_cohort(data, history) if cohort else (None, None)
 
-    assert fast == reps_from_events(history, as_of, as_known_at, window)
+    with runner.engine.connect() as conn:
+        fast = rep_report(conn, FunnelQuery(as_of, as_known_at, cohort_from, cohort_to), window)
+
+    assert fast == reps_from_events(history, as_of, as_known_at, window, cohort_from, cohort_to)
     for row in fast:
         h = row.handoffs
         assert h.met + h.late + h.pending + h.overdue == h.received
@@ -79,7 +85,7 @@ def test_report_reps_on_the_demo_json_csv_and_refusals(tmp_path: Path) -> None:
     url = demo_store(tmp_path)
     answer = as_json("report", "reps", "--as-of", "2026-06-30", "--db", url)
 
-    assert set(answer) == {"as_of", "as_known_at", "period", "reps"}
+    assert set(answer) == {"as_of", "as_known_at", "cohort_from", "cohort_to", "period", "reps"}
     assert answer["reps"], "the demo has reps"
     rep = answer["reps"][0]
     assert set(rep) == {
@@ -108,5 +114,32 @@ def test_report_reps_on_the_demo_json_csv_and_refusals(tmp_path: Path) -> None:
     assert len(lines) == 1 + sum(max(len(r["won"]), 1) for r in answer["reps"])
     earlier = as_json("report", "reps", "--as-known-at", "2026-01-01", "--db", url)
     assert sum(r["assigned"] for r in earlier["reps"]) < sum(r["assigned"] for r in answer["reps"])
+    cohort = as_json(
+        "report",
+        "reps",
+        "--as-of",
+        "2026-06-30",
+        "--cohort-from",
+        "2026-01-01",
+        "--cohort-to",
+        "2026-03-31",
+        "--db",
+        url,
+    )
+    assert (cohort["cohort_from"], cohort["cohort_to"]) == ("2026-01-01", "2026-03-31")
+    assert (
+        0 < sum(r["assigned"] for r in cohort["reps"]) < sum(r["assigned"] for r in answer["reps"])
+    )
     invoke("report", "reps", "--period", "2026-03-31..2026-01-01", "--db", url, expect=2)
+    invoke(
+        "report",
+        "reps",
+        "--cohort-from",
+        "2026-03-31",
+        "--cohort-to",
+        "2026-01-01",
+        "--db",
+        url,
+        expect=2,
+    )
     invoke("report", "reps", "--as-known-at", "soon", "--db", url, expect=2)

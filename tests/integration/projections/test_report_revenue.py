@@ -14,7 +14,7 @@ from leadflow.projections.revenue import revenue
 from leadflow.service.codec import EventRecord
 
 from support.cli import as_json, demo_store, invoke
-from support.histories import PIPELINE, build_history, reader
+from support.histories import PIPELINE, build_history, capture_cohort, reader
 
 SETTINGS = settings(
     max_examples=50,
@@ -52,11 +52,14 @@ def test_revenue_equals_a_recomputation_from_the_log(
     )
     if data.draw(st.booleans()):
         as_of = times[-1]  # the whole history: every deal event counts in business time
+    cohort_from, cohort_to = capture_cohort(data, history)
 
     with runner.engine.connect() as conn:
-        fast = revenue(conn, PIPELINE, FunnelQuery(as_of, as_known_at))
+        fast = revenue(conn, PIPELINE, FunnelQuery(as_of, as_known_at, cohort_from, cohort_to))
 
-    assert fast == revenue_from_events(history, PIPELINE, as_of, as_known_at)
+    assert fast == revenue_from_events(
+        history, PIPELINE, as_of, as_known_at, cohort_from, cohort_to
+    )
 
 
 def test_the_generated_histories_win_deals_with_amounts() -> None:
@@ -68,7 +71,14 @@ def test_report_revenue_json_and_csv_on_the_demo(tmp_path: Path) -> None:
     url = demo_store(tmp_path)
     answer = as_json("report", "revenue", "--as-of", "2026-06-30", "--db", url)
 
-    assert set(answer) == {"as_of", "as_known_at", "won_by_month", "pipeline_by_stage"}
+    assert set(answer) == {
+        "as_of",
+        "as_known_at",
+        "cohort_from",
+        "cohort_to",
+        "won_by_month",
+        "pipeline_by_stage",
+    }
     assert answer["won_by_month"], "the demo wins deals"
     months = [row["month"] for row in answer["won_by_month"]]
     assert months == sorted(months)
@@ -78,3 +88,22 @@ def test_report_revenue_json_and_csv_on_the_demo(tmp_path: Path) -> None:
     assert len(lines.splitlines()) == 1 + len(answer["won_by_month"]) + len(
         answer["pipeline_by_stage"]
     )
+
+
+def test_a_cohort_keeps_only_the_deals_of_the_leads_captured_in_it(
+    runner: ProjectionRunner,
+) -> None:
+    differed = 0
+    for seed in range(12):
+        history = build_history(seed, 5, 200)
+        as_of = history[-1].occurred_at
+        first = min(r.occurred_at for r in history if r.type == "LeadCaptured").date()
+        everyone = revenue_from_events(history, PIPELINE, as_of)
+        cohort = revenue_from_events(history, PIPELINE, as_of, None, first, first)
+        if cohort == everyone:
+            continue
+        differed += 1
+        runner.rebuild(reader(history))
+        with runner.engine.connect() as conn:
+            assert revenue(conn, PIPELINE, FunnelQuery(as_of, None, first, first)) == cohort
+    assert differed, "some histories win deals for leads captured after the first day"

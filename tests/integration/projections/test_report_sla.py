@@ -137,5 +137,30 @@ def test_report_sla_on_the_demo_json_csv_and_refusals(tmp_path: Path) -> None:
     assert len(rows) == 2 + sum(len(answer[p]) for p in ("by_stage", "by_team", "by_rep"))
     early = as_json("report", "sla", "--period", "2025-07-01..2025-07-31", "--db", url)
     assert early["total"]["stage_sla_breaches"] < answer["total"]["stage_sla_breaches"]
+    cohort = as_json(
+        "report",
+        "sla",
+        "--as-of",
+        "2026-06-30",
+        "--cohort-from",
+        "2026-01-01",
+        "--cohort-to",
+        "2026-03-31",
+        "--db",
+        url,
+    )
+    assert (cohort["cohort_from"], cohort["cohort_to"]) == ("2026-01-01", "2026-03-31")
+    assert 0 < cohort["total"]["leads"] < answer["total"]["leads"]
     invoke("report", "sla", "--period", "2026-03-31..2026-01-01", "--db", url, expect=2)
+    invoke(
+        "report",
+        "sla",
+        "--cohort-from",
+        "2026-03-31",
+        "--cohort-to",
+        "2026-01-01",
+        "--db",
+        url,
+        expect=2,
+    )
     invoke("report", "sla", "--as-of", "yesterday", "--db", url, expect=2)
