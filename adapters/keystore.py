@@ -41,7 +41,7 @@ DATA_KEYS = sa.Table(
     sa.Column("destroyed_at", sa.DateTime(timezone=True)),
 )
 """One row per lead with personal data: its wrapped key, or a tombstone (empty) once
-erased."""
+erased; plus the keys made ahead for leads not captured yet (``DataKeys.new_lead_id``)."""
 META = sa.Table(
     "lf_keystore_meta",
     _METADATA,
@@ -147,6 +147,14 @@ class SqlKeystore:
             # A lead that has a key (another writer's, or a tombstone) keeps it.
             conn.execute(insert.on_conflict_do_nothing(), rows)
             return _stored_keys(conn, list(wrapped))
+
+    def add_new(self, keys: Sequence[tuple[UUID, bytes]]) -> None:
+        now = _now()
+        with self._begin() as conn:
+            conn.execute(
+                sa.insert(DATA_KEYS),
+                [{"lead_id": str(i), "wrapped": w, "created_at": now} for i, w in keys],
+            )
 
     def destroy(self, lead_id: UUID) -> bool:
         with self._begin() as conn:

@@ -95,12 +95,11 @@ def search(
     count = conn.execute(sa.select(sa.func.count()).select_from(t).where(where)).scalar_one()
     column, descending = SORTS[sort]
     key = t.c[column].desc() if descending else t.c[column].asc()
-    nulls_last = sa.case((t.c[column].is_(None), 1), else_=0)
+    order: list[Any] = [key, t.c.lead_id]
+    if t.c[column].nullable:
+        # Nulls last, as an expression an index holds (``lf_leads_touch``): no sort.
+        order.insert(0, t.c[column].is_(None))
     rows = conn.execute(
-        sa.select(t.c.lead_id)
-        .where(where)
-        .order_by(nulls_last, key, t.c.lead_id)
-        .limit(limit)
-        .offset(offset)
+        sa.select(t.c.lead_id).where(where).order_by(*order).limit(limit).offset(offset)
     )
     return int(count), [str(lead_id) for (lead_id,) in rows]

@@ -171,8 +171,10 @@ class Leadflow(LeadStore):
     def retrying(self, command: Callable[[], T], attempts: int = 5) -> T:
         """Run ``command``; on a concurrency conflict, run it again on a fresh read.
 
-        Between attempts it waits a short random time (growing, at most 50 ms), so that
-        writers contending for one aggregate (the roster) do not collide in step again.
+        Between attempts it waits a short random time (doubling from 4 ms, at most 250 ms),
+        so that writers contending for one aggregate (the roster) do not collide in step
+        again; the cap is above a slow commit's time, or on a loaded host the same writer
+        can lose every round to writers that retry sooner.
         """
         for attempt in range(1, attempts + 1):
             try:
@@ -181,7 +183,7 @@ class Leadflow(LeadStore):
                 if attempt == attempts:
                     raise
                 log.info("conflict_retried", lead_id=str(conflict.lead_id), attempt=attempt)
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
+                time.sleep(random.uniform(0, min(0.25, 0.002 * 2**attempt)))
         raise AssertionError("unreachable")
 
     # -- reading ------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -53,6 +53,8 @@ _FORMAT = b"\x01"
 _CACHE_CHECK_SECONDS = 0.5
 _CACHE_MAX = 4096
 """Unwrapped keys kept at most (a scan reads a lead's events together)."""
+MADE_AHEAD = 64
+"""Data keys made for new leads in one keystore write (:meth:`DataKeys.new_lead_id`)."""
 
 
 def generate_master_key() -> bytes:
@@ -131,6 +133,11 @@ class Keystore(Protocol):
         transaction; returns each lead's stored key (another writer's, if it came first)."""
         ...
 
+    def add_new(self, keys: Sequence[tuple[UUID, bytes]]) -> None:
+        """Store wrapped keys of leads that do not exist yet (fresh random ids), in one
+        transaction, durably before it returns."""
+        ...
+
     def destroy(self, lead_id: UUID) -> bool:
         """Replace the lead's key with a tombstone, overwriting it on disk; False if the
         lead had none."""
@@ -168,6 +175,8 @@ class DataKeys:
         """Leads the keystore had no key for at the last look (events stored plain)."""
         self._generation = -1
         self._checked_at = 0.0
+        self._ahead: list[tuple[UUID, AESGCM]] = []
+        """New lead ids whose keys are stored already, not yet handed out."""
 
     @property
     def keystore(self) -> Keystore:
@@ -278,6 +287,25 @@ class DataKeys:
                 self._cache[lead_id] = AESGCM(made[lead_id])
             else:  # another writer made the lead's key first
                 self._cache[lead_id] = AESGCM(master.unwrap(stored, _WRAP_AAD + lead_id.bytes))
+
+    def new_lead_id(self) -> UUID:
+        """The id for a new lead, its data key stored already.
+
+        A capture would otherwise look the new lead's key up (a miss) and store it, one
+        keystore transaction each, for every lead; keys are made ahead instead, for
+        :data:`MADE_AHEAD` fresh ids at a time in one durable write. An id never used
+        (the process ended, the capture failed) leaves a key that seals nothing.
+        """
+        if not self._ahead:
+            master = self.master()
+            made = [(uuid4(), os.urandom(32)) for _ in range(MADE_AHEAD)]
+            self.keystore.add_new([(i, master.wrap(key, _WRAP_AAD + i.bytes)) for i, key in made])
+            self._ahead = [(i, AESGCM(key)) for i, key in made]
+        lead_id, key = self._ahead.pop()
+        self._fresh()
+        self._bound(1)
+        self._cache[lead_id] = key
+        return lead_id
 
     def _key(self, lead_id: UUID, *, create: bool) -> AESGCM | None:
         """The lead's key; ``None`` once destroyed. :class:`KeyUnavailable` when the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from leadflow.domain.commands import CaptureLead, MigrateLead
 from leadflow.domain.context import Context
@@ -105,13 +105,13 @@ def capture(
         _claim_keys(uow, found, lead, "touch", ctx, take_free=p.dedupe.adopt_new_keys)
         outcome = CaptureOutcome(lead.id, "touched", matched, lead.owner)
     elif isinstance(command, MigrateLead):
-        lead = uow.add_lead(_migrated(uow, command, ctx, lead_id or uuid4()))
+        lead = uow.add_lead(_migrated(uow, command, ctx, lead_id or uow.store.new_lead_id()))
         _claim_keys(uow, found, lead, "capture", ctx, take_free=True)
         outcome = CaptureOutcome(lead.id, "created", (), lead.owner)
     else:
         lead = uow.add_lead(
             Lead.capture(
-                lead_id or uuid4(),
+                lead_id or uow.store.new_lead_id(),
                 p,
                 ctx,
                 stage=command.stage,

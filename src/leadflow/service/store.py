@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -228,14 +228,22 @@ class LeadStore(Application[UUID]):
         )
 
     def _personal_attributes(self) -> list[str]:
-        current = self.pipeline_log().current
-        return (current or default_pipeline()).personal_data.attributes
+        # The pipeline as this process last read it: a command reads it at its start
+        # (brought up to date then), and its events are sealed under that same pipeline,
+        # without another read of the log for each event.
+        plog = self._pipeline_log if self._pipeline_log is not None else self.pipeline_log()
+        return (plog.current or default_pipeline()).personal_data.attributes
 
     def close(self) -> None:
         """Close the store and its keystore."""
         if self.keys is not None:
             self.keys.close()
         super().close()
+
+    def new_lead_id(self) -> UUID:
+        """An id for a lead about to be captured (its data key made ahead, when personal
+        data is sealed: :meth:`DataKeys.new_lead_id`)."""
+        return uuid4() if self.keys is None else self.keys.new_lead_id()
 
     def contact_key_id(self, kind: str, value: str) -> UUID:
         """The id of a contact (or import) key: a keyed HMAC when personal data is sealed
@@ -357,6 +365,8 @@ class LeadStore(Application[UUID]):
         fails, :meth:`forget_roster` drops it.
         """
         roster = self._roster
+        if roster is not None and not self.repository.fastforward:
+            return roster  # a single writer process (AGGREGATE_CACHE_FASTFORWARD=n) trusts it
         if roster is None:
             latest = list(self.roster_snapshots().get(ROSTER_ID, desc=True, limit=1))
             roster = Roster()
