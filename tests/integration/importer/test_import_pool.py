@@ -78,15 +78,17 @@ def _log(app: Leadflow) -> list[dict[str, Any]]:
     return [same(r.to_json_dict()) for r in app.read_events(include_org=True)]
 
 
-def _imported(url: str, source: Path, clock: FakeClock, workers: int) -> tuple[Any, ...]:
+def _imported(
+    url: str, source: Path, clock: FakeClock, workers: int, *, migrate: bool = False
+) -> tuple[Any, ...]:
     app = open_store(url, clock=clock, actor="user:test")
     try:
         app.add_rep("rep:a")
         app.add_rep("rep:b")
         app.capture(email="known@example.com")
-        first = import_file(app, source, batch_size=4, workers=workers)
+        first = import_file(app, source, batch_size=4, workers=workers, migrate=migrate)
         report = errors_path(source).read_bytes()
-        again = import_file(app, source, batch_size=4, workers=workers)
+        again = import_file(app, source, batch_size=4, workers=workers, migrate=migrate)
         summaries = [{k: v for k, v in vars(s).items() if k != "seconds"} for s in (first, again)]
         return summaries, report, _log(app)
     finally:
@@ -125,6 +127,31 @@ def test_worker_processes_write_the_log_the_in_process_path_writes(
     assert (first["created"], first["touched"], first["invalid"]) == (17, 4, 5)
     assert (again["already_imported"], again["created"]) == (21, 0)
     assert first["assigned"] == 17
+
+
+def test_worker_processes_check_migrated_leads_against_the_roster_read_for_the_file(
+    db_url: str,
+    pooled_url: str,
+    tmp_path: Path,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [
+        {"email": "ada@example.com", "owner": "rep:a", "stage": "customer", "status": "customer"},
+        {"email": "bob@example.com", "owner": "rep:zz"},  # not on the roster
+        {"email": "cy@example.com", "stage": "customer"},  # no customer status given
+        {"email": "known@example.com", "owner": "rep:b"},  # a touch: nothing migrated
+        {"email": "dee@example.com", "owner": "rep:b", "score": "12", "captured_at": "2025-06-01"},
+    ]
+    source = write_csv(tmp_path / "crm.csv", rows)
+    monkeypatch.setattr(importer, "CHUNK", 2)
+
+    in_process = _imported(db_url, source, clock, workers=0, migrate=True)
+    pooled = _imported(pooled_url, source, clock, workers=2, migrate=True)
+
+    assert pooled == in_process
+    first = in_process[0][0]
+    assert (first["created"], first["touched"], first["invalid"]) == (2, 1, 2)
 
 
 def test_small_files_are_validated_in_process_unless_told(
