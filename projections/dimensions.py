@@ -131,6 +131,10 @@ class Dimensions:
                     )
         rows.flush(conn)
 
+    def forget(self, sql: Sql) -> None:
+        """Before a catch-up's :meth:`build` of the leads it touches: their rows go."""
+        sql.forget(self.tables)
+
     def build(self, sql: Sql) -> None:
         """:meth:`handle` of the whole log, in SQL: each event that names a dimension sets
         (or clears) it, and the next one for the same lead and dimension ends it."""
