@@ -14,7 +14,7 @@ This package never imports ``leadflow.adapters``: callers hand it an
 ``sqlalchemy.Engine`` (and the PostgreSQL schema, if any).
 """
 
-from leadflow.projections.funnel import FunnelQuery, funnel, funnel_by, funnel_json
+from leadflow.projections.funnel import FunnelQuery, funnel, funnel_by, funnel_json, live_leads
 from leadflow.projections.handoffs import HANDOFFS, HandOffs, audit_trail
 from leadflow.projections.leads import LEADS, OWNERSHIP, Leads, rep_performance
 from leadflow.projections.reference import FunnelRow
@@ -53,5 +53,6 @@ __all__ = [
     "funnel_by",
     "funnel_json",
     "lead_history",
+    "live_leads",
     "rep_performance",
 ]

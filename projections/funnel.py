@@ -433,20 +433,21 @@ def _row_json(row: FunnelRow) -> dict[str, Any]:
 
 def funnel_json(
     q: FunnelQuery,
+    *,
+    live: dict[str, int],
     rows: list[FunnelRow] | None = None,
     groups: list[tuple[str, list[FunnelRow]]] | None = None,
-    live: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The documented ``leadflow funnel --json`` shape.
 
-    ``live``: :func:`live_leads` of the same query (key ``""`` without groups).
+    ``live``: :func:`live_leads` of the same query (key ``""`` without groups); required,
+    so that no caller prints ``live_leads`` as 0 by leaving it out.
     """
     head = {
         "as_of": q.as_of.isoformat(),
         "as_known_at": q.as_known_at.isoformat() if q.as_known_at else None,
         "skip_policy": q.skip_policy,
     }
-    live = live or {}
     if groups is not None:
         return {
             "groups": [

@@ -21,7 +21,7 @@ from leadflow.adapters.console.web import Viewer, error_page, render, sign_in_re
 from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.i18n import stage_labels
-from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json
+from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json, live_leads
 from leadflow.projections.funnel_cells import MEASURES, FunnelCell, cell_leads
 from leadflow.projections.leads import LEADS
 
@@ -93,9 +93,10 @@ def funnel_answer(
     runner = service.read_models()
     pipeline = service.read(lambda lf: lf.pipeline)
     with runner.engine.connect() as conn:
+        live = live_leads(conn, q, by)
         if by is None:
-            return funnel_json(q, rows=funnel(conn, pipeline, q)), pipeline
-        return funnel_json(q, groups=funnel_by(conn, pipeline, q, by)), pipeline
+            return funnel_json(q, rows=funnel(conn, pipeline, q), live=live), pipeline
+        return funnel_json(q, groups=funnel_by(conn, pipeline, q, by), live=live), pipeline
 
 
 def _local(at: datetime) -> str:

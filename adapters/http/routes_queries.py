@@ -23,7 +23,14 @@ from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.roster import REP_ID
 from leadflow.domain.view import LeadView
 from leadflow.errors import InvalidInput
-from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json, lead_history
+from leadflow.projections import (
+    FunnelQuery,
+    funnel,
+    funnel_by,
+    funnel_json,
+    lead_history,
+    live_leads,
+)
 from leadflow.projections.leads import pool as leads_pool
 from leadflow.service.application import Leadflow
 from leadflow.service.reminders import reminders_for
@@ -137,9 +144,10 @@ def funnel_(
     )
     runner = service.read_models()
     with runner.engine.connect() as conn:
+        live = live_leads(conn, query, by)
         if by is None:
-            return funnel_json(query, rows=funnel(conn, pipeline, query))
-        return funnel_json(query, groups=funnel_by(conn, pipeline, query, by))
+            return funnel_json(query, rows=funnel(conn, pipeline, query), live=live)
+        return funnel_json(query, groups=funnel_by(conn, pipeline, query, by), live=live)
 
 
 MAX_POSITION = 2**63 - 1

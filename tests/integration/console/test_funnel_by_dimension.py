@@ -34,6 +34,10 @@ def test_by_a_dimension_over_http_and_in_the_console(db_url: str) -> None:
             g["key"]: sum(s["in_stage"] for s in g["stages"]) for g in answer.json()["groups"]
         }
         assert groups == {"(none)": 1, "finance": 1, "software": 2}
+        live = {g["key"]: g["live_leads"] for g in answer.json()["groups"]}
+        assert live == groups  # in_stage sums to the live leads, as in `funnel --json`
+        whole = client.get("/v1/funnel", headers=headers).json()
+        assert whole["live_leads"] == sum(s["in_stage"] for s in whole["stages"]) == 4
 
         refused = client.get("/v1/funnel", params={"by": "linkedin"}, headers=headers)
         assert refused.status_code == 422
