@@ -126,10 +126,20 @@ def store_projections(lf: Leadflow) -> list[Projection]:
     a read must not write.
     """
     from leadflow.projections import all_projections
+
+    pipeline = pipeline_in_force(lf)
+    return all_projections(
+        pipeline.assignment.closed_stages, pipeline.main_path, pipeline.reporting.dimensions
+    )
+
+
+def pipeline_in_force(lf: Leadflow) -> Pipeline:
+    """The pipeline in force, read without ``lf.pipeline`` (which would activate the
+    default on a new store: a read must not write). Its groupings are what the read models
+    keep, so what ``--by`` accepts (:meth:`~leadflow.domain.pipeline.Pipeline.groupings`)."""
     from leadflow.service.pipeline_files import default_pipeline
 
-    pipeline = lf.pipeline_log().current or default_pipeline()
-    return all_projections(pipeline.assignment.closed_stages, pipeline.main_path)
+    return lf.pipeline_log().current or default_pipeline()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -295,12 +305,15 @@ def read_query(
     cohort_from: str | None = None,
     cohort_to: str | None = None,
     skip_policy: str = "passed",
+    by: str | None = None,
 ) -> Reading:
-    """Parse ``--as-of/--as-known-at`` (and a cohort), catch the read models up, and find
-    the pipeline known at ``--as-known-at``: the preamble of every funnel-like answer."""
+    """Parse ``--as-of/--as-known-at`` (and a cohort, and ``--by``, checked against the
+    groupings of the pipeline in force), catch the read models up, and find the pipeline
+    known at ``--as-known-at``: the preamble of every funnel-like answer."""
     from leadflow.projections import FunnelQuery
 
     lf = store(db)
+    pipeline_in_force(lf).check_grouping(by)
     now = lf.clock()
     first, last = parse_day(cohort_from, "cohort_from"), parse_day(cohort_to, "cohort_to")
     if first is not None and last is not None and last < first:
@@ -524,7 +537,9 @@ def register(app: typer.Typer) -> None:
         by: Annotated[
             str | None,
             typer.Option(
-                "--by", help="Group by source, campaign, owner, region or cohort (capture month)."
+                "--by",
+                help="Group by source, campaign, owner, region, cohort (capture month) or a "
+                "reporting dimension of the pipeline ([reporting] dimensions).",
             ),
         ] = None,
         skip_policy: Annotated[
@@ -540,10 +555,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Per stage: leads in it, that reached it, that passed it; conversion to the next."""
         from leadflow.projections import funnel, funnel_by, funnel_json
-        from leadflow.projections.funnel import GROUPINGS, SKIP_POLICIES, live_leads
+        from leadflow.projections.funnel import SKIP_POLICIES, live_leads
 
-        if by is not None and by not in GROUPINGS:
-            raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
         if skip_policy not in SKIP_POLICIES:
             raise InvalidInput(
                 "skip_policy", f"{skip_policy!r} is not one of: {', '.join(SKIP_POLICIES)}"
@@ -555,6 +568,7 @@ def register(app: typer.Typer) -> None:
             cohort_from=cohort_from,
             cohort_to=cohort_to,
             skip_policy=skip_policy,
+            by=by,
         )
         query, pipeline = reading.query, reading.pipeline
         with reading.runner.engine.connect() as conn:
@@ -740,6 +754,7 @@ def register(app: typer.Typer) -> None:
     cli_reports.register_revenue(report_app)
     cli_reports.register_sla(report_app)
     cli_reports.register_reps(report_app)
+    cli_reports.register_sources(report_app)
 
     @app.command("replay")
     @handles_errors

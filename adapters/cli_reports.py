@@ -352,3 +352,93 @@ def register_reps(report_app: typer.Typer) -> None:
                 won.add_row(Text(row.rep), Text(currency), str(deals), f"{amount:,.2f}")
         out.print(table)
         out.print(won)
+
+
+def register_sources(report_app: typer.Typer) -> None:
+    @report_app.command("sources")
+    @handles_errors
+    def sources(
+        by: Annotated[
+            str,
+            typer.Option(
+                "--by",
+                help="Group by source (default), campaign or a reporting dimension of the "
+                "pipeline ([reporting] dimensions); region, owner and cohort too.",
+            ),
+        ] = "source",
+        as_of: AsOf = None,
+        as_known_at: AsKnownAt = None,
+        period: Annotated[
+            str | None,
+            typer.Option("--period", help="Only deals won in FROM..TO (YYYY-MM-DD..YYYY-MM-DD)."),
+        ] = None,
+        cohort_from: CohortFrom = None,
+        cohort_to: CohortTo = None,
+        db: Db = None,
+        json_out: Json = False,
+        csv_out: Csv = False,
+    ) -> None:
+        """Per source, campaign or dimension: passed and conversion per stage, won revenue."""
+        from rich.table import Table
+        from rich.text import Text
+
+        from leadflow.projections.sources import source_report, source_report_json
+
+        window = parse_period(period)
+        reading = read_query(
+            db, as_of, as_known_at, cohort_from=cohort_from, cohort_to=cohort_to, by=by
+        )
+        query, pipeline = reading.query, reading.pipeline
+        with reading.runner.engine.connect() as conn:
+            rows = source_report(conn, pipeline, query, by, window)
+        if json_out:
+            emit(source_report_json(query, by, window, rows), True)
+            return
+        path = pipeline.main_path
+        if csv_out:
+            header = ["key", "live_leads"]
+            for stage in path:
+                header += [f"{stage}_passed", f"{stage}_conversion_to_next"]
+            header += ["won_currency", "won_deals", "won_amount"]
+            flat: list[list[object]] = []
+            for row in rows:
+                common: list[object] = [row.key, row.live_leads]
+                for figures in row.stages:
+                    common += [figures.passed, figures.conversion_to_next]
+                # One line per currency won (a group without wins: one line, empty won cells).
+                won: list[tuple[object, object, object]] = [*row.won] or [(None, None, None)]
+                flat += [[*common, currency, n, amount] for currency, n, amount in won]
+            out.print(_csv(header, flat), markup=False, end="")
+            return
+        passed = Table(
+            title=Text(f"passed, by {by}, as of {query.as_of.isoformat()}"),
+            caption="leads that reached the stage or a later one of the main path "
+            "(live leads: merged duplicates left out)",
+        )
+        conversion = Table(
+            title=Text("conversion to the next stage (passed next / passed)"),
+        )
+        for table in (passed, conversion):
+            table.add_column(by, justify="left")
+        passed.add_column("live", justify="right")
+        for stage in path:
+            passed.add_column(stage, justify="right")
+        for stage in path[:-1]:
+            conversion.add_column(f"{stage} →", justify="right")
+        won_table = Table(title=Text(f"won deals, by {by}"))
+        for column in (by, "currency", "deals", "amount"):
+            won_table.add_column(column, justify="left" if column in (by, "currency") else "right")
+        for row in rows:
+            passed.add_row(Text(row.key), str(row.live_leads), *(str(s.passed) for s in row.stages))
+            conversion.add_row(
+                Text(row.key),
+                *(
+                    "-" if s.conversion_to_next is None else f"{s.conversion_to_next:.1%}"
+                    for s in row.stages[:-1]
+                ),
+            )
+            for currency, n, amount in row.won:
+                won_table.add_row(Text(row.key), Text(currency), str(n), f"{amount:,.2f}")
+        out.print(passed)
+        out.print(conversion)
+        out.print(won_table)

@@ -151,7 +151,11 @@ def runner_rate(store: str, workdir: Path, postgres: str | None) -> float:
         pipeline = app.pipeline
         runner = ProjectionRunner(
             engine,
-            all_projections(pipeline.assignment.closed_stages, pipeline.main_path),
+            all_projections(
+                pipeline.assignment.closed_stages,
+                pipeline.main_path,
+                pipeline.reporting.dimensions,
+            ),
             schema=schema,
         )
         runner.ensure_tables()

@@ -18,8 +18,11 @@ person. Per stage:
 
 Groups (``--by``): ``source``, ``campaign`` and ``region`` are the lead's attribution
 as captured; ``cohort`` its capture month; ``owner`` is the owner at the instant
-(``lf_ownership``), ``(none)`` for a lead in the public pool. A missing value is reported as
-``(none)``.
+(``lf_ownership``), ``(none)`` for a lead in the public pool; a reporting dimension of the
+pipeline (``[reporting] dimensions``) is the lead's value at the instant
+(``lf_lead_dimensions``). A missing value is reported as ``(none)``. Which groupings a
+caller may ask for is :meth:`~leadflow.domain.pipeline.Pipeline.groupings` of the pipeline
+in force (the dimensions the read model keeps).
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.bounds import dimension_problem
+from leadflow.domain.pipeline import BUILT_IN_GROUPINGS, Pipeline
 from leadflow.projections._sql import utc
+from leadflow.projections.dimensions import value_at
 from leadflow.projections.leads import LEADS, OWNERSHIP
 from leadflow.projections.merges import MERGE_PERIODS, merged_at
 from leadflow.projections.passes import PASSES, PASSES_DAILY, built_for
@@ -53,8 +58,9 @@ __all__ = [
 ]
 
 Grouping = Literal["source", "campaign", "owner", "region"]
-GROUPINGS: tuple[str, ...] = ("source", "campaign", "owner", "region", "cohort")
-"""``cohort`` is the capture month (``YYYY-MM``, UTC)."""
+GROUPINGS: tuple[str, ...] = BUILT_IN_GROUPINGS
+"""The built-in groupings (``cohort`` is the capture month, ``YYYY-MM``, UTC); a pipeline's
+reporting dimensions come on top (:meth:`~leadflow.domain.pipeline.Pipeline.groupings`)."""
 _LEAD_COLUMNS = {
     "source": "source",
     "campaign": "campaign",
@@ -139,6 +145,16 @@ def _grouped(
             ),
         )
         return select, sa.func.coalesce(o.c.owner, NO_VALUE)
+    if by not in _LEAD_COLUMNS:  # a reporting dimension: the lead's value at the instant
+        if dimension_problem(by) is not None:
+            raise ValueError(f"unknown grouping {by!r}")
+        d, on = value_at(
+            lead_id,
+            by,
+            lambda at, recorded: _known(at, recorded, q),
+            lambda at, recorded: _not_yet(at, recorded, q),
+        )
+        return select.outerjoin(d, on), sa.func.coalesce(d.c.value, NO_VALUE)
     return select, sa.func.coalesce(LEADS.c[_LEAD_COLUMNS[by]], NO_VALUE)
 
 
@@ -397,9 +413,10 @@ def live_leads(conn: sa.Connection, q: FunnelQuery, by: str | None = None) -> di
 def funnel_by(
     conn: sa.Connection, pipeline: Pipeline, q: FunnelQuery, by: str
 ) -> list[tuple[str, list[FunnelRow]]]:
-    """The funnel per group, groups sorted by key; only groups with a lead in them."""
-    if by not in GROUPINGS:
-        raise ValueError(f"unknown grouping {by!r}")
+    """The funnel per group, groups sorted by key; only groups with a lead in them.
+
+    ``by``: a built-in grouping or a reporting dimension of the pipeline in force (the
+    caller checks it against :meth:`~leadflow.domain.pipeline.Pipeline.groupings`)."""
     counts = _counts(conn, pipeline, q, by)
     return [(key, _rows(pipeline, counts[key], q.skip_policy)) for key in sorted(counts)]
 

@@ -77,12 +77,22 @@ _COLUMNS: list[tuple[str, str, str, Sequence[str] | None]] = [
     ("source", _TEXT, "data.source", ["LeadCaptured"]),
     ("campaign", _TEXT, "data.campaign", ["LeadCaptured"]),
     ("region", _TEXT, "data.attributes.region", ["LeadCaptured"]),
+    # The attributes and profile changes as JSON text, which the reporting dimensions read.
+    ("attrs", _TEXT, "data.attributes", ["LeadCaptured"]),
+    ("changes", _TEXT, "data.changes", ["ProfileUpdated"]),
     # The paths sealed under the lead's key (a JSON list), where a read model copies one.
     (
         "sealed",
         _TEXT,
         "pf",
-        ["LeadCaptured", "StageChanged", "LeadHandedOff", "HandOffRejected", "LeadRecycled"],
+        [
+            "LeadCaptured",
+            "StageChanged",
+            "LeadHandedOff",
+            "HandOffRejected",
+            "LeadRecycled",
+            "ProfileUpdated",
+        ],
     ),
 ]
 

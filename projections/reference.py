@@ -32,7 +32,8 @@ Restrictions and groups (``leadflow funnel --cohort-from/--cohort-to/--by``):
 * ``source``, ``campaign``, ``region`` (``attributes.region``) group leads by their
   attribution as captured; ``owner`` by the owner at the instant: the ``owner`` of the
   :class:`~leadflow.domain.lead.Lead` folded from the events that count. A missing
-  value is the group ``(none)``; ``cohort`` groups by the capture month (``YYYY-MM``, UTC).
+  value is the group ``(none)``; ``cohort`` groups by the capture month (``YYYY-MM``, UTC);
+  a reporting dimension (any other name) by the folded lead's attribute of that name.
 
 The public pool (``leadflow pool``, ``lf_leads.in_pool``): the leads folded from the
 whole log for which :func:`leadflow.domain.ownership.in_pool` holds, oldest capture
@@ -189,6 +190,12 @@ def _key(by: str | None, events: list[EventRecord], captures: list[EventRecord])
             return NO_VALUE
         at = captures[0].occurred_at.astimezone(UTC)
         return f"{at.year:04d}-{at.month:02d}"
+    if by not in ("source", "campaign", "region"):
+        # A reporting dimension: the lead's attribute at the instant (a profile update
+        # changes it from then on), as the folded lead holds it.
+        folded = _fold(events)
+        held = folded.attributes.get(by) if folded else None
+        return NO_VALUE if held is None else held
     data: dict[str, Any] = captures[0].data if captures else {}
     value = (data.get("attributes") or {}).get("region") if by == "region" else data.get(by)
     return value or NO_VALUE

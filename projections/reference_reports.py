@@ -11,11 +11,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from leadflow.domain.lead import Lead
 from leadflow.domain.pipeline import Pipeline
 from leadflow.projections.breaches import Breach, SlaReport, tally
-from leadflow.projections.reference import STAGE_SETTING_TYPES, counted_histories
+from leadflow.projections.reference import (
+    STAGE_SETTING_TYPES,
+    _key,
+    counted_histories,
+    funnel_by_from_events,
+)
+from leadflow.projections.reference_revenue import deal_of
 from leadflow.projections.reps import Period, RepRow, Won, rep_rows
+from leadflow.projections.sources import Deal, SourceRow, source_rows
 from leadflow.service.codec import EventRecord, lead_event
 
-__all__ = ["reps_from_events", "sla_from_events"]
+__all__ = ["reps_from_events", "sla_from_events", "sources_from_events"]
 
 
 def _in(period: tuple[date, date] | None, at: datetime) -> bool:
@@ -127,3 +134,29 @@ def reps_from_events(
     ]
     handoffs = [(h.rep, h.due, h.decided) for h in asked if _in(period, h.at)]
     return rep_rows(periods, handoffs, wins, as_of)
+
+
+def sources_from_events(
+    records: Iterable[EventRecord],
+    pipeline: Pipeline,
+    as_of: datetime,
+    as_known_at: datetime | None = None,
+    by: str = "source",
+    cohort_from: date | None = None,
+    cohort_to: date | None = None,
+    period: tuple[date, date] | None = None,
+) -> list[SourceRow]:
+    """The funnel per group is the reference funnel's; a lead's group, and so where its
+    won deals count, is the reference funnel's key of the lead at the instant."""
+    records = list(records)
+    groups = funnel_by_from_events(
+        records, pipeline, as_of, as_known_at, by, cohort_from, cohort_to
+    )
+    live = {key: sum(row.in_stage for row in rows) for key, rows in groups}
+    deals: dict[str, list[Deal]] = {}
+    for events in counted_histories(records, as_of, as_known_at, cohort_from, cohort_to).values():
+        key = _key(by, events, [r for r in events if r.type == "LeadCaptured"])
+        won = [deal_of(r) for r in events if r.type == "DealWon" and _in(period, r.occurred_at)]
+        if won:
+            deals.setdefault(key, []).extend(won)
+    return source_rows(pipeline, groups, live, deals)

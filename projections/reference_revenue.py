@@ -10,7 +10,7 @@ from leadflow.projections.reference import STAGE_SETTING_TYPES, counted_historie
 from leadflow.projections.revenue import KINDS, Revenue, revenue_from_deals
 from leadflow.service.codec import EventRecord
 
-__all__ = ["revenue_from_events"]
+__all__ = ["deal_of", "revenue_from_events"]
 
 
 def revenue_from_events(
@@ -29,17 +29,18 @@ def revenue_from_events(
         stages = [r.data["stage"] for r in events if r.type in STAGE_SETTING_TYPES]
         if stages:
             stage_of[str(lead_id)] = stages[-1]
-        for r in events:
-            if r.type in KINDS:
-                amount = r.data.get("amount")
-                deals.append(
-                    (
-                        str(lead_id),
-                        r.sequence,
-                        KINDS[r.type],
-                        float(amount) if amount is not None else None,
-                        r.data.get("currency"),
-                        r.occurred_at.astimezone(UTC),
-                    )
-                )
+        deals += [deal_of(r) for r in events if r.type in KINDS]
     return revenue_from_deals(pipeline, deals, stage_of)
+
+
+def deal_of(r: EventRecord) -> tuple[str, int, str, float | None, str | None, datetime]:
+    """A deal event as ``revenue_from_deals`` reads it (what ``lf_deal_events`` holds)."""
+    amount = r.data.get("amount")
+    return (
+        str(r.lead_id),
+        r.sequence,
+        KINDS[r.type],
+        float(amount) if amount is not None else None,
+        r.data.get("currency"),
+        r.occurred_at.astimezone(UTC),
+    )

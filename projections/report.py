@@ -274,6 +274,11 @@ def render_report(
     def th(word: str) -> str:
         return escape(t[f"report_{word}"])
 
+    def named(field: str) -> str:
+        """A funnel column: its word, and the name ``funnel --json`` gives it if that differs."""
+        word = th(field)
+        return word if word == field else f"{word}<br><code>{field}</code>"
+
     as_of = query.as_of
     label = {name: config.label_in(lang) for name, config in pipeline.stages.items()}
     rows = funnel(conn, pipeline, query)
@@ -486,9 +491,9 @@ def render_report(
 <p class="note">{t["report_definitions_html"]}</p>
 <h2>{th("funnel")}</h2>
 {funnel_svg}
-<table id="funnel-table"><tr><th>{th("stage")}</th><th>{th("in_stage")}</th>
-<th>{th("reached")}</th><th>{th("passed")}</th>
-<th>{th("conversion_to_next")}</th></tr>{funnel_rows}</table>
+<table id="funnel-table"><tr><th>{th("stage")}</th><th>{named("in_stage")}</th>
+<th>{named("reached")}</th><th>{named("passed")}</th>
+<th>{named("conversion_to_next")}</th></tr>{funnel_rows}</table>
 <p class="note">{escape(t["report_live_leads"].format(live=live))}</p>
 <h2>{th("over_time")}</h2>
 {cohort_svg}

@@ -104,15 +104,19 @@ class Projection(Protocol):
 
 
 def all_projections(
-    closed_stages: Collection[str] | None = None, main_path: Sequence[str] | None = None
+    closed_stages: Collection[str] | None = None,
+    main_path: Sequence[str] | None = None,
+    dimensions: Sequence[str] | None = None,
 ) -> list[Projection]:
     """The built-in read models, in the order they are applied.
 
     ``closed_stages``: the pipeline in force's ``assignment.closed_stages``, which decide
     pool membership in ``lf_leads``; ``main_path``: its main path, which decides what
-    ``lf_passes`` counts (default: the shipped pipeline's).
+    ``lf_passes`` counts; ``dimensions``: its ``[reporting] dimensions``, the attributes
+    ``lf_lead_dimensions`` keeps (each default: the shipped pipeline's).
     """
     from leadflow.projections.breaches import Breaches
+    from leadflow.projections.dimensions import Dimensions
     from leadflow.projections.handoffs import HandOffs
     from leadflow.projections.leads import Leads
     from leadflow.projections.merges import Merges
@@ -128,6 +132,7 @@ def all_projections(
         Passes(main_path),
         Deals(),
         Breaches(),
+        Dimensions(dimensions),
     ]
 
 

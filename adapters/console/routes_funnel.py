@@ -22,7 +22,6 @@ from leadflow.domain.pipeline import Pipeline
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.i18n import stage_labels
 from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json
-from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.funnel_cells import MEASURES, FunnelCell, cell_leads
 from leadflow.projections.leads import LEADS
 
@@ -45,15 +44,16 @@ def _day(value: str | None, name: str) -> date | None:
         raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def funnel_query(params: dict[str, str], now: datetime) -> tuple[FunnelQuery, str | None]:
-    """The query a console URL names (the same fields as ``leadflow funnel``)."""
+def funnel_query(
+    params: dict[str, str], now: datetime, pipeline: Pipeline
+) -> tuple[FunnelQuery, str | None]:
+    """The query a console URL names (the same fields as ``leadflow funnel``); ``by`` is
+    one of ``pipeline``'s groupings (the pipeline in force)."""
     as_of = resolve_instant(params.get("as_of"), params.get("as_of_rel"), now, "as_of") or now
     known = resolve_instant(
         params.get("as_known_at"), params.get("as_known_at_rel"), now, "as_known_at"
     )
-    by = params.get("by") or None
-    if by is not None and by not in GROUPINGS:
-        raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
+    by = pipeline.check_grouping(params.get("by") or None)
     options: dict[str, Any] = {
         "as_of": as_of,
         "as_known_at": known,
@@ -110,7 +110,8 @@ def funnel_page(request: Request) -> Response:
         return sign_in_redirect(request)
     params = dict(request.query_params)
     try:
-        q, by = funnel_query(params, viewer.service.now())
+        in_force = viewer.service.read(lambda lf: lf.pipeline)
+        q, by = funnel_query(params, viewer.service.now(), in_force)
         answer, pipeline = funnel_answer(viewer, q, by)
     except LeadflowError as exc:
         return error_page(request, viewer, exc)
@@ -139,7 +140,7 @@ def funnel_page(request: Request) -> Response:
             "as_known_at": _local(q.as_known_at) if q.as_known_at else None,
         },
         relative=RELATIVE,
-        groupings=GROUPINGS,
+        groupings=pipeline.groupings(),
         skip_policies=SKIP_POLICIES,
         measures=measures,
         cell_measures=MEASURES,
@@ -154,7 +155,9 @@ def cell_page(request: Request) -> Response:
         return sign_in_redirect(request)
     params = dict(request.query_params)
     try:
-        q, by = funnel_query(params, viewer.service.now())
+        q, by = funnel_query(
+            params, viewer.service.now(), viewer.service.read(lambda lf: lf.pipeline)
+        )
         measure = params.get("measure", "")
         if measure not in MEASURES:
             raise InvalidInput("measure", f"{measure!r} is not one of: {', '.join(MEASURES)}")

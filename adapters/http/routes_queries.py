@@ -24,7 +24,6 @@ from leadflow.domain.roster import REP_ID
 from leadflow.domain.view import LeadView
 from leadflow.errors import InvalidInput
 from leadflow.projections import FunnelQuery, funnel, funnel_by, funnel_json, lead_history
-from leadflow.projections.funnel import GROUPINGS
 from leadflow.projections.leads import pool as leads_pool
 from leadflow.service.application import Leadflow
 from leadflow.service.reminders import reminders_for
@@ -116,13 +115,17 @@ def funnel_(
     cohort_from: Annotated[date | None, Query(description="Captured on or after.")] = None,
     cohort_to: Annotated[date | None, Query(description="Captured on or before.")] = None,
     by: Annotated[
-        str | None, Query(description="source, campaign, owner, region or cohort.")
+        str | None,
+        Query(
+            description="source, campaign, owner, region, cohort or a reporting dimension of "
+            "the pipeline in force."
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Per stage: leads in it, leads that reached it, conversion (``leadflow funnel --json``)."""
-    if by is not None and by not in GROUPINGS:
-        raise InvalidInput("by", f"{by!r} is not one of: {', '.join(GROUPINGS)}")
     service = service_of(request)
+    pipeline = service.read(lambda lf: lf.pipeline)
+    pipeline.check_grouping(by)  # before catching up: the read models keep its dimensions
     now = service.now()
     query = FunnelQuery(
         as_of=parse_time(as_of, "as_of", end_of_day=True) if as_of else now,
@@ -133,7 +136,6 @@ def funnel_(
         cohort_to=cohort_to,
     )
     runner = service.read_models()
-    pipeline = service.read(lambda lf: lf.pipeline)
     with runner.engine.connect() as conn:
         if by is None:
             return funnel_json(query, rows=funnel(conn, pipeline, query))

@@ -70,6 +70,30 @@ def test_leads_filters_sort_and_page(db_url: str) -> None:
     invoke("leads", "--limit", "0", "--db", db_url, expect=2)
 
 
+def test_leads_filters_by_status_campaign_and_capture_window(db_url: str) -> None:
+    march = capture(
+        db_url, "--email", "m@example.com", "--campaign", "spring", "--at", "2026-03-10"
+    )
+    april = capture(
+        db_url, "--email", "a@example.com", "--campaign", "spring", "--at", "2026-04-02"
+    )
+    capture(db_url, "--email", "o@example.com", "--campaign", "autumn", "--at", "2026-04-03")
+    leadflow(db_url, "status", april, "contacted")
+
+    def found(*options: str) -> list[str]:
+        answer = as_json("leads", *options, "--sort", "captured", "--db", db_url)
+        assert answer["count"] == len(answer["leads"])
+        return [lead["lead_id"] for lead in answer["leads"]]
+
+    assert found("--campaign", "spring") == [march, april]
+    assert found("--status", "contacted") == [april]
+    assert found("--captured-from", "2026-03-01", "--captured-to", "2026-03-31") == [march]
+    assert found("--captured-from", "2026-04-02", "--campaign", "spring") == [april]
+    assert found("--captured-to", "2026-04-02") == [march, april]  # the whole last day
+    invoke("leads", "--status", "nowhere", "--db", db_url, expect=2)
+    invoke("leads", "--captured-from", "April", "--db", db_url, expect=2)
+
+
 def test_every_command_taking_a_lead_accepts_a_unique_prefix_of_8_or_more(db_url: str) -> None:
     lead = capture(db_url, "--email", "a@example.com")
 

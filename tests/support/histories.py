@@ -33,6 +33,8 @@ PIPELINE = default_pipeline()
 REPS = ["rep:a", "rep:b", "rep:c"]
 SOURCES = ["web", "partner", None]
 REGIONS = ["north", "south"]
+INDUSTRIES = ["software", "finance", None]
+"""The shipped pipeline's reporting dimension; ``None``: absent (or cleared by an update)."""
 
 Command = Callable[[Lead, Pipeline, Context, random.Random], None]
 
@@ -63,9 +65,29 @@ COMMANDS: dict[str, Command] = {
     "qualify": lambda lead, p, c, r: lead.qualify(
         p, c, budget=r.random() < 0.7, authority=r.random() < 0.7, need=True, timeline=True
     ),
+    # A profile update: a reporting dimension (industry) changed or cleared, now and then
+    # with a personal attribute (sealed under the lead's key).
+    "update": lambda lead, p, c, r: lead.update_profile(
+        {
+            "attributes.industry": r.choice(INDUSTRIES),
+            **({"attributes.linkedin": "in/someone"} if r.random() < 0.3 else {}),
+        },
+        p,
+        c,
+    ),
     # Time-driven rules (decay, no follow-up, hand-off SLA, stalled), as `leadflow sweep`.
     "sweep": lambda lead, p, c, r: lead.sweep(p, c.recorded_at, c.recorded_at),
 }
+
+
+def _attributes(rng: random.Random) -> dict[str, str]:
+    attributes = {"region": rng.choice(REGIONS)}
+    industry = rng.choice(INDUSTRIES)
+    if industry is not None:
+        attributes["industry"] = industry
+    if rng.random() < 0.3:
+        attributes["linkedin"] = "in/captured"
+    return attributes
 
 
 def to_record(event: LeadEvent[Any], position: int) -> EventRecord:
@@ -109,7 +131,7 @@ def build_events(
     committed: dict[UUID, list[LeadEvent[Any]]] = {}
     records: list[LeadEvent[Any]] = []
     names = [*COMMANDS, "stage", "stage", "stage", "hand_off", "convert", "win", "sweep", "webinar"]
-    names += ["merge", "merge", "unmerge", "unmerge"]
+    names += ["merge", "merge", "unmerge", "unmerge", "update", "update"]
     if erase:
         names.append("erase")
 
@@ -135,7 +157,7 @@ def build_events(
                 email="x@example.com",
                 source=rng.choice(SOURCES),
                 campaign=rng.choice(["c1", "c2"]),
-                attributes={"region": rng.choice(REGIONS)},
+                attributes=_attributes(rng),
             )
             aggregates.append(lead)
             touched = [len(aggregates) - 1]

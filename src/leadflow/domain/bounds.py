@@ -17,6 +17,7 @@ when called directly, or a ``ValueError`` inside a pydantic model (which
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
@@ -34,6 +35,8 @@ __all__ = [
     "CLAIM_LIMIT_MAX",
     "CLOCK_SKEW",
     "CURRENCIES",
+    "DIMENSIONS_MAX",
+    "DIMENSION_NAME_MAX",
     "DURATION_MAX",
     "EARLIEST",
     "ID_MAX",
@@ -64,6 +67,7 @@ __all__ = [
     "check_line",
     "check_occurred_at",
     "check_time",
+    "dimension_problem",
     "line_problem",
     "text_problem",
 ]
@@ -115,6 +119,13 @@ ATTRIBUTE_KEY_MAX = 64
 ATTRIBUTE_VALUE_MAX = 1000
 ATTRIBUTES_MAX = 100
 """At most this many profile attributes on a lead (and in one command)."""
+DIMENSIONS_MAX = 20
+"""At most this many reporting dimensions in a pipeline (``[reporting] dimensions``): each
+is a read-model column of values per lead, and a grouping every report may ask for."""
+DIMENSION_NAME_MAX = 64
+"""A reporting dimension's name: an attribute name of at most this many characters, lower
+case (a letter, then letters, digits, ``_``), so it is safe in any SQL or JSON path."""
+_DIMENSION_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 _ISO_4217 = """
     AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN BWP
@@ -158,6 +169,17 @@ def text_problem(value: str, max_length: int) -> str | None:
     if len(value) > max_length:
         return f"is {len(value)} characters long; the limit is {max_length}"
     return _bad_character(value, free_text=True)
+
+
+def dimension_problem(name: object) -> str | None:
+    """Why ``name`` is no good as a reporting dimension's name (``None``: it is)."""
+    if not isinstance(name, str):
+        return f"{name!r} is not a name"
+    if len(name) > DIMENSION_NAME_MAX:
+        return f"is {len(name)} characters long; the limit is {DIMENSION_NAME_MAX}"
+    if not _DIMENSION_NAME.fullmatch(name):
+        return f"{name!r} is not a lower-case name (a letter, then letters, digits or _)"
+    return None
 
 
 def check_line(field: str, value: str, max_length: int) -> str:

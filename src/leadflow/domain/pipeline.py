@@ -31,17 +31,21 @@ from leadflow.domain.bounds import (
     ATTRIBUTE_KEY_MAX,
     CAPACITY_MAX,
     CLAIM_LIMIT_MAX,
+    DIMENSIONS_MAX,
     DURATION_MAX,
     PIPELINE_NAME_MAX,
     POINTS_MAX,
     SCORE_MAX,
     Id,
     Label,
+    dimension_problem,
 )
 from leadflow.domain.personal_data import DEFAULT_ATTRIBUTES as DEFAULT_PERSONAL_ATTRIBUTES
+from leadflow.domain.personal_data import LEAD_FIELDS
 from leadflow.errors import IllegalTransition, InvalidInput, PipelineInvalid
 
 __all__ = [
+    "BUILT_IN_GROUPINGS",
     "AssignmentRule",
     "AssignmentRules",
     "AutomationRule",
@@ -58,6 +62,7 @@ __all__ = [
     "ProfileRule",
     "RecyclingRules",
     "RejectionRecycleRule",
+    "ReportingRules",
     "ScoringRules",
     "SlaRules",
     "StageConfig",
@@ -485,7 +490,22 @@ class StreamRules(_Config):
     (``[erased]`` once erased). ``PersonalDataErased`` is published either way."""
 
 
-_NEW_SECTIONS = ("personal_data", "stream")
+BUILT_IN_GROUPINGS: tuple[str, ...] = ("source", "campaign", "owner", "region", "cohort")
+"""What every report and ``funnel --by`` may group by, whatever the pipeline lists:
+``source``, ``campaign`` and ``region`` as captured, ``owner`` at the instant, ``cohort``
+the capture month. :meth:`Pipeline.groupings` adds the pipeline's reporting dimensions."""
+
+
+class ReportingRules(_Config):
+    """What reports may group by besides :data:`BUILT_IN_GROUPINGS`."""
+
+    dimensions: list[Any] = Field(default_factory=list)
+    """Attribute names (``industry``): each lead's value of each, as of any instant, is
+    kept in a read model. Checked by :meth:`Pipeline._dimensions_allowed`: never a personal
+    attribute, a contact field, a built-in grouping, a duplicate or a bad name."""
+
+
+_NEW_SECTIONS = ("personal_data", "stream", "reporting")
 """Sections added after stores were written: left out of the content hash while at their
 defaults, so a pipeline activated before keeps its version."""
 
@@ -511,6 +531,7 @@ class Pipeline(_Config):
     sla: SlaRules = Field(default_factory=SlaRules)
     personal_data: PersonalDataRules = Field(default_factory=PersonalDataRules)
     stream: StreamRules = Field(default_factory=StreamRules)
+    reporting: ReportingRules = Field(default_factory=ReportingRules)
 
     @model_validator(mode="before")
     @classmethod
@@ -719,6 +740,52 @@ class Pipeline(_Config):
         if problems:
             raise PipelineInvalid(problems)
         return self
+
+    @model_validator(mode="after")
+    def _dimensions_allowed(self) -> Pipeline:
+        """A reporting dimension is kept per lead in a read model and printed in reports:
+        it may never be personal (``[personal_data] attributes``, a contact field)."""
+        problems: list[tuple[str, str]] = []
+        dimensions = self.reporting.dimensions
+        if len(dimensions) > DIMENSIONS_MAX:
+            problems.append(
+                (
+                    "reporting.dimensions",
+                    f"lists {len(dimensions)}; the limit is {DIMENSIONS_MAX}",
+                )
+            )
+        personal = set(self.personal_data.attributes)
+        seen: set[str] = set()
+        for i, name in enumerate(dimensions):
+            key = f"reporting.dimensions[{i}]"
+            problem = dimension_problem(name)
+            if problem is None and name in seen:
+                problem = f"{name!r} appears twice"
+            elif problem is None and name in LEAD_FIELDS:
+                problem = f"{name!r} is a contact field: personal data, never a dimension"
+            elif problem is None and name in personal:
+                problem = f"{name!r} is personal ([personal_data] attributes): never a dimension"
+            elif problem is None and name in BUILT_IN_GROUPINGS:
+                problem = f"{name!r} is built in: every report already groups by it"
+            if problem is not None:
+                problems.append((key, problem))
+            if isinstance(name, str):
+                seen.add(name)
+        if problems:
+            raise PipelineInvalid(problems)
+        return self
+
+    def groupings(self) -> tuple[str, ...]:
+        """What ``funnel --by`` and the reports accept under this pipeline: the built-in
+        groupings, then the reporting dimensions (the one home of the accepted list)."""
+        return (*BUILT_IN_GROUPINGS, *self.reporting.dimensions)
+
+    def check_grouping(self, by: str | None, field: str = "by") -> str | None:
+        """``by`` if this pipeline's reports may group by it (``None`` stays ``None``);
+        otherwise :class:`InvalidInput` naming ``field`` and the accepted groupings."""
+        if by is not None and by not in self.groupings():
+            raise InvalidInput(field, f"{by!r} is not one of: {', '.join(self.groupings())}")
+        return by
 
     # -- identity ---------------------------------------------------------------
 

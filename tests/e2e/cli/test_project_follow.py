@@ -12,7 +12,16 @@ import sqlalchemy as sa
 from leadflow.adapters.store import open_store
 from leadflow.projections import LEADS, POSITIONS
 
-READ_MODELS = ("leads", "stage_history", "handoffs", "merges", "passes", "deals", "breaches")
+READ_MODELS = (
+    "leads",
+    "stage_history",
+    "handoffs",
+    "merges",
+    "passes",
+    "deals",
+    "breaches",
+    "dimensions",
+)
 
 
 def test_project_follow_keeps_the_read_models_up_with_new_events(tmp_path: Path) -> None:

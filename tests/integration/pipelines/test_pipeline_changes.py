@@ -95,6 +95,9 @@ def test_with_a_mapping_each_stranded_lead_is_moved_by_its_own_event_and_stays_w
         assert as_json("show", lead, "--db", db_url)["stage"] == "sql"
         leadflow(db_url, "status", lead, "contacted")
     leadflow(db_url, "disqualify", stranded[0], "--reason", "no budget")
+    leadflow(db_url, "convert", stranded[1], "opportunity", "--account", "acme", "--amount", "9")
+    assert as_json("show", stranded[1], "--db", db_url)["stage"] == "opportunity"
+    leadflow(db_url, "promote", stranded[1], "customer")
     funnel = as_json("funnel", "--db", db_url)
     assert sum(s["in_stage"] for s in funnel["stages"]) == funnel["live_leads"] == 3
     assert "sal" not in [s["stage"] for s in funnel["stages"]]
@@ -116,18 +119,28 @@ def test_a_mapping_that_names_no_dropped_stage_or_an_unknown_target_is_refused(
 
 
 def test_the_funnel_as_known_before_an_activation_is_unchanged_by_it(
-    db_url: str, without_sal: Path
+    db_url: str, without_sal: Path, tmp_path: Path
 ) -> None:
     _in_sal(db_url, 2)
     capture(db_url, "--email", "other@example.com")
     known_at = datetime.now(UTC).isoformat()
-    asked = ("funnel", "--as-of", known_at, "--as-known-at", known_at, "--db", db_url)
+    at = ("--as-of", known_at, "--as-known-at", known_at, "--db", db_url)
+    asked = ("funnel", *at)
     printed_then = as_json(*asked)
+    reports = [("report", name, *at) for name in ("stages", "revenue", "reps", "sla")]
+    reports_then = [as_json(*report) for report in reports]
+    page = tmp_path / "then.html"
+    invoke("report", "--out", str(page), *at)
+    page_then = page.read_text(encoding="utf-8")
 
     leadflow(db_url, "pipeline", "activate", str(without_sal), "--map", "sal=sql")
 
     reproduced = as_json(*asked)
     assert reproduced == printed_then
+    assert [as_json(*report) for report in reports] == reports_then  # every report too
+    invoke("report", "--out", str(page), *at)
+    assert page.read_text(encoding="utf-8") == page_then
+    assert "Sales accepted lead" in page_then
     assert {s["stage"]: s["in_stage"] for s in reproduced["stages"]}["sal"] == 2
     now = as_json("funnel", "--db", db_url)
     assert {s["stage"]: s["in_stage"] for s in now["stages"]}["sql"] == 2

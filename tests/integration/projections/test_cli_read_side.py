@@ -184,7 +184,16 @@ def test_a_write_command_brings_the_read_models_up_to_date(tmp_path: Path) -> No
 
     assert status["projections"] == [
         {"name": name, "position": status["log_position"], "lag": 0, "failure": None}
-        for name in ("leads", "stage_history", "handoffs", "merges", "passes", "deals", "breaches")
+        for name in (
+            "leads",
+            "stage_history",
+            "handoffs",
+            "merges",
+            "passes",
+            "deals",
+            "breaches",
+            "dimensions",
+        )
     ]
 
 
@@ -260,13 +269,13 @@ def test_rebuild_of_an_unknown_read_model_names_the_known_ones(tmp_path: Path) -
 
 
 def test_funnel_by_an_unknown_dimension_is_refused_naming_the_field(tmp_path: Path) -> None:
-    result = runner.invoke(
-        cli, ["funnel", "--by", "planet", "--db", f"sqlite:///{tmp_path / 'x.db'}"]
-    )
+    url = new_store(tmp_path / "x.db")
+    result = runner.invoke(cli, ["funnel", "--by", "planet", "--db", url])
 
     assert result.exit_code == 2
-    assert "by" in result.stderr
+    assert "by: 'planet' is not one of" in result.stderr
     assert "source" in result.stderr
+    assert "industry" in result.stderr  # the shipped pipeline's reporting dimension
 
 
 def test_history_of_an_unknown_lead_exits_4(tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 Random histories (``support.histories``) hold captures into either entry stage, skips
 (``mql → sql``, ``sql → customer``), recycles, exits and re-entries, merges and unmerges,
-and backdated events; each example is checked at a random business instant ``T`` and,
-half the time, as known at a random recording instant ``K``, under both skip policies,
-on SQLite and on the real PostgreSQL server.
+profile updates that change or clear a reporting dimension, and backdated events; each
+example is checked at a random business instant ``T`` and, half the time, as known at a
+random recording instant ``K``, under both skip policies, on SQLite and on the real
+PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def test_the_four_figures_equal_brute_force_as_of_t_and_as_known_at_k(
 @given(
     history=histories.filter(bool),
     data=st.data(),
-    by=st.sampled_from(GROUPINGS),
+    by=st.sampled_from(PIPELINE.groupings()),
     cohort=st.booleans(),
     skip_policy=st.sampled_from(SKIP_POLICIES),
 )
@@ -139,4 +140,8 @@ def test_the_generated_histories_exercise_merges_unmerges_skips_and_recycles() -
                     ("subscriber", "mql"),
                 }:
                     kinds.add("skip")
-    assert {"LeadMerged", "LeadUnmerged", "skip", "kind:recycle"} <= kinds
+    assert {"LeadMerged", "LeadUnmerged", "skip", "kind:recycle", "ProfileUpdated"} <= kinds
+
+
+def test_the_groupings_include_the_pipelines_reporting_dimension() -> None:
+    assert PIPELINE.groupings() == (*GROUPINGS, "industry")

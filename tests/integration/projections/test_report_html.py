@@ -212,6 +212,8 @@ def test_lang_zh_leaves_no_english_words_of_the_report(demo: str, tmp_path: Path
         assert not english, f"English left in the zh report: {text!r}"
     for heading in ("线索漏斗报告", "转化趋势", "按来源的转化", "收入", "移交时限达成"):
         assert heading in chinese
+    for name in ("in_stage", "reached", "passed", "conversion_to_next"):  # funnel --json's names
+        assert f"<br><code>{name}</code></th>" in chinese
 
 
 def test_lang_en_keeps_the_reports_english_words(demo: str, tmp_path: Path) -> None:

@@ -27,7 +27,16 @@ from support.clock import FakeClock
 from support.histories import build_history, dump, reader, scratch_runner
 from support.stores import on_roster
 
-READ_MODELS = ("leads", "stage_history", "handoffs", "merges", "passes", "deals", "breaches")
+READ_MODELS = (
+    "leads",
+    "stage_history",
+    "handoffs",
+    "merges",
+    "passes",
+    "deals",
+    "breaches",
+    "dimensions",
+)
 
 
 @pytest.fixture(autouse=True)
