@@ -93,6 +93,10 @@ def search(
         conditions.append(t.c.merged_into.is_(None))
     where = sa.and_(sa.true(), *conditions)
     count = conn.execute(sa.select(sa.func.count()).select_from(t).where(where)).scalar_one()
+    if offset >= count:
+        # Nothing to read, and a page read in index order would walk the whole index to
+        # find that out (the planner expects some of the matches early).
+        return int(count), []
     column, descending = SORTS[sort]
     key = t.c[column].desc() if descending else t.c[column].asc()
     order: list[Any] = [key, t.c.lead_id]

@@ -96,10 +96,29 @@ def test_each_sort_reads_its_page_in_index_order(runner: ProjectionRunner, sort:
     with runner.engine.begin() as conn:
         _leads(conn, 30)
         sa.event.listen(conn, "before_cursor_execute", record)
-        search(conn, LeadFilter(source="web"), sort=sort, limit=10, offset=10)
+        search(conn, LeadFilter(source="web"), sort=sort, limit=10, offset=0)
         sa.event.remove(conn, "before_cursor_execute", record)
         statement, parameters = next(s for s in sent if "ORDER BY" in s[0])
         plan = _plan(conn, statement, parameters)
 
     assert "TEMP B-TREE" not in plan, plan
     assert "Sort" not in plan, plan
+
+
+def test_a_page_past_the_matches_is_not_read(runner: ProjectionRunner) -> None:
+    """The count says it is empty: reading it in index order would walk the whole index."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    with runner.engine.begin() as conn:
+        _leads(conn, 30)
+        sa.event.listen(conn, "before_cursor_execute", record)
+        assert search(conn, LeadFilter(source="nowhere"), limit=10, offset=0) == (0, [])
+        count, page = search(conn, LeadFilter(source="web"), limit=10, offset=100)
+        sa.event.remove(conn, "before_cursor_execute", record)
+
+    assert count > 0
+    assert page == []
+    assert not [statement for statement in sent if "ORDER BY" in statement]
