@@ -212,6 +212,14 @@ def import_command(
             help="Leads from another CRM: take owner, stage, status, score and captured_at.",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that validate the rows: 0 none (in this process); default "
+            "$LEADFLOW_IMPORT_WORKERS, else one per core for a file of 512 KiB or more.",
+            show_default=False,
+        ),
+    ] = None,
     db: Db = None,
     json_out: Json = False,
     actor: Actor = None,
@@ -252,6 +260,7 @@ def import_command(
             progress=lambda done: bar.update(task, completed=done),
             encoding=encoding,
             migrate=migrate,
+            workers=workers,
         )
     if json_out:
         emit(summary.to_json_dict(), True)

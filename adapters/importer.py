@@ -37,21 +37,27 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import multiprocessing
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import orjson
 
-from leadflow.domain.commands import CaptureLead
+from leadflow.domain.commands import CaptureLead, validate_capture, validate_migration
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.roster import Roster
 from leadflow.errors import InvalidInput
-from leadflow.service.application import Leadflow
 from leadflow.service.logs import get_logger
+
+if TYPE_CHECKING:
+    from leadflow.service.application import Leadflow
 
 __all__ = [
     "ENCODINGS",
@@ -59,9 +65,13 @@ __all__ = [
     "MIGRATION",
     "ImportSummary",
     "RowError",
+    "Rules",
+    "check_rows",
     "errors_path",
     "import_file",
+    "pool_size",
     "read_rows",
+    "to_capture",
 ]
 
 log = get_logger("leadflow.import")
@@ -309,17 +319,29 @@ def _text(value: Any, name: str) -> str | None:
     return text or None
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What each row of one file is validated under, read once for the file (and sent once
+    to each worker process): the pipeline in force and, with ``migrate``, the roster (the
+    save checks both again)."""
+
+    pipeline: Pipeline
+    migrate: bool = False
+    roster: Roster | None = None
+
+    @classmethod
+    def of(cls, app: Leadflow, *, migrate: bool = False) -> Rules:
+        return cls(app.pipeline, migrate, app.roster() if migrate else None)
+
+
 def to_capture(
-    app: Leadflow,
-    row: dict[str, Any],
-    pipeline: Pipeline | None = None,
-    *,
-    migrate: bool = False,
-    roster: Roster | None = None,
+    row: dict[str, Any], rules: Rules, now: datetime | None = None
 ) -> tuple[CaptureLead, str]:
-    """Validate one row as a capture (under ``pipeline``, default: the one in force), or
-    with ``migrate`` as a lead from another CRM (its owner checked against ``roster``);
-    returns it with its import key."""
+    """Validate one row as a capture under ``rules.pipeline``, or with ``rules.migrate`` as
+    a lead from another CRM (its owner checked against ``rules.roster``); ``now`` (default:
+    the system clock) bounds its times. Returns it with its import key."""
+    now = now or datetime.now(UTC)
+    migrate = rules.migrate
     data: dict[str, Any] = {name: _text(row.get(name), name) for name in FIELDS}
     for name in MIGRATION:
         value = _text(row.get(name), name)
@@ -356,8 +378,9 @@ def to_capture(
         data["occurred_at"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     command: CaptureLead
     if migrate:
+        assert rules.roster is not None, "a migration is validated against the roster"
         try:
-            command = app.validate_migration(data, pipeline, roster)
+            command = validate_migration(data, rules.pipeline, rules.roster, now)
         except InvalidInput as exc:
             if exc.field == "occurred_at" and when != "occurred_at":
                 raise InvalidInput(when, exc.reason) from None
@@ -366,7 +389,7 @@ def to_capture(
         for name in MIGRATION:
             data.pop(name, None)
         try:
-            command = app.validate_capture(data, pipeline)
+            command = validate_capture(data, rules.pipeline, now)
         except InvalidInput as exc:
             if exc.field != "stage":
                 raise
@@ -382,6 +405,131 @@ def to_capture(
     return command, import_key
 
 
+Read = tuple[int, "dict[str, Any] | RowError"]
+"""A row as read: its number and its fields, or why it cannot be read."""
+Checked = tuple[CaptureLead, str] | RowError
+"""A row as validated: the capture and its import key, or why it is refused."""
+
+
+def check_rows(rows: list[Read], rules: Rules, now: datetime) -> list[Checked]:
+    """Validate a chunk of rows (in a worker process, or in this one), in order."""
+    checked: list[Checked] = []
+    for number, row in rows:
+        if isinstance(row, RowError):
+            checked.append(row)
+            continue
+        try:
+            checked.append(to_capture(row, rules, now))
+        except InvalidInput as exc:
+            external = row.get("external_id")
+            checked.append(
+                RowError(
+                    number,
+                    exc.field,
+                    exc.reason,
+                    external_id=str(external)[:200] if external is not None else "",
+                )
+            )
+    return checked
+
+
+_worker_rules: Rules | None = None
+
+
+def _start_worker(rules: Rules) -> None:
+    global _worker_rules
+    _worker_rules = rules
+
+
+def _check_in_worker(rows: list[Read], now: datetime) -> list[Checked]:
+    assert _worker_rules is not None, "the pool's initializer gives each worker the rules"
+    return check_rows(rows, _worker_rules, now)
+
+
+CHUNK = 250
+"""Rows sent to a worker process at a time."""
+POOL_MIN_BYTES = 512 * 1024
+"""With ``workers`` unset, a smaller file is validated in-process: starting the worker
+processes (each imports the validators) costs more than it saves."""
+
+
+def pool_size(workers: int | None, file_bytes: int) -> int:
+    """Worker processes for a file of ``file_bytes``: ``workers`` if given (0: none, rows
+    validated in-process), else ``$LEADFLOW_IMPORT_WORKERS``, else one per core for a
+    file of :data:`POOL_MIN_BYTES` or more and none for a smaller one."""
+    if workers is None:
+        setting = os.environ.get("LEADFLOW_IMPORT_WORKERS", "").strip()
+        if setting:
+            try:
+                workers = int(setting)
+            except ValueError:
+                raise InvalidInput(
+                    "LEADFLOW_IMPORT_WORKERS", f"{setting!r} is not a number of processes"
+                ) from None
+    if workers is None:
+        cores = os.cpu_count() or 1
+        return cores if cores > 1 and file_bytes >= POOL_MIN_BYTES else 0
+    if not 0 <= workers <= WORKERS_MAX:
+        raise InvalidInput("workers", f"must be from 0 to {WORKERS_MAX}")
+    return workers
+
+
+WORKERS_MAX = 64
+
+
+def _checked(
+    rows: Iterator[Read],
+    rules: Rules,
+    clock: Callable[[], datetime],
+    workers: int,
+    position: Callable[[], int],
+) -> Iterator[tuple[int, Checked, int]]:
+    """Each row validated, in file order, with its number and the bytes read up to its
+    chunk. With ``workers`` the chunks are validated by that many processes, a few chunks
+    ahead of the rows being saved; else here, as they are read."""
+
+    def chunks() -> Iterator[tuple[list[Read], int]]:
+        chunk: list[Read] = []
+        for item in rows:
+            chunk.append(item)
+            if len(chunk) >= CHUNK:
+                yield chunk, position()
+                chunk = []
+        if chunk:
+            yield chunk, position()
+
+    if workers == 0:
+        for chunk, read in chunks():
+            for (number, _), result in zip(chunk, check_rows(chunk, rules, clock()), strict=True):
+                yield number, result, read
+        return
+    # Spawned, not forked: a fork would copy this process's open database connections.
+    context = multiprocessing.get_context("spawn")
+    ahead: deque[tuple[list[Read], int, Future[list[Checked]]]] = deque()
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(rules,)
+    ) as pool:
+        try:
+            source = chunks()
+            for chunk, read in source:
+                ahead.append((chunk, read, pool.submit(_check_in_worker, chunk, clock())))
+                if len(ahead) < 2 * workers + 1:
+                    continue
+                yield from _results(ahead.popleft())
+            while ahead:
+                yield from _results(ahead.popleft())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _results(
+    done: tuple[list[Read], int, Future[list[Checked]]],
+) -> Iterator[tuple[int, Checked, int]]:
+    chunk, read, future = done
+    for (number, _), result in zip(chunk, future.result(), strict=True):
+        yield number, result, read
+
+
 def import_file(
     app: Leadflow,
     path: Path,
@@ -392,10 +540,12 @@ def import_file(
     progress: Callable[[int], None] | None = None,
     encoding: str = "utf-8",
     migrate: bool = False,
+    workers: int | None = None,
 ) -> ImportSummary:
     """Import ``path``; ``progress(bytes_read)`` is called after each batch. With
     ``migrate`` the rows are leads from another CRM, with their owner, stage, status,
-    score and capture time (:data:`MIGRATION`)."""
+    score and capture time (:data:`MIGRATION`). ``workers``: processes that validate the
+    rows (:func:`pool_size`; 0: in this process)."""
     if batch_size < 1:
         raise InvalidInput("batch_size", "must be at least 1")
     if not path.is_file():
@@ -407,9 +557,10 @@ def import_file(
         raise InvalidInput("encoding", f"{encoding!r} is not one of: {', '.join(ENCODINGS)}")
     codecs.lookup(wanted)
     fmt = fmt or detect_format(path)
-    pipeline = app.pipeline  # one file, one pipeline: read once, not once per row
+    processes = pool_size(workers, path.stat().st_size)
+    rules = Rules.of(app, migrate=migrate)  # one file, one pipeline (and roster)
+    pipeline = rules.pipeline
     check_table(path, fmt, wanted, tuple(pipeline.capture.contact_fields), migrate=migrate)
-    roster = app.roster() if migrate else None  # read once too; the save checks it again
     summary = ImportSummary(file=str(path), format=fmt)
     report = errors_path(path)
     report.unlink(missing_ok=True)  # a stale report would describe another run
@@ -417,6 +568,7 @@ def import_file(
     error_handle = None
     error_writer: Any = None
     batch: list[tuple[CaptureLead, str | None]] = []
+    saved_up_to = 0
 
     def flush() -> None:
         if not batch:
@@ -432,26 +584,21 @@ def import_file(
         summary.batches += 1
         batch.clear()
         if progress is not None:
-            progress(reader.bytes_read)
+            progress(saved_up_to)
 
     try:
         csv.field_size_limit(_FIELD_MAX)
         with path.open("rb") as handle:
             reader = _Counting(handle, wanted)
-            for number, row in read_rows(reader, fmt):
+            checked = _checked(
+                read_rows(reader, fmt), rules, app.clock, processes, lambda: reader.bytes_read
+            )
+            for _, row, read in checked:
                 summary.rows += 1
+                saved_up_to = read
                 if not isinstance(row, RowError):
-                    try:
-                        batch.append(to_capture(app, row, pipeline, migrate=migrate, roster=roster))
-                    except InvalidInput as exc:
-                        external = row.get("external_id")
-                        row = RowError(
-                            number,
-                            exc.field,
-                            exc.reason,
-                            external_id=str(external)[:200] if external is not None else "",
-                        )
-                if isinstance(row, RowError):
+                    batch.append(row)
+                else:
                     summary.invalid += 1
                     if error_writer is None:
                         error_handle = report.open("w", newline="", encoding="utf-8")
@@ -477,5 +624,5 @@ def import_file(
             error_handle.close()
     summary.seconds = round(time.perf_counter() - started, 3)
     summary.errors_file = str(report) if summary.invalid else None
-    log.info("import_finished", **summary.to_json_dict())
+    log.info("import_finished", workers=processes, **summary.to_json_dict())
     return summary

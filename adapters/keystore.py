@@ -15,7 +15,7 @@ reach (file-system snapshots, PostgreSQL's WAL archive, backups) is in docs/oper
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import NullPool, StaticPool
 
 from leadflow.service.data_keys import DESTROYED
@@ -39,7 +41,7 @@ DATA_KEYS = sa.Table(
     sa.Column("destroyed_at", sa.DateTime(timezone=True)),
 )
 """One row per lead with personal data: its wrapped key, or a tombstone (empty) once
-erased."""
+erased; plus the keys made ahead for leads not captured yet (``DataKeys.new_lead_id``)."""
 META = sa.Table(
     "lf_keystore_meta",
     _METADATA,
@@ -130,36 +132,29 @@ class SqlKeystore:
                 )
 
     def get(self, lead_ids: Sequence[UUID]) -> dict[UUID, bytes]:
-        found: dict[UUID, bytes] = {}
-        ids = [str(i) for i in lead_ids]
         with self._begin() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                rows = conn.execute(
-                    sa.select(DATA_KEYS.c.lead_id, DATA_KEYS.c.wrapped).where(
-                        DATA_KEYS.c.lead_id.in_(chunk)
-                    )
-                )
-                found.update((UUID(row.lead_id), bytes(row.wrapped)) for row in rows)
-        return found
+            return _stored_keys(conn, lead_ids)
 
-    def add(self, lead_id: UUID, wrapped: bytes) -> bytes:
+    def add_many(self, wrapped: Mapping[UUID, bytes]) -> dict[UUID, bytes]:
+        """One transaction for all (an import makes a batch's keys together): each lead's
+        new key is inserted unless it has one, and the stored key of each is returned."""
+        rows = [
+            {"lead_id": str(lead_id), "wrapped": key, "created_at": _now()}
+            for lead_id, key in wrapped.items()
+        ]
+        insert = (sqlite_insert if self.sqlite else postgresql_insert)(DATA_KEYS)
         with self._begin() as conn:
-            existing = conn.execute(
-                sa.select(DATA_KEYS.c.wrapped).where(DATA_KEYS.c.lead_id == str(lead_id))
-            ).first()
-            if existing is not None:
-                return bytes(existing.wrapped)
-        try:
-            with self._begin() as conn:
-                conn.execute(
-                    sa.insert(DATA_KEYS).values(
-                        lead_id=str(lead_id), wrapped=wrapped, created_at=_now()
-                    )
-                )
-            return wrapped
-        except sa.exc.IntegrityError:  # another writer made the lead's key first
-            return self.get([lead_id])[lead_id]
+            # A lead that has a key (another writer's, or a tombstone) keeps it.
+            conn.execute(insert.on_conflict_do_nothing(), rows)
+            return _stored_keys(conn, list(wrapped))
+
+    def add_new(self, keys: Sequence[tuple[UUID, bytes]]) -> None:
+        now = _now()
+        with self._begin() as conn:
+            conn.execute(
+                sa.insert(DATA_KEYS),
+                [{"lead_id": str(i), "wrapped": w, "created_at": now} for i, w in keys],
+            )
 
     def destroy(self, lead_id: UUID) -> bool:
         with self._begin() as conn:
@@ -244,6 +239,20 @@ class SqlKeystore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _stored_keys(conn: Any, lead_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    found: dict[UUID, bytes] = {}
+    ids = [str(i) for i in lead_ids]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(
+            sa.select(DATA_KEYS.c.lead_id, DATA_KEYS.c.wrapped).where(
+                DATA_KEYS.c.lead_id.in_(chunk)
+            )
+        )
+        found.update((UUID(row.lead_id), bytes(row.wrapped)) for row in rows)
+    return found
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -38,12 +38,15 @@ from bench import (
 BENCHMARKS: dict[str, Callable[[int, Path], list[dict[str, Any]]]] = {
     "commands": commands.run,
     "http": http.run,
-    "import": imports.run,
     "personal_data": personal_data.run,
     "scan": scan.run,
     "startup": startup.run,
     "stream": stream.run,
 }
+ON_DB: dict[str, Callable[[int, Path, str | None], list[dict[str, Any]]]] = {
+    "import": imports.run,
+}
+"""Benchmarks with stores of their own that honour ``--db`` (one schema each)."""
 READ_SIDE: dict[str, Callable[[int, Path, str | None], list[dict[str, Any]]]] = {
     "rebuild": readside.rebuild,
     "funnel": readside.funnel_figures,
@@ -58,7 +61,7 @@ READ_SIDE: dict[str, Callable[[int, Path, str | None], list[dict[str, Any]]]] = 
 }
 """Benchmarks on one shared synthetic store (``bench.synth``); these honour ``--db``.
 (``sweep`` writes to a copy of it; ``serve`` makes its own stores.)"""
-ALL = sorted([*BENCHMARKS, *READ_SIDE])
+ALL = sorted([*BENCHMARKS, *ON_DB, *READ_SIDE])
 
 
 def _fmt(value: float) -> str:
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--db",
         help="PostgreSQL URL for the benchmarks on the synthetic store (rebuild, funnel, "
-        "dedupe, memory, sweep), "
+        "dedupe, memory, sweep) and for import, "
         "e.g. postgresql://postgres@127.0.0.1:5432/test?schema=bench_x (schemas "
         "<schema>_* are dropped and created); default: SQLite files in --workdir",
     )
@@ -99,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
             shared.mkdir(exist_ok=True, parents=True)
             with console.status(f"running {name} at size {args.size}"):
                 started = time.perf_counter()
-                rows = (
-                    READ_SIDE[name](args.size, shared, args.db)
-                    if name in READ_SIDE
-                    else BENCHMARKS[name](args.size, workdir)
-                )
+                if name in READ_SIDE:
+                    rows = READ_SIDE[name](args.size, shared, args.db)
+                elif name in ON_DB:
+                    rows = ON_DB[name](args.size, workdir, args.db)
+                else:
+                    rows = BENCHMARKS[name](args.size, workdir)
                 for row in rows:
                     results.append({"benchmark": name, "size": args.size, **row})
             console.print(f"{name}: done in {time.perf_counter() - started:,.1f} s")

@@ -1,4 +1,6 @@
-"""Interactive commands per second: capture, then activity and promote (each loads its lead)."""
+"""Interactive commands per second: capture, then activity and promote (each loads its lead).
+
+leadflow seals personal data as ``open_store`` does (a keystore beside the store)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from bench.plain import open_plain
-from leadflow.adapters.store import persistence_env
+from leadflow.adapters.store import data_keys, persistence_env
 from leadflow.service.application import Leadflow
 
 
@@ -33,8 +35,8 @@ def run(size: int, workdir: Path) -> list[dict[str, Any]]:
         ("leadflow, default (cache fast-forwarded from the store)", {}),
         ("leadflow, trusted cache (single writer process)", {"AGGREGATE_CACHE_FASTFORWARD": "n"}),
     ):
-        env = {**persistence_env(f"sqlite:///{workdir / (label[:20] + '.db')}"), **extra}
-        app = Leadflow(env, actor="user:bench")
+        url = f"sqlite:///{workdir / (label[:20] + '.db')}"
+        app = Leadflow({**persistence_env(url), **extra}, actor="user:bench", keys=data_keys(url))
         rate = _leadflow_run(app, size)
         rows.append(
             {

@@ -46,10 +46,10 @@ def _in_process(size: int, workdir: Path) -> float:
 
 
 def _serve(
-    workdir: Path, url: str | None = None, scope: str = "intake"
+    workdir: Path, url: str | None = None, scope: str = "intake", workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], str, str]:
-    """A ``leadflow serve`` child on the store at ``url`` (default: a new SQLite file),
-    and a token of ``scope``."""
+    """A ``leadflow serve`` child (``workers`` processes) on the store at ``url`` (default:
+    a new SQLite file), and a token of ``scope``."""
     url = url or f"sqlite:///{workdir / 'http.db'}"
     leadflow = str(Path(sys.executable).with_name("leadflow"))
     created = subprocess.run(
@@ -72,8 +72,10 @@ def _serve(
     token = json.loads(created.stdout)["token"]
     port = _free_port()
     log = (workdir / "serve.log").open("wb")
+    command = [leadflow, "serve", "--port", str(port), "--db", url, "--no-webhooks"]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(
-        [leadflow, "serve", "--port", str(port), "--db", url, "--no-webhooks"],
+        command,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

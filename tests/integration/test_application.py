@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -12,6 +13,7 @@ from eventsourcing.persistence import StoredEvent
 
 from leadflow.adapters.store import open_store, persistence_env
 from leadflow.domain.lead import Lead
+from leadflow.domain.roster import ROSTER_ID
 from leadflow.errors import ConcurrencyConflict, IllegalTransition, InvalidInput, LeadNotFound
 from leadflow.service.application import CommandResult, Leadflow
 
@@ -250,6 +252,38 @@ def test_a_stale_cached_lead_conflicts_once_then_reads_fresh(db_url: str) -> Non
         "ActivityRecorded",
         "StageChanged",
     ]
+
+
+def test_a_single_writer_trusts_its_roster_and_a_stale_one_is_read_afresh(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like its cached leads and its pipeline log, a single writer process does not read
+    the roster's newer events before each command; if another writer did change it, the
+    assignment conflicts, and the retry reads it afresh."""
+    trusted = persistence_env(db_url) | {"AGGREGATE_CACHE_FASTFORWARD": "n"}
+    first = Leadflow(trusted, clock=FakeClock(), actor="user:first")
+    first.add_rep("rep:ann")
+    read = first.repository.event_store.get
+    roster_reads: list[UUID] = []
+
+    def counted(originator_id: UUID, *args: Any, **kwargs: Any) -> Any:
+        if originator_id == ROSTER_ID:
+            roster_reads.append(originator_id)
+        return read(originator_id, *args, **kwargs)
+
+    monkeypatch.setattr(first.repository.event_store, "get", counted)
+    owners = [first.capture(email=f"t{i}@example.com").lead_id for i in range(3)]
+    assert roster_reads == []
+    assert {first.get_lead(lead).owner for lead in owners} == {"rep:ann"}
+
+    second = open_store(db_url, clock=FakeClock(), actor="user:second")
+    second.add_rep("rep:bob")
+    second.close()
+    later = first.capture(email="t9@example.com").lead_id  # conflicts once, then reads afresh
+
+    assert first.get_lead(later).owner in {"rep:ann", "rep:bob"}
+    assert set(first.roster().reps) == {"rep:ann", "rep:bob"}
+    first.close()
 
 
 def test_one_leads_events_are_read_by_its_key_not_by_scanning_the_log(app: Leadflow) -> None:

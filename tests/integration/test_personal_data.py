@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from leadflow.adapters.store import open_store, persistence_env
 from leadflow.domain.personal_data import ERASED, REDACTED
 from leadflow.errors import KeyUnavailable
 from leadflow.service.application import Leadflow
+from leadflow.service.data_keys import MADE_AHEAD
 
 ADA = {"email": "ada.lovelace@analytical.example", "name": "Ada Lovelace", "company": "Engines"}
 
@@ -109,7 +111,8 @@ def test_rotation_rewraps_the_keys_without_touching_the_log_and_dedupe_still_mat
     result = invoke("--db", url(db), "keys", "rotate", "--json")
 
     assert result.exit_code == 0, result.output
-    assert orjson.loads(result.stdout)["rewrapped"] == 1
+    # The lead's key and the keys made ahead for leads not captured yet.
+    assert orjson.loads(result.stdout)["rewrapped"] == MADE_AHEAD
     assert key_file.read_text() != old_key
     fresh = open_store(url(db))
     assert fresh.max_position() == head  # no event was written
@@ -196,3 +199,36 @@ def test_a_store_written_before_is_copied_with_sealed_personal_data_and_the_same
     grace = next(r for r in new.read_events(lead_id=gone) if r.type == "LeadCaptured")
     assert grace.data["name"] == ERASED
     assert new.capture(email=ADA["email"]).lead_id == kept  # contact keys reserved anew
+
+
+def test_new_leads_keys_are_made_ahead_many_in_one_keystore_write(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture neither looks its new lead's key up nor writes it alone: keys are made
+    ahead (``MADE_AHEAD`` in one durable write) and open in another process."""
+    lf = open_store(url(db))
+    assert lf.keys is not None
+    keystore = lf.keys.keystore
+    writes: Counter[str] = Counter()
+
+    def counting(name: str) -> Any:
+        real = getattr(keystore, name)
+
+        def counted(*args: Any) -> Any:
+            writes[name] += 1
+            return real(*args)
+
+        return counted
+
+    for name in ("get", "add", "add_new"):
+        monkeypatch.setattr(keystore, name, counting(name))
+
+    leads = [
+        lf.capture(email=f"p{i}@example.com", name=f"P {i}").lead_id for i in range(MADE_AHEAD + 6)
+    ]
+
+    assert writes == {"add_new": 2}
+    lf.close()
+    again = open_store(url(db))
+    assert [again.get_lead(lead).name for lead in leads] == [f"P {i}" for i in range(len(leads))]
+    again.close()

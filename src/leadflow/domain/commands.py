@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 from uuid import UUID
 
@@ -38,13 +39,16 @@ from leadflow.domain.bounds import (
     Ref,
     Score,
     Weight,
+    check_occurred_at,
     line_problem,
 )
 from leadflow.domain.contact import normalise_email, normalise_phone, normalise_wechat
 from leadflow.domain.context import Context
 from leadflow.domain.events import ActivityKind
 from leadflow.domain.lead import Lead
+from leadflow.domain.permissions import require_rep_on_roster
 from leadflow.domain.pipeline import Pipeline
+from leadflow.domain.roster import Roster
 from leadflow.errors import InvalidInput
 
 __all__ = [
@@ -78,7 +82,9 @@ __all__ = [
     "UpdateProfile",
     "WinDeal",
     "command_for_event",
+    "validate_capture",
     "validate_command",
+    "validate_migration",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -536,6 +542,43 @@ def _check_change(key: str, value: str | None) -> None:
 def command_for_event(event_type: str) -> type[LeadCommand] | None:
     """The lead command a person gives to record ``event_type`` (``None``: no such command)."""
     return _BY_EVENT.get(event_type)
+
+
+def validate_capture(data: Mapping[str, Any], pipeline: Pipeline, now: datetime) -> CaptureLead:
+    """Capture input validated and normalised under ``pipeline``; ``now`` bounds its time.
+
+    Needs no store: a bulk import validates rows in worker processes with it."""
+    command = validate_command(CaptureLead, dict(data), region=pipeline.capture.default_region)
+    command.require_contact(list(pipeline.capture.contact_fields))
+    # Checked here too, not only when the lead is built, so that a bulk import reports
+    # the row instead of failing its batch.
+    if command.stage is not None and command.stage not in pipeline.entry_stages:
+        raise InvalidInput(
+            "stage",
+            f"{command.stage!r} is not an entry stage; leads are captured into: "
+            + ", ".join(pipeline.entry_stages),
+        )
+    _check_capture_time(command, now)
+    return command
+
+
+def validate_migration(
+    data: Mapping[str, Any], pipeline: Pipeline, roster: Roster, now: datetime
+) -> MigrateLead:
+    """A lead from another CRM (``import --migrate``) validated: any stage of the
+    pipeline, a status that stage permits, an owner on ``roster``."""
+    command = validate_command(MigrateLead, dict(data), region=pipeline.capture.default_region)
+    command.require_contact(list(pipeline.capture.contact_fields))
+    pipeline.held_state(command.stage, command.status)
+    if command.owner is not None:
+        require_rep_on_roster(command.owner, roster, "owner")
+    _check_capture_time(command, now)
+    return command
+
+
+def _check_capture_time(command: CaptureLead, now: datetime) -> None:
+    if command.occurred_at is not None:
+        check_occurred_at("occurred_at", command.occurred_at, now)
 
 
 def validate_command(model: type[M], data: dict[str, Any], **context: Any) -> M:

@@ -23,7 +23,6 @@ from uuid import UUID
 import structlog
 
 from leadflow.domain.aggregate import Aggregate
-from leadflow.domain.bounds import check_occurred_at
 from leadflow.domain.commands import (
     AcceptHandOff,
     AddRep,
@@ -52,14 +51,15 @@ from leadflow.domain.commands import (
     UnmergeLead,
     UpdateProfile,
     WinDeal,
+    validate_capture,
     validate_command,
+    validate_migration,
 )
 from leadflow.domain.context import Context
 from leadflow.domain.lead import Lead
-from leadflow.domain.permissions import require_rep_on_roster
 from leadflow.domain.pipeline import Pipeline
 from leadflow.domain.roster import Roster
-from leadflow.errors import ConcurrencyConflict, InvalidInput
+from leadflow.errors import ConcurrencyConflict
 from leadflow.service import activation, handlers
 from leadflow.service.codec import EventMapper
 from leadflow.service.data_keys import DataKeys
@@ -246,19 +246,7 @@ class Leadflow(LeadStore):
         self, data: Mapping[str, Any], pipeline: Pipeline | None = None
     ) -> CaptureLead:
         """Validate and normalise capture input under the pipeline in force."""
-        pipeline = pipeline or self.pipeline
-        command = self.validate(CaptureLead, data, pipeline)
-        command.require_contact(list(pipeline.capture.contact_fields))
-        # Checked here too, not only when the lead is built, so that a bulk import reports
-        # the row instead of failing its batch.
-        if command.stage is not None and command.stage not in pipeline.entry_stages:
-            raise InvalidInput(
-                "stage",
-                f"{command.stage!r} is not an entry stage; leads are captured into: "
-                + ", ".join(pipeline.entry_stages),
-            )
-        self._check_capture_time(command)
-        return command
+        return validate_capture(data, pipeline or self.pipeline, self.clock())
 
     def validate_migration(
         self,
@@ -270,17 +258,7 @@ class Leadflow(LeadStore):
         pipeline, a status that stage permits, an owner on the roster (under ``pipeline``
         and ``roster`` if the caller read them once for a file)."""
         pipeline = pipeline or self.pipeline
-        command = self.validate(MigrateLead, data, pipeline)
-        command.require_contact(list(pipeline.capture.contact_fields))
-        pipeline.held_state(command.stage, command.status)
-        if command.owner is not None:
-            require_rep_on_roster(command.owner, roster or self.roster(), "owner")
-        self._check_capture_time(command)
-        return command
-
-    def _check_capture_time(self, command: CaptureLead) -> None:
-        if command.occurred_at is not None:
-            check_occurred_at("occurred_at", command.occurred_at, self.clock())
+        return validate_migration(data, pipeline, roster or self.roster(), self.clock())
 
     def capture_batch(
         self,

@@ -16,7 +16,7 @@ never a Python module path, so code can be reorganised without touching the log.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -61,16 +61,27 @@ def event_id(aggregate_id: UUID, sequence: int) -> UUID:
 
 
 def encode_event(event: RecordedEvent[Any], seal: PersonalSeal | None = None) -> bytes:
-    envelope: dict[str, Any] = {
-        "v": type(event).VERSION,
-        "occurred_at": event.occurred_at.isoformat(),
-        "recorded_at": event.timestamp.isoformat(),
-        "actor": event.actor,
-        "data": payload_json(event.data),
-    }
-    if seal is not None and type(event).PERSONAL:
-        seal.seal(event, envelope)
-    return orjson.dumps(envelope)
+    return encode_events([event], seal)[0]
+
+
+def encode_events(
+    events: Sequence[RecordedEvent[Any]], seal: PersonalSeal | None = None
+) -> list[bytes]:
+    """The stored state of each event; personal values sealed, with the data keys of all
+    their leads read (or made) together (:meth:`PersonalSeal.seal_all`)."""
+    envelopes: list[dict[str, Any]] = [
+        {
+            "v": type(event).VERSION,
+            "occurred_at": event.occurred_at.isoformat(),
+            "recorded_at": event.timestamp.isoformat(),
+            "actor": event.actor,
+            "data": payload_json(event.data),
+        }
+        for event in events
+    ]
+    if seal is not None:
+        seal.seal_all(events, envelopes)
+    return [orjson.dumps(envelope) for envelope in envelopes]
 
 
 Opener = Callable[[type[RecordedEvent[Any]], dict[str, Any], UUID, int], None]
@@ -158,14 +169,23 @@ class EventMapper(Mapper[UUID]):
             self.seal_personal.keys.prefetch(_uuid(i) for i in lead_ids)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        if not isinstance(domain_event, RecordedEvent):
-            raise TypeError(f"not a leadflow event: {domain_event!r}")
-        return StoredEvent(
-            originator_id=domain_event.originator_id,
-            originator_version=domain_event.originator_version,
-            topic=domain_event.topic(),
-            state=self.seal(encode_event(domain_event, self.seal_personal)),
-        )
+        return self.to_stored_events([domain_event])[0]
+
+    def to_stored_events(self, domain_events: Sequence[Any]) -> list[StoredEvent]:
+        """The events of one append, encoded together (see :func:`encode_events`)."""
+        for event in domain_events:
+            if not isinstance(event, RecordedEvent):
+                raise TypeError(f"not a leadflow event: {event!r}")
+        states = encode_events(domain_events, self.seal_personal)
+        return [
+            StoredEvent(
+                originator_id=event.originator_id,
+                originator_version=event.originator_version,
+                topic=event.topic(),
+                state=self.seal(state),
+            )
+            for event, state in zip(domain_events, states, strict=True)
+        ]
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         """The stored event as a domain event; one this release cannot read becomes an

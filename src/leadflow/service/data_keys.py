@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -53,6 +53,8 @@ _FORMAT = b"\x01"
 _CACHE_CHECK_SECONDS = 0.5
 _CACHE_MAX = 4096
 """Unwrapped keys kept at most (a scan reads a lead's events together)."""
+MADE_AHEAD = 64
+"""Data keys made for new leads in one keystore write (:meth:`DataKeys.new_lead_id`)."""
 
 
 def generate_master_key() -> bytes:
@@ -126,9 +128,14 @@ class Keystore(Protocol):
         """Wrapped keys by lead; :data:`DESTROYED` for an erased lead; absent: no key."""
         ...
 
-    def add(self, lead_id: UUID, wrapped: bytes) -> bytes:
-        """Store a new wrapped key unless the lead has one (or a tombstone); returns the
-        lead's stored key (another writer's, if it came first)."""
+    def add_many(self, wrapped: Mapping[UUID, bytes]) -> dict[UUID, bytes]:
+        """Store each new wrapped key unless its lead has one (or a tombstone), all in one
+        transaction; returns each lead's stored key (another writer's, if it came first)."""
+        ...
+
+    def add_new(self, keys: Sequence[tuple[UUID, bytes]]) -> None:
+        """Store wrapped keys of leads that do not exist yet (fresh random ids), in one
+        transaction, durably before it returns."""
         ...
 
     def destroy(self, lead_id: UUID) -> bool:
@@ -168,6 +175,8 @@ class DataKeys:
         """Leads the keystore had no key for at the last look (events stored plain)."""
         self._generation = -1
         self._checked_at = 0.0
+        self._ahead: list[tuple[UUID, AESGCM]] = []
+        """New lead ids whose keys are stored already, not yet handed out."""
 
     @property
     def keystore(self) -> Keystore:
@@ -208,8 +217,8 @@ class DataKeys:
         """The id of a contact (or import) key: HMAC-SHA256 of ``kind:value``."""
         self.master()
         assert self._index_secret is not None
-        digest = hmac.new(self._index_secret, f"{kind}:{value}".encode(), hashlib.sha256)
-        return UUID(bytes=digest.digest()[:16], version=4)
+        digest = hmac.digest(self._index_secret, f"{kind}:{value}".encode(), "sha256")
+        return UUID(bytes=digest[:16], version=4)
 
     # -- data keys -------------------------------------------------------------------
 
@@ -252,6 +261,52 @@ class DataKeys:
                 assert master is not None
                 self._cache[lead_id] = AESGCM(master.unwrap(wrapped, _WRAP_AAD + lead_id.bytes))
 
+    def ensure(self, lead_ids: Iterable[UUID]) -> None:
+        """Each of these leads has its data key, cached: one keystore read for those not
+        cached, one write for those that have none (an import's batch of new leads)."""
+        self._fresh()
+        wanted = [i for i in dict.fromkeys(lead_ids) if i not in self._cache]
+        if not wanted:
+            return
+        self._bound(len(wanted))
+        self._load(wanted)
+        self._make([i for i in wanted if i not in self._cache])
+
+    def _make(self, lead_ids: Sequence[UUID]) -> None:
+        """New keys for these leads (none in the keystore at the last look), in one write."""
+        if not lead_ids:
+            return
+        master = self.master()
+        made = {i: os.urandom(32) for i in lead_ids}
+        wrapped = {i: master.wrap(key, _WRAP_AAD + i.bytes) for i, key in made.items()}
+        for lead_id, stored in self.keystore.add_many(wrapped).items():
+            self._absent.discard(lead_id)
+            if stored == DESTROYED:
+                self._cache[lead_id] = None
+            elif stored == wrapped[lead_id]:
+                self._cache[lead_id] = AESGCM(made[lead_id])
+            else:  # another writer made the lead's key first
+                self._cache[lead_id] = AESGCM(master.unwrap(stored, _WRAP_AAD + lead_id.bytes))
+
+    def new_lead_id(self) -> UUID:
+        """The id for a new lead, its data key stored already.
+
+        A capture would otherwise look the new lead's key up (a miss) and store it, one
+        keystore transaction each, for every lead; keys are made ahead instead, for
+        :data:`MADE_AHEAD` fresh ids at a time in one durable write. An id never used
+        (the process ended, the capture failed) leaves a key that seals nothing.
+        """
+        if not self._ahead:
+            master = self.master()
+            made = [(uuid4(), os.urandom(32)) for _ in range(MADE_AHEAD)]
+            self.keystore.add_new([(i, master.wrap(key, _WRAP_AAD + i.bytes)) for i, key in made])
+            self._ahead = [(i, AESGCM(key)) for i, key in made]
+        lead_id, key = self._ahead.pop()
+        self._fresh()
+        self._bound(1)
+        self._cache[lead_id] = key
+        return lead_id
+
     def _key(self, lead_id: UUID, *, create: bool) -> AESGCM | None:
         """The lead's key; ``None`` once destroyed. :class:`KeyUnavailable` when the
         keystore has none and ``create`` is off."""
@@ -266,15 +321,7 @@ class DataKeys:
                     f"{lead_id}: it is not the keystore of this log (restored from another "
                     "backup?)"
                 )
-            master = self.master()
-            wrapped = master.wrap(os.urandom(32), _WRAP_AAD + lead_id.bytes)
-            stored = self.keystore.add(lead_id, wrapped)
-            self._absent.discard(lead_id)
-            self._cache[lead_id] = (
-                None
-                if stored == DESTROYED
-                else AESGCM(master.unwrap(stored, _WRAP_AAD + lead_id.bytes))
-            )
+            self._make([lead_id])
         return self._cache[lead_id]
 
     def seal(self, lead_id: UUID, aad: bytes, values: Mapping[str, Any]) -> str:

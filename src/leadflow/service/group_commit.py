@@ -101,6 +101,12 @@ class GroupCommitter:
             return outcome
         raise AssertionError("unreachable")
 
+    @property
+    def queued(self) -> int:
+        """Commands decided and waiting for the next batch."""
+        with self._lock:
+            return len(self._queue)
+
     def close(self) -> None:
         """Save what is queued, then stop the committer thread."""
         with self._lock:

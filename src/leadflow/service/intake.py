@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from leadflow.domain.commands import CaptureLead, MigrateLead
 from leadflow.domain.context import Context
@@ -42,10 +42,10 @@ def prefetch_keys(uow: UnitOfWork, rows: Sequence[tuple[CaptureLead, str | None]
     ids: list[UUID] = []
     for command, import_key in rows:
         if import_key:
-            ids.append(uow.store.contact_key_id("import", import_key))
+            ids.append(uow.key_id("import", import_key))
         values = {"email": command.email, "phone": command.phone, "wechat": command.wechat}
         kinds = uow.pipeline.dedupe.keys
-        ids += [kid for _, kid in contact_keys(values, kinds, uow.store.contact_key_id)]
+        ids += [kid for _, kid in contact_keys(values, kinds, uow.key_id)]
     uow.known_free(ids)
 
 
@@ -71,11 +71,11 @@ def capture(
 ) -> CaptureOutcome:
     """Capture one person: a new lead, or a touch on the lead that holds their keys."""
     p = uow.pipeline
-    import_kid = uow.store.contact_key_id("import", import_key) if import_key else None
+    import_kid = uow.key_id("import", import_key) if import_key else None
     if import_kid is not None and uow.key(import_kid) is not None:
         return CaptureOutcome(None, "already_imported")
     values = {"email": command.email, "phone": command.phone, "wechat": command.wechat}
-    keys = contact_keys(values, p.dedupe.keys, uow.store.contact_key_id)
+    keys = contact_keys(values, p.dedupe.keys, uow.key_id)
     found = [(kind, kid, uow.key(kid)) for kind, kid in keys]
     holders: list[tuple[str, Lead]] = []
     for kind, _, key in found:
@@ -105,13 +105,13 @@ def capture(
         _claim_keys(uow, found, lead, "touch", ctx, take_free=p.dedupe.adopt_new_keys)
         outcome = CaptureOutcome(lead.id, "touched", matched, lead.owner)
     elif isinstance(command, MigrateLead):
-        lead = uow.add_lead(_migrated(uow, command, ctx, lead_id or uuid4()))
+        lead = uow.add_lead(_migrated(uow, command, ctx, lead_id or uow.store.new_lead_id()))
         _claim_keys(uow, found, lead, "capture", ctx, take_free=True)
         outcome = CaptureOutcome(lead.id, "created", (), lead.owner)
     else:
         lead = uow.add_lead(
             Lead.capture(
-                lead_id or uuid4(),
+                lead_id or uow.store.new_lead_id(),
                 p,
                 ctx,
                 stage=command.stage,

@@ -12,7 +12,7 @@ erased (the plain bytes stay in that log until it is copied: see docs/operations
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -51,21 +51,44 @@ class PersonalSeal:
         self.attributes = attributes
         """The attributes personal under the pipeline in force (read when needed)."""
 
-    def _paths(self, cls: type[RecordedEvent[Any]], data: dict[str, Any]) -> list[str]:
+    def _paths(
+        self,
+        cls: type[RecordedEvent[Any]],
+        data: dict[str, Any],
+        attributes: Callable[[], Collection[str]] | None = None,
+    ) -> list[str]:
         needs_pipeline = any(spec.endswith(".*") for spec in cls.PERSONAL)
-        return personal_paths(cls.PERSONAL, data, self.attributes() if needs_pipeline else ())
+        personal = (attributes or self.attributes)() if needs_pipeline else ()
+        return personal_paths(cls.PERSONAL, data, personal)
 
-    def seal(self, event: RecordedEvent[Any], envelope: dict[str, Any]) -> None:
-        """Move the event's personal values from ``envelope["data"]`` into ``"pd"``."""
-        cls = type(event)
-        data = envelope["data"]
-        paths = self._paths(cls, data)
-        if not paths:
-            return
-        values = take(data, paths)
-        aad = _aad(event.originator_id, event.originator_version, cls.topic())
-        envelope["pf"] = paths
-        envelope["pd"] = self.keys.seal(event.originator_id, aad, values)
+    def seal_all(
+        self, events: Sequence[RecordedEvent[Any]], envelopes: Sequence[dict[str, Any]]
+    ) -> None:
+        """Move each event's personal values from its envelope's ``"data"`` into ``"pd"``
+        (sealed under its lead's key). For the events of one append the personal attributes
+        are read once, and the data keys of all their leads are read (or made) together."""
+        attributes: list[Collection[str]] = []
+
+        def once() -> Collection[str]:
+            if not attributes:
+                attributes.append(self.attributes())
+            return attributes[0]
+
+        sealing = []
+        for event, envelope in zip(events, envelopes, strict=True):
+            cls = type(event)
+            if not cls.PERSONAL:
+                continue
+            paths = self._paths(cls, envelope["data"], once)
+            if paths:
+                sealing.append((event, envelope, paths))
+        self.keys.ensure(event.originator_id for event, _, _ in sealing)
+        for event, envelope, paths in sealing:
+            cls = type(event)
+            values = take(envelope["data"], paths)
+            aad = _aad(event.originator_id, event.originator_version, cls.topic())
+            envelope["pf"] = paths
+            envelope["pd"] = self.keys.seal(event.originator_id, aad, values)
 
     def open(
         self,

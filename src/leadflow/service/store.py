@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -163,6 +163,27 @@ def _collected(aggregates: Sequence[Aggregate[Any]]) -> tuple[list[Any], int | N
     return events, roster_before
 
 
+def _recordings(
+    events: Sequence[Any], stored: Sequence[StoredEvent], ids: Sequence[int]
+) -> list[Recording[UUID]]:
+    """What an append recorded: each event with its notification (its log position)."""
+    if not ids:  # a recorder that keeps no notification log
+        return []
+    return [
+        Recording(
+            event,
+            Notification(
+                id=n,
+                originator_id=s.originator_id,
+                originator_version=s.originator_version,
+                topic=s.topic,
+                state=s.state,
+            ),
+        )
+        for event, s, n in zip(events, stored, ids, strict=True)
+    ]
+
+
 def _the_roster_of(aggregates: Sequence[Aggregate[Any]]) -> Roster:
     return next(a for a in aggregates if isinstance(a, Roster))
 
@@ -207,14 +228,22 @@ class LeadStore(Application[UUID]):
         )
 
     def _personal_attributes(self) -> list[str]:
-        current = self.pipeline_log().current
-        return (current or default_pipeline()).personal_data.attributes
+        # The pipeline as this process last read it: a command reads it at its start
+        # (brought up to date then), and its events are sealed under that same pipeline,
+        # without another read of the log for each event.
+        plog = self._pipeline_log if self._pipeline_log is not None else self.pipeline_log()
+        return (plog.current or default_pipeline()).personal_data.attributes
 
     def close(self) -> None:
         """Close the store and its keystore."""
         if self.keys is not None:
             self.keys.close()
         super().close()
+
+    def new_lead_id(self) -> UUID:
+        """An id for a lead about to be captured (its data key made ahead, when personal
+        data is sealed: :meth:`DataKeys.new_lead_id`)."""
+        return uuid4() if self.keys is None else self.keys.new_lead_id()
 
     def contact_key_id(self, kind: str, value: str) -> UUID:
         """The id of a contact (or import) key: a keyed HMAC when personal data is sealed
@@ -336,6 +365,8 @@ class LeadStore(Application[UUID]):
         fails, :meth:`forget_roster` drops it.
         """
         roster = self._roster
+        if roster is not None and not self.repository.fastforward:
+            return roster  # a single writer process (AGGREGATE_CACHE_FASTFORWARD=n) trusts it
         if roster is None:
             latest = list(self.roster_snapshots().get(ROSTER_ID, desc=True, limit=1))
             roster = Roster()
@@ -398,11 +429,13 @@ class LeadStore(Application[UUID]):
         events, roster_before = _collected(aggregates)
         if not events:
             return []
+        stored = self._encoded(events)
         try:
-            recordings = self.events.put(events)
+            ids = self.recorder.insert_events(stored) or ()
         except IntegrityError as exc:
             self._forget(aggregates)
             raise _conflict(aggregates) from exc
+        recordings = _recordings(events, stored, ids)
         self._stored(aggregates)
         if roster_before is not None:
             self._snapshot_roster(roster_before, _the_roster_of(aggregates))
@@ -413,8 +446,14 @@ class LeadStore(Application[UUID]):
         each command's as soon as it is decided: the next command may record more on a
         shared aggregate (the roster), and those are its own."""
         events, roster_before = _collected(aggregates)
-        stored = [self.mapper.to_stored_event(e) for e in events]
-        return Pending(aggregates, events, roster_before, stored)
+        return Pending(aggregates, events, roster_before, self._encoded(events))
+
+    def _encoded(self, events: Sequence[Any]) -> list[StoredEvent]:
+        """The events as stored, encoded together (their data keys read or made at once)."""
+        mapper = self.mapper
+        if isinstance(mapper, EventMapper):
+            return mapper.to_stored_events(events)
+        return [mapper.to_stored_event(e) for e in events]
 
     def append_each(
         self, commands: Sequence[Pending]
@@ -456,23 +495,7 @@ class LeadStore(Application[UUID]):
                 roster_failed |= command.roster_before is not None
                 answers.append(_conflict(command.aggregates))
                 continue
-            answers.append(
-                [
-                    Recording(
-                        event,
-                        Notification(
-                            id=n,
-                            originator_id=s.originator_id,
-                            originator_version=s.originator_version,
-                            topic=s.topic,
-                            state=s.state,
-                        ),
-                    )
-                    for event, s, n in zip(
-                        command.events, command.stored, notification_ids, strict=True
-                    )
-                ]
-            )
+            answers.append(_recordings(command.events, command.stored, notification_ids))
             self._stored(command.aggregates)
             if command.roster_before is not None and roster is None:
                 roster = (command.roster_before, _the_roster_of(command.aggregates))

@@ -94,6 +94,7 @@ class UnitOfWork:
         self._tracked: list[_Tracked] = []
         """Every lead of the command, in the order it came, with whom it counted for."""
         self._keys: dict[UUID, ContactKey | None] = {}
+        self._key_ids: dict[tuple[str, str], UUID] = {}
         self._roster: Roster | None = None
         self._others: list[Aggregate[Any]] = []
         self._after: list[Callable[[], object]] = []
@@ -139,6 +140,14 @@ class UnitOfWork:
     def _track(self, lead: Lead, counted: str | None, settled: int) -> None:
         self._leads[lead.id] = lead
         self._tracked.append(_Tracked(lead, counted, settled))
+
+    def key_id(self, kind: str, value: str) -> UUID:
+        """The id of a contact (or import) key, computed once per unit of work (a batch
+        looks each one up before it captures)."""
+        found = self._key_ids.get((kind, value))
+        if found is None:
+            found = self._key_ids[kind, value] = self.store.contact_key_id(kind, value)
+        return found
 
     def key(self, key_id: UUID) -> ContactKey | None:
         """A contact or import key, ``None`` when free (looked up once)."""
@@ -242,10 +251,10 @@ class UnitOfWork:
             )
             for r in recordings
         )
+        logger = log.bind(command=self.command) if refs else log
         for ref in refs:
-            log.info(
+            logger.info(
                 "event_recorded",
-                command=self.command,
                 lead_id=str(ref.aggregate_id),
                 position=ref.position,
                 type=ref.type,
