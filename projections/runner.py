@@ -438,21 +438,13 @@ class ProjectionRunner:
         (0: none to do, another runner got there first, or it failed, and the event-by-event
         catch-up that follows takes over)."""
         positions = self.positions()
-        # A read model stopped before an event goes on event by event: the handlers say
-        # again why it cannot apply it.
-        stopped = {f.name for f in self.failures()}
         able = [
             p
             for p in self.projections
-            if hasattr(p, "build")
-            and hasattr(p, "forget")
-            and positions[p.name] > 0
-            and p.name not in stopped
+            if hasattr(p, "build") and hasattr(p, "forget") and positions[p.name] > 0
         ]
         if not able:
             return 0
-        start = min(positions[p.name] for p in able)
-        chosen = [p for p in able if positions[p.name] == start]
         position = "notification_id" if self.engine.dialect.name == "postgresql" else "rowid"
         events = f'"{log.schema}"."{log.table}"' if log.schema else f'"{log.table}"'
         if head is None:
@@ -461,8 +453,18 @@ class ProjectionRunner:
             last = int(top or 0)
         else:
             last = head()
+        if last - min(positions[p.name] for p in able) < self.in_database_from:
+            return 0  # close to the head (every command's catch-up): nothing more is read
+        # A read model stopped before an event goes on event by event: the handlers say
+        # again why it cannot apply it.
+        stopped = {f.name for f in self.failures()}
+        able = [p for p in able if p.name not in stopped]
+        if not able:
+            return 0
+        start = min(positions[p.name] for p in able)
         if last - start < self.in_database_from:
             return 0
+        chosen = [p for p in able if positions[p.name] == start]
         try:
             with self.engine.begin() as conn:
                 count, top = self._catch_up_in(conn, chosen, log, start, position, events, head)
