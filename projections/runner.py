@@ -373,8 +373,7 @@ class ProjectionRunner:
         chosen = [p for p in self.projections if positions[p.name] == 0 and hasattr(p, "build")]
         if not chosen:
             return 0
-        position = "notification_id" if self.engine.dialect.name == "postgresql" else "rowid"
-        events = f'"{log.schema}"."{log.table}"' if log.schema else f'"{log.table}"'
+        position, events = self._log_columns(log)
         try:
             with self.engine.begin() as conn:
                 count, top = self._build_in(conn, chosen, log, position, events, head)
@@ -402,18 +401,7 @@ class ProjectionRunner:
         events: str,
         last: Callable[[], int] | None,
     ) -> tuple[int, int]:
-        for projection in chosen:  # takes the write lock first (see the module)
-            moved = conn.execute(
-                POSITIONS.update()
-                .where(POSITIONS.c.name == projection.name, POSITIONS.c.position == 0)
-                .where(POSITIONS.c.fingerprint == self._fingerprints[projection.name])
-                .values(updated_at=datetime.now(UTC))
-            )
-            if moved.rowcount != 1:
-                raise _Overtaken(projection.name)
-        # Read after the write lock is held: no event up to it can be committed later.
-        top = f"SELECT max({position}) FROM {events}"
-        head = last() if last is not None else int(conn.exec_driver_sql(top).scalar() or 0)
+        head = self._claim(conn, chosen, 0, position, events, last)
         if not head:
             return 0, 0
         build_log_table(conn, log, head)
@@ -430,6 +418,37 @@ class ProjectionRunner:
         drop_log_table(conn)
         return count, head
 
+    def _log_columns(self, log: LogSource) -> tuple[str, str]:
+        """The log table's position column and its quoted name, for the in-database paths."""
+        position = "notification_id" if self.engine.dialect.name == "postgresql" else "rowid"
+        events = f'"{log.schema}"."{log.table}"' if log.schema else f'"{log.table}"'
+        return position, events
+
+    def _claim(
+        self,
+        conn: sa.Connection,
+        chosen: list[Projection],
+        at: int,
+        position: str,
+        events: str,
+        last: Callable[[], int] | None,
+    ) -> int:
+        """Take the chosen read models at position ``at`` (the write lock, first: see the
+        module), or raise :class:`_Overtaken`; then the head of the log to build up to."""
+        for projection in chosen:
+            moved = conn.execute(
+                POSITIONS.update()
+                .where(POSITIONS.c.name == projection.name, POSITIONS.c.position == at)
+                .where(POSITIONS.c.fingerprint == self._fingerprints[projection.name])
+                .values(updated_at=datetime.now(UTC))
+            )
+            if moved.rowcount != 1:
+                raise _Overtaken(projection.name)
+        # Read after the write lock is held: no event up to it can be committed later.
+        if last is not None:
+            return last()
+        return int(conn.exec_driver_sql(f"SELECT max({position}) FROM {events}").scalar() or 0)
+
     def _catch_up_in_database(
         self, log: LogSource, progress: Progress | None, head: Callable[[], int] | None
     ) -> int:
@@ -445,8 +464,7 @@ class ProjectionRunner:
         ]
         if not able:
             return 0
-        position = "notification_id" if self.engine.dialect.name == "postgresql" else "rowid"
-        events = f'"{log.schema}"."{log.table}"' if log.schema else f'"{log.table}"'
+        position, events = self._log_columns(log)
         if head is None:
             with self.engine.connect() as conn:
                 top = conn.exec_driver_sql(f"SELECT max({position}) FROM {events}").scalar()
@@ -494,18 +512,7 @@ class ProjectionRunner:
         events: str,
         last: Callable[[], int] | None,
     ) -> tuple[int, int]:
-        for projection in chosen:  # takes the write lock first (see the module)
-            moved = conn.execute(
-                POSITIONS.update()
-                .where(POSITIONS.c.name == projection.name, POSITIONS.c.position == start)
-                .where(POSITIONS.c.fingerprint == self._fingerprints[projection.name])
-                .values(updated_at=datetime.now(UTC))
-            )
-            if moved.rowcount != 1:
-                raise _Overtaken(projection.name)
-        # Read after the write lock is held: no event up to it can be committed later.
-        top = f"SELECT max({position}) FROM {events}"
-        head = last() if last is not None else int(conn.exec_driver_sql(top).scalar() or 0)
+        head = self._claim(conn, chosen, start, position, events, last)
         build_log_table(conn, log, head, after=start)
         count = int(
             conn.exec_driver_sql(f"SELECT count(*) FROM lf_log WHERE position > {start}").scalar()
