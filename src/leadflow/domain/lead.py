@@ -93,7 +93,7 @@ from leadflow.domain.scoring import (
 from leadflow.domain.timers import fire_due, record_late_breach
 from leadflow.errors import InvalidInput
 
-__all__ = ["OWNER_FIELDS", "PROFILE_FIELDS", "HandOff", "Lead", "merged_into_person"]
+__all__ = ["OWNER_FIELDS", "PROFILE_FIELDS", "HandOff", "Lead", "merged_into_person", "survivor_of"]
 
 PROFILE_FIELDS = ("email", "phone", "wechat", "name", "company", "source", "campaign")
 CONTACT_KINDS = ("email", "phone", "wechat")
@@ -984,6 +984,18 @@ class Lead(Aggregate[LeadEvent[Any]]):
     def _require_handoff(self) -> None:
         if self.handoff is None:
             raise InvalidInput("lead_id", "the lead has no pending hand-off")
+
+
+def survivor_of(lead: Lead, find: Callable[[UUID], Lead | None]) -> Lead | None:
+    """The lead a chain of merges from ``lead`` ends at (``lead`` itself when it was not
+    merged); ``None`` when a lead of the chain cannot be found. ``find`` reads a lead by id.
+    A chain that comes back on itself ends where it would repeat."""
+    seen: set[UUID] = set()
+    current: Lead | None = lead
+    while current is not None and current.merged_into is not None and current.id not in seen:
+        seen.add(current.id)
+        current = find(current.merged_into)
+    return current
 
 
 def merged_into_person(lead: Lead, find: Callable[[UUID], Lead | None]) -> list[Lead]:

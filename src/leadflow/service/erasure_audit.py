@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
-from leadflow.domain.lead import Lead, merged_into_person
+from leadflow.domain.lead import merged_into_person, survivor_of
 from leadflow.service.store import LeadStore
 
 __all__ = ["UnfinishedErasure", "unfinished_erasures"]
@@ -36,17 +36,6 @@ class UnfinishedErasure:
         }
 
 
-def _person_root(store: LeadStore, lead: Lead) -> Lead:
-    seen = {lead.id}
-    while lead.merged_into is not None and lead.merged_into not in seen:
-        survivor = store.find_lead(lead.merged_into)
-        if survivor is None:
-            break
-        seen.add(survivor.id)
-        lead = survivor
-    return lead
-
-
 def unfinished_erasures(store: LeadStore) -> Iterator[UnfinishedErasure]:
     """Each person with a recorded erasure that is not finished, once, in log order."""
     reported: set[UUID] = set()
@@ -54,7 +43,7 @@ def unfinished_erasures(store: LeadStore) -> Iterator[UnfinishedErasure]:
         lead = store.find_lead(record.lead_id)
         if lead is None:
             continue
-        root = _person_root(store, lead)
+        root = survivor_of(lead, store.find_lead) or lead
         if root.id in reported:
             continue
         reported.add(root.id)

@@ -19,7 +19,7 @@ from leadflow.domain.commands import CaptureLead, MigrateLead
 from leadflow.domain.context import Context
 from leadflow.domain.dedupe import ContactKey, contact_keys
 from leadflow.domain.events import MigratedData, TouchData
-from leadflow.domain.lead import PROFILE_FIELDS, Lead
+from leadflow.domain.lead import PROFILE_FIELDS, Lead, survivor_of
 from leadflow.domain.permissions import require_rep_on_roster
 from leadflow.domain.routing import RoutingDecision, decide
 from leadflow.service.unit_of_work import UnitOfWork
@@ -51,11 +51,8 @@ def prefetch_keys(uow: UnitOfWork, rows: Sequence[tuple[CaptureLead, str | None]
 
 def open_holder(uow: UnitOfWork, key: ContactKey) -> Lead | None:
     """The lead a key leads to, following merges; ``None`` if its data was erased."""
-    lead = uow.find_lead(key.lead_id) if key.lead_id else None
-    seen: set[UUID] = set()
-    while lead is not None and lead.merged_into is not None and lead.id not in seen:
-        seen.add(lead.id)
-        lead = uow.find_lead(lead.merged_into)
+    holder = uow.find_lead(key.lead_id) if key.lead_id else None
+    lead = survivor_of(holder, uow.find_lead) if holder is not None else None
     if lead is None or lead.erased or lead.merged_into is not None:
         return None
     return lead
