@@ -243,15 +243,16 @@ class Deliverer:
     def run_once(self, limit: int = 100) -> bool:
         """Deliver what is due for each webhook; True if anything was sent."""
         sent = False
+        omit = self._omit_personal()
         for webhook in list_webhooks(self.engine):
-            sent = self._deliver(webhook, limit) or sent
+            sent = self._deliver(webhook, limit, omit) or sent
         return sent
 
-    def _deliver(self, webhook: Webhook, limit: int) -> bool:
+    def _deliver(self, webhook: Webhook, limit: int, omit: bool) -> bool:
         sent = False
         types = () if "*" in webhook.events else webhook.events
         records = self.lf.read_events(
-            after=webhook.position, types=types, batch_size=limit, redact=self._omit_personal()
+            after=webhook.position, types=types, batch_size=limit, redact=omit
         )
         for count, record in enumerate(records):
             if count >= limit:
