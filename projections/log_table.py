@@ -353,23 +353,68 @@ def drop_log_table(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TOUCHED}")
 
 
+SEALED_WINDOW = 50_000
+"""How many log positions :func:`fill_sealed` opens at a time: what it holds in memory is
+one window's values, whatever the size of the log."""
+
+
 def fill_sealed(conn: sa.Connection, source: LogSource, specs: Sequence[Sealed]) -> int:
     """Open the sealed values the built rows copy (see the module); returns how many events
-    were decoded."""
+    were decoded.
+
+    The rows to fill are first listed inside the database (a temporary table per spec,
+    indexed by position); they are then opened and written back one window of
+    :data:`SEALED_WINDOW` positions at a time, so memory stays flat as the log grows."""
     sql = Sql(conn)
-    wanted: dict[int, list[tuple[Sealed, tuple[Any, ...]]]] = {}
-    for spec in specs:
+    staged: list[tuple[Sealed, str, list[str]]] = []
+    bounds: list[tuple[int, int]] = []
+    for index, spec in enumerate(specs):
         table_key, log_key = spec.key
         primary = [c.name for c in spec.table.primary_key.columns]
-        rows = conn.exec_driver_sql(
-            f"SELECT l.position, {', '.join('t.' + c for c in primary)} "
+        name = f"lf_sealed_{index}"
+        sql.run(f"DROP TABLE IF EXISTS {name}")
+        sql.run(
+            f"CREATE TEMPORARY TABLE {name} AS SELECT l.position AS position, "
+            f"{', '.join('t.' + c for c in primary)} "
             f"FROM {LOG} l JOIN {sql.table(spec.table)} t "
             f"ON t.{table_key} = l.{log_key} WHERE l.type IN "
             f"({', '.join(repr(t) for t in spec.types)}) AND l.sealed IS NOT NULL "
             f"AND {sql.contains('l.sealed', spec.path)}"
         )
-        for row in rows:
-            wanted.setdefault(int(row[0]), []).append((spec, tuple(row[1:])))
+        sql.run(f"CREATE INDEX {name}_position ON {name} (position)")
+        if sql.postgres:
+            sql.run(f"ANALYZE {name}")
+        lowest, highest = conn.exec_driver_sql(
+            f"SELECT min(position), max(position) FROM {name}"
+        ).one()
+        if highest is not None:
+            bounds.append((int(lowest), int(highest)))
+        staged.append((spec, name, primary))
+    opened = 0
+    first = min((b for b, _ in bounds), default=0)
+    last = max((t for _, t in bounds), default=-1)
+    for low in range(first, last + 1, SEALED_WINDOW):
+        wanted: dict[int, list[tuple[Sealed, tuple[Any, ...]]]] = {}
+        for spec, name, primary in staged:
+            rows = conn.exec_driver_sql(
+                f"SELECT position, {', '.join(primary)} FROM {name} "
+                f"WHERE position >= {low} AND position < {low + SEALED_WINDOW}"
+            )
+            for row in rows:
+                wanted.setdefault(int(row[0]), []).append((spec, tuple(row[1:])))
+        opened += _open_window(conn, sql, source, wanted)
+    for _spec, name, _primary in staged:
+        sql.run(f"DROP TABLE {name}")
+    return opened
+
+
+def _open_window(
+    conn: sa.Connection,
+    sql: Sql,
+    source: LogSource,
+    wanted: dict[int, list[tuple[Sealed, tuple[Any, ...]]]],
+) -> int:
+    """Decode the events at ``wanted``'s positions and write each value into its row."""
     if not wanted:
         return 0
     events = f'"{source.schema}"."{source.table}"' if source.schema else f'"{source.table}"'
@@ -378,7 +423,7 @@ def fill_sealed(conn: sa.Connection, source: LogSource, specs: Sequence[Sealed])
     for chunk in chunked(sorted(wanted)):
         stored = conn.exec_driver_sql(
             f"SELECT {column}, originator_id, originator_version, topic, state FROM {events} "
-            f"WHERE {column} IN ({', '.join(str(p) for p in chunk)})"
+            f"WHERE {column} IN ({', '.join(str(p) for p in chunk)}) ORDER BY {column}"
         ).all()
         source.mapper.prefetch([row[1] for row in stored])
         for position, originator, version, topic, state in stored:

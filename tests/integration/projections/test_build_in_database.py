@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from leadflow.adapters.cli_projections import log_source, projection_runner
 from leadflow.adapters.store import open_store
 from leadflow.domain.events import LeadEvent, PersonalDataErased
+from leadflow.projections import log_table
 from leadflow.service.application import Leadflow
 
 from support.histories import build_events, dump
@@ -42,6 +43,10 @@ event_histories = st.builds(
     erase=st.booleans(),
 )
 """Histories with lead ids new to the store (the keystore keeps an erased lead erased)."""
+
+windows = st.integers(1, 40) | st.just(log_table.SEALED_WINDOW)
+"""How many log positions the build opens sealed values for at a time (a tiny window
+splits a short history into many)."""
 
 
 @pytest.fixture
@@ -71,11 +76,15 @@ def _replace_log(app: Leadflow, events: list[LeadEvent[Any]]) -> None:
 
 
 @SETTINGS
-@given(events=event_histories)
+@given(events=event_histories, window=windows)
 def test_the_build_in_the_database_gives_the_tables_of_the_per_event_handlers(
-    store: tuple[str, Leadflow], events: list[LeadEvent[Any]]
+    store: tuple[str, Leadflow],
+    events: list[LeadEvent[Any]],
+    window: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, app = store
+    monkeypatch.setattr(log_table, "SEALED_WINDOW", window)
     _replace_log(app, events)
     runner = projection_runner(url, app)
     runner.ensure_tables()
@@ -116,17 +125,21 @@ def _read_to(app: Leadflow, cut: int) -> Any:
     events=event_histories,
     cuts=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=3),
     by_handlers_first=st.booleans(),
+    window=windows,
 )
 def test_a_catch_up_inside_the_database_gives_the_tables_of_the_per_event_handlers(
     store: tuple[str, Leadflow],
     events: list[LeadEvent[Any]],
     cuts: list[float],
     by_handlers_first: bool,
+    window: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The log split at random points: the first part built (by the handlers or inside
     the database), each later part caught up inside the database (the leads it touches
     rebuilt, their daily counts taken out and added back), as one pass of the handlers."""
     url, app = store
+    monkeypatch.setattr(log_table, "SEALED_WINDOW", window)
     _replace_log(app, events)
     runner = projection_runner(url, app)
     runner.ensure_tables()
