@@ -24,7 +24,7 @@ def first_build(size: int, workdir: Path, db: str | None = None) -> list[dict[st
     s = readside.store(size, workdir, db)
     raw_count, raw_seconds = readside._raw_scan(s.url)
     baseline = raw_count / raw_seconds
-    result = readside._child("rebuild", s.url)
+    result = readside.rebuilt(s.url)
     s.built = True
     rate = result["events"] / result["seconds"]
     return [

@@ -45,10 +45,12 @@ from leadflow.service.application import Leadflow
 
 __all__ = ["CHUNK", "DAYS", "SHAPE", "START", "Generated", "generate"]
 
-SHAPE = 2
+SHAPE = 3
 """The version of the stores' shape (a kept store of another shape is not reused)."""
 
 CHUNK = 10_000
+KEY_BLOCK = 2_000
+"""New leads whose data keys are made in one keystore write."""
 """Stored events per ``insert_events`` call (one transaction)."""
 START = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 730
@@ -216,7 +218,21 @@ def generate(
             due.at += timedelta(hours=wait)
             heapq.heappush(heap, due)
 
+    # Data keys are made a block of leads at a time (one keystore read and one write per
+    # block, as an import's batch does), and every live lead's key stays cached.
+    if app.keys is not None:
+        app.keys.cache_max = max(app.keys.cache_max, 400_000)
+    ids = random.Random(seed + 1)
+    block: list[UUID] = []
     for i in range(size):
+        if not block:
+            block = [
+                UUID(int=ids.getrandbits(128) | (4 << 76) | (1 << 63))
+                for _ in range(min(KEY_BLOCK, size - i))
+            ]
+            if app.keys is not None:
+                app.keys.ensure(block)
+            block.reverse()
         at = START + step * i
         while heap and heap[0].at <= at:
             due = heapq.heappop(heap)
@@ -230,7 +246,7 @@ def generate(
             "wechat": None,
         }
         lead = Lead.capture(
-            UUID(int=rng.getrandbits(128) | (4 << 76) | (1 << 63)),
+            block.pop(),
             pipeline,
             ctx,
             email=values["email"],

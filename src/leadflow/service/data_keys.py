@@ -177,6 +177,9 @@ class DataKeys:
         self._checked_at = 0.0
         self._ahead: list[tuple[UUID, AESGCM]] = []
         """New lead ids whose keys are stored already, not yet handed out."""
+        self.cache_max = _CACHE_MAX
+        """How many keys are held unwrapped at most (memory stays flat); a bulk writer
+        that keeps many leads open at once (``bench/synth.py``) may raise it."""
 
     @property
     def keystore(self) -> Keystore:
@@ -247,7 +250,7 @@ class DataKeys:
 
     def _bound(self, adding: int) -> None:
         """Memory stays flat: the cache is emptied before it would grow past its bound."""
-        if len(self._cache) + len(self._absent) + adding > _CACHE_MAX:
+        if len(self._cache) + len(self._absent) + adding > self.cache_max:
             self._cache.clear()
             self._absent.clear()
 
