@@ -52,9 +52,15 @@ def _now() -> datetime:
 
 
 def _engine(db: str | None) -> sa.Engine:
+    """The service's tables (tokens, forms, webhooks) of the store at ``db``; they live beside
+    the log, so a store not made yet is made first, as ``serve`` does."""
     from leadflow.adapters.http.database import service_engine
+    from leadflow.adapters.store import open_store, resolve_url, store_exists
 
-    return service_engine(db or state.db)
+    url = resolve_url(db or state.db)
+    if not store_exists(url):
+        open_store(url).close()
+    return service_engine(url)
 
 
 def serve(

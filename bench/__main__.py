@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--db",
         help="PostgreSQL URL for the benchmarks on the synthetic store (rebuild, funnel, "
-        "dedupe, memory, sweep) and for import, "
+        "dedupe, memory, first_build, memory_rebuild, queries, sweep) and for import, "
+        "memory_import and serve, "
         "e.g. postgresql://postgres@127.0.0.1:5432/test?schema=bench_x (schemas "
         "<schema>_* are dropped and created); default: SQLite files in --workdir",
     )

@@ -49,9 +49,9 @@ SHAPE = 3
 """The version of the stores' shape (a kept store of another shape is not reused)."""
 
 CHUNK = 10_000
+"""Stored events per ``insert_events`` call (one transaction)."""
 KEY_BLOCK = 2_000
 """New leads whose data keys are made in one keystore write."""
-"""Stored events per ``insert_events`` call (one transaction)."""
 START = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 730
 """Leads arrive over two years."""

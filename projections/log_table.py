@@ -2,7 +2,7 @@
 
 A full rebuild through the per-event handlers decodes every event in Python and applies
 it row by row. A *first build* (every read model at position 0: a new store, an upgrade,
-``leadflow project --rebuild``) can instead run inside the database: the events table is
+``leadflow rebuild``) can instead run inside the database: the events table is
 read once into a temporary table, ``lf_log``, holding per lead event only the fields the
 read models use, each decoded by the database's own JSON functions (SQLite
 ``json_extract``, PostgreSQL ``jsonb``) and only for the event types that use it. Each

@@ -68,7 +68,7 @@ def _dispose_engines_of(schema: str) -> None:
         cache.dispose(lambda url: f"schema={schema}" in url)
 
 
-def _postgres_schema_url() -> Iterator[str]:
+def _postgres_schema_url(*, create: bool = True) -> Iterator[str]:
     if not POSTGRES_URL:
         service_unavailable("set LEADFLOW_TEST_POSTGRES=postgresql://… to run PostgreSQL tests")
     assert POSTGRES_URL is not None
@@ -79,7 +79,8 @@ def _postgres_schema_url() -> Iterator[str]:
         service_unavailable(f"PostgreSQL at {POSTGRES_URL} unreachable: {exc}")
         raise
     try:
-        yield _created(f"{POSTGRES_URL}?schema={schema}")
+        url = f"{POSTGRES_URL}?schema={schema}"
+        yield _created(url) if create else url
     finally:
         # Stores a test opened and dropped hold pooled connections until collected: collect
         # them, so that a whole suite's worth never exhausts the server's connection slots.
@@ -97,6 +98,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield _created(f"sqlite:///{tmp_path / 'leadflow.db'}")
     else:
         yield from _postgres_schema_url()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def new_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL where no store is yet (a file not made, a schema not created)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'new.db'}"
+    else:
+        yield from _postgres_schema_url(create=False)
 
 
 @pytest.fixture(
