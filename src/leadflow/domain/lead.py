@@ -986,16 +986,19 @@ class Lead(Aggregate[LeadEvent[Any]]):
             raise InvalidInput("lead_id", "the lead has no pending hand-off")
 
 
-def survivor_of(lead: Lead, find: Callable[[UUID], Lead | None]) -> Lead | None:
-    """The lead a chain of merges from ``lead`` ends at (``lead`` itself when it was not
-    merged); ``None`` when a lead of the chain cannot be found. ``find`` reads a lead by id.
-    A chain that comes back on itself ends where it would repeat."""
-    seen: set[UUID] = set()
-    current: Lead | None = lead
-    while current is not None and current.merged_into is not None and current.id not in seen:
-        seen.add(current.id)
-        current = find(current.merged_into)
-    return current
+def survivor_of(lead: Lead, find: Callable[[UUID], Lead | None]) -> Lead:
+    """The last lead a chain of merges from ``lead`` reaches (``lead`` itself when it was not
+    merged). ``find`` reads a lead by id. The walk stops early at a lead whose survivor
+    cannot be found, or whose survivor the chain already passed (a chain that comes back on
+    itself); that lead still names a survivor (``merged_into``), which tells the caller."""
+    seen = {lead.id}
+    while lead.merged_into is not None and lead.merged_into not in seen:
+        survivor = find(lead.merged_into)
+        if survivor is None:
+            break
+        seen.add(survivor.id)
+        lead = survivor
+    return lead
 
 
 def merged_into_person(lead: Lead, find: Callable[[UUID], Lead | None]) -> list[Lead]:

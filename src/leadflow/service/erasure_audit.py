@@ -43,7 +43,7 @@ def unfinished_erasures(store: LeadStore) -> Iterator[UnfinishedErasure]:
         lead = store.find_lead(record.lead_id)
         if lead is None:
             continue
-        root = survivor_of(lead, store.find_lead) or lead
+        root = survivor_of(lead, store.find_lead)
         if root.id in reported:
             continue
         reported.add(root.id)

@@ -53,6 +53,7 @@ def open_holder(uow: UnitOfWork, key: ContactKey) -> Lead | None:
     """The lead a key leads to, following merges; ``None`` if its data was erased."""
     holder = uow.find_lead(key.lead_id) if key.lead_id else None
     lead = survivor_of(holder, uow.find_lead) if holder is not None else None
+    # A chain cut short (a survivor missing, or a cycle) ends at a lead still merged away.
     if lead is None or lead.erased or lead.merged_into is not None:
         return None
     return lead
